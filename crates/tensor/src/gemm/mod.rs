@@ -1,0 +1,191 @@
+//! General matrix multiply: `C = act(alpha * op(A) * op(B) + beta * C + bias)`.
+//!
+//! `op` is the identity or the transpose; transposes are never materialised.
+//! Contract: when `beta == 0`, C is not read (it may hold NaN or garbage).
+//!
+//! PLACEHOLDER: the public interface is final; the fast packed/blocked path
+//! lands in `blocked.rs` (issue 2). Until then every call uses the reference.
+
+mod reference;
+
+pub use reference::reference_gemm;
+
+use crate::{Matrix, MatrixMut, MatrixRef, ShapeError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// One GEMM operand: a row-major matrix, read as itself or as its transpose.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a> {
+    pub matrix: MatrixRef<'a>,
+    pub transposed: bool,
+}
+
+impl<'a> Operand<'a> {
+    pub fn plain(matrix: MatrixRef<'a>) -> Self {
+        Operand {
+            matrix,
+            transposed: false,
+        }
+    }
+    pub fn transposed(matrix: MatrixRef<'a>) -> Self {
+        Operand {
+            matrix,
+            transposed: true,
+        }
+    }
+    /// Rows of `op(M)`.
+    pub fn rows(&self) -> usize {
+        if self.transposed {
+            self.matrix.cols()
+        } else {
+            self.matrix.rows()
+        }
+    }
+    /// Columns of `op(M)`.
+    pub fn cols(&self) -> usize {
+        if self.transposed {
+            self.matrix.rows()
+        } else {
+            self.matrix.cols()
+        }
+    }
+    /// Element `(r, c)` of `op(M)`.
+    pub fn get(&self, r: usize, c: usize) -> f32 {
+        if self.transposed {
+            self.matrix.get(c, r)
+        } else {
+            self.matrix.get(r, c)
+        }
+    }
+}
+
+impl<'a> From<MatrixRef<'a>> for Operand<'a> {
+    fn from(m: MatrixRef<'a>) -> Self {
+        Operand::plain(m)
+    }
+}
+
+impl<'a> From<&'a Matrix> for Operand<'a> {
+    fn from(m: &'a Matrix) -> Self {
+        Operand::plain(m.view())
+    }
+}
+
+/// What is applied to each element of C as it is written, after
+/// `alpha * op(A) * op(B) + beta * C`. Fusing saves a pass over C.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Epilogue<'a> {
+    #[default]
+    None,
+    /// `C[i][j] += bias[j]` (bias has length n).
+    Bias(&'a [f32]),
+    /// `C[i][j] = max(0, C[i][j] + bias[j])`.
+    BiasRelu(&'a [f32]),
+}
+
+/// Which microkernel to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// The fastest one this CPU supports (AVX2+FMA when detected at run time).
+    #[default]
+    Auto,
+    /// The portable kernel, whatever the CPU (tests use it as a second path).
+    Portable,
+}
+
+/// Per-call settings; `Default` means "global thread count, best kernel".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GemmConfig {
+    /// Threads to use; `None` uses [`threads()`].
+    pub threads: Option<usize>,
+    pub kernel: KernelChoice,
+}
+
+/// 0 means "not set": use the machine's available parallelism.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the number of threads GEMM may use (at least 1).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads GEMM uses by default: the value given to
+/// [`set_threads`], or else the machine's available parallelism.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// `C = act(alpha * op(A) * op(B) + beta * C + bias)` with default settings.
+pub fn gemm<'a>(
+    alpha: f32,
+    a: impl Into<Operand<'a>>,
+    b: impl Into<Operand<'a>>,
+    beta: f32,
+    c: MatrixMut<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<(), ShapeError> {
+    gemm_with(&GemmConfig::default(), alpha, a, b, beta, c, epilogue)
+}
+
+/// [`gemm`] with explicit thread count and kernel choice.
+pub fn gemm_with<'a>(
+    config: &GemmConfig,
+    alpha: f32,
+    a: impl Into<Operand<'a>>,
+    b: impl Into<Operand<'a>>,
+    beta: f32,
+    mut c: MatrixMut<'_>,
+    epilogue: Epilogue<'_>,
+) -> Result<(), ShapeError> {
+    let (a, b) = (a.into(), b.into());
+    check_shapes(&a, &b, &c, &epilogue)?;
+    let _ = config;
+    reference::gemm_unchecked(alpha, &a, &b, beta, c.reborrow(), epilogue);
+    Ok(())
+}
+
+/// `op(A) * op(B)` as a new matrix.
+pub fn matmul<'a>(
+    a: impl Into<Operand<'a>>,
+    b: impl Into<Operand<'a>>,
+) -> Result<Matrix, ShapeError> {
+    let (a, b) = (a.into(), b.into());
+    let mut c = Matrix::zeros(a.rows(), b.cols());
+    gemm(1.0, a, b, 0.0, c.view_mut(), Epilogue::None)?;
+    Ok(c)
+}
+
+fn check_shapes(
+    a: &Operand,
+    b: &Operand,
+    c: &MatrixMut,
+    epilogue: &Epilogue,
+) -> Result<(), ShapeError> {
+    if a.cols() != b.rows() {
+        return Err(ShapeError::Mismatch {
+            op: "gemm op(A) * op(B)",
+            left: (a.rows(), a.cols()),
+            right: (b.rows(), b.cols()),
+        });
+    }
+    if c.shape() != (a.rows(), b.cols()) {
+        return Err(ShapeError::Mismatch {
+            op: "gemm output C",
+            left: (a.rows(), b.cols()),
+            right: c.shape(),
+        });
+    }
+    if let Epilogue::Bias(bias) | Epilogue::BiasRelu(bias) = epilogue {
+        if bias.len() != c.cols() {
+            return Err(ShapeError::VectorLength {
+                op: "gemm bias",
+                expected: c.cols(),
+                len: bias.len(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! `tensor`: row-major `f32` matrices and the numeric kernels a neural network
+//! needs, above all a packed, cache-blocked GEMM with an AVX2+FMA microkernel.
+//! It has no dependencies: the hot path is ours and readable top to bottom.
+//!
+//! Shape legend used throughout the workspace:
+//! - `m`, `k`, `n`: `C (m x n) = op(A) (m x k) * op(B) (k x n)`
+//! - `B` batch size, `I` inputs of a layer, `O` outputs of a layer
+//!
+//! ```
+//! use tensor::{gemm, Epilogue, Matrix};
+//! let a = Matrix::from_vec(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+//! let b = Matrix::from_vec(2, 3, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]).unwrap();
+//! let mut c = Matrix::zeros(2, 2);
+//! // C = A * B^T, without materialising the transpose.
+//! gemm(1.0, &a, b.t(), 0.0, c.view_mut(), Epilogue::None).unwrap();
+//! assert_eq!(c.as_slice(), &[4.0, 2.0, 10.0, 5.0]);
+//! ```
+
+mod error;
+mod gemm;
+mod matrix;
+pub mod ops;
+
+pub use error::ShapeError;
+pub use gemm::{
+    gemm, gemm_with, matmul, reference_gemm, set_threads, threads, Epilogue, GemmConfig,
+    KernelChoice, Operand,
+};
+pub use matrix::{Matrix, MatrixMut, MatrixRef};

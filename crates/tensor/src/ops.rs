@@ -1,0 +1,204 @@
+//! Element-wise and row-wise kernels the layers need. Plain loops over
+//! contiguous slices: the compiler vectorises them, and they are memory-bound
+//! anyway, so they stay simple. Each checks lengths and returns `ShapeError`.
+
+use crate::{MatrixMut, MatrixRef, ShapeError};
+
+fn same_len(op: &'static str, expected: usize, len: usize) -> Result<(), ShapeError> {
+    if expected == len {
+        Ok(())
+    } else {
+        Err(ShapeError::VectorLength { op, expected, len })
+    }
+}
+
+/// `y += x`
+pub fn add_assign(y: &mut [f32], x: &[f32]) -> Result<(), ShapeError> {
+    same_len("add_assign", y.len(), x.len())?;
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += x);
+    Ok(())
+}
+
+/// `y -= x`
+pub fn sub_assign(y: &mut [f32], x: &[f32]) -> Result<(), ShapeError> {
+    same_len("sub_assign", y.len(), x.len())?;
+    y.iter_mut().zip(x).for_each(|(y, x)| *y -= x);
+    Ok(())
+}
+
+/// `y *= x`, element by element (Hadamard product).
+pub fn mul_assign(y: &mut [f32], x: &[f32]) -> Result<(), ShapeError> {
+    same_len("mul_assign", y.len(), x.len())?;
+    y.iter_mut().zip(x).for_each(|(y, x)| *y *= x);
+    Ok(())
+}
+
+/// `y *= s`
+pub fn scale(y: &mut [f32], s: f32) {
+    y.iter_mut().for_each(|y| *y *= s);
+}
+
+/// `y += alpha * x` (BLAS axpy).
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
+    same_len("axpy", y.len(), x.len())?;
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+    Ok(())
+}
+
+/// `sum of x[i] * y[i]`
+pub fn dot(x: &[f32], y: &[f32]) -> Result<f32, ShapeError> {
+    same_len("dot", x.len(), y.len())?;
+    Ok(x.iter().zip(y).map(|(x, y)| x * y).sum())
+}
+
+/// `y = f(y)` for every element.
+pub fn map_in_place(y: &mut [f32], f: impl Fn(f32) -> f32) {
+    y.iter_mut().for_each(|y| *y = f(*y));
+}
+
+/// `out = f(x)` for every element.
+pub fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) -> Result<(), ShapeError> {
+    same_len("map", out.len(), x.len())?;
+    out.iter_mut().zip(x).for_each(|(o, x)| *o = f(*x));
+    Ok(())
+}
+
+/// `M[r][c] += row[c]` for every row r (bias add).
+pub fn add_row_broadcast(mut m: MatrixMut<'_>, row: &[f32]) -> Result<(), ShapeError> {
+    same_len("add_row_broadcast", m.cols(), row.len())?;
+    for r in 0..m.rows() {
+        add_assign(m.row_mut(r), row)?;
+    }
+    Ok(())
+}
+
+/// `out[c] = sum over rows r of M[r][c]` (bias gradient: `db = column sums of dY`).
+pub fn column_sums(m: MatrixRef<'_>, out: &mut [f32]) -> Result<(), ShapeError> {
+    same_len("column_sums", m.cols(), out.len())?;
+    out.fill(0.0);
+    for r in 0..m.rows() {
+        add_assign(out, m.row(r))?;
+    }
+    Ok(())
+}
+
+/// Largest element of a non-empty row; `-inf` for an empty one.
+pub fn max(row: &[f32]) -> f32 {
+    row.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Index of the largest element (the first on ties); 0 for an empty row.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// `log(sum exp(x))`, computed as `max + log(sum exp(x - max))` so large
+/// logits do not overflow.
+pub fn log_sum_exp(row: &[f32]) -> f32 {
+    let top = max(row);
+    if !top.is_finite() {
+        return top;
+    }
+    top + row.iter().map(|&x| (x - top).exp()).sum::<f32>().ln()
+}
+
+/// `row = softmax(row)`, stable for large logits (subtracts the max first).
+pub fn softmax_in_place(row: &mut [f32]) {
+    let top = max(row);
+    let mut sum = 0.0;
+    for x in row.iter_mut() {
+        *x = (*x - top).exp();
+        sum += *x;
+    }
+    scale(row, 1.0 / sum);
+}
+
+/// `out[r] = max of row r`.
+pub fn row_max(m: MatrixRef<'_>, out: &mut [f32]) -> Result<(), ShapeError> {
+    same_len("row_max", m.rows(), out.len())?;
+    out.iter_mut().enumerate().for_each(|(r, o)| *o = max(m.row(r)));
+    Ok(())
+}
+
+/// `out[r] = argmax of row r` (a batch of predictions).
+pub fn row_argmax(m: MatrixRef<'_>, out: &mut [usize]) -> Result<(), ShapeError> {
+    same_len("row_argmax", m.rows(), out.len())?;
+    out.iter_mut()
+        .enumerate()
+        .for_each(|(r, o)| *o = argmax(m.row(r)));
+    Ok(())
+}
+
+/// `out[r] = log_sum_exp of row r`.
+pub fn row_log_sum_exp(m: MatrixRef<'_>, out: &mut [f32]) -> Result<(), ShapeError> {
+    same_len("row_log_sum_exp", m.rows(), out.len())?;
+    out.iter_mut()
+        .enumerate()
+        .for_each(|(r, o)| *o = log_sum_exp(m.row(r)));
+    Ok(())
+}
+
+/// Softmax of every row, in place.
+pub fn softmax_rows(mut m: MatrixMut<'_>) {
+    for r in 0..m.rows() {
+        softmax_in_place(m.row_mut(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Matrix;
+
+    #[test]
+    fn softmax_is_stable_for_huge_logits() {
+        let mut row = [1000.0, 999.0, -1000.0];
+        softmax_in_place(&mut row);
+        let e = (-1.0f64).exp();
+        let expected = [1.0 / (1.0 + e), e / (1.0 + e), 0.0];
+        for (got, want) in row.iter().zip(expected) {
+            assert!((*got as f64 - want).abs() < 1e-6, "{row:?}");
+        }
+        assert!((log_sum_exp(&[1000.0, 1000.0]) - (1000.0 + 2f32.ln())).abs() < 1e-3);
+        assert_eq!(log_sum_exp(&[-1000.0, -1000.0]), -1000.0 + 2f32.ln());
+    }
+
+    #[test]
+    fn column_sums_and_broadcast_are_inverse_views_of_bias() {
+        let mut m = Matrix::from_fn(3, 2, |r, c| (r * 2 + c) as f32);
+        let mut sums = [9.0; 2];
+        column_sums(m.view(), &mut sums).unwrap();
+        assert_eq!(sums, [6.0, 9.0]);
+        add_row_broadcast(m.view_mut(), &[1.0, -1.0]).unwrap();
+        assert_eq!(m.as_slice(), &[1.0, 0.0, 3.0, 2.0, 5.0, 4.0]);
+        assert!(column_sums(m.view(), &mut [0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn argmax_takes_first_of_ties_and_rows() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        let m = Matrix::from_vec(2, 3, vec![0.0, 5.0, 1.0, 7.0, 0.0, 7.0]).unwrap();
+        let mut out = [9; 2];
+        row_argmax(m.view(), &mut out).unwrap();
+        assert_eq!(out, [1, 0]);
+    }
+
+    #[test]
+    fn axpy_and_friends_match_hand_values() {
+        let mut y = [1.0, 2.0];
+        axpy(2.0, &[3.0, 4.0], &mut y).unwrap();
+        assert_eq!(y, [7.0, 10.0]);
+        mul_assign(&mut y, &[2.0, 0.5]).unwrap();
+        assert_eq!(y, [14.0, 5.0]);
+        sub_assign(&mut y, &[4.0, 5.0]).unwrap();
+        assert_eq!(y, [10.0, 0.0]);
+        assert_eq!(dot(&[1.0, 2.0], &[3.0, 4.0]).unwrap(), 11.0);
+        assert!(axpy(1.0, &[1.0], &mut y).is_err());
+    }
+}
