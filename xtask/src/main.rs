@@ -1,1 +1,35 @@
-fn main() {}
+//! Project chores: `cargo xtask bench [NAME] [--compare] [--setup-peers]`.
+//!
+//! Each benchmark lives in `bench/NAME.rs`, returns its rows as JSON values,
+//! and writes them to `target/bench/NAME.json`; `report.rs` owns timing,
+//! machine facts, tables and files so no benchmark writes them twice.
+
+mod bench;
+mod report;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask bench [NAME...] [--compare] [--setup-peers] [--quick]
+
+  NAME           one or more of: matmul, data, train, infer (default: all)
+  --compare      also run the same workloads in numpy and PyTorch (xtask/peers/)
+  --setup-peers  create .venv-peers and pip-install numpy and torch into it
+  --quick        fewer repetitions, for a smoke test of the harness";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench") => match bench::run(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("xtask bench: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

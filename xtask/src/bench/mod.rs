@@ -1,0 +1,43 @@
+//! The benchmark suite: parses the command line, runs the chosen benchmarks,
+//! prints one Markdown report.
+
+mod matmul;
+
+use crate::report::{self, BenchOptions};
+
+/// A benchmark: its name and the function that runs it and returns JSON rows.
+type Bench = (&'static str, fn(&BenchOptions) -> Result<Vec<serde_json::Value>, String>);
+
+const BENCHES: &[Bench] = &[("matmul", matmul::run)];
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut options = BenchOptions::default();
+    let mut names = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "--compare" => options.compare = true,
+            "--quick" => options.quick = true,
+            "--setup-peers" => options.setup_peers = true,
+            flag if flag.starts_with('-') => return Err(format!("unknown flag {flag}")),
+            name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
+            name => {
+                let known: Vec<_> = BENCHES.iter().map(|(n, _)| *n).collect();
+                return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", ")));
+            }
+        }
+    }
+    if options.setup_peers {
+        report::setup_peers()?;
+        if names.is_empty() && !options.compare {
+            return Ok(());
+        }
+    }
+    println!("{}", report::machine_header());
+    for (name, bench) in BENCHES {
+        if names.is_empty() || names.iter().any(|n| n == name) {
+            let rows = bench(&options)?;
+            report::write_json(name, &rows)?;
+        }
+    }
+    Ok(())
+}
