@@ -1,0 +1,150 @@
+use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::{OptimError, RuleOptimizer};
+
+/// Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization",
+/// Algorithm 1): moving averages of the gradient and its square, corrected for
+/// starting at zero, at step `t` (from 1):
+/// `m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;  p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)`.
+///
+/// Weight decay comes in two kinds:
+/// - Adam (`decoupled_weight_decay: false`): L2, `g = grad + weight_decay * p`
+///   goes into the averages, so Adam's scaling weakens it on weights with big gradients.
+/// - AdamW (`true`; Loshchilov & Hutter 2019, "Decoupled Weight Decay
+///   Regularization", Algorithm 2, in PyTorch's form): the decay skips the
+///   averages, `p *= 1 - lr * weight_decay` before the Adam step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// AdamW when true.
+    pub decoupled_weight_decay: bool,
+    pub clip_norm: Option<f32>,
+}
+
+impl Default for AdamConfig {
+    /// The paper's (and PyTorch's) defaults; no weight decay.
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            clip_norm: None,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// AdamW with PyTorch's defaults (`weight_decay = 0.01`).
+    pub fn adamw() -> Self {
+        AdamConfig {
+            weight_decay: 0.01,
+            decoupled_weight_decay: true,
+            ..AdamConfig::default()
+        }
+    }
+}
+
+/// Adam or AdamW, as its config says.
+pub type Adam = RuleOptimizer<AdamConfig>;
+
+impl UpdateRule for AdamConfig {
+    fn kind(&self) -> &'static str {
+        if self.decoupled_weight_decay {
+            "adamw"
+        } else {
+            "adam"
+        }
+    }
+
+    fn buffer_names(&self) -> &'static [&'static str] {
+        &["m", "v"]
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn l2_weight_decay(&self) -> f32 {
+        if self.decoupled_weight_decay {
+            0.0
+        } else {
+            self.weight_decay
+        }
+    }
+
+    fn clip_norm(&self) -> Option<f32> {
+        self.clip_norm
+    }
+
+    fn hyper(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("clip_norm", clip_norm_to_hyper(self.clip_norm)),
+        ]
+    }
+
+    fn set_hyper(&mut self, name: &str, value: f32) -> bool {
+        match name {
+            "lr" => self.lr = value,
+            "beta1" => self.beta1 = value,
+            "beta2" => self.beta2 = value,
+            "eps" => self.eps = value,
+            "weight_decay" => self.weight_decay = value,
+            "clip_norm" => self.clip_norm = clip_norm_from_hyper(value),
+            _ => return false,
+        }
+        true
+    }
+
+    fn validate(&self) -> Result<(), OptimError> {
+        let kind = self.kind();
+        validate_common(kind, self.lr, self.weight_decay, self.clip_norm)?;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        require((0.0..1.0).contains(&b1), kind, "beta1", b1, "in [0, 1)")?;
+        require((0.0..1.0).contains(&b2), kind, "beta2", b2, "in [0, 1)")?;
+        require(
+            eps.is_finite() && eps > 0.0,
+            kind,
+            "eps",
+            eps,
+            "finite and > 0",
+        )
+    }
+
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [f32]) {
+        let (m, v) = buffers.split_at_mut(value.len());
+        let (lr, b1, b2, eps) = (self.lr, self.beta1, self.beta2, self.eps);
+        // 1 - beta^t in f64: for beta2 = 0.999 and small t, f32 would lose
+        // most digits of the difference.
+        let t = step as f64;
+        let correction1 = (1.0 - f64::from(b1).powf(t)) as f32;
+        let correction2 = (1.0 - f64::from(b2).powf(t)) as f32;
+        let decay = if self.decoupled_weight_decay {
+            1.0 - lr * self.weight_decay
+        } else {
+            1.0
+        };
+        for (((p, &g), m), v) in value.iter_mut().zip(grad).zip(m).zip(v) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let m_hat = *m / correction1;
+            let v_hat = *v / correction2;
+            *p *= decay;
+            *p -= lr * m_hat / (v_hat.sqrt() + eps);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Building an optimizer from the trainer's `--optimizer` name, or from a
+//! saved state when resuming.
+
+use crate::{
+    AdaGrad, AdaGradConfig, Adam, AdamConfig, OptimError, Optimizer, OptimizerState, RmsProp,
+    RmsPropConfig, Sgd, SgdConfig,
+};
+
+/// Every name [`optimizer_by_name`] accepts.
+pub const OPTIMIZER_NAMES: [&str; 7] = [
+    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
+];
+
+/// The settings a command line sets for any optimizer; `None` keeps the
+/// optimizer's own default (lr 0.01 for the SGD family, AdaGrad and RMSProp,
+/// 0.001 for Adam; weight decay 0, or 0.01 for AdamW; no clipping).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CommonSettings {
+    pub lr: Option<f32>,
+    pub weight_decay: Option<f32>,
+    /// Clip the global gradient norm to this.
+    pub clip_norm: Option<f32>,
+}
+
+/// `"momentum"` and `"nesterov"` use momentum 0.9; everything else not in
+/// `settings` is the config's `Default`.
+///
+/// ```
+/// let opt = optim::optimizer_by_name("adam", &optim::CommonSettings::default()).unwrap();
+/// assert_eq!(opt.learning_rate(), 1e-3);
+/// let err = optim::optimizer_by_name("lbfgs", &Default::default()).err().unwrap();
+/// assert!(err.to_string().contains("sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw"));
+/// ```
+pub fn optimizer_by_name(
+    name: &str,
+    settings: &CommonSettings,
+) -> Result<Box<dyn Optimizer>, OptimError> {
+    let CommonSettings {
+        lr,
+        weight_decay,
+        clip_norm,
+    } = *settings;
+    let sgd = |momentum: f32, nesterov: bool| -> Result<Box<dyn Optimizer>, OptimError> {
+        let d = SgdConfig::default();
+        Ok(Box::new(Sgd::new(SgdConfig {
+            lr: lr.unwrap_or(d.lr),
+            momentum,
+            nesterov,
+            weight_decay: weight_decay.unwrap_or(d.weight_decay),
+            clip_norm,
+        })?))
+    };
+    let adam = |d: AdamConfig| -> Result<Box<dyn Optimizer>, OptimError> {
+        Ok(Box::new(Adam::new(AdamConfig {
+            lr: lr.unwrap_or(d.lr),
+            weight_decay: weight_decay.unwrap_or(d.weight_decay),
+            clip_norm,
+            ..d
+        })?))
+    };
+    match name {
+        "sgd" => sgd(0.0, false),
+        "momentum" => sgd(0.9, false),
+        "nesterov" => sgd(0.9, true),
+        "adagrad" => {
+            let d = AdaGradConfig::default();
+            Ok(Box::new(AdaGrad::new(AdaGradConfig {
+                lr: lr.unwrap_or(d.lr),
+                weight_decay: weight_decay.unwrap_or(d.weight_decay),
+                clip_norm,
+                ..d
+            })?))
+        }
+        "rmsprop" => {
+            let d = RmsPropConfig::default();
+            Ok(Box::new(RmsProp::new(RmsPropConfig {
+                lr: lr.unwrap_or(d.lr),
+                weight_decay: weight_decay.unwrap_or(d.weight_decay),
+                clip_norm,
+                ..d
+            })?))
+        }
+        "adam" => adam(AdamConfig::default()),
+        "adamw" => adam(AdamConfig::adamw()),
+        _ => Err(OptimError::UnknownOptimizer {
+            name: name.to_string(),
+        }),
+    }
+}
+
+/// The optimizer a saved state came from, with that state loaded: resuming
+/// needs no flags, the state carries kind and hyper-parameters.
+pub fn optimizer_from_state(state: &OptimizerState) -> Result<Box<dyn Optimizer>, OptimError> {
+    let mut optimizer = optimizer_by_name(&state.kind, &CommonSettings::default())?;
+    optimizer.load_state(state)?;
+    Ok(optimizer)
+}

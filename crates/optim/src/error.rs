@@ -1,0 +1,83 @@
+use std::fmt;
+
+use crate::by_name::OPTIMIZER_NAMES;
+use crate::schedule::SCHEDULE_FORMS;
+
+/// The one error type of this crate. Nothing here reads files, so each
+/// variant names the parameter, hyper-parameter or string at fault instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptimError {
+    /// `--optimizer` named something we do not have.
+    UnknownOptimizer { name: String },
+    /// A `--schedule` string that does not parse.
+    BadSchedule { spec: String, problem: String },
+    /// A hyper-parameter outside its valid range (`lr = -1`, `beta1 = 1`).
+    BadHyper {
+        kind: &'static str,
+        name: &'static str,
+        value: f32,
+        expected: &'static str,
+    },
+    /// A parameter whose gradient is not as long as its value.
+    GradientLength {
+        param: String,
+        value_len: usize,
+        grad_len: usize,
+    },
+    /// The parameters passed to `step` are not the ones the state was built for.
+    ParamsChanged {
+        index: usize,
+        expected: String,
+        found: String,
+    },
+    /// The global gradient norm is NaN or infinite, so clipping cannot fix it.
+    NonFiniteGradient { norm: f32 },
+    /// A saved state that does not fit this optimizer.
+    BadState { problem: String },
+}
+
+impl fmt::Display for OptimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptimError::UnknownOptimizer { name } => write!(
+                f,
+                "unknown optimizer '{name}'; valid names: {}",
+                OPTIMIZER_NAMES.join(", ")
+            ),
+            OptimError::BadSchedule { spec, problem } => write!(
+                f,
+                "learning-rate schedule '{spec}': {problem}; valid forms: {}",
+                SCHEDULE_FORMS.join(", ")
+            ),
+            OptimError::BadHyper {
+                kind,
+                name,
+                value,
+                expected,
+            } => write!(f, "{kind}: {name} = {value}, but it must be {expected}"),
+            OptimError::GradientLength {
+                param,
+                value_len,
+                grad_len,
+            } => write!(
+                f,
+                "parameter '{param}' has {value_len} values but its gradient has {grad_len}"
+            ),
+            OptimError::ParamsChanged {
+                index,
+                expected,
+                found,
+            } => write!(
+                f,
+                "parameter {index}: the optimizer state was built for {expected}, but step got {found}"
+            ),
+            OptimError::NonFiniteGradient { norm } => write!(
+                f,
+                "the global gradient norm is {norm}; refusing to clip and step on a non-finite gradient"
+            ),
+            OptimError::BadState { problem } => write!(f, "optimizer state: {problem}"),
+        }
+    }
+}
+
+impl std::error::Error for OptimError {}

@@ -1,0 +1,108 @@
+use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::{OptimError, RuleOptimizer};
+
+/// RMSProp (Tieleman & Hinton 2012, Coursera "Neural Networks for Machine
+/// Learning", lecture 6.5), in PyTorch's form: like AdaGrad, but the squares
+/// are a moving average so old gradients are forgotten,
+/// `s = alpha * s + (1 - alpha) * g^2;  p -= lr * g / (sqrt(s) + eps)`.
+///
+/// `g` includes L2 weight decay: `g = grad + weight_decay * p`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropConfig {
+    pub lr: f32,
+    /// How much of the old average of squares survives each step.
+    pub alpha: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub clip_norm: Option<f32>,
+}
+
+impl Default for RmsPropConfig {
+    /// PyTorch's defaults.
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 0.01,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            clip_norm: None,
+        }
+    }
+}
+
+pub type RmsProp = RuleOptimizer<RmsPropConfig>;
+
+impl UpdateRule for RmsPropConfig {
+    fn kind(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn buffer_names(&self) -> &'static [&'static str] {
+        &["mean_sq"]
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn l2_weight_decay(&self) -> f32 {
+        self.weight_decay
+    }
+
+    fn clip_norm(&self) -> Option<f32> {
+        self.clip_norm
+    }
+
+    fn hyper(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("alpha", self.alpha),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("clip_norm", clip_norm_to_hyper(self.clip_norm)),
+        ]
+    }
+
+    fn set_hyper(&mut self, name: &str, value: f32) -> bool {
+        match name {
+            "lr" => self.lr = value,
+            "alpha" => self.alpha = value,
+            "eps" => self.eps = value,
+            "weight_decay" => self.weight_decay = value,
+            "clip_norm" => self.clip_norm = clip_norm_from_hyper(value),
+            _ => return false,
+        }
+        true
+    }
+
+    fn validate(&self) -> Result<(), OptimError> {
+        validate_common("rmsprop", self.lr, self.weight_decay, self.clip_norm)?;
+        let (alpha, eps) = (self.alpha, self.eps);
+        require(
+            (0.0..1.0).contains(&alpha),
+            "rmsprop",
+            "alpha",
+            alpha,
+            "in [0, 1)",
+        )?;
+        require(
+            eps.is_finite() && eps > 0.0,
+            "rmsprop",
+            "eps",
+            eps,
+            "finite and > 0",
+        )
+    }
+
+    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], mean_sq: &mut [f32]) {
+        let (lr, alpha, eps) = (self.lr, self.alpha, self.eps);
+        for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq) {
+            *s = alpha * *s + (1.0 - alpha) * g * g;
+            *p -= lr * g / (s.sqrt() + eps);
+        }
+    }
+}

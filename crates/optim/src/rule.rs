@@ -1,0 +1,385 @@
+//! What every optimizer shares, written once: the step count, per-parameter
+//! buffers created on the first step and checked on every later one, gradient
+//! clipping, L2 weight decay, and saving/restoring state. An optimizer itself
+//! is only an [`UpdateRule`]: how one parameter moves given its gradient.
+
+use crate::clip::{clip_factor, global_grad_norm};
+use crate::{OptimError, Optimizer, OptimizerState, Param};
+
+/// The part that differs between optimizers. Implemented by each config
+/// struct ([`SgdConfig`](crate::SgdConfig), [`AdamConfig`](crate::AdamConfig), ...);
+/// [`RuleOptimizer`] turns it into an [`Optimizer`].
+pub trait UpdateRule: Clone {
+    /// The optimizer's name, as `--optimizer` spells it and as it prefixes
+    /// state buffer names (`"adam"`).
+    fn kind(&self) -> &'static str;
+
+    /// The per-parameter buffers this rule keeps, each as long as the
+    /// parameter (`["m", "v"]` for Adam; none for plain SGD).
+    fn buffer_names(&self) -> &'static [&'static str];
+
+    fn learning_rate(&self) -> f32;
+    fn set_learning_rate(&mut self, lr: f32);
+
+    /// L2 weight decay `wd`: the rule sees `g + wd * p` instead of `g`.
+    /// AdamW returns 0 here and decays the weights itself (decoupled).
+    fn l2_weight_decay(&self) -> f32;
+
+    /// Clip the global gradient norm to this before stepping (`None`: never).
+    fn clip_norm(&self) -> Option<f32>;
+
+    /// Every hyper-parameter by name, for [`OptimizerState::hyper`].
+    fn hyper(&self) -> Vec<(&'static str, f32)>;
+
+    /// Sets one hyper-parameter by name; `false` if the name is not ours.
+    fn set_hyper(&mut self, name: &str, value: f32) -> bool;
+
+    /// Every hyper-parameter in its valid range.
+    fn validate(&self) -> Result<(), OptimError>;
+
+    /// Moves one parameter. `grad` is already clipped and L2-decayed;
+    /// `buffers` holds `buffer_names().len()` buffers of `value.len()` back to
+    /// back; `step` counts from 1 (this is the `step`-th update).
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [f32]);
+}
+
+/// An [`UpdateRule`] plus the machinery every optimizer needs.
+/// `Sgd`, `AdaGrad`, `RmsProp` and `Adam` are this type with their rule.
+#[derive(Debug, Clone)]
+pub struct RuleOptimizer<R> {
+    rule: R,
+    /// Updates taken so far.
+    step: u64,
+    /// One per parameter, in the order `step` receives them.
+    slots: Vec<Slot>,
+    /// `load_state` fills `slots` in the order the state listed them; the
+    /// next `step` puts them in parameter order, matching by name.
+    slots_need_ordering: bool,
+    /// The clipped, decayed gradient of one parameter; as long as the
+    /// longest parameter, allocated once.
+    grad_scratch: Vec<f32>,
+}
+
+/// One parameter's name, length and buffers (`buffer_names().len() * len` values).
+#[derive(Debug, Clone)]
+struct Slot {
+    name: String,
+    len: usize,
+    buffers: Vec<f32>,
+}
+
+impl<R: UpdateRule> RuleOptimizer<R> {
+    pub fn new(rule: R) -> Result<Self, OptimError> {
+        rule.validate()?;
+        Ok(RuleOptimizer {
+            rule,
+            step: 0,
+            slots: Vec::new(),
+            slots_need_ordering: false,
+            grad_scratch: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &R {
+        &self.rule
+    }
+
+    /// Updates taken so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// Creates the slots on the first step; afterwards checks that `params`
+    /// are the same names and lengths, in the same order.
+    fn match_slots(&mut self, params: &[Param<'_>]) -> Result<(), OptimError> {
+        if self.slots.is_empty() && !self.slots_need_ordering {
+            let buffer_count = self.rule.buffer_names().len();
+            self.slots = params
+                .iter()
+                .map(|p| Slot {
+                    name: p.name.to_string(),
+                    len: p.value.len(),
+                    buffers: vec![0.0; buffer_count * p.value.len()],
+                })
+                .collect();
+        } else if self.slots_need_ordering {
+            self.order_loaded_slots(params)?;
+        }
+        if self.grad_scratch.is_empty() {
+            let longest = self.slots.iter().map(|s| s.len).max().unwrap_or(0);
+            self.grad_scratch = vec![0.0; longest];
+        }
+
+        let count = params.len().max(self.slots.len());
+        for index in 0..count {
+            let (slot, param) = (self.slots.get(index), params.get(index));
+            let same = match (slot, param) {
+                (Some(s), Some(p)) => s.name == p.name && s.len == p.value.len(),
+                _ => false,
+            };
+            if !same {
+                return Err(OptimError::ParamsChanged {
+                    index,
+                    expected: slot.map_or("no parameter".into(), |s| describe(&s.name, s.len)),
+                    found: param.map_or("no parameter".into(), |p| describe(p.name, p.value.len())),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reorders slots loaded from a state into the order of `params`.
+    fn order_loaded_slots(&mut self, params: &[Param<'_>]) -> Result<(), OptimError> {
+        let mut order = Vec::with_capacity(params.len());
+        for (index, p) in params.iter().enumerate() {
+            match self.slots.iter().position(|s| s.name == p.name) {
+                Some(found) => order.push(found),
+                None => {
+                    return Err(OptimError::ParamsChanged {
+                        index,
+                        expected: "a parameter the loaded state has buffers for".into(),
+                        found: describe(p.name, p.value.len()),
+                    })
+                }
+            }
+        }
+        if let Some(extra) = (0..self.slots.len()).find(|i| !order.contains(i)) {
+            let s = &self.slots[extra];
+            return Err(OptimError::ParamsChanged {
+                index: params.len(),
+                expected: describe(&s.name, s.len),
+                found: "no parameter of that name".into(),
+            });
+        }
+        let mut slots: Vec<Option<Slot>> = self.slots.drain(..).map(Some).collect();
+        self.slots = order.iter().map(|&i| slots[i].take().unwrap()).collect();
+        self.slots_need_ordering = false;
+        Ok(())
+    }
+}
+
+fn describe(name: &str, len: usize) -> String {
+    format!("'{name}' ({len} values)")
+}
+
+impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
+    fn step(&mut self, params: &mut [Param<'_>]) -> Result<(), OptimError> {
+        for p in params.iter() {
+            if p.grad.len() != p.value.len() {
+                return Err(OptimError::GradientLength {
+                    param: p.name.to_string(),
+                    value_len: p.value.len(),
+                    grad_len: p.grad.len(),
+                });
+            }
+        }
+        self.match_slots(params)?;
+        let grad_scale = match self.rule.clip_norm() {
+            None => 1.0,
+            Some(max_norm) => {
+                let norm = global_grad_norm(params);
+                if !norm.is_finite() {
+                    return Err(OptimError::NonFiniteGradient { norm });
+                }
+                clip_factor(norm, max_norm)
+            }
+        };
+        let l2 = self.rule.l2_weight_decay();
+
+        self.step += 1;
+        for (param, slot) in params.iter_mut().zip(&mut self.slots) {
+            let grad: &[f32] = if grad_scale == 1.0 && l2 == 0.0 {
+                param.grad
+            } else {
+                let scratch = &mut self.grad_scratch[..param.value.len()];
+                for ((g, &raw), &p) in scratch.iter_mut().zip(param.grad).zip(param.value.iter()) {
+                    *g = grad_scale * raw + l2 * p;
+                }
+                scratch
+            };
+            self.rule
+                .update(self.step, param.value, grad, &mut slot.buffers);
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f32 {
+        self.rule.learning_rate()
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.rule.set_learning_rate(lr);
+    }
+
+    fn state(&self) -> OptimizerState {
+        let kind = self.rule.kind();
+        let mut buffers = Vec::new();
+        for slot in &self.slots {
+            for (b, buffer) in self.rule.buffer_names().iter().enumerate() {
+                let values = &slot.buffers[b * slot.len..(b + 1) * slot.len];
+                buffers.push((format!("{kind}.{buffer}.{}", slot.name), values.to_vec()));
+            }
+        }
+        OptimizerState {
+            kind: kind.to_string(),
+            step: self.step,
+            hyper: (self.rule.hyper().into_iter())
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
+            buffers,
+        }
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<(), OptimError> {
+        let kind = self.rule.kind();
+        let bad = |problem: String| Err(OptimError::BadState { problem });
+        if state.kind != kind {
+            return bad(format!(
+                "it is for a '{}' optimizer, this one is '{kind}'",
+                state.kind
+            ));
+        }
+
+        let mut rule = self.rule.clone();
+        for (name, value) in &state.hyper {
+            if !rule.set_hyper(name, *value) {
+                return bad(format!("'{kind}' has no hyper-parameter '{name}'"));
+            }
+        }
+        for (name, _) in self.rule.hyper() {
+            if !state.hyper.iter().any(|(n, _)| n == name) {
+                return bad(format!("hyper-parameter '{name}' of '{kind}' is missing"));
+            }
+        }
+        rule.validate()?;
+        if rule.kind() != kind {
+            return bad(format!(
+                "its hyper-parameters make a '{}' optimizer, not '{kind}'",
+                rule.kind()
+            ));
+        }
+
+        let buffer_names = rule.buffer_names();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut filled: Vec<Vec<bool>> = Vec::new();
+        for (full_name, values) in &state.buffers {
+            let split = (full_name.strip_prefix(kind))
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|rest| rest.split_once('.'));
+            let b = split.and_then(|(buffer, _)| buffer_names.iter().position(|n| *n == buffer));
+            let (Some((_, param)), Some(b)) = (split, b) else {
+                return bad(format!(
+                    "buffer '{full_name}' is not named '{kind}.BUFFER.PARAMETER' with BUFFER one of [{}]",
+                    buffer_names.join(", ")
+                ));
+            };
+            let s = match slots.iter().position(|s| s.name == param) {
+                Some(s) => s,
+                None => {
+                    slots.push(Slot {
+                        name: param.to_string(),
+                        len: values.len(),
+                        buffers: vec![0.0; buffer_names.len() * values.len()],
+                    });
+                    filled.push(vec![false; buffer_names.len()]);
+                    slots.len() - 1
+                }
+            };
+            let slot = &mut slots[s];
+            if values.len() != slot.len {
+                return bad(format!(
+                    "buffer '{full_name}' has {} values, other buffers of '{param}' have {}",
+                    values.len(),
+                    slot.len
+                ));
+            }
+            if filled[s][b] {
+                return bad(format!("buffer '{full_name}' appears twice"));
+            }
+            filled[s][b] = true;
+            slot.buffers[b * slot.len..(b + 1) * slot.len].copy_from_slice(values);
+        }
+        for (slot, filled) in slots.iter().zip(&filled) {
+            if let Some(b) = filled.iter().position(|f| !f) {
+                return bad(format!(
+                    "buffer '{kind}.{}.{}' is missing",
+                    buffer_names[b], slot.name
+                ));
+            }
+        }
+        if slots.is_empty() && !buffer_names.is_empty() && state.step > 0 {
+            return bad(format!(
+                "it has taken {} steps but holds no buffers ({} expected per parameter)",
+                state.step,
+                buffer_names.join(", ")
+            ));
+        }
+
+        self.rule = rule;
+        self.step = state.step;
+        self.slots_need_ordering = !slots.is_empty();
+        self.slots = slots;
+        self.grad_scratch = Vec::new();
+        Ok(())
+    }
+}
+
+/// `Err(BadHyper)` unless `ok`; shared by every rule's `validate`.
+pub(crate) fn require(
+    ok: bool,
+    kind: &'static str,
+    name: &'static str,
+    value: f32,
+    expected: &'static str,
+) -> Result<(), OptimError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OptimError::BadHyper {
+            kind,
+            name,
+            value,
+            expected,
+        })
+    }
+}
+
+/// Checks the settings every rule has: `lr`, `weight_decay`, `clip_norm`.
+pub(crate) fn validate_common(
+    kind: &'static str,
+    lr: f32,
+    weight_decay: f32,
+    clip_norm: Option<f32>,
+) -> Result<(), OptimError> {
+    require(
+        lr.is_finite() && lr >= 0.0,
+        kind,
+        "lr",
+        lr,
+        "finite and >= 0",
+    )?;
+    require(
+        weight_decay.is_finite() && weight_decay >= 0.0,
+        kind,
+        "weight_decay",
+        weight_decay,
+        "finite and >= 0",
+    )?;
+    let clip = clip_norm.unwrap_or(1.0);
+    require(
+        clip.is_finite() && clip > 0.0,
+        kind,
+        "clip_norm",
+        clip,
+        "finite and > 0 (or None for no clipping)",
+    )
+}
+
+/// `clip_norm` as a hyper-parameter value: `None` is stored as infinity.
+pub(crate) fn clip_norm_to_hyper(clip_norm: Option<f32>) -> f32 {
+    clip_norm.unwrap_or(f32::INFINITY)
+}
+
+pub(crate) fn clip_norm_from_hyper(value: f32) -> Option<f32> {
+    (value != f32::INFINITY).then_some(value)
+}
