@@ -1,0 +1,310 @@
+//! Mini-batches: `u8` images gathered in a (seeded, per-epoch) shuffled order
+//! and converted to `f32` in a buffer the caller keeps, so steady-state
+//! training allocates nothing here.
+
+use crate::dataset::{Dataset, PixelStats};
+use crate::error::{DataError, Result};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use tensor::Matrix;
+
+/// How a pixel `p` in 0..=255 becomes an `f32`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pixels {
+    /// `p / 255`, in [0, 1].
+    Scaled,
+    /// `(p / 255 - mean) / std`, with the training set's statistics
+    /// ([`Dataset::pixel_stats`]); use the same ones for validation and test.
+    Standardized(PixelStats),
+}
+
+impl Pixels {
+    /// The `f32` for every possible pixel value: converting through a
+    /// 256-entry table is exact and as fast as a load.
+    pub fn table(self) -> [f32; 256] {
+        let (mean, std) = match self {
+            Pixels::Scaled => (0.0, 1.0),
+            // A constant image set has std 0; leave it centred, not infinite.
+            Pixels::Standardized(s) => (s.mean, if s.std > 0.0 { s.std } else { 1.0 }),
+        };
+        std::array::from_fn(|p| ((p as f64 / 255.0 - mean) / std) as f32)
+    }
+}
+
+/// How [`Batches`] cuts an epoch into mini-batches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchOptions {
+    /// `B`, the rows of a full batch.
+    pub batch_size: usize,
+    /// `Some(seed)`: a new shuffle each epoch, reproducible from the seed
+    /// and the epoch number alone. `None`: the set's own order every epoch.
+    pub shuffle_seed: Option<u64>,
+    /// Drop the last batch of an epoch when it has fewer than `B` items.
+    pub drop_last: bool,
+    pub pixels: Pixels,
+    /// Also fill a one-hot label matrix (`B x classes`).
+    pub one_hot: bool,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            batch_size: 64,
+            shuffle_seed: None,
+            drop_last: false,
+            pixels: Pixels::Scaled,
+            one_hot: false,
+        }
+    }
+}
+
+/// One mini-batch, reused from batch to batch: `images` is `B x P` (P =
+/// rows x cols, one flattened image per row), `labels` has `B` class indices.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    images: Matrix,
+    labels: Vec<usize>,
+    one_hot: Matrix,
+    has_one_hot: bool,
+    indices: Vec<usize>,
+    image_shape: (usize, usize),
+}
+
+impl Batch {
+    /// An empty batch; its buffers grow on first use and are then reused.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// `B x P` pixels as `f32`.
+    pub fn images(&self) -> &Matrix {
+        &self.images
+    }
+
+    /// `B` class indices.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// `B x classes`, 1.0 at each label; `None` unless asked for.
+    pub fn one_hot(&self) -> Option<&Matrix> {
+        self.has_one_hot.then_some(&self.one_hot)
+    }
+
+    /// Which dataset items this batch holds, in row order.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
+    /// `(rows, cols)` of each image, to view a row as a 2-D image.
+    pub fn image_shape(&self) -> (usize, usize) {
+        self.image_shape
+    }
+
+    /// `B`, the number of items (the last batch of an epoch may be short).
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// The order of items in epoch `epoch` for a set of `len` items shuffled
+/// with `seed`: it depends on `(seed, epoch)` only, so a run resumed at
+/// epoch `k` sees exactly the batches an uninterrupted run would.
+///
+/// ```
+/// use mnist_data::epoch_order;
+/// let order = epoch_order(10, 42, 3);
+/// let mut sorted = order.clone();
+/// sorted.sort();
+/// assert_eq!(sorted, (0..10).collect::<Vec<_>>()); // a permutation
+/// assert_eq!(order, epoch_order(10, 42, 3)); // reproducible
+/// assert_ne!(order, epoch_order(10, 42, 4)); // and new each epoch
+/// ```
+pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order = Vec::with_capacity(len);
+    fill_epoch_order(&mut order, len, Some(seed), epoch);
+    order
+}
+
+/// [`epoch_order`] into an existing buffer (`None`: the identity order).
+pub fn fill_epoch_order(order: &mut Vec<usize>, len: usize, seed: Option<u64>, epoch: u64) {
+    order.clear();
+    order.extend(0..len);
+    if let Some(seed) = seed {
+        let mut rng = StdRng::seed_from_u64(epoch_seed(seed, epoch));
+        order.shuffle(&mut rng);
+    }
+}
+
+/// Mixes the run's seed and the epoch into one RNG seed (SplitMix64's
+/// finaliser, so nearby seeds and epochs give unrelated streams).
+fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+    let mut z = seed ^ epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Cuts a dataset into mini-batches, epoch after epoch.
+///
+/// ```
+/// use mnist_data::{Batch, BatchOptions, Batches, Dataset};
+/// // Three 1x2 images labelled 0, 1, 2.
+/// let set = Dataset::new(vec![0, 255, 51, 102, 255, 0], vec![0, 1, 2], (1, 2), None).unwrap();
+/// let options = BatchOptions { batch_size: 2, one_hot: true, ..BatchOptions::default() };
+/// let mut batches = Batches::new(&set, options).unwrap();
+/// let mut batch = Batch::new();
+/// assert!(batches.next_batch(&mut batch));
+/// assert_eq!(batch.images().as_slice(), &[0.0, 1.0, 0.2, 0.4]);
+/// assert_eq!(batch.labels(), &[0, 1]);
+/// assert_eq!(batch.one_hot().unwrap().as_slice(), &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+/// assert!(batches.next_batch(&mut batch)); // the short last batch
+/// assert_eq!(batch.labels(), &[2]);
+/// assert!(!batches.next_batch(&mut batch)); // end of epoch 0
+/// batches.start_epoch(1);
+/// assert!(batches.next_batch(&mut batch));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Batches<'a> {
+    dataset: &'a Dataset,
+    options: BatchOptions,
+    pixel_table: [f32; 256],
+    order: Vec<usize>,
+    cursor: usize,
+    epoch: u64,
+}
+
+impl<'a> Batches<'a> {
+    /// Batches over `dataset`, positioned at the start of epoch 0.
+    pub fn new(dataset: &'a Dataset, options: BatchOptions) -> Result<Batches<'a>> {
+        if options.batch_size == 0 {
+            return Err(DataError::InvalidRequest(
+                "batch size must be at least 1".into(),
+            ));
+        }
+        let mut batches = Batches {
+            dataset,
+            options,
+            pixel_table: options.pixels.table(),
+            order: Vec::with_capacity(dataset.len()),
+            cursor: 0,
+            epoch: 0,
+        };
+        batches.start_epoch(0);
+        Ok(batches)
+    }
+
+    /// Restarts at the first batch of `epoch` (allocation-free).
+    pub fn start_epoch(&mut self, epoch: u64) {
+        fill_epoch_order(
+            &mut self.order,
+            self.dataset.len(),
+            self.options.shuffle_seed,
+            epoch,
+        );
+        self.epoch = epoch;
+        self.cursor = 0;
+    }
+
+    /// The epoch being served.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Batches in one epoch (counting a short last one unless dropped).
+    pub fn batches_per_epoch(&self) -> usize {
+        let (len, b) = (self.dataset.len(), self.options.batch_size);
+        if self.options.drop_last {
+            len / b
+        } else {
+            len.div_ceil(b)
+        }
+    }
+
+    /// Skips the next `count` batches of this epoch (to resume a run).
+    pub fn skip_batches(&mut self, count: usize) {
+        self.cursor = count
+            .saturating_mul(self.options.batch_size)
+            .saturating_add(self.cursor)
+            .min(self.order.len());
+    }
+
+    /// Fills `batch` with the next mini-batch of this epoch; `false` (and
+    /// `batch` untouched) once the epoch is exhausted. Reuses `batch`'s
+    /// buffers, so it allocates only when a batch outgrows them.
+    pub fn next_batch(&mut self, batch: &mut Batch) -> bool {
+        let remaining = self.order.len() - self.cursor;
+        let size = remaining.min(self.options.batch_size);
+        if size == 0 || (self.options.drop_last && size < self.options.batch_size) {
+            return false;
+        }
+        let indices = &self.order[self.cursor..self.cursor + size];
+        self.cursor += size;
+
+        let pixels = self.dataset.pixels_per_image();
+        batch.image_shape = self.dataset.image_shape();
+        batch.images.resize(size, pixels);
+        if pixels > 0 {
+            let rows = batch.images.as_mut_slice().chunks_exact_mut(pixels);
+            for (row, &index) in rows.zip(indices) {
+                for (x, &p) in row.iter_mut().zip(self.dataset.image(index)) {
+                    *x = self.pixel_table[p as usize];
+                }
+            }
+        }
+        batch.indices.clear();
+        batch.indices.extend_from_slice(indices);
+        batch.labels.clear();
+        batch
+            .labels
+            .extend(indices.iter().map(|&i| self.dataset.label(i) as usize));
+
+        batch.has_one_hot = self.options.one_hot;
+        if self.options.one_hot {
+            let classes = self.dataset.classes();
+            batch.one_hot.resize(size, classes);
+            batch.one_hot.fill(0.0);
+            for (row, &label) in batch.labels.iter().enumerate() {
+                batch.one_hot[(row, label)] = 1.0;
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardized_table_matches_the_formula() {
+        let stats = PixelStats {
+            mean: 0.1307,
+            std: 0.3081,
+        };
+        let table = Pixels::Standardized(stats).table();
+        for p in [0usize, 1, 128, 255] {
+            let expected = (p as f64 / 255.0 - 0.1307) / 0.3081;
+            assert!((table[p] as f64 - expected).abs() < 1e-6, "pixel {p}");
+        }
+        let constant = Pixels::Standardized(PixelStats {
+            mean: 0.5,
+            std: 0.0,
+        })
+        .table();
+        assert!(constant.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn epoch_seed_differs_across_nearby_inputs() {
+        let seeds: std::collections::HashSet<u64> = (0..4)
+            .flat_map(|s| (0..4).map(move |e| epoch_seed(s, e)))
+            .collect();
+        assert_eq!(seeds.len(), 16);
+    }
+}

@@ -1,0 +1,168 @@
+//! CSV datasets as in the widely shared `mnist_train.csv`: one image per
+//! line, the label first, then the pixels (0..=255) row by row; an optional
+//! header line; gzipped or not.
+
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+use crate::input::{read_error, Input};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+impl Dataset {
+    /// Reads a CSV dataset. `image_shape` defaults to a square (784 pixels ->
+    /// 28x28); `classes` to the largest label + 1.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("csv-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("tiny.csv");
+    /// std::fs::write(&path, "label,p1,p2,p3,p4\n3,0,255,10,20\n1,1,2,3,4\n").unwrap();
+    /// let set = mnist_data::Dataset::from_csv(&path, None, None).unwrap();
+    /// assert_eq!(set.image_shape(), (2, 2));
+    /// assert_eq!(set.labels(), &[3, 1]);
+    /// assert_eq!(set.image(0), &[0, 255, 10, 20]);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn from_csv(
+        path: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+    ) -> Result<Dataset> {
+        let path = path.as_ref();
+        let input = Input::open(path)?;
+        let gzip = input.is_gzip();
+        let mut reader = BufReader::with_capacity(1 << 16, input);
+        let error = |line: usize, problem: String| DataError::Csv {
+            path: path.to_path_buf(),
+            line,
+            problem,
+        };
+
+        let mut expected_columns = image_shape.map(|(r, c)| r.saturating_mul(c).saturating_add(1));
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        let mut text = Vec::new();
+        let mut line_number = 0;
+        loop {
+            text.clear();
+            let read = reader
+                .read_until(b'\n', &mut text)
+                .map_err(|e| read_error(path, gzip, e))?;
+            if read == 0 {
+                break;
+            }
+            line_number += 1;
+            let line = trim_line(&text);
+            if line.is_empty() {
+                continue;
+            }
+            let fields = || line.split(|&b| b == b',').map(trim_field);
+            if line_number == 1 && parse_byte(fields().next().unwrap_or(b"")).is_none() {
+                continue; // a header: its first field is a name, not a label
+            }
+
+            let columns = fields().count();
+            let expected = *expected_columns.get_or_insert(columns);
+            if columns != expected {
+                return Err(error(
+                    line_number,
+                    format!("{columns} columns, expected {expected} (a label and the pixels)"),
+                ));
+            }
+            if columns < 2 {
+                return Err(error(line_number, "a label but no pixels".into()));
+            }
+            for (column, field) in fields().enumerate() {
+                let value = parse_byte(field).ok_or_else(|| {
+                    let what = if column == 0 { "label" } else { "pixel" };
+                    error(
+                        line_number,
+                        format!(
+                            "column {}: {what} {:?} is not an integer in 0..=255",
+                            column + 1,
+                            String::from_utf8_lossy(field)
+                        ),
+                    )
+                })?;
+                if column == 0 {
+                    labels.push(value);
+                } else {
+                    images.push(value);
+                }
+            }
+        }
+
+        let Some(columns) = expected_columns.filter(|_| !labels.is_empty()) else {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+            });
+        };
+        let shape = match image_shape {
+            Some(shape) => shape,
+            None => square_shape(columns - 1).ok_or_else(|| {
+                error(
+                    1,
+                    format!(
+                        "{} pixels per line is not a square image; give the image shape",
+                        columns - 1
+                    ),
+                )
+            })?,
+        };
+        let mut set = Dataset::from_parts_unchecked(images, labels, shape);
+        if let Some(classes) = classes {
+            set.set_classes(classes, path)?;
+        }
+        Ok(set)
+    }
+}
+
+/// Strips the line ending (`\n` or `\r\n`) and surrounding spaces.
+fn trim_line(text: &[u8]) -> &[u8] {
+    text.trim_ascii()
+}
+
+fn trim_field(field: &[u8]) -> &[u8] {
+    field.trim_ascii()
+}
+
+/// A decimal integer in 0..=255 (a trailing ".0" is accepted, as some
+/// exporters write floats).
+fn parse_byte(field: &[u8]) -> Option<u8> {
+    let digits = field.strip_suffix(b".0").unwrap_or(field);
+    if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits
+        .iter()
+        .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+    u8::try_from(value).ok()
+}
+
+fn square_shape(pixels: usize) -> Option<(usize, usize)> {
+    let side = (pixels as f64).sqrt().round() as usize;
+    (side * side == pixels).then_some((side, side))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_byte_accepts_exactly_0_to_255() {
+        assert_eq!(parse_byte(b"0"), Some(0));
+        assert_eq!(parse_byte(b"255"), Some(255));
+        assert_eq!(parse_byte(b"007"), Some(7));
+        assert_eq!(parse_byte(b"12.0"), Some(12));
+        for bad in [&b"256"[..], b"-1", b"", b"1.5", b"0x10", b"1000", b"label"] {
+            assert_eq!(parse_byte(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn square_shape_only_for_squares() {
+        assert_eq!(square_shape(784), Some((28, 28)));
+        assert_eq!(square_shape(1), Some((1, 1)));
+        assert_eq!(square_shape(783), None);
+    }
+}

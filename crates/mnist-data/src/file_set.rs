@@ -1,0 +1,131 @@
+//! A file set: the training and test halves of an MNIST-format dataset,
+//! from a directory of the four usual IDX files or from a pair of CSVs.
+
+use crate::dataset::Dataset;
+use crate::error::{DataError, Result};
+use std::path::{Path, PathBuf};
+
+/// The four files of an MNIST-format directory (MNIST, Fashion-MNIST,
+/// KMNIST and EMNIST all use these names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetFiles {
+    pub train_images: PathBuf,
+    pub train_labels: PathBuf,
+    pub test_images: PathBuf,
+    pub test_labels: PathBuf,
+}
+
+/// Each file's accepted base names, the usual spelling first; each may also
+/// carry a `.gz` suffix.
+const FILE_NAMES: [(&str, [&str; 2]); 4] = [
+    (
+        "training images",
+        ["train-images-idx3-ubyte", "train-images.idx3-ubyte"],
+    ),
+    (
+        "training labels",
+        ["train-labels-idx1-ubyte", "train-labels.idx1-ubyte"],
+    ),
+    (
+        "test images",
+        ["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"],
+    ),
+    (
+        "test labels",
+        ["t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"],
+    ),
+];
+
+impl DatasetFiles {
+    /// Finds the four files in `dir`; an error naming the missing file's
+    /// accepted names and the directory searched.
+    pub fn find(dir: impl AsRef<Path>) -> Result<DatasetFiles> {
+        let dir = dir.as_ref();
+        let mut found = FILE_NAMES.iter().map(|&(what, names)| {
+            let candidates: Vec<String> = names
+                .iter()
+                .flat_map(|name| [name.to_string(), format!("{name}.gz")])
+                .collect();
+            candidates
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|path| path.is_file())
+                .ok_or_else(|| DataError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    what,
+                    expected: candidates.clone(),
+                })
+        });
+        let mut next = || found.next().expect("four names");
+        Ok(DatasetFiles {
+            train_images: next()?,
+            train_labels: next()?,
+            test_images: next()?,
+            test_labels: next()?,
+        })
+    }
+}
+
+/// The training and test sets of one file set, sharing image shape and
+/// class count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MnistSet {
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+impl MnistSet {
+    /// Loads an MNIST-format directory. `classes` defaults to the largest
+    /// label in either half + 1; if given, a label at or above it is an error.
+    pub fn load_dir(dir: impl AsRef<Path>, classes: Option<usize>) -> Result<MnistSet> {
+        let files = DatasetFiles::find(dir)?;
+        MnistSet::load_files(&files, classes)
+    }
+
+    /// Loads the four files named in `files`.
+    pub fn load_files(files: &DatasetFiles, classes: Option<usize>) -> Result<MnistSet> {
+        let train = Dataset::from_idx_files(&files.train_images, &files.train_labels, classes)?;
+        let test = Dataset::from_idx_files(&files.test_images, &files.test_labels, classes)?;
+        MnistSet::join(
+            train,
+            test,
+            classes,
+            [&files.train_labels, &files.test_labels],
+            &files.test_images,
+        )
+    }
+
+    /// Loads a pair of CSV files (see [`Dataset::from_csv`]).
+    pub fn load_csv(
+        train_csv: impl AsRef<Path>,
+        test_csv: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+    ) -> Result<MnistSet> {
+        let (train_csv, test_csv) = (train_csv.as_ref(), test_csv.as_ref());
+        let train = Dataset::from_csv(train_csv, image_shape, classes)?;
+        let test = Dataset::from_csv(test_csv, image_shape.or(Some(train.image_shape())), classes)?;
+        MnistSet::join(train, test, classes, [train_csv, test_csv], test_csv)
+    }
+
+    /// Checks the halves agree on image shape and gives both one class count.
+    fn join(
+        mut train: Dataset,
+        mut test: Dataset,
+        classes: Option<usize>,
+        label_paths: [&Path; 2],
+        test_images: &Path,
+    ) -> Result<MnistSet> {
+        if train.image_shape() != test.image_shape() {
+            return Err(DataError::ImageShapeMismatch {
+                path: test_images.to_path_buf(),
+                expected: train.image_shape(),
+                found: test.image_shape(),
+            });
+        }
+        let classes = classes.unwrap_or(train.classes().max(test.classes()));
+        train.set_classes(classes, label_paths[0])?;
+        test.set_classes(classes, label_paths[1])?;
+        Ok(MnistSet { train, test })
+    }
+}
