@@ -3,9 +3,16 @@
 //! `op` is the identity or the transpose; transposes are never materialised.
 //! Contract: when `beta == 0`, C is not read (it may hold NaN or garbage).
 //!
-//! PLACEHOLDER: the public interface is final; the fast packed/blocked path
-//! lands in `blocked.rs` (issue 2). Until then every call uses the reference.
+//! - `blocked.rs`: the five-loop BLIS/GotoBLAS nest and its blocking constants
+//! - `pack.rs`: copying blocks of op(A) and op(B) into the kernel's strip layout
+//! - `kernel/`: the `MR x NR` microkernels (AVX2+FMA, portable) and the C store
+//! - `pool.rs`: the persistent worker threads
+//! - `reference.rs`: the naive triple loop every path is tested against
 
+mod blocked;
+mod kernel;
+mod pack;
+mod pool;
 mod reference;
 
 pub use reference::reference_gemm;
@@ -142,8 +149,46 @@ pub fn gemm_with<'a>(
 ) -> Result<(), ShapeError> {
     let (a, b) = (a.into(), b.into());
     check_shapes(&a, &b, &c, &epilogue)?;
-    let _ = config;
-    reference::gemm_unchecked(alpha, &a, &b, beta, c.reborrow(), epilogue);
+    let (bias, relu) = match epilogue {
+        Epilogue::None => (None, false),
+        Epilogue::Bias(bias) => (Some(bias), false),
+        Epilogue::BiasRelu(bias) => (Some(bias), true),
+    };
+    let (rows, cols) = c.shape();
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    if a.cols() == 0 {
+        // No products: C = act(beta * C + bias), with the same per-element
+        // arithmetic as a tile store.
+        let store = kernel::TileStore {
+            alpha,
+            beta,
+            bias,
+            relu,
+        };
+        for r in 0..rows {
+            for (j, x) in c.row_mut(r).iter_mut().enumerate() {
+                *x = store.apply(0.0, (beta != 0.0).then_some(*x), j);
+            }
+        }
+        return Ok(());
+    }
+    let problem = blocked::Problem {
+        a,
+        b,
+        c: blocked::OutputMatrix {
+            ptr: c.as_mut_slice().as_mut_ptr(),
+            rows,
+            cols,
+        },
+        alpha,
+        beta,
+        bias,
+        relu,
+        kernel: kernel::Microkernel::select(config.kernel),
+    };
+    blocked::gemm_blocked(&problem, config.threads.unwrap_or_else(threads).max(1));
     Ok(())
 }
 

@@ -35,11 +35,7 @@ pub(super) fn gemm_unchecked(
             for p in 0..k {
                 dot += a.get(i, p) as f64 * b.get(p, j) as f64;
             }
-            let old = if beta == 0.0 {
-                0.0
-            } else {
-                beta * c.row(i)[j]
-            };
+            let old = if beta == 0.0 { 0.0 } else { beta * c.row(i)[j] };
             let mut value = alpha * dot as f32 + old;
             match epilogue {
                 Epilogue::None => {}

@@ -1,0 +1,228 @@
+//! The packed, cache-blocked GEMM: the five loops of BLIS/GotoBLAS.
+//!
+//! ```text
+//! for jc in cols step NC            B block (kc x nc) lives in L3
+//!   for pc in 0..k step KC          pack op(B)[pc.., jc..] into NR-column strips
+//!     for ic in rows step MC        pack op(A)[ic.., pc..] into MR-row strips (L2)
+//!       for jr in nc step NR        one B strip (kc x NR) stays in L1
+//!         for ir in mc step MR      microkernel: MR x NR tile of C in registers
+//! ```
+//!
+//! Threads each take a disjoint range of C's columns (or rows, whichever is
+//! longer) and run the whole nest on it with their own packing buffers. The
+//! range boundaries are multiples of NR (MR), so every tile and every sum is
+//! the same whatever the thread count: results are bit-identical. `k` is
+//! never split.
+
+use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
+use super::pack::{pack_a_panel, pack_b_panel};
+use super::{pool, Operand};
+use std::cell::RefCell;
+use std::ops::Range;
+
+/// Rows of op(A) packed at once (the `ic` loop). The packed `MC x KC` block
+/// (144 x 256 x 4 B = 144 KiB) stays in the 1 MiB per-core L2 while every B
+/// strip of the `jr` loop streams past it, with room left for the B block's
+/// strips and C. A multiple of MR.
+pub(crate) const MC: usize = 144;
+/// Depth of one packed block (the `pc` loop). One B strip (`KC x NR` =
+/// 256 x 16 x 4 B = 16 KiB) plus one A strip (6 KiB) fit the 32 KiB L1d
+/// together, so the microkernel's loads hit L1; deeper blocks also mean
+/// fewer passes over C.
+pub(crate) const KC: usize = 256;
+/// Columns of op(B) packed at once (the `jc` loop). The packed `KC x NC`
+/// block (256 x 4080 x 4 B = 4 MiB) is shared by every `ic` step and sits in
+/// the 32 MiB L3 with room for the other core's block. A multiple of NR.
+pub(crate) const NC: usize = 4080;
+
+/// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
+/// thread: handing half of it to the pool costs a few microseconds of wake-up
+/// and duplicated packing, more than it saves. 64^3 is about 3 us of one core.
+const PARALLEL_MIN_MULTIPLY_ADDS: usize = 64 * 64 * 64;
+
+/// Everything one GEMM call needs, shared read-only by its threads.
+pub(crate) struct Problem<'a> {
+    pub a: Operand<'a>,
+    pub b: Operand<'a>,
+    pub c: OutputMatrix,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+    pub kernel: Microkernel,
+}
+
+/// C as a raw pointer and row stride, so threads can write disjoint column
+/// ranges of it (which `&mut` slices of a row-major matrix cannot express).
+#[derive(Clone, Copy)]
+pub(crate) struct OutputMatrix {
+    pub ptr: *mut f32,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+// SAFETY: threads only ever write disjoint tiles of C (their own ranges), and
+// the `&mut` borrow C came from outlives the call, so sharing the pointer is
+// sound.
+unsafe impl Sync for OutputMatrix {}
+
+/// Runs `problem` on up to `threads` threads. Requires `k > 0`.
+pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
+    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
+    debug_assert!(k > 0 && m > 0 && n > 0);
+    let threads = if m * n * k < PARALLEL_MIN_MULTIPLY_ADDS {
+        1
+    } else {
+        threads
+    };
+    // Split the longer side of C: each thread packs all of the other operand,
+    // so duplicating the smaller one costs least.
+    let split_columns = n >= m;
+    let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
+    let units = length.div_ceil(unit);
+    let parts = threads.clamp(1, units);
+    let part_range = |part: usize| {
+        let start = (units * part / parts * unit).min(length);
+        let end = (units * (part + 1) / parts * unit).min(length);
+        start..end
+    };
+    pool::run_parts(parts, &|part| {
+        let (rows, cols) = if split_columns {
+            (0..m, part_range(part))
+        } else {
+            (part_range(part), 0..n)
+        };
+        BUFFERS.with(|buffers| multiply_range(problem, rows, cols, &mut buffers.borrow_mut()));
+    });
+}
+
+/// The five loops over `rows x cols` of C.
+fn multiply_range(
+    problem: &Problem,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    buffers: &mut PackBuffers,
+) {
+    let k = problem.a.cols();
+    let (pc_step, pc_blocks) = balanced_step(k, KC, 1);
+    let mc_step = balanced_step(rows.len(), MC, MR).0;
+    for jc in cols.clone().step_by(NC) {
+        let nc = NC.min(cols.end - jc);
+        for block in 0..pc_blocks {
+            let pc = block * pc_step;
+            let kc = pc_step.min(k - pc);
+            let b_block = buffers.b.get(nc.div_ceil(NR) * NR * kc);
+            pack_b_panel(&problem.b, pc..pc + kc, jc..jc + nc, b_block);
+            // C = alpha * AB_0 + beta * C, then C += alpha * AB_p for later
+            // blocks; bias and ReLU once the sum is complete.
+            let first = block == 0;
+            let last = block + 1 == pc_blocks;
+            for ic in rows.clone().step_by(mc_step) {
+                let mc = mc_step.min(rows.end - ic);
+                let a_block = buffers.a.get(mc.div_ceil(MR) * MR * kc);
+                pack_a_panel(&problem.a, ic..ic + mc, pc..pc + kc, a_block);
+                for (jr, b_strip) in b_block.chunks_exact(kc * NR).enumerate() {
+                    let j = jc + jr * NR;
+                    let tile_cols = NR.min(jc + nc - j);
+                    let store = TileStore {
+                        alpha: problem.alpha,
+                        beta: if first { problem.beta } else { 1.0 },
+                        bias: problem
+                            .bias
+                            .filter(|_| last)
+                            .map(|bias| &bias[j..j + tile_cols]),
+                        relu: problem.relu && last,
+                    };
+                    for (ir, a_strip) in a_block.chunks_exact(kc * MR).enumerate() {
+                        let i = ic + ir * MR;
+                        let out = TileOut {
+                            // `i < m` and `j < n`, so the offset is inside C.
+                            ptr: problem.c.ptr.wrapping_add(i * problem.c.cols + j),
+                            row_stride: problem.c.cols,
+                            rows: MR.min(ic + mc - i),
+                            cols: tile_cols,
+                        };
+                        // SAFETY: the tile `out` lies inside C (rows `i..i +
+                        // out.rows <= ic + mc <= m`, likewise columns), and it
+                        // is inside this thread's own `rows x cols` range,
+                        // which no other thread writes.
+                        unsafe { problem.kernel.run(kc, a_strip, b_strip, out, &store) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Splits `length` into equal blocks of at most `max` (rounded up to a
+/// multiple of `multiple`), returning (block size, number of blocks), so
+/// that 784 = 3 x 262 rather than 3 x 256 + 16: no thin last block.
+fn balanced_step(length: usize, max: usize, multiple: usize) -> (usize, usize) {
+    let blocks = length.div_ceil(max).max(1);
+    let step = length.div_ceil(blocks).div_ceil(multiple) * multiple;
+    (step.max(multiple), blocks)
+}
+
+/// Each thread's packing buffers, kept between calls so steady-state GEMMs
+/// do not allocate (the pool's workers live as long as the process).
+#[derive(Default)]
+struct PackBuffers {
+    a: AlignedBuffer,
+    b: AlignedBuffer,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
+}
+
+/// A grow-only `f32` buffer whose slices start on a 64-byte cache line, so
+/// packed strips never straddle lines needlessly.
+#[derive(Default)]
+struct AlignedBuffer {
+    storage: Vec<f32>,
+}
+
+impl AlignedBuffer {
+    const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
+
+    fn get(&mut self, len: usize) -> &mut [f32] {
+        if self.storage.len() < len + Self::LINE_FLOATS {
+            self.storage = vec![0.0; len + Self::LINE_FLOATS];
+        }
+        let offset = self
+            .storage
+            .as_ptr()
+            .align_offset(64)
+            .min(Self::LINE_FLOATS - 1);
+        &mut self.storage[offset..offset + len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_steps_cover_the_length_without_a_thin_tail() {
+        assert_eq!(balanced_step(784, 256, 1), (196, 4));
+        assert_eq!(balanced_step(512, 256, 1), (256, 2));
+        assert_eq!(balanced_step(100, 144, MR), (102, 1));
+        assert_eq!(balanced_step(300, 144, MR), (102, 3));
+        assert_eq!(balanced_step(1, 256, 1), (1, 1));
+        for (length, max, multiple) in [(1000, 144, MR), (17, 4, 1), (4081, 4080, NR)] {
+            let (step, blocks) = balanced_step(length, max, multiple);
+            assert!(step * blocks >= length && step * (blocks - 1) < length);
+            assert!(step <= max.div_ceil(multiple) * multiple && step % multiple == 0);
+        }
+    }
+
+    #[test]
+    fn aligned_buffer_slices_start_on_a_cache_line() {
+        let mut buffer = AlignedBuffer::default();
+        for len in [1, 100, 5000, 10] {
+            let slice = buffer.get(len);
+            assert_eq!(slice.len(), len);
+            assert_eq!(slice.as_ptr() as usize % 64, 0);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Microkernels: one `MR x NR` tile of C from one packed strip of A
+//! (`kc x MR`, column after column) and one packed strip of B (`kc x NR`,
+//! row after row), as `kc` rank-1 updates held in registers, then written to C
+//! with alpha, beta and the fused epilogue.
+//!
+//! Both kernels share the tile shape, so the packing format is the same and
+//! the portable kernel is a drop-in second path for tests and other CPUs.
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2;
+
+use super::KernelChoice;
+
+/// Rows of C one microkernel call produces (the `ir` loop steps by this).
+///
+/// 6 x 16 is the classic AVX2 shape: 6 rows x 2 ymm registers = 12
+/// accumulators, plus 2 registers for a row of B and 1 for a broadcast
+/// element of A: 15 of the 16 ymm registers, and 12 FMAs per 3 loads, enough
+/// independent work to keep both FMA pipes busy through their 4-cycle latency.
+pub(crate) const MR: usize = 6;
+/// Columns of C one microkernel call produces (the `jr` loop steps by this):
+/// two ymm registers of 8 `f32`.
+pub(crate) const NR: usize = 16;
+
+/// How a finished tile of products `AB` is written into C:
+/// `C = act(alpha * AB + beta * C + bias)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TileStore<'a> {
+    pub alpha: f32,
+    /// When 0, C is not read (it may hold NaN).
+    pub beta: f32,
+    /// The bias entries of this tile's columns (length = the tile's columns).
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl TileStore<'_> {
+    /// One element, in the same operation order as the SIMD store, so full
+    /// and partial tiles agree bit for bit.
+    #[inline(always)]
+    pub(crate) fn apply(&self, product: f32, old: Option<f32>, column: usize) -> f32 {
+        let mut value = self.alpha * product;
+        if let Some(old) = old {
+            value = self.beta.mul_add(old, value);
+        }
+        if let Some(bias) = self.bias {
+            value += bias[column];
+        }
+        if self.relu {
+            // `v > 0 ? v : 0`, exactly what `_mm256_max_ps(v, 0)` computes
+            // (NaN and -0.0 become +0.0).
+            value = if value > 0.0 { value } else { 0.0 };
+        }
+        value
+    }
+}
+
+/// Where a tile of C lives: `rows x cols` (each at most `MR x NR`) starting
+/// at `ptr`, rows `row_stride` elements apart.
+///
+/// A raw pointer because threads write disjoint column or row ranges of one
+/// C, which `&mut` slices of a row-major matrix cannot express for columns.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TileOut {
+    pub ptr: *mut f32,
+    pub row_stride: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// The microkernel chosen for one GEMM call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Microkernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Microkernel {
+    /// The kernel for `choice` on this CPU (AVX2+FMA detected at run time).
+    pub(crate) fn select(choice: KernelChoice) -> Microkernel {
+        match choice {
+            KernelChoice::Portable => Microkernel::Portable,
+            KernelChoice::Auto => {
+                #[cfg(target_arch = "x86_64")]
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    return Microkernel::Avx2Fma;
+                }
+                Microkernel::Portable
+            }
+        }
+    }
+
+    /// `tile = act(alpha * A_strip * B_strip + beta * tile + bias)`.
+    ///
+    /// # Safety
+    /// `out` must describe `out.rows x out.cols` (at most `MR x NR`) elements
+    /// that are valid to read and write and that no other thread touches
+    /// during the call. `a_strip` holds at least `kc * MR` values and
+    /// `b_strip` at least `kc * NR` (checked).
+    #[inline]
+    pub(crate) unsafe fn run(
+        self,
+        kc: usize,
+        a_strip: &[f32],
+        b_strip: &[f32],
+        out: TileOut,
+        store: &TileStore,
+    ) {
+        assert!(a_strip.len() >= kc * MR && b_strip.len() >= kc * NR);
+        debug_assert!(out.rows <= MR && out.cols <= NR);
+        match self {
+            // SAFETY: the caller's contract on `out` is passed on unchanged.
+            Microkernel::Portable => unsafe { portable::kernel(kc, a_strip, b_strip, out, store) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and FMA;
+            // the strips' lengths were checked above; `out` as the caller promised.
+            Microkernel::Avx2Fma => unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) },
+        }
+    }
+}
+
+/// Writes a tile of products `ab` (row-major `MR x NR`) to `out` element by
+/// element; the store path of every partial tile and of the portable kernel.
+///
+/// # Safety
+/// As for [`Microkernel::run`]: `out` is valid and exclusively ours.
+#[inline(always)]
+pub(crate) unsafe fn store_tile_scalar(ab: &[f32; MR * NR], out: TileOut, store: &TileStore) {
+    for i in 0..out.rows {
+        // SAFETY: row `i < out.rows` of the tile lies inside C (caller's contract).
+        let row = unsafe { out.ptr.add(i * out.row_stride) };
+        for j in 0..out.cols {
+            // SAFETY: column `j < out.cols` of that row, likewise.
+            let slot = unsafe { row.add(j) };
+            // SAFETY: `slot` is valid to read; only read when beta != 0.
+            let old = (store.beta != 0.0).then(|| unsafe { *slot });
+            let value = store.apply(ab[i * NR + j], old, j);
+            // SAFETY: `slot` is valid to write and no other thread uses it.
+            unsafe { *slot = value };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Packs a row-major `m x k` A and `k x n` B into single strips and runs
+    /// `kernel` on a tile of `rows x cols`, returning that tile.
+    fn run_tile(kernel: Microkernel, kc: usize, rows: usize, cols: usize, beta: f32) -> Vec<f32> {
+        let a = |i: usize, p: usize| ((i * 7 + p * 3) % 11) as f32 - 5.0;
+        let b = |p: usize, j: usize| ((p * 5 + j * 2) % 13) as f32 - 6.0;
+        let mut a_strip = vec![0.0; kc * MR];
+        let mut b_strip = vec![0.0; kc * NR];
+        for p in 0..kc {
+            for i in 0..rows {
+                a_strip[p * MR + i] = a(i, p);
+            }
+            for j in 0..cols {
+                b_strip[p * NR + j] = b(p, j);
+            }
+        }
+        // C is one row wider than the tile, with sentinels that must survive.
+        let stride = cols + 1;
+        let mut c = vec![-1.0f32; rows * stride];
+        let bias: Vec<f32> = (0..cols).map(|j| j as f32 * 0.5).collect();
+        let store = TileStore {
+            alpha: 2.0,
+            beta,
+            bias: Some(&bias),
+            relu: true,
+        };
+        let out = TileOut {
+            ptr: c.as_mut_ptr(),
+            row_stride: stride,
+            rows,
+            cols,
+        };
+        // SAFETY: `out` covers `rows x cols` of `c`, which we own exclusively.
+        unsafe { kernel.run(kc, &a_strip, &b_strip, out, &store) };
+        for i in 0..rows {
+            assert_eq!(c[i * stride + cols], -1.0, "kernel wrote past the tile");
+            for j in 0..cols {
+                let dot: f32 = (0..kc).map(|p| a(i, p) * b(p, j)).sum();
+                let want = (2.0 * dot - beta + bias[j]).max(0.0); // C was -1
+                assert_eq!(c[i * stride + j], want, "kernel {kernel:?} at ({i}, {j})");
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn kernels_match_hand_computed_tiles_including_partial_ones() {
+        // Small integers: every product and sum is exact in f32, so any
+        // summation order gives the same answer and equality is the test.
+        let mut kernels = vec![Microkernel::Portable];
+        if Microkernel::select(KernelChoice::Auto) != Microkernel::Portable {
+            kernels.push(Microkernel::select(KernelChoice::Auto));
+        }
+        for kernel in kernels {
+            for (rows, cols) in [(MR, NR), (1, 1), (MR - 1, NR), (MR, NR - 1), (3, 9), (2, 8)] {
+                for kc in [0, 1, 5, 17] {
+                    for beta in [0.0, 1.5] {
+                        run_tile(kernel, kc, rows, cols, beta);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The AVX2+FMA microkernel: a 6 x 16 tile of C in 12 ymm accumulators.
+//!
+//! Per step `p` it loads one row of the B strip (16 values, two registers),
+//! broadcasts the 6 values of one column of the A strip in turn, and issues
+//! 12 FMAs. The loop is unrolled by 4 so loads and pointer updates are
+//! amortised; everything else is left to the out-of-order core.
+
+use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
+use std::arch::x86_64::*;
+
+/// `out = act(alpha * A_strip * B_strip + beta * out + bias)`.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `a_strip` holds at least `kc * MR` values
+/// and `b_strip` at least `kc * NR`; `out` is valid for reads and writes of
+/// `out.rows x out.cols` elements (at most `MR x NR`) and exclusively ours.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a_strip: &[f32],
+    b_strip: &[f32],
+    out: TileOut,
+    store: &TileStore,
+) {
+    let mut a = a_strip.as_ptr();
+    let mut b = b_strip.as_ptr();
+    let zero = _mm256_setzero_ps();
+    let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) =
+        (zero, zero, zero, zero, zero, zero);
+    let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) =
+        (zero, zero, zero, zero, zero, zero);
+
+    // Start fetching this tile of C now, so its lines arrive during the
+    // FMA loop rather than stalling the stores at the end.
+    if store.beta != 0.0 {
+        for i in 0..out.rows {
+            // SAFETY: a prefetch is only a hint; it never faults, and the
+            // address is inside C anyway (row `i < out.rows`).
+            unsafe {
+                let row = out.ptr.add(i * out.row_stride);
+                _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(row.add(out.cols - 1) as *const i8);
+            }
+        }
+    }
+
+    // One rank-1 update: offset `$p` steps ahead of the current pointers.
+    macro_rules! rank1 {
+        ($p:expr) => {
+            // SAFETY (for the whole macro): the loops below only expand it
+            // for steps `< kc`, so `b + 16p .. + 16` and `a + 6p .. + 6` lie
+            // inside the strips, whose lengths the caller guarantees.
+            unsafe {
+                let b0 = _mm256_loadu_ps(b.add($p * NR));
+                let b1 = _mm256_loadu_ps(b.add($p * NR + 8));
+                let ap = a.add($p * MR);
+                let x = _mm256_broadcast_ss(&*ap);
+                c00 = _mm256_fmadd_ps(x, b0, c00);
+                c01 = _mm256_fmadd_ps(x, b1, c01);
+                let x = _mm256_broadcast_ss(&*ap.add(1));
+                c10 = _mm256_fmadd_ps(x, b0, c10);
+                c11 = _mm256_fmadd_ps(x, b1, c11);
+                let x = _mm256_broadcast_ss(&*ap.add(2));
+                c20 = _mm256_fmadd_ps(x, b0, c20);
+                c21 = _mm256_fmadd_ps(x, b1, c21);
+                let x = _mm256_broadcast_ss(&*ap.add(3));
+                c30 = _mm256_fmadd_ps(x, b0, c30);
+                c31 = _mm256_fmadd_ps(x, b1, c31);
+                let x = _mm256_broadcast_ss(&*ap.add(4));
+                c40 = _mm256_fmadd_ps(x, b0, c40);
+                c41 = _mm256_fmadd_ps(x, b1, c41);
+                let x = _mm256_broadcast_ss(&*ap.add(5));
+                c50 = _mm256_fmadd_ps(x, b0, c50);
+                c51 = _mm256_fmadd_ps(x, b1, c51);
+            }
+        };
+    }
+
+    let mut remaining = kc;
+    while remaining >= 4 {
+        rank1!(0);
+        rank1!(1);
+        rank1!(2);
+        rank1!(3);
+        // SAFETY: advancing by 4 steps stays within (or one past) the strips.
+        unsafe {
+            a = a.add(4 * MR);
+            b = b.add(4 * NR);
+        }
+        remaining -= 4;
+    }
+    while remaining > 0 {
+        rank1!(0);
+        // SAFETY: as above, for one step.
+        unsafe {
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+        remaining -= 1;
+    }
+
+    let acc = [
+        [c00, c01],
+        [c10, c11],
+        [c20, c21],
+        [c30, c31],
+        [c40, c41],
+        [c50, c51],
+    ];
+    if out.rows == MR && out.cols == NR {
+        let alpha = _mm256_set1_ps(store.alpha);
+        let beta = _mm256_set1_ps(store.beta);
+        for (i, row_acc) in acc.iter().enumerate() {
+            // SAFETY: a full tile: row `i < MR` and columns `0..16` are inside C.
+            let row = unsafe { out.ptr.add(i * out.row_stride) };
+            for (half, &products) in row_acc.iter().enumerate() {
+                // SAFETY: `row + 8 * half .. + 8` is inside this tile row.
+                let slot = unsafe { row.add(8 * half) };
+                // Same operation order as `TileStore::apply`.
+                let mut value = _mm256_mul_ps(alpha, products);
+                if store.beta != 0.0 {
+                    // SAFETY: `slot` is valid to read (beta != 0 allows it).
+                    value = _mm256_fmadd_ps(beta, unsafe { _mm256_loadu_ps(slot) }, value);
+                }
+                if let Some(bias) = store.bias {
+                    // `bias` has NR entries for a full tile.
+                    let bias = &bias[8 * half..8 * half + 8];
+                    // SAFETY: the slice just taken holds 8 values.
+                    value = _mm256_add_ps(value, unsafe { _mm256_loadu_ps(bias.as_ptr()) });
+                }
+                if store.relu {
+                    value = _mm256_max_ps(value, zero);
+                }
+                // SAFETY: `slot .. + 8` is inside C and exclusively ours.
+                unsafe { _mm256_storeu_ps(slot, value) };
+            }
+        }
+    } else {
+        let mut ab = [0.0f32; MR * NR];
+        for (i, row_acc) in acc.iter().enumerate() {
+            for (half, &products) in row_acc.iter().enumerate() {
+                let lanes = &mut ab[i * NR + 8 * half..i * NR + 8 * half + 8];
+                // SAFETY: `lanes` is 8 writable floats.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), products) };
+            }
+        }
+        // SAFETY: the caller's contract on `out`.
+        unsafe { store_tile_scalar(&ab, out, store) };
+    }
+}
