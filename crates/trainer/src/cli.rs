@@ -1,0 +1,349 @@
+//! The command line: subcommands, flags, help texts with examples. Parsing
+//! only; `config` turns train flags into a checked configuration.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trainer",
+    version,
+    about = "Train, evaluate and try out MNIST digit classifiers built from scratch.",
+    long_about = "Train, evaluate and try out MNIST digit classifiers built from scratch.\n\
+                  With no command, trains the default network on the bundled MNIST.",
+    after_help = "Examples:\n  \
+        trainer                                   train the default network (>= 98% in < 30 s)\n  \
+        trainer train --preset best --out runs/best\n  \
+        trainer eval --model runs/best/model.safetensors\n  \
+        trainer predict --model runs/best/model.safetensors my-seven.png --show\n  \
+        trainer data\n\n\
+        Exit codes: 0 ok, 1 failure (data, model, picture, file), 2 bad usage,\n\
+        3 training diverged, 130 interrupted by Ctrl-C (a checkpoint was saved)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a network and save the model, a checkpoint, metrics and plots.
+    Train(TrainArgs),
+    /// Measure a saved model on the test set: accuracy, per class, confusion matrix.
+    Eval(EvalArgs),
+    /// Recognise digits in PNG or JPEG pictures.
+    Predict(PredictArgs),
+    /// Summarise a dataset and draw a few of its images in the terminal.
+    Data(DataArgs),
+}
+
+/// Where the images come from: a folder of IDX files or a pair of CSV files.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DataSourceArgs {
+    /// Folder with the four MNIST IDX files (gzipped or not) [default: the bundled data/mnist]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["csv_train", "csv_test"])]
+    pub data: Option<PathBuf>,
+    /// Training set as CSV, one image a line: label then 784 pixels (0-255)
+    #[arg(long, value_name = "FILE", requires = "csv_test")]
+    pub csv_train: Option<PathBuf>,
+    /// Test set as CSV, in the same layout as --csv-train
+    #[arg(long, value_name = "FILE")]
+    pub csv_test: Option<PathBuf>,
+    /// Use only the first N training and N test images (quick experiments, tests)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = train_after_help())]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub source: DataSourceArgs,
+    /// Start from a preset's settings; other flags override single settings [default: default]
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Layer sizes, input first and classes last, e.g. 784,256,10
+    #[arg(long, value_name = "SIZES", value_delimiter = ',', num_args = 1..)]
+    pub layers: Option<Vec<usize>>,
+    /// Activation of the hidden layers
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationName>,
+    /// Update rule
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerName>,
+    /// Learning rate (peak value when a schedule is used)
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Momentum coefficient for momentum and nesterov (also beta1 for adam/adamw)
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// L2 penalty (decoupled for adamw)
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Learning-rate schedule: constant, cosine, step:EVERY:FACTOR, warmup:STEPS:cosine ...
+    #[arg(long, value_name = "SCHEDULE")]
+    pub schedule: Option<String>,
+    /// Images per step
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Passes over the training set
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Fraction of hidden activations dropped while training (0 = off)
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Weight initialisation (auto: He for ReLU-like, Xavier for sigmoid/tanh)
+    #[arg(long, value_enum)]
+    pub init: Option<InitName>,
+    /// Fraction of the training set held out for validation
+    #[arg(long)]
+    pub val_split: Option<f32>,
+    /// Seed for initialisation, shuffling and dropout (same seed + threads = same run)
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads for matrix multiplication [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run folder for the model, checkpoint, metrics and plots [default: runs/<date-time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run from its checkpoint file
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Print one JSON object with the results on stdout (progress goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn train_after_help() -> String {
+    format!(
+        "{}\nExamples:\n  \
+         trainer train                                         the default preset\n  \
+         trainer train --preset softmax-regression             the classic baseline\n  \
+         trainer train --layers 784,512,256,10 --optimizer momentum --lr 0.05 --schedule cosine\n  \
+         trainer train --csv-train train.csv --csv-test test.csv --epochs 3\n  \
+         trainer train --resume runs/2026-11-22T12-00-00/checkpoint\n  \
+         trainer train --json --out runs/quick --epochs 1 | jq .test_accuracy",
+        crate::presets::help_table()
+    )
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:\n  \
+    trainer eval --model runs/best/model.safetensors\n  \
+    trainer eval --model model.safetensors --data ~/datasets/mnist --json")]
+pub struct EvalArgs {
+    /// A model.safetensors written by `trainer train`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub source: DataSourceArgs,
+    /// Threads for matrix multiplication [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print one JSON object (accuracy, per_class, confusion) on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Pictures may be any size, dark ink on light paper or the reverse, grey, RGB or\n\
+    with transparency, the digit anywhere: they are prepared the way MNIST was made\n\
+    (cropped to the ink, scaled into 20x20, centred by mass in 28x28).\n\n\
+    Examples:\n  \
+    trainer predict --model runs/best/model.safetensors seven.png\n  \
+    trainer predict --model model.safetensors photo.jpg scan.png --show\n  \
+    trainer predict --model model.safetensors *.png --json"
+)]
+pub struct PredictArgs {
+    /// A model.safetensors written by `trainer train`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// PNG or JPEG pictures of single digits
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// Draw the prepared 28x28 input in the terminal
+    #[arg(long)]
+    pub show: bool,
+    /// Print one JSON object ({"predictions": [...]}) on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "Examples:\n  \
+    trainer data\n  \
+    trainer data --data ~/datasets/fashion-mnist --show 10")]
+pub struct DataArgs {
+    #[command(flatten)]
+    pub source: DataSourceArgs,
+    /// How many training images to draw
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub show: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActivationName {
+    Relu,
+    Sigmoid,
+    Tanh,
+    LeakyRelu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerName {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adagrad,
+    Rmsprop,
+    Adam,
+    #[value(name = "adamw")]
+    #[serde(rename = "adamw")]
+    AdamW,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitName {
+    Auto,
+    He,
+    Xavier,
+}
+
+impl ActivationName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationName::Relu => "relu",
+            ActivationName::Sigmoid => "sigmoid",
+            ActivationName::Tanh => "tanh",
+            ActivationName::LeakyRelu => "leaky-relu",
+        }
+    }
+}
+
+impl OptimizerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptimizerName::Sgd => "sgd",
+            OptimizerName::Momentum => "momentum",
+            OptimizerName::Nesterov => "nesterov",
+            OptimizerName::Adagrad => "adagrad",
+            OptimizerName::Rmsprop => "rmsprop",
+            OptimizerName::Adam => "adam",
+            OptimizerName::AdamW => "adamw",
+        }
+    }
+}
+
+/// Clap's usage errors span several lines (message, usage, tip); the issue
+/// wants one line on stderr. Keep the message and any tip, drop the rest.
+pub fn one_line_usage_error(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut line = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_string();
+    let mut rest: Vec<&str> = lines.collect();
+    // "the following required arguments were not provided:" lists them below.
+    if line.ends_with(':') {
+        let listed = rest.iter().take_while(|l| !l.starts_with("Usage:")).count();
+        line.push(' ');
+        line.push_str(&rest.drain(..listed).collect::<Vec<_>>().join(", "));
+    }
+    for tip in rest.into_iter().filter(|l| l.starts_with("tip:")) {
+        line.push_str("; ");
+        line.push_str(tip);
+    }
+    if !line.starts_with("error:") {
+        line.insert_str(0, "error: ");
+    }
+    line.push_str(" (see --help)");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn train_flags_parse_into_options() {
+        let cli = Cli::try_parse_from([
+            "trainer",
+            "train",
+            "--layers",
+            "784,32,10",
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "0.01",
+            "--activation",
+            "leaky-relu",
+            "--limit",
+            "500",
+            "--json",
+        ])
+        .unwrap();
+        let Some(Command::Train(args)) = cli.command else {
+            panic!("not train")
+        };
+        assert_eq!(args.layers, Some(vec![784, 32, 10]));
+        assert_eq!(args.optimizer, Some(OptimizerName::AdamW));
+        assert_eq!(args.activation, Some(ActivationName::LeakyRelu));
+        assert_eq!(args.lr, Some(0.01));
+        assert_eq!(args.source.limit, Some(500));
+        assert!(args.json);
+        assert_eq!(args.epochs, None);
+    }
+
+    #[test]
+    fn no_arguments_means_no_subcommand() {
+        assert!(Cli::try_parse_from(["trainer"]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn usage_errors_collapse_to_one_line() {
+        let error = Cli::try_parse_from(["trainer", "train", "--epoch", "3"]).unwrap_err();
+        let line = one_line_usage_error(&error.to_string());
+        assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with("error: unexpected argument '--epoch'"),
+            "{line}"
+        );
+        assert!(line.contains("--epochs"), "{line}");
+
+        let error = Cli::try_parse_from(["trainer", "train", "--lr", "fast"]).unwrap_err();
+        let line = one_line_usage_error(&error.to_string());
+        assert!(line.contains("'fast'") && line.contains("--lr"), "{line}");
+
+        let error = Cli::try_parse_from(["trainer", "predict", "--model", "m"]).unwrap_err();
+        assert!(one_line_usage_error(&error.to_string()).contains("IMAGE"));
+
+        let error = Cli::try_parse_from(["trainer", "train", "--csv-train", "a.csv"]).unwrap_err();
+        assert!(one_line_usage_error(&error.to_string()).contains("--csv-test"));
+    }
+
+    #[test]
+    fn every_subcommand_help_has_examples() {
+        let mut cli = Cli::command();
+        cli.build();
+        for sub in cli.get_subcommands().filter(|s| s.get_name() != "help") {
+            let help = sub.clone().render_help().to_string();
+            assert!(
+                help.contains("Examples:"),
+                "{} help has no examples",
+                sub.get_name()
+            );
+        }
+    }
+}

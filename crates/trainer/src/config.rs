@@ -1,0 +1,310 @@
+//! Every setting of a training run, resolved from a preset (or a resumed
+//! run's config) plus the flags that override it, and checked once here so
+//! the rest of the program can trust it. Saved as the run's `config.json`.
+
+use crate::cli::{ActivationName, DataSourceArgs, InitName, OptimizerName, TrainArgs};
+use crate::error::Error;
+use crate::presets::{self, Preset};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// MNIST's image size (28 x 28) and number of classes.
+pub const INPUTS: usize = 784;
+pub const CLASSES: usize = 10;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DataSource {
+    /// A folder of IDX files; `None` means the bundled data/mnist.
+    Idx {
+        dir: Option<PathBuf>,
+    },
+    Csv {
+        train: PathBuf,
+        test: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub preset: String,
+    pub data: DataSource,
+    pub limit: Option<usize>,
+    pub layers: Vec<usize>,
+    pub activation: ActivationName,
+    pub init: InitName,
+    pub dropout: f32,
+    pub optimizer: OptimizerName,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub schedule: String,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub val_split: f32,
+    pub seed: u64,
+    /// `None`: as many as the machine has; recorded after the run starts.
+    pub threads: Option<usize>,
+}
+
+impl TrainConfig {
+    pub fn from_preset(preset: &Preset) -> TrainConfig {
+        TrainConfig {
+            preset: preset.name.to_string(),
+            data: DataSource::Idx { dir: None },
+            limit: None,
+            layers: preset.layers.to_vec(),
+            activation: preset.activation,
+            init: preset.init,
+            dropout: preset.dropout,
+            optimizer: preset.optimizer,
+            lr: preset.lr,
+            momentum: preset.momentum,
+            weight_decay: preset.weight_decay,
+            schedule: preset.schedule.to_string(),
+            batch_size: preset.batch_size,
+            epochs: preset.epochs,
+            val_split: 1.0 / 12.0,
+            seed: 42,
+            threads: None,
+        }
+    }
+
+    /// `base` (a resumed run's config) or the chosen preset, then every flag
+    /// the user gave, then validation.
+    pub fn resolve(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig, Error> {
+        let mut config =
+            match (base, &args.preset) {
+                (Some(_), Some(_)) => return Err(Error::Usage(
+                    "--preset cannot be combined with --resume (the checkpoint holds the settings)"
+                        .into(),
+                )),
+                (Some(base), None) => base,
+                (None, name) => {
+                    let name = name.as_deref().unwrap_or(presets::DEFAULT);
+                    let preset = presets::find(name).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "unknown preset '{name}' (choose one of: {})",
+                            presets::names()
+                        ))
+                    })?;
+                    TrainConfig::from_preset(preset)
+                }
+            };
+        apply_data_source(&mut config, &args.source);
+        let a = args;
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(value) = a.$field.clone() { config.$field = value; }
+            )*};
+        }
+        take!(
+            layers,
+            activation,
+            optimizer,
+            lr,
+            momentum,
+            weight_decay,
+            schedule
+        );
+        take!(batch_size, epochs, dropout, init, val_split, seed);
+        if a.threads.is_some() {
+            config.threads = a.threads;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let usage = |message: String| Err(Error::Usage(message));
+        let layers = &self.layers;
+        if layers.len() < 2 {
+            return usage(format!(
+                "--layers needs at least an input and an output size (e.g. {INPUTS},{CLASSES})"
+            ));
+        }
+        if layers[0] != INPUTS {
+            return usage(format!(
+                "--layers must start with the input size {INPUTS} (28x28 pixels), not {}",
+                layers[0]
+            ));
+        }
+        if layers[layers.len() - 1] != CLASSES {
+            return usage(format!(
+                "--layers must end with the number of classes {CLASSES}, not {}",
+                layers[layers.len() - 1]
+            ));
+        }
+        if layers.contains(&0) {
+            return usage("--layers sizes must be positive".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return usage(format!("--lr must be a positive number, not {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return usage(format!(
+                "--momentum must be in [0, 1), not {}",
+                self.momentum
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return usage(format!(
+                "--weight-decay must be >= 0, not {}",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return usage(format!("--dropout must be in [0, 1), not {}", self.dropout));
+        }
+        if !(0.0..1.0).contains(&self.val_split) {
+            return usage(format!(
+                "--val-split must be in [0, 1), not {}",
+                self.val_split
+            ));
+        }
+        if self.batch_size == 0 {
+            return usage("--batch-size must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return usage("--epochs must be at least 1".into());
+        }
+        if self.threads == Some(0) {
+            return usage("--threads must be at least 1".into());
+        }
+        if self.limit == Some(0) {
+            return usage("--limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn apply_data_source(config: &mut TrainConfig, source: &DataSourceArgs) {
+    if let (Some(train), Some(test)) = (&source.csv_train, &source.csv_test) {
+        config.data = DataSource::Csv {
+            train: train.clone(),
+            test: test.clone(),
+        };
+    } else if let Some(dir) = &source.data {
+        config.data = DataSource::Idx {
+            dir: Some(dir.clone()),
+        };
+    }
+    if source.limit.is_some() {
+        config.limit = source.limit;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn resolve(flags: &[&str]) -> Result<TrainConfig, Error> {
+        let argv = ["trainer", "train"].iter().chain(flags);
+        let Some(Command::Train(args)) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        TrainConfig::resolve(&args, None)
+    }
+
+    #[test]
+    fn no_flags_give_the_default_preset() {
+        let config = resolve(&[]).unwrap();
+        assert_eq!(
+            config,
+            TrainConfig::from_preset(presets::find("default").unwrap())
+        );
+    }
+
+    #[test]
+    fn flags_override_single_preset_settings() {
+        let config = resolve(&[
+            "--preset",
+            "softmax-regression",
+            "--epochs",
+            "2",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(config.preset, "softmax-regression");
+        assert_eq!(config.layers, vec![784, 10]);
+        assert_eq!(config.lr, 0.05);
+        assert_eq!((config.epochs, config.seed), (2, 7));
+        let config = resolve(&[
+            "--csv-train",
+            "a.csv",
+            "--csv-test",
+            "b.csv",
+            "--limit",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.data,
+            DataSource::Csv {
+                train: "a.csv".into(),
+                test: "b.csv".into()
+            }
+        );
+        assert_eq!(config.limit, Some(9));
+    }
+
+    #[test]
+    fn a_resumed_config_is_kept_unless_overridden() {
+        let mut base = TrainConfig::from_preset(presets::find("best").unwrap());
+        base.seed = 99;
+        let args = TrainArgs {
+            epochs: Some(40),
+            ..TrainArgs::default()
+        };
+        let config = TrainConfig::resolve(&args, Some(base.clone())).unwrap();
+        assert_eq!(config, TrainConfig { epochs: 40, ..base });
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors_naming_the_flag() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--layers", "100,10"],
+                "--layers must start with the input size 784",
+            ),
+            (
+                &["--layers", "784,30"],
+                "--layers must end with the number of classes 10",
+            ),
+            (&["--layers", "784"], "--layers needs at least"),
+            (&["--layers", "784,0,10"], "positive"),
+            (&["--lr", "0"], "--lr must be a positive"),
+            (&["--lr=-1"], "--lr must be a positive"),
+            (&["--lr", "NaN"], "--lr must be a positive"),
+            (&["--momentum", "1"], "--momentum"),
+            (&["--dropout", "1.5"], "--dropout"),
+            (&["--val-split", "1"], "--val-split"),
+            (&["--batch-size", "0"], "--batch-size"),
+            (&["--epochs", "0"], "--epochs"),
+            (&["--threads", "0"], "--threads"),
+            (
+                &["--preset", "huge"],
+                "unknown preset 'huge' (choose one of: softmax-regression",
+            ),
+        ];
+        for (flags, expected) in cases {
+            let error = resolve(flags).unwrap_err();
+            assert_eq!(error.exit_code(), 2);
+            let message = error.to_string();
+            assert!(message.contains(expected), "{flags:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_config_round_trips_through_json() {
+        let config = resolve(&["--data", "somewhere", "--dropout", "0.1"]).unwrap();
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(
+            json.contains("\"activation\":\"relu\"") && json.contains("\"optimizer\":\"adam\"")
+        );
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), config);
+    }
+}

@@ -1,0 +1,113 @@
+//! Everything that can stop the trainer, each as one line a person can act
+//! on, and the exit code a script can test.
+
+use std::path::PathBuf;
+
+/// Exit codes: 0 success, 1 a runtime failure (data, model, picture, file),
+/// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C
+/// (128 + SIGINT, what shells report for an interrupted program).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {problem}", path.display())]
+    Picture { path: PathBuf, problem: String },
+    #[error("{}: {problem}", path.display())]
+    Model { path: PathBuf, problem: String },
+    #[error("{0}")]
+    Data(String),
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the loss became {loss}; \
+         try a lower learning rate (e.g. --lr {suggested_lr}){}",
+        checkpoint_note(checkpoint)
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f32,
+        suggested_lr: f32,
+        checkpoint: Option<PathBuf>,
+    },
+    #[error("interrupted; checkpoint saved, continue with --resume {}", .0.display())]
+    Interrupted(PathBuf),
+}
+
+fn checkpoint_note(checkpoint: &Option<PathBuf>) -> String {
+    match checkpoint {
+        Some(path) => format!("; the last good checkpoint is {}", path.display()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Diverged { .. } => 3,
+            Error::Interrupted(_) => 130,
+            Error::Io { .. } | Error::Picture { .. } | Error::Model { .. } | Error::Data(_) => 1,
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn model(path: impl Into<PathBuf>, problem: impl Into<String>) -> Error {
+        Error::Model {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line_and_name_the_file() {
+        let errors = [
+            Error::io(
+                "runs/x/model.safetensors",
+                std::io::ErrorKind::NotFound.into(),
+            ),
+            Error::Picture {
+                path: "me.png".into(),
+                problem: "not a PNG or JPEG picture".into(),
+            },
+            Error::Diverged {
+                epoch: 2,
+                step: 17,
+                loss: f32::NAN,
+                suggested_lr: 0.01,
+                checkpoint: Some("runs/x/checkpoint".into()),
+            },
+        ];
+        for error in &errors {
+            let line = error.to_string();
+            assert!(!line.contains('\n'), "{line}");
+        }
+        assert!(errors[0]
+            .to_string()
+            .starts_with("runs/x/model.safetensors: "));
+        assert!(errors[1].to_string().starts_with("me.png: not a PNG"));
+        let diverged = errors[2].to_string();
+        assert!(
+            diverged.contains("NaN") && diverged.contains("--lr 0.01"),
+            "{diverged}"
+        );
+        assert!(diverged.contains("runs/x/checkpoint"), "{diverged}");
+        assert_eq!(errors[2].exit_code(), 3);
+        assert_eq!(Error::Interrupted("c".into()).exit_code(), 130);
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+    }
+}

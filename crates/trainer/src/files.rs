@@ -1,0 +1,144 @@
+//! Writing files so that a crash or Ctrl-C never leaves half of one, and
+//! choosing the run folder.
+
+use crate::error::Error;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder
+/// (a rename is only atomic within one file system), flushed to disk, then
+/// renamed over `path`. Readers see the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path, std::io::ErrorKind::InvalidInput.into()))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".tmp-{}", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    result.map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        Error::io(path, source)
+    })
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}
+
+/// Creates `dir` (and parents) if needed.
+pub fn create_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))
+}
+
+/// A new folder under `runs/` named by the UTC start time, e.g.
+/// `runs/2026-11-22T12-00-00` (dashes, since ':' is not allowed on every
+/// file system), with `-2`, `-3` ... appended when that name is taken.
+pub fn new_run_dir(runs: &Path) -> Result<PathBuf, Error> {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = utc_timestamp(seconds);
+    create_dir(runs)?;
+    for n in 1.. {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let dir = runs.join(name);
+        // create_dir (not _all) fails if it exists: two runs never share one.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::io(dir, source)),
+        }
+    }
+    unreachable!("some run folder name is free")
+}
+
+/// `YYYY-MM-DDTHH-MM-SS` for seconds since 1970 (UTC), using the days to
+/// civil date conversion of Howard Hinnant's "chrono-compatible low-level
+/// date algorithms".
+pub fn utc_timestamp(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A fresh empty folder under the system temp dir for one test.
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("trainer-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn timestamps_match_known_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00-00-00");
+        // 2000-02-29 (a leap day in a century leap year) 12:34:56.
+        assert_eq!(utc_timestamp(951_827_696), "2000-02-29T12-34-56");
+        // 2026-11-22 12:00:00.
+        assert_eq!(utc_timestamp(1_795_348_800), "2026-11-22T12-00-00");
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files_and_leave_no_temporaries() {
+        let dir = temp_dir("atomic");
+        let path = dir.join("model.bin");
+        write_atomic(&path, b"first version, longer").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("model.bin")]);
+        // A folder that does not exist is an error naming the file.
+        let error = write_atomic(&dir.join("missing/x.json"), b"{}").unwrap_err();
+        assert!(error.to_string().contains("missing/x.json"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn run_folders_are_new_each_time() {
+        let dir = temp_dir("runs");
+        let a = new_run_dir(&dir).unwrap();
+        let b = new_run_dir(&dir).unwrap();
+        assert_ne!(a, b);
+        assert!(a.is_dir() && b.is_dir());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

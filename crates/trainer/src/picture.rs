@@ -1,0 +1,663 @@
+//! A person's picture of a digit -> the 28x28 input the network was trained on.
+//!
+//! MNIST was made from NIST's scans like this (LeCun et al., "The MNIST
+//! database"): the digit was size-normalised into a 20x20 box keeping its
+//! aspect ratio (anti-aliasing gives the grey levels), then placed in a 28x28
+//! field so that its centre of mass sits at the centre. A network trained on
+//! those images only recognises digits prepared the same way, so `predict`
+//! repeats the steps on whatever it is given:
+//!
+//! 1. decode PNG or JPEG (chosen by the file's first bytes, not its name) and
+//!    reduce it to grey, compositing any transparency onto white paper;
+//! 2. decide which of dark-on-light or light-on-dark it is from the border
+//!    (the border is paper, not ink) and turn it into light ink on black;
+//! 3. stretch contrast so paper is 0 and the darkest ink is 1;
+//! 4. crop to the ink's bounding box, scale into 20x20, centre by mass.
+
+use crate::error::Error;
+use std::path::Path;
+
+/// Side of an MNIST image.
+pub const SIDE: usize = 28;
+/// Side of the box the digit is scaled into before centring.
+const DIGIT_BOX: usize = 20;
+/// After contrast stretching, ink below this is treated as paper when
+/// finding the bounding box (paper texture, JPEG ringing, faint smudges).
+const INK_THRESHOLD: f32 = 0.2;
+/// The ink must stand out from the paper by at least this much (on 0..1).
+const MIN_CONTRAST: f32 = 0.15;
+
+/// A grey picture, row-major, `0.0` black to `1.0` white.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GreyImage {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl GreyImage {
+    fn at(&self, x: usize, y: usize) -> f32 {
+        self.pixels[y * self.width + x]
+    }
+}
+
+/// Reads the picture at `path` and prepares it as MNIST was prepared:
+/// 784 values, row-major, `0.0` background to `1.0` ink.
+pub fn load_digit(path: &Path) -> Result<Vec<f32>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let grey = decode(&bytes).map_err(|problem| Error::Picture {
+        path: path.to_path_buf(),
+        problem,
+    })?;
+    to_mnist(&grey).map_err(|problem| Error::Picture {
+        path: path.to_path_buf(),
+        problem,
+    })
+}
+
+/// Decodes PNG or JPEG bytes to grey. The error says what is wrong.
+pub fn decode(bytes: &[u8]) -> Result<GreyImage, String> {
+    const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
+    const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
+    if bytes.starts_with(PNG_MAGIC) {
+        decode_png(bytes)
+    } else if bytes.starts_with(JPEG_MAGIC) {
+        decode_jpeg(bytes)
+    } else {
+        Err("not a PNG or JPEG picture (unrecognised file signature)".to_string())
+    }
+}
+
+/// ITU-R BT.601 luma, the weights most greyscale conversions use.
+fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
+
+fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
+    let mut decoder = png::Decoder::new(bytes);
+    // Palette -> RGB(A), low bit depths -> 8 bits, tRNS -> alpha, 16 -> 8 bits:
+    // afterwards every picture is 8-bit grey, grey+alpha, RGB or RGBA.
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("cannot decode PNG: {e}"))?;
+    let mut buffer = vec![0u8; reader.output_buffer_size()];
+    let frame = reader
+        .next_frame(&mut buffer)
+        .map_err(|e| format!("cannot decode PNG: {e}"))?;
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let channels = match frame.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err("PNG palette was not expanded".to_string()),
+    };
+    let rows = &buffer[..frame.buffer_size()];
+    let mut pixels = Vec::with_capacity(width * height);
+    for y in 0..height {
+        let row = &rows[y * frame.line_size..][..width * channels];
+        for px in row.chunks_exact(channels) {
+            let v = |i: usize| f32::from(px[i]) / 255.0;
+            let (grey, alpha) = match channels {
+                1 => (v(0), 1.0),
+                2 => (v(0), v(1)),
+                3 => (luma(v(0), v(1), v(2)), 1.0),
+                _ => (luma(v(0), v(1), v(2)), v(3)),
+            };
+            // Transparent areas are paper: composite onto white.
+            pixels.push(alpha * grey + (1.0 - alpha));
+        }
+    }
+    check_size(width, height)?;
+    Ok(GreyImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    let data = decoder
+        .decode()
+        .map_err(|e| format!("cannot decode JPEG: {e}"))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| "cannot decode JPEG: no image header".to_string())?;
+    let (width, height) = (usize::from(info.width), usize::from(info.height));
+    let pixels: Vec<f32> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => data.iter().map(|&v| f32::from(v) / 255.0).collect(),
+        jpeg_decoder::PixelFormat::L16 => data
+            .chunks_exact(2)
+            .map(|p| f32::from(u16::from_ne_bytes([p[0], p[1]])) / 65535.0)
+            .collect(),
+        jpeg_decoder::PixelFormat::RGB24 => data
+            .chunks_exact(3)
+            .map(|p| luma(f32::from(p[0]), f32::from(p[1]), f32::from(p[2])) / 255.0)
+            .collect(),
+        // The decoder hands back plain CMYK (0 = no ink); R = (1-C)(1-K) etc.
+        jpeg_decoder::PixelFormat::CMYK32 => data
+            .chunks_exact(4)
+            .map(|p| {
+                let keep = |c: u8| 1.0 - f32::from(c) / 255.0;
+                let k = keep(p[3]);
+                luma(keep(p[0]) * k, keep(p[1]) * k, keep(p[2]) * k)
+            })
+            .collect(),
+    };
+    check_size(width, height)?;
+    if pixels.len() != width * height {
+        return Err("cannot decode JPEG: pixel data is shorter than the header says".into());
+    }
+    Ok(GreyImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+fn check_size(width: usize, height: usize) -> Result<(), String> {
+    if width == 0 || height == 0 {
+        Err(format!("the picture is empty ({width}x{height} pixels)"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The middle value of the picture's outermost pixels: they are paper, even
+/// when a stroke touches the edge somewhere.
+fn border_median(image: &GreyImage) -> f32 {
+    let (w, h) = (image.width, image.height);
+    let mut border: Vec<f32> = Vec::with_capacity(2 * (w + h));
+    for x in 0..w {
+        border.push(image.at(x, 0));
+        border.push(image.at(x, h - 1));
+    }
+    for y in 0..h {
+        border.push(image.at(0, y));
+        border.push(image.at(w - 1, y));
+    }
+    border.sort_by(f32::total_cmp);
+    border[border.len() / 2]
+}
+
+/// Light ink on black, contrast stretched: paper 0, strongest ink 1.
+/// Errors when nothing stands out from the paper.
+pub fn ink_map(image: &GreyImage) -> Result<GreyImage, String> {
+    let paper = border_median(image);
+    // Dark ink on light paper is inverted; light ink on dark paper is kept.
+    let light_paper = paper > 0.5;
+    let ink = |v: f32| if light_paper { 1.0 - v } else { v };
+    let paper_ink = ink(paper);
+    let strongest = image.pixels.iter().map(|&v| ink(v)).fold(0.0, f32::max);
+    if strongest - paper_ink < MIN_CONTRAST {
+        return Err("no digit found: nothing in the picture stands out from the background".into());
+    }
+    let scale = 1.0 / (strongest - paper_ink);
+    let pixels = image
+        .pixels
+        .iter()
+        .map(|&v| ((ink(v) - paper_ink) * scale).clamp(0.0, 1.0))
+        .collect();
+    Ok(GreyImage {
+        width: image.width,
+        height: image.height,
+        pixels,
+    })
+}
+
+/// The smallest rectangle `(x0, y0, x1, y1)`, end-exclusive, holding all ink
+/// above `threshold`, or `None` when there is none.
+fn ink_bounding_box(ink: &GreyImage, threshold: f32) -> Option<(usize, usize, usize, usize)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for y in 0..ink.height {
+        for x in 0..ink.width {
+            if ink.at(x, y) > threshold {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x + 1);
+                y1 = y1.max(y + 1);
+            }
+        }
+    }
+    (x0 < x1).then_some((x0, y0, x1, y1))
+}
+
+fn crop(image: &GreyImage, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> GreyImage {
+    let mut pixels = Vec::with_capacity((x1 - x0) * (y1 - y0));
+    for y in y0..y1 {
+        pixels.extend_from_slice(&image.pixels[y * image.width + x0..y * image.width + x1]);
+    }
+    GreyImage {
+        width: x1 - x0,
+        height: y1 - y0,
+        pixels,
+    }
+}
+
+/// Resamples to `width x height`. Shrinking averages the source area under
+/// each output pixel (what anti-aliasing means, and it keeps thin strokes);
+/// enlarging interpolates bilinearly (area averaging would look blocky).
+pub fn resize(image: &GreyImage, width: usize, height: usize) -> GreyImage {
+    let scale_x = image.width as f64 / width as f64;
+    let scale_y = image.height as f64 / height as f64;
+    let mut pixels = Vec::with_capacity(width * height);
+    for oy in 0..height {
+        for ox in 0..width {
+            let value = if scale_x >= 1.0 && scale_y >= 1.0 {
+                area_average(
+                    image,
+                    ox as f64 * scale_x,
+                    scale_x,
+                    oy as f64 * scale_y,
+                    scale_y,
+                )
+            } else {
+                bilinear(
+                    image,
+                    (ox as f64 + 0.5) * scale_x - 0.5,
+                    (oy as f64 + 0.5) * scale_y - 0.5,
+                )
+            };
+            pixels.push(value as f32);
+        }
+    }
+    GreyImage {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// Mean of the source over `[x, x + w) x [y, y + h)`, partial pixels weighted
+/// by how much of them the rectangle covers.
+fn area_average(image: &GreyImage, x: f64, w: f64, y: f64, h: f64) -> f64 {
+    let coverage = |start: f64, len: f64, i: usize| {
+        let lo = start.max(i as f64);
+        let hi = (start + len).min(i as f64 + 1.0);
+        (hi - lo).max(0.0)
+    };
+    let (x_first, x_last) = (
+        x.floor() as usize,
+        ((x + w).ceil() as usize).min(image.width),
+    );
+    let (y_first, y_last) = (
+        y.floor() as usize,
+        ((y + h).ceil() as usize).min(image.height),
+    );
+    let mut sum = 0.0;
+    for sy in y_first..y_last {
+        let wy = coverage(y, h, sy);
+        for sx in x_first..x_last {
+            sum += wy * coverage(x, w, sx) * f64::from(image.at(sx, sy));
+        }
+    }
+    sum / (w * h)
+}
+
+fn bilinear(image: &GreyImage, x: f64, y: f64) -> f64 {
+    let clamp = |v: f64, len: usize| v.clamp(0.0, (len - 1) as f64);
+    let (x, y) = (clamp(x, image.width), clamp(y, image.height));
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = (
+        (x0 + 1).min(image.width - 1),
+        (y0 + 1).min(image.height - 1),
+    );
+    let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+    let p = |x: usize, y: usize| f64::from(image.at(x, y));
+    let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+    let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Centre of mass `(x, y)` in pixel units (a pixel's centre is at `i + 0.5`).
+fn centre_of_mass(image: &GreyImage) -> (f64, f64) {
+    let (mut total, mut sum_x, mut sum_y) = (0.0f64, 0.0f64, 0.0f64);
+    for y in 0..image.height {
+        for x in 0..image.width {
+            let v = f64::from(image.at(x, y));
+            total += v;
+            sum_x += v * (x as f64 + 0.5);
+            sum_y += v * (y as f64 + 0.5);
+        }
+    }
+    if total == 0.0 {
+        (image.width as f64 / 2.0, image.height as f64 / 2.0)
+    } else {
+        (sum_x / total, sum_y / total)
+    }
+}
+
+/// Steps 2-4 of the module docs on a decoded picture.
+pub fn to_mnist(image: &GreyImage) -> Result<Vec<f32>, String> {
+    let ink = ink_map(image)?;
+    let bounds = ink_bounding_box(&ink, INK_THRESHOLD)
+        .ok_or_else(|| "no digit found: no ink above the threshold".to_string())?;
+    let digit = crop(&ink, bounds);
+    let longest = digit.width.max(digit.height) as f64;
+    let fit = |len: usize| ((len as f64 * DIGIT_BOX as f64 / longest).round() as usize).max(1);
+    let digit = resize(&digit, fit(digit.width), fit(digit.height));
+
+    // Put the centre of mass at the field's centre, but never push ink out
+    // of the field (a lopsided digit such as a 7 could otherwise lose a tip).
+    let (cx, cy) = centre_of_mass(&digit);
+    let centre = SIDE as f64 / 2.0;
+    let place = |com: f64, len: usize| ((centre - com).round().max(0.0) as usize).min(SIDE - len);
+    let (left, top) = (place(cx, digit.width), place(cy, digit.height));
+    let mut field = vec![0.0f32; SIDE * SIDE];
+    for y in 0..digit.height {
+        for x in 0..digit.width {
+            field[(top + y) * SIDE + left + x] = digit.at(x, y);
+        }
+    }
+    Ok(field)
+}
+
+/// Encodes an 8-bit grey picture as PNG (for tests and for the digit grid).
+pub fn encode_grey_png(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    // Writing into a Vec cannot fail for a well-formed header and data.
+    let mut writer = encoder.write_header().expect("PNG header into memory");
+    writer
+        .write_image_data(pixels)
+        .expect("PNG data into memory");
+    drop(writer);
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An MNIST-style "7" with a crossbar-less stem and a "0"-like loop drawn
+    /// with anti-aliased thick strokes, fitted into 20x20 and centred by mass
+    /// in 28x28 by hand (independently of `to_mnist`).
+    pub(crate) fn synthetic_digit() -> Vec<f32> {
+        // Supersample 4x: a pixel's value is the fraction of its 16 samples
+        // within `thickness` of a stroke.
+        let strokes: [((f64, f64), (f64, f64)); 3] = [
+            ((4.0, 4.0), (23.0, 4.0)),   // top bar of a 7
+            ((23.0, 4.0), (11.0, 23.5)), // its diagonal
+            ((9.0, 14.0), (19.0, 14.0)), // a crossbar
+        ];
+        let thickness = 1.6;
+        let near = |px: f64, py: f64| {
+            strokes.iter().any(|&((ax, ay), (bx, by))| {
+                let (dx, dy) = (bx - ax, by - ay);
+                let t = (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                let (qx, qy) = (ax + t * dx - px, ay + t * dy - py);
+                (qx * qx + qy * qy).sqrt() <= thickness
+            })
+        };
+        let mut image = vec![0.0f32; SIDE * SIDE];
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let mut hits = 0;
+                for sy in 0..4 {
+                    for sx in 0..4 {
+                        let (px, py) = (
+                            x as f64 + (sx as f64 + 0.5) / 4.0,
+                            y as f64 + (sy as f64 + 0.5) / 4.0,
+                        );
+                        hits += usize::from(near(px, py));
+                    }
+                }
+                image[y * SIDE + x] = hits as f32 / 16.0;
+            }
+        }
+        image
+    }
+
+    fn grey(width: usize, height: usize, pixels: Vec<f32>) -> GreyImage {
+        GreyImage {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    /// Nearest-neighbour enlargement by an integer factor.
+    fn enlarge(image: &GreyImage, factor: usize) -> GreyImage {
+        let (w, h) = (image.width * factor, image.height * factor);
+        let pixels = (0..w * h)
+            .map(|i| image.at((i % w) / factor, (i / w) / factor))
+            .collect();
+        grey(w, h, pixels)
+    }
+
+    /// Pastes `image` into a `width x height` canvas of `paper` at `(x, y)`.
+    fn paste(
+        image: &GreyImage,
+        width: usize,
+        height: usize,
+        x: usize,
+        y: usize,
+        paper: f32,
+    ) -> GreyImage {
+        let mut canvas = grey(width, height, vec![paper; width * height]);
+        for iy in 0..image.height {
+            for ix in 0..image.width {
+                canvas.pixels[(y + iy) * width + x + ix] = image.at(ix, iy);
+            }
+        }
+        canvas
+    }
+
+    fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (norm(a) * norm(b))
+    }
+
+    fn assert_close_to_reference(output: &[f32], reference: &[f32]) {
+        assert_eq!(output.len(), SIDE * SIDE);
+        let (mad, cos) = (mean_abs_diff(output, reference), cosine(output, reference));
+        assert!(mad < 0.05 && cos > 0.93, "mean |diff| {mad}, cosine {cos}");
+    }
+
+    fn white_on_black_reference() -> GreyImage {
+        grey(SIDE, SIDE, synthetic_digit())
+    }
+
+    /// The synthetic digit as `to_mnist` prepares it; the centring and box
+    /// size are checked on their own below, so the variants are compared
+    /// with this.
+    fn prepared_reference() -> Vec<f32> {
+        to_mnist(&white_on_black_reference()).unwrap()
+    }
+
+    #[test]
+    fn preparing_a_prepared_image_changes_almost_nothing() {
+        let prepared = prepared_reference();
+        let again = to_mnist(&grey(SIDE, SIDE, prepared.clone())).unwrap();
+        assert!(mean_abs_diff(&again, &prepared) < 0.01);
+    }
+
+    #[test]
+    fn enlarged_inverted_and_off_centre_pictures_match_the_reference() {
+        let reference = white_on_black_reference();
+        let expected = prepared_reference();
+        let big = enlarge(&reference, 5);
+        assert_close_to_reference(&to_mnist(&big).unwrap(), &expected);
+
+        let inverted = grey(
+            big.width,
+            big.height,
+            big.pixels.iter().map(|v| 1.0 - v).collect(),
+        );
+        assert_close_to_reference(&to_mnist(&inverted).unwrap(), &expected);
+
+        // Dark ink in the top-left corner of a large grey-white sheet.
+        let corner = paste(&inverted, 400, 300, 3, 10, 0.92);
+        assert_close_to_reference(&to_mnist(&corner).unwrap(), &expected);
+
+        // Small and faint: a 14x14 version of low contrast, bottom right.
+        let small = resize(&reference, 14, 14);
+        let faint = grey(14, 14, small.pixels.iter().map(|v| 0.3 + 0.4 * v).collect());
+        let placed = paste(&faint, 60, 50, 44, 34, 0.3);
+        let output = to_mnist(&placed).unwrap();
+        let cos = cosine(&output, &expected);
+        assert!(cos > 0.85, "cosine {cos}");
+    }
+
+    #[test]
+    fn the_output_is_centred_by_mass_and_fits_the_20_pixel_box() {
+        let reference = white_on_black_reference();
+        let corner = paste(&enlarge(&reference, 3), 200, 200, 120, 0, 0.0);
+        let output = grey(SIDE, SIDE, to_mnist(&corner).unwrap());
+        let (cx, cy) = centre_of_mass(&output);
+        assert!(
+            (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+            "{cx} {cy}"
+        );
+        let (x0, y0, x1, y1) = ink_bounding_box(&output, 0.0).unwrap();
+        assert!(
+            (x1 - x0).max(y1 - y0) <= DIGIT_BOX + 1,
+            "{x0} {y0} {x1} {y1}"
+        );
+    }
+
+    #[test]
+    fn a_tall_thin_digit_keeps_its_aspect_ratio() {
+        // A vertical bar 4 wide, 40 tall -> 2 wide, 20 tall.
+        let mut bar = grey(30, 60, vec![0.0; 30 * 60]);
+        for y in 10..50 {
+            for x in 13..17 {
+                bar.pixels[y * 30 + x] = 1.0;
+            }
+        }
+        let output = grey(SIDE, SIDE, to_mnist(&bar).unwrap());
+        let (x0, y0, x1, y1) = ink_bounding_box(&output, 0.5).unwrap();
+        assert_eq!((x1 - x0, y1 - y0), (2, 20));
+        assert_eq!((x0, y0), (13, 4));
+    }
+
+    #[test]
+    fn area_averaging_is_exact_on_whole_blocks_and_keeps_the_mean() {
+        let image = grey(4, 2, vec![1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 0.25, 0.75]);
+        let half = resize(&image, 2, 1);
+        assert_eq!(half.pixels, vec![0.5, 0.5]);
+        // A non-integer factor (5 -> 3) keeps the mean brightness.
+        let ramp = grey(5, 1, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        let shrunk = resize(&ramp, 3, 1);
+        let mean: f32 = shrunk.pixels.iter().sum::<f32>() / 3.0;
+        assert!((mean - 0.5).abs() < 1e-6, "{:?}", shrunk.pixels);
+        // First output pixel covers source [0, 5/3): (0 + 0.25 * 2/3) / (5/3).
+        assert!((shrunk.pixels[0] - 0.1).abs() < 1e-6);
+    }
+
+    #[test]
+    fn blank_and_flat_pictures_are_errors_not_panics() {
+        let blank = grey(50, 50, vec![1.0; 2500]);
+        assert!(to_mnist(&blank).unwrap_err().contains("no digit"));
+        let one_pixel = grey(1, 1, vec![0.0]);
+        assert!(to_mnist(&one_pixel).is_err());
+    }
+
+    fn png_bytes(
+        width: usize,
+        height: usize,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        data: &[u8],
+        palette: Option<Vec<u8>>,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette);
+        }
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(data).unwrap();
+        drop(writer);
+        out
+    }
+
+    fn to_u8(v: f32) -> u8 {
+        (v.clamp(0.0, 1.0) * 255.0).round() as u8
+    }
+
+    #[test]
+    fn every_png_colour_type_decodes_to_the_same_grey() {
+        let reference = enlarge(&white_on_black_reference(), 2);
+        let (w, h) = (reference.width, reference.height);
+        let ink: Vec<u8> = reference.pixels.iter().map(|&v| to_u8(v)).collect();
+        let expected = to_mnist(&decode(&encode_grey_png(w, h, &ink)).unwrap()).unwrap();
+        let dark_on_white: Vec<u8> = ink.iter().map(|v| 255 - v).collect();
+
+        let rgb: Vec<u8> = dark_on_white.iter().flat_map(|&v| [v, v, v]).collect();
+        // Transparent background, opaque black ink: alpha carries the digit.
+        let rgba: Vec<u8> = ink.iter().flat_map(|&a| [0, 0, 0, a]).collect();
+        let grey_alpha: Vec<u8> = ink.iter().flat_map(|&a| [0, a]).collect();
+        let grey16: Vec<u8> = dark_on_white.iter().flat_map(|&v| [v, v]).collect();
+        // A palette of 256 greys, indices are the grey levels.
+        let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+        use png::{BitDepth::*, ColorType::*};
+        let variants = [
+            ("rgb", png_bytes(w, h, Rgb, Eight, &rgb, None)),
+            ("rgba", png_bytes(w, h, Rgba, Eight, &rgba, None)),
+            (
+                "grey+alpha",
+                png_bytes(w, h, GrayscaleAlpha, Eight, &grey_alpha, None),
+            ),
+            ("grey16", png_bytes(w, h, Grayscale, Sixteen, &grey16, None)),
+            (
+                "palette",
+                png_bytes(w, h, Indexed, Eight, &dark_on_white, Some(palette)),
+            ),
+        ];
+        for (name, bytes) in variants {
+            let output = to_mnist(&decode(&bytes).unwrap()).unwrap();
+            let mad = mean_abs_diff(&output, &expected);
+            assert!(mad < 0.01, "{name}: mean |diff| {mad}");
+        }
+    }
+
+    #[test]
+    fn coloured_ink_on_coloured_paper_is_found() {
+        let reference = enlarge(&white_on_black_reference(), 3);
+        // Blue ink on yellowish paper.
+        let rgb: Vec<u8> = reference
+            .pixels
+            .iter()
+            .flat_map(|&ink| {
+                let mix = |paper: f32, pen: f32| to_u8(paper * (1.0 - ink) + pen * ink);
+                [mix(0.98, 0.1), mix(0.95, 0.2), mix(0.8, 0.7)]
+            })
+            .collect();
+        let bytes = png_bytes(
+            reference.width,
+            reference.height,
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            &rgb,
+            None,
+        );
+        let output = to_mnist(&decode(&bytes).unwrap()).unwrap();
+        assert_close_to_reference(&output, &prepared_reference());
+    }
+
+    #[test]
+    fn undecodable_bytes_are_errors_that_say_why() {
+        assert!(decode(b"hello").unwrap_err().contains("not a PNG or JPEG"));
+        let png = encode_grey_png(4, 4, &[0; 16]);
+        assert!(decode(&png[..png.len() / 2]).unwrap_err().contains("PNG"));
+        assert!(decode(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0])
+            .unwrap_err()
+            .contains("JPEG"));
+        assert!(decode(&[]).is_err());
+    }
+}
