@@ -2,6 +2,8 @@
 //! (Python) runs, and writing `target/bench/NAME.json`.
 
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 #[derive(Debug, Default, Clone)]
@@ -48,12 +50,184 @@ pub fn write_json(name: &str, rows: &[serde_json::Value]) -> Result<(), String> 
     Ok(())
 }
 
-/// The machine this ran on, as a Markdown header.
+/// The machine this ran on, as a Markdown header: CPU model, cores, SIMD
+/// features detected, and the FP32 peak measured by [`peak_gflops_per_core`].
 pub fn machine_header() -> String {
-    "## Machine\n(machine facts not written yet)".into()
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_core = peak_gflops_per_core();
+    let all_cores = peak_gflops_all_cores();
+    format!(
+        "## Machine\n\n\
+         - CPU: {} ({cores} cores available)\n\
+         - SIMD detected: {}\n\
+         - FP32 peak, measured with a register-only AVX2 FMA loop: \
+         {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all {cores} cores \
+         (2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n",
+        cpu_model(),
+        simd_features().join(" "),
+        per_core / 32.0,
+    )
+}
+
+/// The CPU's model name from `/proc/cpuinfo` ("unknown" elsewhere).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The SIMD extensions this process can use (run-time detection).
+pub fn simd_features() -> Vec<&'static str> {
+    let mut found = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! probe {
+            ($($name:tt),*) => {$(
+                if std::is_x86_feature_detected!($name) {
+                    found.push($name);
+                }
+            )*};
+        }
+        probe!("sse4.2", "avx", "avx2", "fma", "avx512f");
+    }
+    found
+}
+
+/// One core's FP32 peak in GFLOP/s, measured once per process (about 0.3 s)
+/// with a loop of independent AVX2 FMAs that never touches memory, so it is
+/// the `2 pipes x 8 lanes x 2 flops x clock` the GEMM can at best reach.
+/// Falls back to 0.0 when the CPU has no AVX2+FMA.
+pub fn peak_gflops_per_core() -> f64 {
+    static PEAK: OnceLock<f64> = OnceLock::new();
+    *PEAK.get_or_init(|| (0..3).map(|_| fma_gflops(FMA_ROUNDS)).fold(0.0, f64::max))
+}
+
+/// The FP32 peak of all cores together, each running the FMA loop at once.
+pub fn peak_gflops_all_cores() -> f64 {
+    static PEAK: OnceLock<f64> = OnceLock::new();
+    *PEAK.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..3)
+            .map(|_| {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = (0..cores)
+                        .map(|_| scope.spawn(|| fma_gflops(FMA_ROUNDS)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or(0.0))
+                        .sum::<f64>()
+                })
+            })
+            .fold(0.0, f64::max)
+    })
+}
+
+/// Rounds of the FMA loop per measurement: ~100 ms at 3 GHz.
+const FMA_ROUNDS: u64 = 25_000_000;
+
+/// GFLOP/s of `rounds` rounds of 12 independent 8-lane FMAs.
+fn fma_gflops(rounds: u64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        let start = Instant::now();
+        // SAFETY: AVX2 and FMA were detected just above.
+        let sink = unsafe { fma_loop(rounds) };
+        let seconds = start.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        return (rounds * 12 * 8 * 2) as f64 / seconds / 1e9;
+    }
+    let _ = rounds;
+    0.0
+}
+
+/// 12 independent FMA chains: more than the 2 pipes x 4 cycles of latency
+/// needs in flight, so the loop runs at the FMA units' throughput.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop(rounds: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let scale = _mm256_set1_ps(0.999_999);
+    let offset = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    for _ in 0..rounds {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, scale, offset);
+        }
+    }
+    let mut sum = _mm256_setzero_ps();
+    for a in acc {
+        sum = _mm256_add_ps(sum, a);
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 writable floats.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum()
+}
+
+/// The Python that runs peer scripts: `.venv-peers/bin/python` when
+/// `--setup-peers` made it, else `python3` from the PATH.
+pub fn peer_python() -> PathBuf {
+    let venv = workspace_root().join(".venv-peers/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }
 
 /// Creates `.venv-peers` and installs numpy and torch (CPU) into it.
+///
+/// numpy is required (an error if it fails); torch is large, and a failure
+/// to install it is reported on stderr and leaves numpy's comparisons working.
 pub fn setup_peers() -> Result<(), String> {
-    Err("--setup-peers not written yet".into())
+    let venv = workspace_root().join(".venv-peers");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        println!("creating {} (python3 -m venv)", venv.display());
+        run_command(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    let pip = |package: &str| {
+        println!("installing {package} into {} (pip)", venv.display());
+        run_command(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                ])
+                .arg(package),
+        )
+    };
+    pip("numpy").map_err(|e| format!("installing numpy failed: {e}"))?;
+    pip("threadpoolctl").map_err(|e| format!("installing threadpoolctl failed: {e}"))?;
+    if let Err(e) = pip("torch") {
+        eprintln!("xtask: installing torch failed, PyTorch comparisons will be skipped: {e}");
+    }
+    Ok(())
+}
+
+/// Runs `command`, turning a failure to start or a non-zero exit into an
+/// error that names the command.
+fn run_command(command: &mut Command) -> Result<(), String> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .map_err(|e| format!("{shown}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown}: {status}"))
+    }
 }
