@@ -46,6 +46,13 @@ impl Dropout {
         })
     }
 
+    /// Restarts the mask RNG from `seed`, as if built with it. A trainer
+    /// that reseeds from (run seed, step) makes every mask a function of the
+    /// step, so a resumed run draws the masks an uninterrupted one would.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = StdRng::seed_from_u64(seed);
+    }
+
     pub fn rate(&self) -> f32 {
         self.rate
     }

@@ -154,6 +154,16 @@ impl Sequential {
         self.blocks.get(k).and_then(|b| b.dropout.as_ref())
     }
 
+    /// Reseeds every dropout layer: layer `k` from `seed + k` (wrapping), so
+    /// layers draw different masks. See [`Dropout::reseed`].
+    pub fn reseed_dropout(&mut self, seed: u64) {
+        for (k, block) in self.blocks.iter_mut().enumerate() {
+            if let Some(dropout) = &mut block.dropout {
+                dropout.reseed(seed.wrapping_add(k as u64));
+            }
+        }
+    }
+
     /// Training mode: dropout active. Evaluation mode: dropout is the identity.
     pub fn set_training(&mut self, training: bool) {
         self.training = training;
