@@ -1,14 +1,18 @@
 //! The benchmark suite: parses the command line, runs the chosen benchmarks,
 //! prints one Markdown report.
 
+mod data;
 mod matmul;
 
 use crate::report::{self, BenchOptions};
 
 /// A benchmark: its name and the function that runs it and returns JSON rows.
-type Bench = (&'static str, fn(&BenchOptions) -> Result<Vec<serde_json::Value>, String>);
+type Bench = (
+    &'static str,
+    fn(&BenchOptions) -> Result<Vec<serde_json::Value>, String>,
+);
 
-const BENCHES: &[Bench] = &[("matmul", matmul::run)];
+const BENCHES: &[Bench] = &[("matmul", matmul::run), ("data", data::run)];
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut options = BenchOptions::default();
@@ -22,7 +26,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             name if BENCHES.iter().any(|(n, _)| *n == name) => names.push(name.to_string()),
             name => {
                 let known: Vec<_> = BENCHES.iter().map(|(n, _)| *n).collect();
-                return Err(format!("unknown benchmark {name:?}; known: {}", known.join(", ")));
+                return Err(format!(
+                    "unknown benchmark {name:?}; known: {}",
+                    known.join(", ")
+                ));
             }
         }
     }
