@@ -128,11 +128,16 @@ impl UpdateRule for AdamConfig {
     fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [f32]) {
         let (m, v) = buffers.split_at_mut(value.len());
         let (lr, b1, b2, eps) = (self.lr, self.beta1, self.beta2, self.eps);
-        // 1 - beta^t in f64: for beta2 = 0.999 and small t, f32 would lose
-        // most digits of the difference.
+        // Bias corrections 1 - beta^t, in f64: for beta2 = 0.999 and small t,
+        // f32 would lose most digits of the difference. As PyTorch does, they
+        // are folded into two per-step constants, so each weight pays one
+        // division and one square root instead of three divisions:
+        // lr * (m / c1) / (sqrt(v / c2) + eps) = step_size * m / (sqrt(v) / sqrt(c2) + eps).
         let t = step as f64;
-        let correction1 = (1.0 - f64::from(b1).powf(t)) as f32;
-        let correction2 = (1.0 - f64::from(b2).powf(t)) as f32;
+        let correction1 = 1.0 - f64::from(b1).powf(t);
+        let correction2 = 1.0 - f64::from(b2).powf(t);
+        let step_size = (f64::from(lr) / correction1) as f32;
+        let inv_sqrt_correction2 = (1.0 / correction2.sqrt()) as f32;
         let decay = if self.decoupled_weight_decay {
             1.0 - lr * self.weight_decay
         } else {
@@ -141,10 +146,8 @@ impl UpdateRule for AdamConfig {
         for (((p, &g), m), v) in value.iter_mut().zip(grad).zip(m).zip(v) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
-            let m_hat = *m / correction1;
-            let v_hat = *v / correction2;
             *p *= decay;
-            *p -= lr * m_hat / (v_hat.sqrt() + eps);
+            *p -= step_size * *m / (v.sqrt() * inv_sqrt_correction2 + eps);
         }
     }
 }
