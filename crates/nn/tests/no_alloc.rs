@@ -55,7 +55,7 @@ fn allocations_in_steady_state(
     });
     let labels: Vec<u8> = (0..batch).map(|r| (r % spec.outputs()) as u8).collect();
     let mut dlogits = Matrix::zeros(0, 0);
-    let mut step = |model: &mut Sequential, dlogits: &mut Matrix| {
+    let step = |model: &mut Sequential, dlogits: &mut Matrix| {
         let logits = model.forward(x.view()).unwrap();
         let loss = softmax_cross_entropy(logits.view(), Targets::Labels(&labels), dlogits).unwrap();
         assert!(loss.is_finite());
@@ -102,7 +102,7 @@ fn training_steps_allocate_nothing_once_warm() {
     let mut dlogits = Matrix::zeros(0, 0);
     let full = Matrix::filled(16, 30, 0.5);
     let labels = [3u8; 16];
-    let mut step = |model: &mut Sequential, rows: usize, dlogits: &mut Matrix| {
+    let step = |model: &mut Sequential, rows: usize, dlogits: &mut Matrix| {
         let x = full.rows_range(0..rows);
         let logits = model.forward(x).unwrap();
         softmax_cross_entropy(logits.view(), Targets::Labels(&labels[..rows]), dlogits).unwrap();
