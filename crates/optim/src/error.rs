@@ -24,6 +24,8 @@ pub enum OptimError {
         value_len: usize,
         grad_len: usize,
     },
+    /// Two parameters passed to `step` share a name.
+    DuplicateName { name: String },
     /// The parameters passed to `step` are not the ones the state was built for.
     ParamsChanged {
         index: usize,
@@ -62,6 +64,10 @@ impl fmt::Display for OptimError {
             } => write!(
                 f,
                 "parameter '{param}' has {value_len} values but its gradient has {grad_len}"
+            ),
+            OptimError::DuplicateName { name } => write!(
+                f,
+                "two parameters are both named '{name}'; names key the optimizer state"
             ),
             OptimError::ParamsChanged {
                 index,

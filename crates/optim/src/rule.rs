@@ -93,6 +93,14 @@ impl<R: UpdateRule> RuleOptimizer<R> {
     /// are the same names and lengths, in the same order.
     fn match_slots(&mut self, params: &[Param<'_>]) -> Result<(), OptimError> {
         if self.slots.is_empty() && !self.slots_need_ordering {
+            // Names key the state, so two parameters cannot share one.
+            for (index, p) in params.iter().enumerate() {
+                if params[..index].iter().any(|q| q.name == p.name) {
+                    return Err(OptimError::DuplicateName {
+                        name: p.name.to_string(),
+                    });
+                }
+            }
             let buffer_count = self.rule.buffer_names().len();
             self.slots = params
                 .iter()
@@ -133,6 +141,11 @@ impl<R: UpdateRule> RuleOptimizer<R> {
         let mut order = Vec::with_capacity(params.len());
         for (index, p) in params.iter().enumerate() {
             match self.slots.iter().position(|s| s.name == p.name) {
+                Some(found) if order.contains(&found) => {
+                    return Err(OptimError::DuplicateName {
+                        name: p.name.to_string(),
+                    })
+                }
                 Some(found) => order.push(found),
                 None => {
                     return Err(OptimError::ParamsChanged {

@@ -211,6 +211,35 @@ fn stepping_with_other_parameters_is_an_error_that_changes_nothing() {
 }
 
 #[test]
+fn two_parameters_with_one_name_are_an_error() {
+    let twice = [
+        ("layers.0.weight", 6),
+        ("layers.0.bias", 3),
+        ("layers.0.weight", 4),
+    ];
+    let mut fresh = Adam::new(AdamConfig::default()).unwrap();
+    let err = step_with(&mut fresh, &twice).unwrap_err();
+    assert!(
+        err.to_string().contains("both named 'layers.0.weight'"),
+        "{err}"
+    );
+    // Also when a loaded state is matched to parameters by name.
+    let mut resumed = Adam::new(AdamConfig::default()).unwrap();
+    resumed.load_state(&adam_after_one_step().state()).unwrap();
+    let four = [
+        ("layers.0.weight", 6),
+        ("layers.0.bias", 3),
+        ("layers.1.weight", 4),
+        ("layers.0.bias", 3),
+    ];
+    let err = step_with(&mut resumed, &four).unwrap_err();
+    assert!(
+        err.to_string().contains("both named 'layers.0.bias'"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_gradient_of_the_wrong_length_is_an_error() {
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
     let mut value = [1.0, 2.0, 3.0];
