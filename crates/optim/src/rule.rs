@@ -272,61 +272,8 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
             ));
         }
 
-        let buffer_names = rule.buffer_names();
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut filled: Vec<Vec<bool>> = Vec::new();
-        for (full_name, values) in &state.buffers {
-            let split = (full_name.strip_prefix(kind))
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|rest| rest.split_once('.'));
-            let b = split.and_then(|(buffer, _)| buffer_names.iter().position(|n| *n == buffer));
-            let (Some((_, param)), Some(b)) = (split, b) else {
-                return bad(format!(
-                    "buffer '{full_name}' is not named '{kind}.BUFFER.PARAMETER' with BUFFER one of [{}]",
-                    buffer_names.join(", ")
-                ));
-            };
-            let s = match slots.iter().position(|s| s.name == param) {
-                Some(s) => s,
-                None => {
-                    slots.push(Slot {
-                        name: param.to_string(),
-                        len: values.len(),
-                        buffers: vec![0.0; buffer_names.len() * values.len()],
-                    });
-                    filled.push(vec![false; buffer_names.len()]);
-                    slots.len() - 1
-                }
-            };
-            let slot = &mut slots[s];
-            if values.len() != slot.len {
-                return bad(format!(
-                    "buffer '{full_name}' has {} values, other buffers of '{param}' have {}",
-                    values.len(),
-                    slot.len
-                ));
-            }
-            if filled[s][b] {
-                return bad(format!("buffer '{full_name}' appears twice"));
-            }
-            filled[s][b] = true;
-            slot.buffers[b * slot.len..(b + 1) * slot.len].copy_from_slice(values);
-        }
-        for (slot, filled) in slots.iter().zip(&filled) {
-            if let Some(b) = filled.iter().position(|f| !f) {
-                return bad(format!(
-                    "buffer '{kind}.{}.{}' is missing",
-                    buffer_names[b], slot.name
-                ));
-            }
-        }
-        if slots.is_empty() && !buffer_names.is_empty() && state.step > 0 {
-            return bad(format!(
-                "it has taken {} steps but holds no buffers ({} expected per parameter)",
-                state.step,
-                buffer_names.join(", ")
-            ));
-        }
+        let slots = slots_from_buffers(kind, rule.buffer_names(), state)
+            .map_err(|problem| OptimError::BadState { problem })?;
 
         self.rule = rule;
         self.step = state.step;
@@ -335,6 +282,71 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
         self.grad_scratch = Vec::new();
         Ok(())
     }
+}
+
+/// Rebuilds the slots from a state's `"{kind}.{buffer}.{parameter}"` buffers,
+/// in whatever order they come; every parameter needs every buffer, all of
+/// one length. The `Err` is the problem, in words.
+fn slots_from_buffers(
+    kind: &str,
+    buffer_names: &[&str],
+    state: &OptimizerState,
+) -> Result<Vec<Slot>, String> {
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut filled: Vec<Vec<bool>> = Vec::new();
+    for (full_name, values) in &state.buffers {
+        let split = (full_name.strip_prefix(kind))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|rest| rest.split_once('.'));
+        let b = split.and_then(|(buffer, _)| buffer_names.iter().position(|n| *n == buffer));
+        let (Some((_, param)), Some(b)) = (split, b) else {
+            return Err(format!(
+                "buffer '{full_name}' is not named '{kind}.BUFFER.PARAMETER' with BUFFER one of [{}]",
+                buffer_names.join(", ")
+            ));
+        };
+        let s = match slots.iter().position(|s| s.name == param) {
+            Some(s) => s,
+            None => {
+                slots.push(Slot {
+                    name: param.to_string(),
+                    len: values.len(),
+                    buffers: vec![0.0; buffer_names.len() * values.len()],
+                });
+                filled.push(vec![false; buffer_names.len()]);
+                slots.len() - 1
+            }
+        };
+        let slot = &mut slots[s];
+        if values.len() != slot.len {
+            return Err(format!(
+                "buffer '{full_name}' has {} values, other buffers of '{param}' have {}",
+                values.len(),
+                slot.len
+            ));
+        }
+        if filled[s][b] {
+            return Err(format!("buffer '{full_name}' appears twice"));
+        }
+        filled[s][b] = true;
+        slot.buffers[b * slot.len..(b + 1) * slot.len].copy_from_slice(values);
+    }
+    for (slot, filled) in slots.iter().zip(&filled) {
+        if let Some(b) = filled.iter().position(|f| !f) {
+            return Err(format!(
+                "buffer '{kind}.{}.{}' is missing",
+                buffer_names[b], slot.name
+            ));
+        }
+    }
+    if slots.is_empty() && !buffer_names.is_empty() && state.step > 0 {
+        return Err(format!(
+            "it has taken {} steps but holds no buffers ({} expected per parameter)",
+            state.step,
+            buffer_names.join(", ")
+        ));
+    }
+    Ok(slots)
 }
 
 /// `Err(BadHyper)` unless `ok`; shared by every rule's `validate`.
