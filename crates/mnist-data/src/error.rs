@@ -85,6 +85,10 @@ pub enum DataError {
         found: u64,
     },
 
+    /// The memory for the data could not be had.
+    #[error("{}: cannot allocate {bytes} bytes for the data", path.display())]
+    OutOfMemory { path: PathBuf, bytes: u64 },
+
     /// Bytes remain after the data the header describes.
     #[error(
         "{}: payload longer than the header says: extra bytes after the {expected} bytes of data",

@@ -301,8 +301,8 @@ fn read_from_input(mut input: Input<'_>) -> Result<IdxArray> {
         return Err(short_or_long(&path, payload_bytes, found));
     }
 
-    let mut bytes = Vec::with_capacity(payload_bytes as usize);
-    let found = input.read_into_vec(payload_bytes, &mut bytes)?;
+    let bytes = read_payload(&mut input, payload_bytes)?;
+    let found = bytes.len() as u64;
     if found < payload_bytes {
         return Err(DataError::ShortPayload {
             path,
@@ -320,6 +320,39 @@ fn read_from_input(mut input: Input<'_>) -> Result<IdxArray> {
     }
     let data = IdxData::from_be_bytes(idx_type, bytes);
     Ok(IdxArray { dims, data })
+}
+
+/// Reads up to `payload_bytes` of content straight into the returned
+/// buffer. Capacity is reserved fallibly and, beyond what the file likely
+/// holds, only as data arrives (doubling), so neither a lying header nor a
+/// lack of memory can abort the process.
+fn read_payload(input: &mut Input<'_>, payload_bytes: u64) -> Result<Vec<u8>> {
+    let path = input.path().to_path_buf();
+    let mut bytes = Vec::new();
+    let reserve = |bytes: &mut Vec<u8>, extra: u64| {
+        bytes
+            .try_reserve_exact(extra as usize)
+            .map_err(|_| DataError::OutOfMemory {
+                path: path.clone(),
+                bytes: bytes.len() as u64 + extra,
+            })
+    };
+    reserve(&mut bytes, payload_bytes.min(input.likely_content_bytes()))?;
+    loop {
+        let spare = (bytes.capacity() - bytes.len()) as u64;
+        let wanted = payload_bytes - bytes.len() as u64;
+        if input.read_into_vec(spare.min(wanted), &mut bytes)? == 0
+            || bytes.len() as u64 == payload_bytes
+        {
+            return Ok(bytes);
+        }
+        if bytes.len() == bytes.capacity() {
+            let grow = (bytes.len() as u64)
+                .max(1 << 20)
+                .min(payload_bytes - bytes.len() as u64);
+            reserve(&mut bytes, grow)?;
+        }
+    }
 }
 
 fn short_or_long(path: &Path, expected: u64, found: u64) -> DataError {
@@ -462,6 +495,37 @@ mod tests {
             }) => {
                 assert_eq!(expected, 32_000_000_000);
                 assert_eq!(found, 3);
+            }
+            other => panic!("expected ShortPayload, got {other:?}"),
+        }
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_compressing_far_beyond_the_first_guess_still_reads_whole() {
+        // 3 MB of mostly zeros compress ~1000:1, far past the 16x first
+        // allocation, so the buffer must grow as the data arrives.
+        let mut pixels = vec![0u8; 3 << 20];
+        pixels[12345] = 7;
+        pixels[(3 << 20) - 1] = 9;
+        let array = IdxArray::new(vec![3, 1024, 1024], IdxData::U8(pixels)).unwrap();
+        let zipped = gzip(&array.to_bytes());
+        assert!(zipped.len() * 16 < 3 << 20, "{} bytes", zipped.len());
+        assert_eq!(parse_idx(&zipped, "x").unwrap(), array);
+
+        // The same data under a header claiming twice as many images.
+        let mut claims_more = array.to_bytes();
+        claims_more[4..8].copy_from_slice(&6u32.to_be_bytes());
+        match parse_idx(&gzip(&claims_more), "x") {
+            Err(DataError::ShortPayload {
+                expected, found, ..
+            }) => {
+                assert_eq!((expected, found), (6 << 20, 3 << 20));
             }
             other => panic!("expected ShortPayload, got {other:?}"),
         }
