@@ -9,6 +9,11 @@
 //! weight decay, saving and restoring state) lives once, in [`RuleOptimizer`].
 //! After the first step, which creates the buffers, a step allocates nothing.
 //!
+//! The trainer's path: [`optimizer_by_name`] for `--optimizer`, a [`Schedule`]
+//! parsed from `--schedule` giving [`Optimizer::set_learning_rate`] its value
+//! before each step, [`Optimizer::state`] into the checkpoint, and
+//! [`optimizer_from_state`] to resume exactly where it stopped.
+//!
 //! Shape legend: `p` a parameter, `g` its gradient, `lr` the learning rate,
 //! `t` the step count; every formula is element by element.
 //!

@@ -6,7 +6,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use optim::{optimizer_by_name, CommonSettings, Param, Progress, Schedule, OPTIMIZER_NAMES};
+use optim::{
+    optimizer_by_name, optimizer_from_state, CommonSettings, Param, Progress, Schedule,
+    OPTIMIZER_NAMES,
+};
 
 struct CountingAllocator;
 
@@ -76,6 +79,31 @@ fn steady_state_steps_do_not_allocate() {
         }
         let steady = allocations() - before_steady_state;
         assert_eq!(steady, 0, "{name}: {steady} allocations in 19 steps");
+
+        // A resumed optimizer settles the same way: its first step orders
+        // the loaded buffers, later ones allocate nothing.
+        let mut resumed = optimizer_from_state(&optimizer.state()).unwrap();
+        let mut before_steady_state = 0;
+        for step in 0..10 {
+            if step == 1 {
+                before_steady_state = allocations();
+            }
+            let mut params = [
+                Param {
+                    name: "layers.0.weight",
+                    value: &mut weight,
+                    grad: &weight_grad,
+                },
+                Param {
+                    name: "layers.0.bias",
+                    value: &mut bias,
+                    grad: &bias_grad,
+                },
+            ];
+            resumed.step(&mut params).unwrap();
+        }
+        let steady = allocations() - before_steady_state;
+        assert_eq!(steady, 0, "resumed {name}: {steady} allocations in 9 steps");
     }
     // The counter does see allocations (so the zero above means something).
     let before = allocations();
