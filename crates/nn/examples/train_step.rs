@@ -3,7 +3,8 @@
 //!
 //!     cargo run --release -p nn --example train_step -- [SPEC] [BATCH] [THREADS] [SECONDS]
 //!
-//! Defaults: `784-100-10 hidden=relu`, batch 100, 2 threads, 3 seconds.
+//! Defaults: `784-100-10 hidden=relu`, batch 100, 2 threads, 3 seconds;
+//! THREADS = 0 leaves `tensor`'s thread count unset.
 //! The project target is >= 270k samples/s for those defaults.
 
 use nn::{softmax_cross_entropy, Init, ModelSpec, Sequential, Targets};
@@ -16,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: usize = args.get(1).map_or(Ok(100), |s| s.parse())?;
     let threads: usize = args.get(2).map_or(Ok(2), |s| s.parse())?;
     let seconds: f64 = args.get(3).map_or(Ok(3.0), |s| s.parse())?;
-    tensor::set_threads(threads);
+    // 0 leaves tensor's default (unset: it asks the OS for the core count on
+    // every GEMM call), to measure what that costs.
+    if threads > 0 {
+        tensor::set_threads(threads);
+    }
 
     let mut model = Sequential::new(&spec, Init::HeNormal, 1)?;
     // Pixel-like inputs in [0, 1), labels cycling through the classes.
