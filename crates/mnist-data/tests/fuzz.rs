@@ -1,6 +1,7 @@
 //! Property tests over hostile input: arbitrary bytes, arbitrary headers and
 //! mutated valid files (raw and gzipped) never panic, and never allocate
 //! more than the input could hold. The allocator counts this thread's peak.
+//! For a longer hunt: `PROPTEST_CASES=100000 cargo test -p mnist-data --test fuzz`.
 
 mod common;
 
@@ -11,6 +12,15 @@ use proptest::prelude::*;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
+
+/// `PROPTEST_CASES` if set, else `default` (kept small for the test suite).
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
 
 /// The most a parse of `input` may allocate at once: the payload and its
 /// typed copy (2x), of at most the input size or, for gzip, deflate's
@@ -117,7 +127,7 @@ fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
@@ -164,7 +174,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(cases(64))]
 
     #[test]
     fn arbitrary_csv_never_panics(
