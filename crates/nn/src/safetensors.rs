@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Headers larger than this are refused (the reference implementation's limit).
 const MAX_HEADER_BYTES: u64 = 100_000_000;
@@ -286,14 +287,16 @@ fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
-/// `dir/.name.tmp-PID`: same directory (so rename is atomic), hidden, unique
-/// per process.
+/// `dir/.name.tmp-PID-N`: same directory (so rename is atomic), hidden,
+/// unique per process and per call (two threads may save at once).
 fn temp_path(path: &Path) -> PathBuf {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "weights".into());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{}-{call}", std::process::id()))
 }
 
 #[cfg(test)]

@@ -296,3 +296,24 @@ fn the_generic_writer_round_trips_bytes_exactly() {
     .unwrap();
     assert_eq!(bytes, again);
 }
+
+#[test]
+fn saving_replaces_the_old_file_and_a_failed_save_names_the_path() {
+    let dir = TempDir::new("atomic");
+    let path = dir.join("model.safetensors");
+    model().save(&path).unwrap();
+    let spec = ModelSpec::parse("20-3").unwrap();
+    let small = Sequential::new(&spec, Init::HeNormal, 0).unwrap();
+    small.save(&path).unwrap();
+    assert_eq!(Sequential::load(&path).unwrap().spec(), &spec);
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+
+    let nowhere = dir.join("no-such-dir").join("model.safetensors");
+    let err = small.save(&nowhere).unwrap_err();
+    assert!(matches!(err, NnError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
