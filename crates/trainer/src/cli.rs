@@ -81,7 +81,7 @@ pub struct TrainArgs {
     /// L2 penalty (decoupled for adamw)
     #[arg(long)]
     pub weight_decay: Option<f32>,
-    /// Learning-rate schedule: constant, cosine, step:EVERY:FACTOR, warmup:STEPS:cosine ...
+    /// Learning-rate schedule: constant, cosine[:FLOOR], step:EPOCHS:GAMMA, exp:GAMMA, warmup:STEPS[+SCHEDULE]
     #[arg(long, value_name = "SCHEDULE")]
     pub schedule: Option<String>,
     /// Images per step
@@ -213,17 +213,6 @@ pub enum InitName {
     Auto,
     He,
     Xavier,
-}
-
-impl ActivationName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivationName::Relu => "relu",
-            ActivationName::Sigmoid => "sigmoid",
-            ActivationName::Tanh => "tanh",
-            ActivationName::LeakyRelu => "leaky-relu",
-        }
-    }
 }
 
 impl OptimizerName {

@@ -36,7 +36,8 @@ pub struct TrainConfig {
     pub dropout: f32,
     pub optimizer: OptimizerName,
     pub lr: f32,
-    pub momentum: f32,
+    /// `None`: the optimizer's default (0.9 for momentum/nesterov, beta1 0.9 for Adam).
+    pub momentum: Option<f32>,
     pub weight_decay: f32,
     pub schedule: String,
     pub batch_size: usize,
@@ -98,18 +99,13 @@ impl TrainConfig {
                 if let Some(value) = a.$field.clone() { config.$field = value; }
             )*};
         }
-        take!(
-            layers,
-            activation,
-            optimizer,
-            lr,
-            momentum,
-            weight_decay,
-            schedule
-        );
+        take!(layers, activation, optimizer, lr, weight_decay, schedule);
         take!(batch_size, epochs, dropout, init, val_split, seed);
         if a.threads.is_some() {
             config.threads = a.threads;
+        }
+        if a.momentum.is_some() {
+            config.momentum = a.momentum;
         }
         config.validate()?;
         Ok(config)
@@ -141,11 +137,21 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return usage(format!("--lr must be a positive number, not {}", self.lr));
         }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return usage(format!(
-                "--momentum must be in [0, 1), not {}",
-                self.momentum
-            ));
+        if let Some(momentum) = self.momentum {
+            if !(0.0..1.0).contains(&momentum) {
+                return usage(format!("--momentum must be in [0, 1), not {momentum}"));
+            }
+            use OptimizerName::{Adagrad, Rmsprop};
+            if matches!(self.optimizer, Adagrad | Rmsprop) {
+                return usage(format!(
+                    "--momentum does not apply to {}; it sets sgd/momentum/nesterov's momentum \
+                     or adam/adamw's beta1",
+                    self.optimizer.as_str()
+                ));
+            }
+        }
+        if let Err(e) = self.schedule.parse::<optim::Schedule>() {
+            return usage(format!("--schedule: {e}"));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return usage(format!(
@@ -280,6 +286,14 @@ mod tests {
             (&["--lr=-1"], "--lr must be a positive"),
             (&["--lr", "NaN"], "--lr must be a positive"),
             (&["--momentum", "1"], "--momentum"),
+            (
+                &["--optimizer", "rmsprop", "--momentum", "0.5"],
+                "--momentum does not apply",
+            ),
+            (
+                &["--schedule", "sometimes"],
+                "--schedule: learning-rate schedule 'sometimes'",
+            ),
             (&["--dropout", "1.5"], "--dropout"),
             (&["--val-split", "1"], "--val-split"),
             (&["--batch-size", "0"], "--batch-size"),

@@ -21,6 +21,11 @@ pub enum Error {
     Model { path: PathBuf, problem: String },
     #[error("{0}")]
     Data(String),
+    /// From `nn`: its messages name the model file where there is one.
+    #[error("{0}")]
+    Nn(#[from] nn::NnError),
+    #[error("{0}")]
+    Optim(#[from] optim::OptimError),
     #[error(
         "training diverged at epoch {epoch}, step {step}: the loss became {loss}; \
          try a lower learning rate (e.g. --lr {suggested_lr}){}",
@@ -50,7 +55,12 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Diverged { .. } => 3,
             Error::Interrupted(_) => 130,
-            Error::Io { .. } | Error::Picture { .. } | Error::Model { .. } | Error::Data(_) => 1,
+            Error::Io { .. }
+            | Error::Picture { .. }
+            | Error::Model { .. }
+            | Error::Data(_)
+            | Error::Nn(_)
+            | Error::Optim(_) => 1,
         }
     }
 

@@ -7,20 +7,31 @@
 //! Shape legend: `B` batch size, `I` inputs of a layer (784 for the first),
 //! `O` outputs of a layer (10 classes for the last).
 
-// Scaffolding: modules land before the training loop that uses them.
-#![allow(dead_code)]
-
+mod checkpoint;
 mod cli;
 mod config;
+mod data;
 mod error;
+mod evaluate;
 mod files;
 mod picture;
 mod presets;
+mod progress;
+mod report;
+mod train;
 
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
+use config::{DataSource, CLASSES, INPUTS};
 use error::Error;
+use nn::Sequential;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C; the training loop checks it after every step.
+static STOP: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -46,26 +57,172 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        None => Err(Error::Data("training is not wired up yet".into())),
-        Some(Command::Train(args)) => {
-            let config = config::TrainConfig::resolve(&args, None)?;
-            Err(Error::Data(format!(
-                "training is not wired up yet: {config:?}"
-            )))
-        }
-        Some(Command::Eval(_)) | Some(Command::Data(_)) => {
-            Err(Error::Data("not wired up yet".into()))
-        }
-        Some(Command::Predict(args)) => {
-            for image in &args.images {
-                picture::load_digit(image)?;
-            }
-            let _ = (
-                files::write_atomic,
-                picture::encode_grey_png,
-                picture::decode,
-            );
-            Ok(())
-        }
+        None => train_command(&TrainArgs::default()),
+        Some(Command::Train(args)) => train_command(&args),
+        Some(Command::Eval(args)) => eval_command(&args),
+        Some(Command::Predict(args)) => predict_command(&args),
+        Some(Command::Data(args)) => data_command(&args),
     }
+}
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string(value).expect("reports serialise")
+    );
+}
+
+fn train_command(args: &TrainArgs) -> Result<(), Error> {
+    // First Ctrl-C: finish the step, checkpoint, exit 130. A second one
+    // means "now": exit at once (the last checkpoint on disk is whole).
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("stopping after this step and saving a checkpoint (Ctrl-C again to quit now)");
+    });
+    let report = train::run(args, &STOP)?;
+    if args.json {
+        print_json(&report);
+    } else {
+        println!(
+            "test accuracy {:.2}% (loss {:.4}) after {} epochs; {:.1} s of training, {:.0} samples/s",
+            100.0 * report.test_accuracy,
+            report.test_loss,
+            report.epochs,
+            report.train_seconds,
+            report.samples_per_second
+        );
+        println!(
+            "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
+             confusion_matrix.svg, test_digits.svg in {})",
+            report.model.display(),
+            report.run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A model from a `model.safetensors` or a training `checkpoint`, checked
+/// to take MNIST images and give 10 classes.
+fn load_model(path: &Path) -> Result<Sequential, Error> {
+    let file = nn::safetensors::read_tensors(path)?;
+    let model = if file
+        .metadata
+        .get("format")
+        .is_some_and(|f| f.starts_with("trainer.checkpoint"))
+    {
+        checkpoint::load(path)?.model
+    } else {
+        Sequential::load(path)?
+    };
+    let spec = model.spec();
+    if spec.inputs() != INPUTS || spec.outputs() != CLASSES {
+        return Err(Error::model(
+            path,
+            format!(
+                "the model is {spec}: it takes {} inputs and gives {} classes, but MNIST \
+                 digits need {INPUTS} inputs and {CLASSES} classes",
+                spec.inputs(),
+                spec.outputs()
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+fn eval_command(args: &EvalArgs) -> Result<(), Error> {
+    if let Some(threads) = args.threads {
+        if threads == 0 {
+            return Err(Error::Usage("--threads must be at least 1".into()));
+        }
+        tensor::set_threads(threads);
+    }
+    let mut model = load_model(&args.model)?;
+    let test = DataSource::from_args(&args.source)
+        .load(args.source.limit)?
+        .test;
+    let evaluation = evaluate::evaluate(&mut model, &test)?;
+    let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
+    if args.json {
+        print_json(&report);
+    } else {
+        println!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Prediction {
+    file: PathBuf,
+    digit: usize,
+    probabilities: Vec<f32>,
+}
+
+fn predict_command(args: &PredictArgs) -> Result<(), Error> {
+    let mut model = load_model(&args.model)?;
+    let mut predictions = Vec::new();
+    for path in &args.images {
+        let input = picture::load_digit(path)?;
+        let matrix =
+            tensor::Matrix::from_vec(1, INPUTS, input.clone()).map_err(nn::NnError::from)?;
+        let probabilities = model.predict_proba(matrix.view())?.into_vec();
+        let digit = tensor::ops::argmax(&probabilities);
+        if !args.json {
+            let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
+            ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+            let top: Vec<String> = ranked[..3]
+                .iter()
+                .map(|&d| format!("{d}: {:.1}%", 100.0 * probabilities[d]))
+                .collect();
+            println!("{}: {digit}  ({})", path.display(), top.join(", "));
+        }
+        if args.show {
+            let pixels: Vec<u8> = input.iter().map(|v| (v * 255.0).round() as u8).collect();
+            let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
+            // With --json, stdout holds only the JSON object.
+            if args.json {
+                eprint!("{drawing}");
+            } else {
+                print!("{drawing}");
+            }
+        }
+        predictions.push(Prediction {
+            file: path.clone(),
+            digit,
+            probabilities,
+        });
+    }
+    if args.json {
+        #[derive(Serialize)]
+        struct Predictions {
+            predictions: Vec<Prediction>,
+        }
+        print_json(&Predictions { predictions });
+    }
+    Ok(())
+}
+
+fn data_command(args: &DataArgs) -> Result<(), Error> {
+    let source = DataSource::from_args(&args.source);
+    let set = source.load(args.source.limit)?;
+    let origin = match &source {
+        DataSource::Idx { dir } => dir
+            .clone()
+            .unwrap_or_else(data::default_data_dir)
+            .display()
+            .to_string(),
+        DataSource::Csv { train, test } => format!("{} and {}", train.display(), test.display()),
+    };
+    println!("dataset: {origin}");
+    println!("training set: {}", set.train.summary());
+    println!("test set: {}", set.test.summary());
+    for index in 0..args.show.min(set.train.len()) {
+        println!(
+            "\ntraining image {index}, label {}:",
+            set.train.label(index)
+        );
+        print!("{}", set.train.render_ascii(index));
+    }
+    Ok(())
 }

@@ -1,0 +1,278 @@
+//! The `checkpoint` file: everything needed to continue a run exactly where
+//! it stopped, in one safetensors file written with `nn`'s writer.
+//!
+//! - tensors: the model's parameters under their own names
+//!   (`layers.0.weight`, ...) and the optimizer's buffers under
+//!   `optimizer.<buffer name>` (`optimizer.adam.m.layers.0.weight`, ...);
+//! - metadata: the architecture (so `eval` and `predict` can read a
+//!   checkpoint too), the run's config, the position (epoch, step within it),
+//!   the optimizer's kind, step count and hyper-parameters, the metrics so far.
+//!
+//! Randomness needs no saved state: the data order of an epoch is a function
+//! of (seed, epoch) (`mnist_data::epoch_order`) and dropout is reseeded from
+//! (seed, step) before every step, so the position is the RNG state.
+
+use crate::config::TrainConfig;
+use crate::error::Error;
+use crate::report::EpochMetrics;
+use crate::train::EpochTally;
+use nn::safetensors::{read_tensors, write_tensors};
+use nn::{Init, ModelSpec, Sequential, ARCHITECTURE_KEY};
+use optim::{Optimizer, OptimizerState};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const FORMAT: &str = "trainer.checkpoint.v1";
+const OPTIMIZER_PREFIX: &str = "optimizer.";
+
+/// Where a run stands: `epoch` (from 0) is the one in progress, of which
+/// `step_in_epoch` steps are done; `(epochs, 0)` means finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    /// Steps since the run began (drives the schedule and dropout seeds).
+    pub global_step: u64,
+}
+
+pub struct Checkpoint {
+    pub config: TrainConfig,
+    pub model: Sequential,
+    pub optimizer: OptimizerState,
+    pub position: Position,
+    pub history: Vec<EpochMetrics>,
+    /// Sums over the steps of the epoch in progress.
+    pub tally: EpochTally,
+}
+
+/// Writes a checkpoint atomically (nn's writer: temp file, then rename).
+pub fn save(
+    path: &Path,
+    config: &TrainConfig,
+    model: &Sequential,
+    optimizer: &dyn Optimizer,
+    position: Position,
+    history: &[EpochMetrics],
+    tally: EpochTally,
+) -> Result<(), Error> {
+    let state = optimizer.state();
+    let mut metadata = model.metadata();
+    fn json(value: &impl serde::Serialize) -> String {
+        serde_json::to_string(value).expect("plain data serialises")
+    }
+    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("config".into(), json(config));
+    metadata.insert("epoch".into(), position.epoch.to_string());
+    metadata.insert("step_in_epoch".into(), position.step_in_epoch.to_string());
+    metadata.insert("global_step".into(), position.global_step.to_string());
+    metadata.insert("history".into(), json(&history));
+    metadata.insert("epoch_tally".into(), json(&tally));
+    metadata.insert("optimizer.kind".into(), state.kind.clone());
+    metadata.insert("optimizer.step".into(), state.step.to_string());
+    // Hyper-parameters as text: JSON has no infinity (clip_norm = inf), and
+    // Rust prints the shortest text that reads back to the same f32.
+    let hyper: BTreeMap<&str, String> = state
+        .hyper
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_string()))
+        .collect();
+    metadata.insert("optimizer.hyper".into(), json(&hyper));
+
+    let buffer_names: Vec<String> = state
+        .buffers
+        .iter()
+        .map(|(name, _)| format!("{OPTIMIZER_PREFIX}{name}"))
+        .collect();
+    let buffer_shapes: Vec<[usize; 1]> = state.buffers.iter().map(|(_, v)| [v.len()]).collect();
+    let tensors = model.params().chain(
+        state
+            .buffers
+            .iter()
+            .zip(&buffer_names)
+            .zip(&buffer_shapes)
+            .map(|(((_, values), name), shape)| (name.as_str(), &shape[..], values.as_slice())),
+    );
+    write_tensors(path, tensors, &metadata)?;
+    Ok(())
+}
+
+/// Reads a checkpoint written by [`save`]; every missing or malformed part
+/// is an error naming the file.
+pub fn load(path: &Path) -> Result<Checkpoint, Error> {
+    let file = read_tensors(path)?;
+    let bad = |problem: String| Error::model(path, problem);
+    let meta = |key: &str| {
+        file.metadata.get(key).ok_or_else(|| {
+            bad(format!(
+                "not a trainer checkpoint: no {key:?} in its metadata"
+            ))
+        })
+    };
+    if meta("format")? != FORMAT {
+        return Err(bad(format!(
+            "not a trainer checkpoint (format {:?}; a model.safetensors cannot be resumed)",
+            meta("format")?
+        )));
+    }
+    let number = |key: &str| -> Result<u64, Error> {
+        meta(key)?
+            .parse()
+            .map_err(|_| bad(format!("{key} is not a number")))
+    };
+    let config: TrainConfig = serde_json::from_str(meta("config")?)
+        .map_err(|e| bad(format!("unreadable config: {e}")))?;
+    let history: Vec<EpochMetrics> = serde_json::from_str(meta("history")?)
+        .map_err(|e| bad(format!("unreadable history: {e}")))?;
+    let tally: EpochTally = serde_json::from_str(meta("epoch_tally")?)
+        .map_err(|e| bad(format!("unreadable epoch tally: {e}")))?;
+    let hyper: BTreeMap<String, String> = serde_json::from_str(meta("optimizer.hyper")?)
+        .map_err(|e| bad(format!("unreadable optimizer settings: {e}")))?;
+    let hyper = hyper
+        .into_iter()
+        .map(|(name, text)| match text.parse::<f32>() {
+            Ok(value) => Ok((name, value)),
+            Err(_) => Err(bad(format!(
+                "optimizer setting {name} = {text:?} is not a number"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let spec = ModelSpec::parse(meta(ARCHITECTURE_KEY)?).map_err(|e| bad(e.to_string()))?;
+    let mut model = Sequential::new(&spec, Init::HeNormal, config.seed)?;
+    model.assign_params(&file, path, true)?;
+    let buffers = file
+        .tensors
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix(OPTIMIZER_PREFIX)?;
+            Some((name.to_string(), t.data.clone()))
+        })
+        .collect();
+    let optimizer = OptimizerState {
+        kind: meta("optimizer.kind")?.clone(),
+        step: number("optimizer.step")?,
+        hyper,
+        buffers,
+    };
+    let position = Position {
+        epoch: number("epoch")? as usize,
+        step_in_epoch: number("step_in_epoch")? as usize,
+        global_step: number("global_step")?,
+    };
+    Ok(Checkpoint {
+        config,
+        model,
+        optimizer,
+        position,
+        history,
+        tally,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::tests::temp_dir;
+    use crate::presets;
+    use optim::{optimizer_by_name, CommonSettings, Param};
+
+    #[test]
+    fn a_checkpoint_restores_model_optimizer_position_and_history_exactly() {
+        let dir = temp_dir("checkpoint");
+        let path = dir.join("checkpoint");
+        let mut config = TrainConfig::from_preset(presets::find("default").unwrap());
+        config.layers = vec![784, 8, 10];
+        let spec = ModelSpec::parse("784-8-10 dropout=0.5").unwrap();
+        let mut model = Sequential::new(&spec, Init::HeNormal, 5).unwrap();
+        let mut optimizer = optimizer_by_name("adam", &CommonSettings::default()).unwrap();
+        // Two steps with made-up gradients so the Adam moments are non-zero.
+        for step in 0..2 {
+            let grads: Vec<Vec<f32>> = model
+                .params()
+                .map(|(_, _, v)| {
+                    v.iter()
+                        .enumerate()
+                        .map(|(i, _)| (i + step) as f32 * 1e-3)
+                        .collect()
+                })
+                .collect();
+            let mut params: Vec<Param> = model
+                .params_mut()
+                .zip(&grads)
+                .map(|((name, value, _), grad)| Param { name, value, grad })
+                .collect();
+            optimizer.step(&mut params).unwrap();
+        }
+        let position = Position {
+            epoch: 3,
+            step_in_epoch: 17,
+            global_step: 1423,
+        };
+        let history = crate::report::tests::sample_history();
+        let tally = EpochTally {
+            loss_sum: 12.5,
+            correct: 1000,
+            samples: 2176,
+            seconds: 0.75,
+        };
+        save(
+            &path,
+            &config,
+            &model,
+            optimizer.as_ref(),
+            position,
+            &history,
+            tally,
+        )
+        .unwrap();
+
+        let restored = load(&path).unwrap();
+        assert_eq!(restored.config, config);
+        assert_eq!(restored.position, position);
+        assert_eq!(restored.history, history);
+        assert_eq!(restored.tally, tally);
+        // The state's buffer order is not part of its meaning.
+        let sorted = |mut state: OptimizerState| {
+            state.buffers.sort_by(|a, b| a.0.cmp(&b.0));
+            state.hyper.sort_by(|a, b| a.0.cmp(&b.0));
+            state
+        };
+        let (expected, found) = (
+            sorted(optimizer.state()),
+            sorted(restored.optimizer.clone()),
+        );
+        assert_eq!(
+            (&found.kind, found.step, &found.hyper),
+            (&expected.kind, 2, &expected.hyper)
+        );
+        assert!(
+            found.buffers == expected.buffers,
+            "optimizer buffers differ"
+        );
+        let original: Vec<_> = model
+            .params()
+            .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
+            .collect();
+        let loaded: Vec<_> = restored
+            .model
+            .params()
+            .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
+            .collect();
+        assert!(original == loaded, "parameters differ");
+        assert_eq!(restored.model.spec(), &spec);
+
+        // A model file is not a checkpoint; a damaged checkpoint is an error.
+        let model_path = dir.join("model.safetensors");
+        model.save(&model_path).unwrap();
+        let error = load(&model_path).err().unwrap().to_string();
+        assert!(
+            error.contains("model.safetensors") && error.contains("not a trainer checkpoint"),
+            "{error}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let error = load(&path).err().unwrap().to_string();
+        assert!(error.contains("checkpoint"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

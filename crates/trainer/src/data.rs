@@ -1,0 +1,136 @@
+//! Finding and loading the dataset a command asked for: the bundled MNIST by
+//! default, another IDX folder, or CSV files; cut to `--limit` and split
+//! into training and validation sets. The reading itself is `mnist-data`'s.
+
+use crate::cli::DataSourceArgs;
+use crate::config::{DataSource, CLASSES, INPUTS};
+use crate::error::Error;
+use mnist_data::{DataError, Dataset, MnistSet, Split};
+use std::path::{Path, PathBuf};
+
+/// The bundled MNIST, found from the source tree (works wherever the binary
+/// is run from, as long as the checkout exists).
+fn bundled_in_source_tree() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+}
+
+/// The bundled MNIST relative to the current folder (a copied binary run
+/// from a checkout's root).
+const BUNDLED_RELATIVE: &str = "data/mnist";
+
+/// The folder `--data` means when it is not given.
+pub fn default_data_dir() -> PathBuf {
+    let in_tree = bundled_in_source_tree();
+    if in_tree.is_dir() {
+        in_tree
+    } else {
+        PathBuf::from(BUNDLED_RELATIVE)
+    }
+}
+
+impl DataSource {
+    pub fn from_args(args: &DataSourceArgs) -> DataSource {
+        match (&args.csv_train, &args.csv_test, &args.data) {
+            (Some(train), Some(test), _) => DataSource::Csv {
+                train: train.clone(),
+                test: test.clone(),
+            },
+            (_, _, dir) => DataSource::Idx { dir: dir.clone() },
+        }
+    }
+
+    /// Loads training and test sets, each cut to the first `limit` items.
+    pub fn load(&self, limit: Option<usize>) -> Result<MnistSet, Error> {
+        let set = match self {
+            DataSource::Idx { dir } => {
+                let dir = dir.clone().unwrap_or_else(default_data_dir);
+                MnistSet::load_dir(&dir, Some(CLASSES)).map_err(explain_data_error)?
+            }
+            DataSource::Csv { train, test } => {
+                MnistSet::load_csv(train, test, Some((28, 28)), Some(CLASSES))
+                    .map_err(explain_data_error)?
+            }
+        };
+        if set.train.pixels_per_image() != INPUTS {
+            let (rows, cols) = set.train.image_shape();
+            return Err(Error::Data(format!(
+                "the images are {rows}x{cols} pixels; these networks take 28x28 (784 inputs)"
+            )));
+        }
+        Ok(MnistSet {
+            train: first(set.train, limit)?,
+            test: first(set.test, limit)?,
+        })
+    }
+}
+
+/// Adds what a person needs to fix a missing dataset: where the bundled one is.
+fn explain_data_error(error: DataError) -> Error {
+    match error {
+        DataError::MissingFile { .. } => Error::Data(format!(
+            "{error} (the bundled MNIST is in {}; pass --data DIR for another folder)",
+            bundled_in_source_tree().display()
+        )),
+        other => Error::Data(other.to_string()),
+    }
+}
+
+/// The first `limit` items of `set` (all of them without a limit).
+fn first(set: Dataset, limit: Option<usize>) -> Result<Dataset, Error> {
+    match limit {
+        Some(n) if n < set.len() => {
+            let pixels = set.pixels_per_image();
+            Dataset::new(
+                set.images()[..n * pixels].to_vec(),
+                set.labels()[..n].to_vec(),
+                set.image_shape(),
+                Some(set.classes()),
+            )
+            .map_err(|e| Error::Data(e.to_string()))
+        }
+        _ => Ok(set),
+    }
+}
+
+/// `(train, validation)`: the last `fraction` of the training set is held
+/// out (MNIST's training set is ordered by writer, not by digit, so the tail
+/// is a fair sample).
+pub fn split_validation(train: Dataset, fraction: f32) -> Result<(Dataset, Dataset), Error> {
+    train
+        .split(Split::Fraction(f64::from(fraction)))
+        .map_err(|e| Error::Data(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::tests::temp_dir;
+
+    #[test]
+    fn the_bundled_data_is_found_and_limits_cut_both_halves() {
+        let set = DataSource::Idx { dir: None }.load(Some(100)).unwrap();
+        assert_eq!((set.train.len(), set.test.len()), (100, 100));
+        // The first MNIST training labels are 5 0 4 1 9 2 1 3 1 4.
+        assert_eq!(&set.train.labels()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+        let (train, validation) = split_validation(set.train, 0.1).unwrap();
+        assert_eq!((train.len(), validation.len()), (90, 10));
+    }
+
+    #[test]
+    fn a_missing_dataset_names_the_files_and_the_bundled_folder() {
+        let dir = temp_dir("no-data");
+        let error = DataSource::Idx {
+            dir: Some(dir.clone()),
+        }
+        .load(None)
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("train-images-idx3-ubyte"), "{error}");
+        assert!(error.contains(&dir.display().to_string()), "{error}");
+        assert!(
+            error.contains("bundled MNIST is in") && error.contains("data/mnist"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

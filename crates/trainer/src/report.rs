@@ -1,0 +1,606 @@
+//! What a run leaves for a person to open: `metrics.jsonl` and three SVG
+//! pictures (learning curves, confusion matrix, a grid of test digits).
+//! SVG is plain text, opens in any browser, and needs no plotting library.
+
+use crate::files::write_atomic;
+use crate::{error::Error, picture};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// One line of `metrics.jsonl`: how an epoch went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Counting from 1.
+    pub epoch: usize,
+    /// Mean loss of the epoch's training batches (with dropout, as trained).
+    pub train_loss: f32,
+    /// Accuracy on those same batches, as they were seen.
+    pub train_accuracy: f32,
+    /// `None` when no validation set was held out (`--val-split 0`).
+    pub val_loss: Option<f32>,
+    pub val_accuracy: Option<f32>,
+    /// Learning rate of the epoch's last step.
+    pub lr: f32,
+    /// Training time of the epoch (evaluation excluded).
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// Writes all of `history` as JSON lines (rewritten whole, atomically, so
+/// the file always matches the checkpoint).
+pub fn write_metrics(path: &Path, history: &[EpochMetrics]) -> Result<(), Error> {
+    let mut text = String::new();
+    for metrics in history {
+        let line = serde_json::to_string(metrics).expect("metrics serialise");
+        text.push_str(&line);
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+const FONT: &str = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+const TRAIN_COLOUR: &str = "#1f77b4";
+const VALIDATION_COLOUR: &str = "#ff7f0e";
+
+/// Up to about 7 round tick values covering `[low, high]`.
+fn nice_ticks(low: f64, high: f64) -> Vec<f64> {
+    let span = (high - low).max(1e-9);
+    let raw = span / 6.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * magnitude);
+    let first = (low / step).ceil() as i64;
+    let last = (high / step + 1e-9).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
+}
+
+fn format_tick(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
+}
+
+/// One curve: `(name, colour, dashed, points (x, y))`.
+type Series<'a> = (&'a str, &'a str, bool, Vec<(f64, f64)>);
+
+/// One line chart: axes, ticks, labels, a polyline per series, a legend.
+struct Chart<'a> {
+    title: &'a str,
+    y_label: &'a str,
+    series: Vec<Series<'a>>,
+    y_range: (f64, f64),
+    /// Where the curves leave room: loss falls (legend top right), accuracy
+    /// rises (legend bottom right).
+    legend_at_bottom: bool,
+}
+
+impl Chart<'_> {
+    /// Draws into a `width x height` box whose top-left corner is `(left, top)`.
+    fn draw(&self, svg: &mut String, left: f64, top: f64, width: f64, height: f64) {
+        let (plot_left, plot_top) = (left + 64.0, top + 34.0);
+        let (plot_width, plot_height) = (width - 84.0, height - 84.0);
+        let x_max = self
+            .series
+            .iter()
+            .flat_map(|s| s.3.iter().map(|p| p.0))
+            .fold(1.0, f64::max);
+        let (x_low, x_high) = (if x_max > 1.0 { 1.0 } else { 0.5 }, x_max.max(1.5));
+        let (y_low, y_high) = self.y_range;
+        let sx = |x: f64| plot_left + (x - x_low) / (x_high - x_low) * plot_width;
+        let sy = |y: f64| plot_top + plot_height - (y - y_low) / (y_high - y_low) * plot_height;
+
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">{}</text>",
+            plot_left + plot_width / 2.0,
+            top + 20.0,
+            self.title
+        );
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{plot_left:.1}\" y=\"{plot_top:.1}\" width=\"{plot_width:.1}\" height=\"{plot_height:.1}\" fill=\"white\" stroke=\"#333\"/>"
+        );
+        for y in nice_ticks(y_low, y_high) {
+            let py = sy(y);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{plot_left:.1}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#ddd\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\" text-anchor=\"end\">{}</text>",
+                plot_left + plot_width,
+                plot_left - 6.0,
+                py + 4.0,
+                format_tick(y)
+            );
+        }
+        let x_ticks: Vec<f64> = nice_ticks(x_low, x_high)
+            .into_iter()
+            .filter(|x| x.fract() == 0.0)
+            .collect();
+        for x in x_ticks {
+            let px = sx(x);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#333\"/>\
+                 <text x=\"{px:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\" text-anchor=\"middle\">{}</text>",
+                plot_top + plot_height,
+                plot_top + plot_height + 5.0,
+                plot_top + plot_height + 18.0,
+                format_tick(x)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"12\" text-anchor=\"middle\">epoch</text>\n\
+             <text transform=\"translate({:.1},{:.1}) rotate(-90)\" {FONT} font-size=\"12\" text-anchor=\"middle\">{}</text>",
+            plot_left + plot_width / 2.0,
+            plot_top + plot_height + 36.0,
+            left + 16.0,
+            plot_top + plot_height / 2.0,
+            self.y_label
+        );
+        for (i, (name, colour, dashed, points)) in self.series.iter().enumerate() {
+            let dash = if *dashed {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            };
+            let path: Vec<String> = points
+                .iter()
+                .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+                .collect();
+            let _ = writeln!(
+                svg,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
+                path.join(" ")
+            );
+            for &(x, y) in points {
+                let _ = writeln!(
+                    svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>",
+                    sx(x),
+                    sy(y)
+                );
+            }
+            // Legend, inside the plot on the right.
+            let first_row = if self.legend_at_bottom {
+                plot_top + plot_height - 14.0 - 18.0 * (self.series.len() - 1) as f64
+            } else {
+                plot_top + 16.0
+            };
+            let (lx, ly) = (plot_left + plot_width - 130.0, first_row + 18.0 * i as f64);
+            let _ = writeln!(
+                svg,
+                "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"12\">{name}</text>",
+                lx + 24.0,
+                lx + 30.0,
+                ly + 4.0
+            );
+        }
+    }
+}
+
+fn svg_document(width: f64, height: f64, body: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n"
+    )
+}
+
+/// Loss and accuracy per epoch, training and validation, side by side.
+pub fn learning_curves_svg(history: &[EpochMetrics]) -> String {
+    let x = |m: &EpochMetrics| m.epoch as f64;
+    let series = |value: fn(&EpochMetrics) -> Option<f32>| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter_map(|m| value(m).map(|v| (x(m), f64::from(v))))
+            .collect()
+    };
+    let train_loss = series(|m| Some(m.train_loss));
+    let val_loss = series(|m| m.val_loss);
+    let to_percent = |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+        points.into_iter().map(|(x, y)| (x, 100.0 * y)).collect()
+    };
+    let train_accuracy = to_percent(series(|m| Some(m.train_accuracy)));
+    let val_accuracy = to_percent(series(|m| m.val_accuracy));
+
+    let finite_max = |sets: &[&Vec<(f64, f64)>]| {
+        sets.iter()
+            .flat_map(|s| s.iter().map(|p| p.1))
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max)
+    };
+    let loss_top = (finite_max(&[&train_loss, &val_loss]) * 1.1).max(1e-3);
+    let lowest_accuracy = train_accuracy
+        .iter()
+        .chain(&val_accuracy)
+        .map(|p| p.1)
+        .fold(100.0f64, f64::min);
+    let accuracy_bottom = ((lowest_accuracy - 1.0) / 5.0).floor().clamp(0.0, 19.0) * 5.0;
+
+    let with_validation = |train, validation: Vec<(f64, f64)>| {
+        let mut all = vec![("training", TRAIN_COLOUR, false, train)];
+        if !validation.is_empty() {
+            all.push(("validation", VALIDATION_COLOUR, true, validation));
+        }
+        all
+    };
+    let loss = Chart {
+        title: "Loss per epoch",
+        y_label: "cross-entropy loss",
+        series: with_validation(train_loss, val_loss),
+        y_range: (0.0, loss_top),
+        legend_at_bottom: false,
+    };
+    let accuracy = Chart {
+        title: "Accuracy per epoch",
+        y_label: "accuracy (%)",
+        series: with_validation(train_accuracy, val_accuracy),
+        y_range: (accuracy_bottom, 100.0),
+        legend_at_bottom: true,
+    };
+    let mut body = String::new();
+    loss.draw(&mut body, 0.0, 0.0, 480.0, 360.0);
+    accuracy.draw(&mut body, 480.0, 0.0, 480.0, 360.0);
+    svg_document(960.0, 360.0, &body)
+}
+
+/// White (0) to dark blue (1).
+fn blue_scale(fraction: f64) -> String {
+    let f = fraction.clamp(0.0, 1.0);
+    let channel = |full: f64, dark: f64| (full + (dark - full) * f).round() as u8;
+    format!(
+        "rgb({},{},{})",
+        channel(255.0, 8.0),
+        channel(255.0, 48.0),
+        channel(255.0, 107.0)
+    )
+}
+
+/// `confusion[true][predicted]` as a heat map: each cell's colour is its
+/// share of the true class (so rare and common digits read alike), and its
+/// count is written in it.
+pub fn confusion_svg(confusion: &[Vec<usize>]) -> String {
+    let classes = confusion.len();
+    let cell = 46.0;
+    let (left, top) = (80.0, 60.0);
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<text x=\"{:.1}\" y=\"24\" {FONT} font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">Confusion matrix (test set)</text>",
+        left + cell * classes as f64 / 2.0
+    );
+    for (true_class, row) in confusion.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (predicted, &count) in row.iter().enumerate() {
+            let fraction = count as f64 / total;
+            let (x, y) = (
+                left + cell * predicted as f64,
+                top + cell * true_class as f64,
+            );
+            let ink = if fraction > 0.5 { "white" } else { "black" };
+            let _ = writeln!(
+                body,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"{}\" stroke=\"#ccc\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"12\" text-anchor=\"middle\" fill=\"{ink}\">{count}</text>",
+                blue_scale(fraction),
+                x + cell / 2.0,
+                y + cell / 2.0 + 4.0
+            );
+        }
+    }
+    let side = cell * classes as f64;
+    for class in 0..classes {
+        let middle = cell * class as f64 + cell / 2.0;
+        let _ = writeln!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"middle\">{class}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"end\">{class}</text>",
+            left + middle,
+            top + side + 18.0,
+            left - 8.0,
+            top + middle + 4.0
+        );
+    }
+    let _ = writeln!(
+        body,
+        "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"middle\">predicted digit</text>\n\
+         <text transform=\"translate({:.1},{:.1}) rotate(-90)\" {FONT} font-size=\"13\" text-anchor=\"middle\">true digit</text>",
+        left + side / 2.0,
+        top + side + 40.0,
+        left - 44.0,
+        top + side / 2.0
+    );
+    // Colour bar: share of the true class.
+    let bar_left = left + side + 30.0;
+    for i in 0..50 {
+        let fraction = 1.0 - i as f64 / 49.0;
+        let _ = writeln!(
+            body,
+            "<rect x=\"{bar_left:.1}\" y=\"{:.1}\" width=\"18\" height=\"{:.2}\" fill=\"{}\"/>",
+            top + side * i as f64 / 50.0,
+            side / 50.0 + 0.5,
+            blue_scale(fraction)
+        );
+    }
+    let _ = writeln!(
+        body,
+        "<rect x=\"{bar_left:.1}\" y=\"{top:.1}\" width=\"18\" height=\"{side:.1}\" fill=\"none\" stroke=\"#333\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">100%</text>\
+         <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">0%</text>\
+         <text transform=\"translate({:.1},{:.1}) rotate(90)\" {FONT} font-size=\"12\" text-anchor=\"middle\">share of the true digit</text>",
+        bar_left + 24.0,
+        top + 8.0,
+        bar_left + 24.0,
+        top + side,
+        bar_left + 58.0,
+        top + side / 2.0
+    );
+    svg_document(left + side + 110.0, top + side + 60.0, &body)
+}
+
+/// One test digit for the grid.
+pub struct GridDigit<'a> {
+    /// 28x28 pixels, 0 background to 255 ink.
+    pub pixels: &'a [u8],
+    pub label: usize,
+    pub predicted: usize,
+}
+
+/// Which test images to show: the first `first` ones, then up to `mistakes`
+/// of the misclassified ones that are not already among them.
+pub fn grid_selection(
+    labels: &[u8],
+    predictions: &[usize],
+    first: usize,
+    mistakes: usize,
+) -> Vec<usize> {
+    let mut chosen: Vec<usize> = (0..first.min(labels.len())).collect();
+    let wrong = (chosen.len()..labels.len()).filter(|&i| usize::from(labels[i]) != predictions[i]);
+    chosen.extend(wrong.take(mistakes));
+    chosen
+}
+
+/// A grid of digits, each with "true → predicted" beneath; mistakes get a
+/// red frame and red text. Each digit is a small PNG inside the SVG.
+pub fn digit_grid_svg(digits: &[GridDigit<'_>]) -> String {
+    const COLUMNS: usize = 10;
+    let (cell_width, cell_height, scale) = (76.0, 92.0, 2.0);
+    let rows = digits.len().div_ceil(COLUMNS).max(1);
+    let mut body = String::new();
+    let mistakes = digits.iter().filter(|d| d.label != d.predicted).count();
+    let _ = writeln!(
+        body,
+        "<text x=\"{:.1}\" y=\"24\" {FONT} font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">\
+         Test digits: true → predicted ({mistakes} of {} wrong, framed in red)</text>",
+        cell_width * COLUMNS as f64 / 2.0,
+        digits.len()
+    );
+    for (i, digit) in digits.iter().enumerate() {
+        let (x, y) = (
+            10.0 + cell_width * (i % COLUMNS) as f64,
+            40.0 + cell_height * (i / COLUMNS) as f64,
+        );
+        let side = picture::SIDE as f64 * scale;
+        let png = picture::encode_grey_png(picture::SIDE, picture::SIDE, digit.pixels);
+        let wrong = digit.label != digit.predicted;
+        let colour = if wrong { "#d62728" } else { "#222" };
+        let _ = writeln!(
+            body,
+            "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{side}\" height=\"{side}\" style=\"image-rendering:pixelated\" \
+             href=\"data:image/png;base64,{}\"/>",
+            base64(&png)
+        );
+        if wrong {
+            let _ = writeln!(
+                body,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"3\"/>",
+                x - 2.0,
+                y - 2.0,
+                side + 4.0,
+                side + 4.0
+            );
+        }
+        let _ = writeln!(
+            body,
+            "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"middle\" fill=\"{colour}\">{} → {}</text>",
+            x + side / 2.0,
+            y + side + 17.0,
+            digit.label,
+            digit.predicted
+        );
+    }
+    svg_document(
+        20.0 + cell_width * COLUMNS as f64,
+        50.0 + cell_height * rows as f64,
+        &body,
+    )
+}
+
+/// Standard base64 (RFC 4648) with padding, for data URIs.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Writes the three pictures into `dir`.
+pub fn write_plots(
+    dir: &Path,
+    history: &[EpochMetrics],
+    confusion: &[Vec<usize>],
+    digits: &[GridDigit<'_>],
+) -> Result<(), Error> {
+    write_atomic(
+        &dir.join("learning_curves.svg"),
+        learning_curves_svg(history).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("confusion_matrix.svg"),
+        confusion_svg(confusion).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("test_digits.svg"),
+        digit_grid_svg(digits).as_bytes(),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_history() -> Vec<EpochMetrics> {
+        (1..=5)
+            .map(|epoch| {
+                let e = epoch as f32;
+                EpochMetrics {
+                    epoch,
+                    train_loss: 0.5 / e,
+                    train_accuracy: 1.0 - 0.08 / e,
+                    val_loss: Some(0.55 / e + 0.01),
+                    val_accuracy: Some(1.0 - 0.09 / e),
+                    lr: 1e-3,
+                    seconds: 2.0,
+                    samples_per_second: 27_500.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (plain, encoded) in cases {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+        assert_eq!(base64(&[0xFF, 0xEE]), "/+4=");
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(
+            nice_ticks(0.0, 1.0),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
+        assert_eq!(
+            nice_ticks(90.0, 100.0),
+            vec![90.0, 92.0, 94.0, 96.0, 98.0, 100.0]
+        );
+        assert_eq!(
+            nice_ticks(1.0, 30.0),
+            vec![5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+        );
+        assert_eq!(format_tick(0.6000000000000001), "0.6");
+        assert_eq!(format_tick(25.0), "25");
+    }
+
+    #[test]
+    fn learning_curves_have_labelled_axes_a_legend_and_every_point() {
+        let svg = learning_curves_svg(&sample_history());
+        for text in [
+            "epoch",
+            "cross-entropy loss",
+            "accuracy (%)",
+            "training",
+            "validation",
+        ] {
+            assert!(svg.contains(&format!(">{text}</text>")), "{text} missing");
+        }
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert_eq!(svg.matches("<circle").count(), 20);
+        // Without a validation set only the training curves are drawn.
+        let mut history = sample_history();
+        history
+            .iter_mut()
+            .for_each(|m| (m.val_loss, m.val_accuracy) = (None, None));
+        let svg = learning_curves_svg(&history);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(!svg.contains(">validation<"));
+        // A single epoch and a NaN loss still give a drawable picture.
+        history.truncate(1);
+        history[0].train_loss = f32::NAN;
+        assert!(learning_curves_svg(&history).starts_with("<svg"));
+    }
+
+    #[test]
+    fn the_confusion_matrix_writes_every_count_and_labels_its_axes() {
+        let mut confusion = vec![vec![0usize; 10]; 10];
+        for (i, row) in confusion.iter_mut().enumerate() {
+            row[i] = 900 + i;
+        }
+        confusion[4][9] = 17;
+        let svg = confusion_svg(&confusion);
+        assert!(svg.contains(">predicted digit<") && svg.contains(">true digit<"));
+        assert!(svg.contains(">909<") && svg.contains(">17<"));
+        assert_eq!(svg.matches(">0</text>").count(), 2 + 10 * 10 - 11);
+        assert_eq!(blue_scale(0.0), "rgb(255,255,255)");
+        assert_eq!(blue_scale(1.0), "rgb(8,48,107)");
+    }
+
+    #[test]
+    fn the_digit_grid_marks_mistakes() {
+        let pixels = vec![0u8; 784];
+        let digits = [
+            GridDigit {
+                pixels: &pixels,
+                label: 3,
+                predicted: 3,
+            },
+            GridDigit {
+                pixels: &pixels,
+                label: 4,
+                predicted: 9,
+            },
+        ];
+        let svg = digit_grid_svg(&digits);
+        assert_eq!(svg.matches("data:image/png;base64,").count(), 2);
+        assert!(svg.contains("1 of 2 wrong"));
+        assert!(svg.contains("fill=\"#d62728\">4 → 9<"));
+        assert!(svg.contains("fill=\"#222\">3 → 3<"));
+        let selection = grid_selection(&[1, 2, 3, 4, 5, 6], &[1, 2, 0, 4, 0, 0], 2, 2);
+        assert_eq!(selection, vec![0, 1, 2, 4]);
+    }
+
+    #[test]
+    fn metrics_are_one_json_object_per_line() {
+        let dir = crate::files::tests::temp_dir("metrics");
+        let path = dir.join("metrics.jsonl");
+        write_metrics(&path, &sample_history()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<EpochMetrics> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines, sample_history());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
