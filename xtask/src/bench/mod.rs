@@ -1,8 +1,13 @@
 //! The benchmark suite: parses the command line, runs the chosen benchmarks,
-//! prints one Markdown report.
+//! prints one Markdown report (machine, each benchmark's table, then every
+//! target with met / missed).
 
 mod data;
+mod infer;
 mod matmul;
+mod networks;
+mod summary;
+mod train;
 
 use crate::report::{self, BenchOptions};
 
@@ -12,7 +17,12 @@ type Bench = (
     fn(&BenchOptions) -> Result<Vec<serde_json::Value>, String>,
 );
 
-const BENCHES: &[Bench] = &[("matmul", matmul::run), ("data", data::run)];
+const BENCHES: &[Bench] = &[
+    ("matmul", matmul::run),
+    ("data", data::run),
+    ("train", train::run),
+    ("infer", infer::run),
+];
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut options = BenchOptions::default();
@@ -40,11 +50,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     println!("{}", report::machine_header());
+    let mut results = Vec::new();
     for (name, bench) in BENCHES {
         if names.is_empty() || names.iter().any(|n| n == name) {
             let rows = bench(&options)?;
             report::write_json(name, &rows)?;
+            results.push((*name, rows));
         }
     }
+    summary::print(&results);
     Ok(())
 }

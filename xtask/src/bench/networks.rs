@@ -1,0 +1,206 @@
+//! What `train` and `infer` share: issue 6's two networks, the work one
+//! training sample costs, the peak a figure is measured against, and running
+//! the same workload in numpy or PyTorch through `xtask/peers/mlp.py`.
+
+use crate::report;
+use serde_json::Value;
+use std::process::Command;
+
+/// One of issue 6's benchmark networks, with its training settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Network {
+    /// `a` or `b`, as `mlp.py --net` names it.
+    pub name: &'static str,
+    /// Layer sizes, input first.
+    pub sizes: &'static [usize],
+    /// The trainer's `--optimizer` value.
+    pub optimizer: &'static str,
+    pub lr: f32,
+    pub batch: usize,
+    /// Epochs per training run; the reported epoch time is their median.
+    pub epochs: usize,
+}
+
+/// (a) 784-100-10 ReLU, SGD lr 0.1, batch 100; (b) 784-512-256-10 ReLU,
+/// Adam lr 1e-3, batch 128 (the same table as `NETS` in `mlp.py`).
+pub const NETWORKS: [Network; 2] = [
+    Network {
+        name: "a",
+        sizes: &[784, 100, 10],
+        optimizer: "sgd",
+        lr: 0.1,
+        batch: 100,
+        epochs: 5,
+    },
+    Network {
+        name: "b",
+        sizes: &[784, 512, 256, 10],
+        optimizer: "adam",
+        lr: 1e-3,
+        batch: 128,
+        epochs: 3,
+    },
+];
+
+impl Network {
+    /// `784-100-10`, for tables.
+    pub fn shape(&self) -> String {
+        let sizes: Vec<String> = self.sizes.iter().map(usize::to_string).collect();
+        sizes.join("-")
+    }
+
+    /// Training FLOPs per sample: forward `2*I*O` per layer; backward `2*I*O`
+    /// for dW of every layer plus `2*I*O` for dX of every layer but the first
+    /// (nobody needs the gradient of the data). The same formula as
+    /// `flops_per_sample` in `mlp.py`; bias, activation and optimizer work
+    /// is left out, as it is linear in the parameters, not in `I*O*B`.
+    pub fn training_flops_per_sample(&self) -> f64 {
+        let products: Vec<f64> = self
+            .sizes
+            .windows(2)
+            .map(|pair| 2.0 * (pair[0] * pair[1]) as f64)
+            .collect();
+        let all: f64 = products.iter().sum();
+        2.0 * all + (all - products[0])
+    }
+
+    /// Inference FLOPs per image: the forward pass, `2*I*O` per layer.
+    pub fn inference_flops_per_image(&self) -> f64 {
+        self.sizes
+            .windows(2)
+            .map(|pair| 2.0 * (pair[0] * pair[1]) as f64)
+            .sum()
+    }
+}
+
+/// The thread counts every row is measured at: 1 and all cores.
+pub fn thread_counts() -> Vec<usize> {
+    let cores = cores();
+    if cores > 1 {
+        vec![1, cores]
+    } else {
+        vec![1]
+    }
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The measured FP32 peak for `threads` threads, as `matmul` counts it: one
+/// core's peak for one thread, a share of the all-core peak otherwise.
+pub fn peak_gflops(threads: usize) -> f64 {
+    let cores = cores();
+    if threads == 1 {
+        report::peak_gflops_per_core()
+    } else {
+        report::peak_gflops_all_cores() * threads.min(cores) as f64 / cores as f64
+    }
+}
+
+/// The peer frameworks `--compare` runs, as `mlp.py --framework` names them.
+pub const PEERS: [&str; 2] = ["numpy", "torch"];
+
+/// How a peer run went: its JSON object, or why there is none. Neither a
+/// missing package nor a crashing script fails the benchmark.
+pub enum PeerResult {
+    Measured(Value),
+    Skipped(String),
+}
+
+/// Runs `mlp.py` for one framework, network, mode and thread count.
+///
+/// The thread count goes through the environment (OpenBLAS and OpenMP read
+/// it when numpy or torch is imported) and `--threads` (`torch.set_num_threads`).
+/// `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE`, which this machine's setup
+/// exports for another CPU and which slow OpenBLAS down here, are removed
+/// from the peer's environment: the comparison is against numpy at its best.
+pub fn run_peer(
+    framework: &str,
+    network: &Network,
+    mode: &str,
+    threads: usize,
+    epochs: usize,
+) -> PeerResult {
+    let script = report::workspace_root().join("xtask/peers/mlp.py");
+    let data = report::workspace_root().join("data/mnist");
+    let python = report::peer_python();
+    let threads_text = threads.to_string();
+    let mut command = Command::new(&python);
+    command
+        .arg(&script)
+        .args([
+            "--framework",
+            framework,
+            "--net",
+            network.name,
+            "--mode",
+            mode,
+        ])
+        .args(["--threads", &threads_text, "--epochs", &epochs.to_string()])
+        .arg("--data")
+        .arg(&data)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .env("OPENBLAS_NUM_THREADS", &threads_text)
+        .env("OMP_NUM_THREADS", &threads_text)
+        .env("MKL_NUM_THREADS", &threads_text);
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(e) => return PeerResult::Skipped(format!("could not run {}: {e}", python.display())),
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last_line = stderr.lines().last().unwrap_or("").trim().to_string();
+        return PeerResult::Skipped(format!(
+            "{} exited with {}: {last_line}",
+            script.display(),
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match serde_json::from_str::<Value>(stdout.trim()) {
+        Ok(value) => match value.get("skipped").and_then(Value::as_str) {
+            Some(reason) => PeerResult::Skipped(reason.to_string()),
+            None => PeerResult::Measured(value),
+        },
+        Err(e) => PeerResult::Skipped(format!(
+            "{} printed something other than one JSON object ({e})",
+            script.display()
+        )),
+    }
+}
+
+/// Median of `values` as `mlp.py` takes it (`sorted[len / 2]`, the upper
+/// middle for an even count), so both sides summarise runs the same way.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_per_sample_match_the_issue_hand_counts() {
+        // (a): forward 2*784*100 + 2*100*10 = 158_800; backward dW the same,
+        // dX only for the second layer: 2*100*10 = 2_000. Total 319_600.
+        assert_eq!(NETWORKS[0].training_flops_per_sample(), 319_600.0);
+        // (b): products 2*(401_408 + 131_072 + 2_560) = 1_070_080 each way,
+        // dX without the first layer: 2*(131_072 + 2_560) = 267_264.
+        assert_eq!(
+            NETWORKS[1].training_flops_per_sample(),
+            2.0 * 1_070_080.0 + 267_264.0
+        );
+        assert_eq!(NETWORKS[0].inference_flops_per_image(), 158_800.0);
+    }
+
+    #[test]
+    fn median_takes_the_upper_middle_like_the_peer_script() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[1.0, 4.0]), Some(4.0));
+        assert_eq!(median(&[]), None);
+    }
+}

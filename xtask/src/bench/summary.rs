@@ -1,0 +1,237 @@
+//! The closing section of `cargo xtask bench`: every target the issues set,
+//! the figure measured for it in this run, and met / missed. A target whose
+//! figure needs a benchmark that did not run, or a peer (`--compare`) that
+//! was not run or not installed, reads "not measured", never "met".
+
+use super::infer::LATENCY_TARGET_US;
+use super::networks;
+use serde_json::Value;
+
+/// One target: which issue set it, what it asks, what was measured, and
+/// whether it was met (`None`: not measured in this run).
+struct Target {
+    issue: u32,
+    goal: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+/// Prints the summary table for the benchmarks' `(name, rows)`.
+pub fn print(results: &[(&str, Vec<Value>)]) {
+    let rows = |name: &str| -> &[Value] {
+        results
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&[], |(_, rows)| rows.as_slice())
+    };
+    let mut targets = Vec::new();
+    matmul_targets(rows("matmul"), &mut targets);
+    data_targets(rows("data"), &mut targets);
+    train_targets(rows("train"), &mut targets);
+    infer_targets(rows("infer"), &mut targets);
+    if targets.is_empty() {
+        return;
+    }
+    println!("## Summary: targets\n");
+    println!("| issue | target | measured | |");
+    println!("|--:|:--|:--|:--|");
+    for target in &targets {
+        let verdict = match target.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        println!(
+            "| {} | {} | {} | {verdict} |",
+            target.issue, target.goal, target.measured
+        );
+    }
+    let missed = targets.iter().filter(|t| t.met == Some(false)).count();
+    let met = targets.iter().filter(|t| t.met == Some(true)).count();
+    println!(
+        "\n{met} met, {missed} missed, {} not measured.\n",
+        targets.len() - met - missed
+    );
+}
+
+fn find(rows: &[Value], matches: impl Fn(&Value) -> bool) -> Option<&Value> {
+    rows.iter().find(|row| matches(row))
+}
+
+fn number(row: Option<&Value>, key: &str) -> Option<f64> {
+    row.and_then(|row| row[key].as_f64())
+}
+
+/// A ratio target: `ours / theirs >= at_least`, written `2.41x (>= 3x)`.
+fn ratio_target(issue: u32, goal: String, ratio: Option<f64>, at_least: f64) -> Target {
+    Target {
+        issue,
+        goal,
+        measured: ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+        met: ratio.map(|r| r >= at_least),
+    }
+}
+
+fn matmul_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    if rows.is_empty() {
+        return;
+    }
+    let cube = |threads: usize| {
+        find(rows, |row| {
+            row["m"] == 1024
+                && row["k"] == 1024
+                && row["n"] == 1024
+                && row["trans_a"] == false
+                && row["trans_b"] == false
+                && row["threads"] == threads
+        })
+    };
+    let one = cube(1);
+    let percent = number(one, "percent_of_peak");
+    targets.push(Target {
+        issue: 2,
+        goal: "GEMM 1024^3, 1 thread: >= 85% of one core's FMA peak".into(),
+        measured: percent.map_or("-".into(), |p| {
+            format!(
+                "{p:.0}% ({:.1} GFLOP/s)",
+                number(one, "gflops").unwrap_or(0.0)
+            )
+        }),
+        met: percent.map(|p| p >= 85.0),
+    });
+    targets.push(ratio_target(
+        2,
+        "GEMM 1024^3, 1 thread: >= 0.95x OpenBLAS (numpy)".into(),
+        number(one, "ratio"),
+        0.95,
+    ));
+    let cores = networks::cores();
+    if cores > 1 {
+        let scaling = number(cube(cores), "gflops")
+            .zip(number(one, "gflops"))
+            .map(|(all, one)| all / one);
+        targets.push(ratio_target(
+            2,
+            format!("GEMM 1024^3, {cores} threads: >= 1.8x the 1-thread figure"),
+            scaling,
+            1.8,
+        ));
+    }
+    // Every Dense-layer shape (forward, dW, dX), and the plain A*B ones
+    // issue 2 lists as MLP shapes.
+    let plain_mlp = [(100, 784, 100), (128, 784, 256), (128, 256, 784)];
+    let mlp: Vec<&Value> = rows
+        .iter()
+        .filter(|row| {
+            let size = |key: &str| row[key].as_u64().unwrap_or(0);
+            row["role"] != "A*B" || plain_mlp.contains(&(size("m"), size("k"), size("n")))
+        })
+        .collect();
+    let ratios: Vec<f64> = mlp.iter().filter_map(|row| row["ratio"].as_f64()).collect();
+    let worst = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    targets.push(Target {
+        issue: 2,
+        goal: "GEMM at the MLP shapes (all transposes, all thread counts): >= OpenBLAS".into(),
+        measured: if ratios.is_empty() {
+            "-".into()
+        } else {
+            format!(
+                "worst {worst:.2}x; {} of {} shapes at or above",
+                ratios.iter().filter(|&&r| r >= 1.0).count(),
+                ratios.len()
+            )
+        },
+        met: (!ratios.is_empty()).then_some(worst >= 1.0),
+    });
+}
+
+fn data_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    let Some(load) = rows
+        .iter()
+        .find(|row| row.get("meets_time_target").is_some())
+    else {
+        return;
+    };
+    let seconds = load["median_s"].as_f64();
+    targets.push(Target {
+        issue: 3,
+        goal: format!(
+            "load the 60k gzipped training set: < {} s",
+            load["target_s"].as_f64().unwrap_or(0.5)
+        ),
+        measured: seconds.map_or("-".into(), |s| format!("{s:.3} s")),
+        met: load["meets_time_target"].as_bool(),
+    });
+    let ratio = load["peak_ratio"].as_f64();
+    let limit = load["peak_target_ratio"].as_f64().unwrap_or(2.0);
+    targets.push(Target {
+        issue: 3,
+        goal: format!("peak memory while loading: < {limit}x the raw size"),
+        measured: ratio.map_or("-".into(), |r| format!("{r:.2}x")),
+        met: ratio.map(|r| r < limit),
+    });
+}
+
+fn train_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    if rows.is_empty() {
+        return;
+    }
+    let row = |network: &str, threads: usize| {
+        find(rows, |row| {
+            row["network"] == network && row["threads"] == threads
+        })
+    };
+    for threads in networks::thread_counts() {
+        let a = row("a", threads);
+        targets.push(ratio_target(
+            6,
+            format!("train (a) 784-100-10 SGD B=100, {threads} thread(s): >= 3x PyTorch samples/s"),
+            number(a, "ours_over_torch"),
+            3.0,
+        ));
+        targets.push(ratio_target(
+            6,
+            format!("train (a) 784-100-10 SGD B=100, {threads} thread(s): >= 1.5x numpy samples/s"),
+            number(a, "ours_over_numpy"),
+            1.5,
+        ));
+    }
+    let all = *networks::thread_counts().last().unwrap_or(&1);
+    let b = row("b", all);
+    targets.push(ratio_target(
+        6,
+        format!("train (b) 784-512-256-10 Adam B=128, {all} threads: >= 2.5x PyTorch samples/s"),
+        number(b, "ours_over_torch"),
+        2.5,
+    ));
+    let percent = number(b, "percent_of_peak");
+    targets.push(Target {
+        issue: 6,
+        goal: format!("train (b), {all} threads: >= 55% of the FP32 peak"),
+        measured: percent.map_or("-".into(), |p| {
+            format!(
+                "{p:.0}% ({:.1} GFLOP/s)",
+                number(b, "gflops").unwrap_or(0.0)
+            )
+        }),
+        met: percent.map(|p| p >= 55.0),
+    });
+}
+
+fn infer_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    for row in rows
+        .iter()
+        .filter(|row| row.get("latency_target_us").is_some())
+    {
+        let latency = row["latency_us"].as_f64();
+        targets.push(Target {
+            issue: 6,
+            goal: format!(
+                "one image through (a), {} thread(s): < {LATENCY_TARGET_US} us",
+                row["threads"]
+            ),
+            measured: latency.map_or("-".into(), |us| format!("{us:.1} us")),
+            met: latency.map(|us| us < LATENCY_TARGET_US),
+        });
+    }
+}
