@@ -53,6 +53,11 @@ impl Dropout {
         self.rng = StdRng::seed_from_u64(seed);
     }
 
+    /// Restarts the mask sequence as if built with `seed`.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = StdRng::seed_from_u64(seed);
+    }
+
     pub fn rate(&self) -> f32 {
         self.rate
     }
@@ -142,5 +147,7 @@ mod tests {
         let first = a.forward(x.view()).unwrap().clone();
         assert_eq!(&first, b.forward(x.view()).unwrap());
         assert_ne!(&first, a.forward(x.view()).unwrap());
+        a.reseed(4);
+        assert_eq!(&first, a.forward(x.view()).unwrap(), "reseeding replays");
     }
 }
