@@ -1,6 +1,9 @@
 //! `cargo xtask bench matmul`: GEMM GFLOP/s at the shapes the issue lists,
 //! at 1 thread and at all threads, as a share of the measured FMA peak, and
 //! beside numpy's float32 matmul (OpenBLAS) with `--compare`.
+//!
+//! For tuning, `MATMUL_ONLY=1024x1024x1024,100x784x100` (m x k x n, any
+//! layout) limits the shapes and `MATMUL_THREADS=1` the thread counts.
 
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
@@ -82,8 +85,17 @@ fn shapes() -> Vec<Shape> {
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
-    let shapes = shapes();
+    let mut thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
+    if let Ok(only) = std::env::var("MATMUL_THREADS") {
+        thread_counts.retain(|t| only.split(',').any(|o| o.trim() == t.to_string()));
+    }
+    let mut shapes = shapes();
+    if let Ok(only) = std::env::var("MATMUL_ONLY") {
+        shapes.retain(|s| {
+            only.split(',')
+                .any(|o| o.trim() == format!("{}x{}x{}", s.m, s.k, s.n))
+        });
+    }
     let peak_one = report::peak_gflops_per_core();
     let peak_all = report::peak_gflops_all_cores();
 

@@ -58,14 +58,19 @@ fn pack_adjacent_lanes<const W: usize>(
         let width = W.min(lanes.end - first_lane);
         for (step, packed) in depth.clone().zip(strip.chunks_exact_mut(W)) {
             let start = step * row_length + first_lane;
-            packed[..width].copy_from_slice(&source[start..start + width]);
-            packed[width..].fill(0.0);
+            if width == W {
+                // A copy of constant length: a few vector moves, not a memmove call.
+                packed.copy_from_slice(&source[start..start + W]);
+            } else {
+                packed[..width].copy_from_slice(&source[start..start + width]);
+                packed[width..].fill(0.0);
+            }
         }
     }
 }
 
 /// Strips of `W` lanes where element (lane, step) is `source[lane * row_length + step]`:
-/// each lane is a contiguous run along the depth, scattered `W` apart.
+/// each lane is a contiguous run along the depth, written `W` apart.
 fn pack_distant_lanes<const W: usize>(
     source: &[f32],
     row_length: usize,
@@ -77,26 +82,18 @@ fn pack_distant_lanes<const W: usize>(
     let strips = out.chunks_exact_mut(W * kc);
     for (first_lane, strip) in lanes.clone().step_by(W).zip(strips) {
         let width = W.min(lanes.end - first_lane);
-        if width == W {
-            // Full strip: W source rows read side by side, one packed step
-            // (W values) written at a time.
-            let rows: [&[f32]; W] = std::array::from_fn(|l| {
-                let start = (first_lane + l) * row_length + depth.start;
-                &source[start..start + kc]
-            });
-            for (p, packed) in strip.chunks_exact_mut(W).enumerate() {
-                for (slot, row) in packed.iter_mut().zip(&rows) {
-                    *slot = row[p];
+        for lane in 0..W {
+            if lane < width {
+                let start = (first_lane + lane) * row_length + depth.start;
+                let run = &source[start..start + kc];
+                // One lane at a time: sequential reads, stores `W` apart into
+                // a strip small enough to stay in L1 across the lanes.
+                for (packed, &value) in strip.chunks_exact_mut(W).zip(run) {
+                    packed[lane] = value;
                 }
-            }
-        } else {
-            for (p, packed) in strip.chunks_exact_mut(W).enumerate() {
-                for (l, slot) in packed.iter_mut().enumerate() {
-                    *slot = if l < width {
-                        source[(first_lane + l) * row_length + depth.start + p]
-                    } else {
-                        0.0
-                    };
+            } else {
+                for packed in strip.chunks_exact_mut(W) {
+                    packed[lane] = 0.0;
                 }
             }
         }
