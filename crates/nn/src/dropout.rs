@@ -53,11 +53,6 @@ impl Dropout {
         self.rng = StdRng::seed_from_u64(seed);
     }
 
-    /// Restarts the mask sequence as if built with `seed`.
-    pub fn reseed(&mut self, seed: u64) {
-        self.rng = StdRng::seed_from_u64(seed);
-    }
-
     pub fn rate(&self) -> f32 {
         self.rate
     }

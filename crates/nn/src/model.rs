@@ -164,20 +164,6 @@ impl Sequential {
         }
     }
 
-    /// Reseeds every dropout layer from `seed` (layer `k` gets a seed derived
-    /// from `seed` and `k`), so dropout masks can be replayed: a run resumed
-    /// from a checkpoint that reseeds with, say, `(seed, epoch)` at every
-    /// epoch start draws the same masks as the run it continues.
-    pub fn reseed_dropout(&mut self, seed: u64) {
-        let mut rng = StdRng::seed_from_u64(seed);
-        for block in &mut self.blocks {
-            let layer_seed = rng.next_u64();
-            if let Some(dropout) = &mut block.dropout {
-                dropout.reseed(layer_seed);
-            }
-        }
-    }
-
     /// Training mode: dropout active. Evaluation mode: dropout is the identity.
     pub fn set_training(&mut self, training: bool) {
         self.training = training;
