@@ -8,14 +8,14 @@
 //!         for ir in mc step MR      microkernel: MR x NR tile of C in registers
 //! ```
 //!
-//! Threads each take a disjoint range of C's columns (or rows, whichever is
-//! longer) and run the whole nest on it with their own packing buffers. The
+//! Threads each take a disjoint range of C's columns (or rows, whichever
+//! balances better) and run the whole nest on it with their own packing buffers. The
 //! range boundaries are multiples of NR (MR), so every tile and every sum is
 //! the same whatever the thread count: results are bit-identical. `k` is
 //! never split.
 
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
-use super::pack::{pack_a_panel, pack_b_panel};
+use super::pack::{pack_a_panel, pack_b_panel, Packer};
 use super::{pool, Operand};
 use std::cell::RefCell;
 use std::ops::Range;
@@ -75,9 +75,7 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     } else {
         threads
     };
-    // Split the longer side of C: each thread packs all of the other operand,
-    // so duplicating the smaller one costs least.
-    let split_columns = n >= m;
+    let split_columns = threads > 1 && split_columns_costs_less(m, n, k, threads);
     let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
     let units = length.div_ceil(unit);
     let parts = threads.clamp(1, units);
@@ -96,6 +94,21 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     });
 }
 
+/// Whether giving each thread a range of C's columns (rather than rows)
+/// finishes sooner. The slowest thread decides: it has the most whole tiles
+/// (tiles are computed full even at the edges) and it packs all of the
+/// operand it shares plus its share of the other. Packing a value costs
+/// about as much as `PACK_COST` multiply-adds.
+fn split_columns_costs_less(m: usize, n: usize, k: usize, threads: usize) -> bool {
+    const PACK_COST: usize = 8;
+    let (row_tiles, column_tiles) = (m.div_ceil(MR), n.div_ceil(NR));
+    let by_columns = column_tiles.div_ceil(threads) * NR * row_tiles * MR * k
+        + (m + column_tiles.div_ceil(threads) * NR) * k * PACK_COST;
+    let by_rows = row_tiles.div_ceil(threads) * MR * column_tiles * NR * k
+        + (n + row_tiles.div_ceil(threads) * MR) * k * PACK_COST;
+    by_columns <= by_rows
+}
+
 /// The five loops over `rows x cols` of C.
 fn multiply_range(
     problem: &Problem,
@@ -104,6 +117,11 @@ fn multiply_range(
     buffers: &mut PackBuffers,
 ) {
     let k = problem.a.cols();
+    let packer = match problem.kernel {
+        Microkernel::Portable => Packer::Portable,
+        #[cfg(target_arch = "x86_64")]
+        Microkernel::Avx2Fma => Packer::Avx2,
+    };
     let (pc_step, pc_blocks) = balanced_step(k, KC, 1);
     let mc_step = balanced_step(rows.len(), MC, MR).0;
     for jc in cols.clone().step_by(NC) {
@@ -112,7 +130,7 @@ fn multiply_range(
             let pc = block * pc_step;
             let kc = pc_step.min(k - pc);
             let b_block = buffers.b.get(nc.div_ceil(NR) * NR * kc);
-            pack_b_panel(&problem.b, pc..pc + kc, jc..jc + nc, b_block);
+            pack_b_panel(packer, &problem.b, pc..pc + kc, jc..jc + nc, b_block);
             // C = alpha * AB_0 + beta * C, then C += alpha * AB_p for later
             // blocks; bias and ReLU once the sum is complete.
             let first = block == 0;
@@ -120,7 +138,7 @@ fn multiply_range(
             for ic in rows.clone().step_by(mc_step) {
                 let mc = mc_step.min(rows.end - ic);
                 let a_block = buffers.a.get(mc.div_ceil(MR) * MR * kc);
-                pack_a_panel(&problem.a, ic..ic + mc, pc..pc + kc, a_block);
+                pack_a_panel(packer, &problem.a, ic..ic + mc, pc..pc + kc, a_block);
                 for (jr, b_strip) in b_block.chunks_exact(kc * NR).enumerate() {
                     let j = jc + jr * NR;
                     let tile_cols = NR.min(jc + nc - j);
@@ -214,6 +232,17 @@ mod tests {
             assert!(step * blocks >= length && step * (blocks - 1) < length);
             assert!(step <= max.div_ceil(multiple) * multiple && step % multiple == 0);
         }
+    }
+
+    #[test]
+    fn threads_split_the_side_that_balances_better() {
+        // 100 columns are 7 tiles (3 + 4 between two threads), 100 rows are
+        // 17 (8 + 9): rows balance better.
+        assert!(!split_columns_costs_less(100, 100, 784, 2));
+        // Wide C: columns, which also leaves the small A to be packed twice.
+        assert!(split_columns_costs_less(128, 784, 256, 2));
+        assert!(split_columns_costs_less(1024, 1024, 1024, 2));
+        assert!(!split_columns_costs_less(784, 128, 256, 2));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! - `blocked.rs`: the five-loop BLIS/GotoBLAS nest and its blocking constants
 //! - `pack.rs`: copying blocks of op(A) and op(B) into the kernel's strip layout
+//!   (`pack_avx2.rs`: the same as 8 x 8 register transposes where it is one)
 //! - `kernel/`: the `MR x NR` microkernels (AVX2+FMA, portable) and the C store
 //! - `pool.rs`: the persistent worker threads
 //! - `reference.rs`: the naive triple loop every path is tested against
@@ -12,6 +13,8 @@
 mod blocked;
 mod kernel;
 mod pack;
+#[cfg(target_arch = "x86_64")]
+mod pack_avx2;
 mod pool;
 mod reference;
 

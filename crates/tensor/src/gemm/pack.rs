@@ -17,27 +17,48 @@ use super::kernel::{MR, NR};
 use super::Operand;
 use std::ops::Range;
 
+/// Which packing code to run: plain Rust, or AVX2 transposes where a strip
+/// is a transpose (chosen together with the AVX2 microkernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packer {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
 /// Packs `op(A)[rows, depth]` into `MR`-row strips in `out`
 /// (`ceil(rows.len() / MR) * MR * depth.len()` values).
-pub(crate) fn pack_a_panel(a: &Operand, rows: Range<usize>, depth: Range<usize>, out: &mut [f32]) {
+pub(crate) fn pack_a_panel(
+    packer: Packer,
+    a: &Operand,
+    rows: Range<usize>,
+    depth: Range<usize>,
+    out: &mut [f32],
+) {
     let source = a.matrix.as_slice();
     let row_length = a.matrix.cols();
     if a.transposed {
         // op(A)[i][p] = stored[p][i]: a strip's rows are adjacent.
         pack_adjacent_lanes::<MR>(source, row_length, rows, depth, out);
     } else {
-        pack_distant_lanes::<MR>(source, row_length, rows, depth, out);
+        pack_distant_lanes::<MR>(packer, source, row_length, rows, depth, out);
     }
 }
 
 /// Packs `op(B)[depth, cols]` into `NR`-column strips in `out`
 /// (`ceil(cols.len() / NR) * NR * depth.len()` values).
-pub(crate) fn pack_b_panel(b: &Operand, depth: Range<usize>, cols: Range<usize>, out: &mut [f32]) {
+pub(crate) fn pack_b_panel(
+    packer: Packer,
+    b: &Operand,
+    depth: Range<usize>,
+    cols: Range<usize>,
+    out: &mut [f32],
+) {
     let source = b.matrix.as_slice();
     let row_length = b.matrix.cols();
     if b.transposed {
         // op(B)[p][j] = stored[j][p]: a strip's columns are a row apart.
-        pack_distant_lanes::<NR>(source, row_length, cols, depth, out);
+        pack_distant_lanes::<NR>(packer, source, row_length, cols, depth, out);
     } else {
         pack_adjacent_lanes::<NR>(source, row_length, cols, depth, out);
     }
@@ -72,6 +93,7 @@ fn pack_adjacent_lanes<const W: usize>(
 /// Strips of `W` lanes where element (lane, step) is `source[lane * row_length + step]`:
 /// each lane is a contiguous run along the depth, written `W` apart.
 fn pack_distant_lanes<const W: usize>(
+    packer: Packer,
     source: &[f32],
     row_length: usize,
     lanes: Range<usize>,
@@ -82,6 +104,22 @@ fn pack_distant_lanes<const W: usize>(
     let strips = out.chunks_exact_mut(W * kc);
     for (first_lane, strip) in lanes.clone().step_by(W).zip(strips) {
         let width = W.min(lanes.end - first_lane);
+        #[cfg(target_arch = "x86_64")]
+        if packer == Packer::Avx2 && width == W {
+            // SAFETY: `Packer::Avx2` is only chosen once AVX2 is detected.
+            unsafe {
+                super::pack_avx2::pack_full_strip::<W>(
+                    source,
+                    row_length,
+                    first_lane,
+                    depth.start,
+                    kc,
+                    strip,
+                )
+            };
+            continue;
+        }
+        let _ = packer;
         for lane in 0..W {
             if lane < width {
                 let start = (first_lane + lane) * row_length + depth.start;
@@ -106,58 +144,71 @@ mod tests {
     use crate::Matrix;
 
     #[test]
-    fn packs_every_layout_into_strips_with_zero_padding() {
-        // 7 x 5 stored matrix; value encodes its (row, col).
-        let m = Matrix::from_fn(7, 5, |r, c| (r * 10 + c) as f32 + 1.0);
-        for transposed in [false, true] {
-            let op = Operand {
-                matrix: m.view(),
-                transposed,
-            };
-            // A block: rows 1..op.rows(), depth 1..op.cols()-1.
-            let (rows, depth) = (1..op.rows(), 1..op.cols() - 1);
-            let strips = rows.len().div_ceil(MR);
-            let mut out = vec![f32::NAN; strips * MR * depth.len()];
-            pack_a_panel(&op, rows.clone(), depth.clone(), &mut out);
-            for s in 0..strips {
-                for (p, step) in depth.clone().enumerate() {
-                    for i in 0..MR {
-                        let row = rows.start + s * MR + i;
-                        let want = if row < rows.end {
-                            op.get(row, step)
-                        } else {
-                            0.0
-                        };
-                        assert_eq!(out[(s * depth.len() + p) * MR + i], want);
+    fn every_packer_packs_every_layout_like_the_definition() {
+        let mut packers = vec![Packer::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") {
+            packers.push(Packer::Avx2);
+        }
+        // 37 x 41 stored; op(M) is 37 x 41 or 41 x 37.
+        let m = Matrix::from_fn(37, 41, |r, c| (r * 100 + c) as f32 + 0.5);
+        for packer in packers {
+            for transposed in [false, true] {
+                let op = Operand {
+                    matrix: m.view(),
+                    transposed,
+                };
+                // Depth ranges around the 8-step SIMD blocks, lane ranges
+                // with full and partial strips, at offsets.
+                for depth in [0..1, 3..11, 0..16, 5..30, 1..op.cols()] {
+                    for rows in [0..op.rows(), 7..20, 2..8] {
+                        let strips = rows.len().div_ceil(MR);
+                        let mut out = vec![f32::NAN; strips * MR * depth.len()];
+                        pack_a_panel(packer, &op, rows.clone(), depth.clone(), &mut out);
+                        for (index, &value) in out.iter().enumerate() {
+                            let (strip, p, i) = (
+                                index / (MR * depth.len()),
+                                index / MR % depth.len(),
+                                index % MR,
+                            );
+                            let row = rows.start + strip * MR + i;
+                            let want = if row < rows.end {
+                                op.get(row, depth.start + p)
+                            } else {
+                                0.0
+                            };
+                            assert_eq!(
+                                value, want,
+                                "{packer:?} A, transposed {transposed}, {rows:?} x {depth:?}"
+                            );
+                        }
+                    }
+                }
+                for depth in [0..1, 3..11, 2..35] {
+                    for cols in [0..op.cols(), 4..21, 0..16, 3..36] {
+                        let strips = cols.len().div_ceil(NR);
+                        let mut out = vec![f32::NAN; strips * NR * depth.len()];
+                        pack_b_panel(packer, &op, depth.clone(), cols.clone(), &mut out);
+                        for (index, &value) in out.iter().enumerate() {
+                            let (strip, p, j) = (
+                                index / (NR * depth.len()),
+                                index / NR % depth.len(),
+                                index % NR,
+                            );
+                            let col = cols.start + strip * NR + j;
+                            let want = if col < cols.end {
+                                op.get(depth.start + p, col)
+                            } else {
+                                0.0
+                            };
+                            assert_eq!(
+                                value, want,
+                                "{packer:?} B, transposed {transposed}, {depth:?} x {cols:?}"
+                            );
+                        }
                     }
                 }
             }
-            // The same matrix as B: depth is op's rows, lanes its columns.
-            let (depth, cols) = (2..op.rows(), 0..op.cols());
-            let strips = cols.len().div_ceil(NR);
-            let mut out = vec![f32::NAN; strips * NR * depth.len()];
-            pack_b_panel(&op, depth.clone(), cols.clone(), &mut out);
-            for (p, step) in depth.clone().enumerate() {
-                for j in 0..NR {
-                    let want = if j < cols.end { op.get(step, j) } else { 0.0 };
-                    assert_eq!(out[p * NR + j], want);
-                }
-            }
-        }
-        // A full strip of distant lanes (16 rows of a transposed B).
-        let wide = Matrix::from_fn(NR + 3, 4, |r, c| (r * 100 + c) as f32);
-        let op = Operand {
-            matrix: wide.view(),
-            transposed: true,
-        };
-        let mut out = vec![f32::NAN; 2 * NR * 4];
-        pack_b_panel(&op, 0..4, 0..NR + 3, &mut out);
-        for (s, p, j) in
-            (0..2).flat_map(|s| (0..4).flat_map(move |p| (0..NR).map(move |j| (s, p, j))))
-        {
-            let col = s * NR + j;
-            let want = if col < NR + 3 { op.get(p, col) } else { 0.0 };
-            assert_eq!(out[(s * 4 + p) * NR + j], want);
         }
     }
 }
