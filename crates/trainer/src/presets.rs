@@ -103,7 +103,7 @@ pub const PRESETS: &[Preset] = &[
         weight_decay: 0.0,
         schedule: "cosine",
         batch_size: 128,
-        epochs: 6,
+        epochs: 8,
         dropout: 0.0,
         init: InitName::Auto,
     },

@@ -1,0 +1,810 @@
+//! The `trainer` binary end to end: every subcommand, every error the issue
+//! lists, determinism, resume after Ctrl-C, and accuracy on full MNIST.
+//! Small runs use `--limit`; one shared full-MNIST run serves the accuracy,
+//! eval and predict checks.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn trainer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+}
+
+fn run(args: &[&str]) -> Output {
+    trainer().args(args).output().expect("trainer runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh, empty folder for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("trainer-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// Asserts a failure the way the issue wants it: the given exit code, one
+/// line on stderr starting with "error:", no panic, nothing on stdout.
+fn assert_clean_failure(output: &Output, code: i32, expected: &[&str]) -> String {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    for part in expected {
+        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
+    }
+    stderr
+}
+
+fn json_stdout(output: &Output) -> Value {
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "failed: {}", text(&output.stderr));
+    assert_eq!(
+        stdout.trim_end().lines().count(),
+        1,
+        "not one JSON line: {stdout}"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The bundled test set: 10 000 images and labels (read with our own code
+/// from mnist-data, which has its own tests against the published checksums).
+fn test_set() -> &'static mnist_data::Dataset {
+    static SET: OnceLock<mnist_data::Dataset> = OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        mnist_data::MnistSet::load_dir(dir, None).unwrap().test
+    })
+}
+
+/// One full-MNIST run of the default network, cut to 3 epochs, shared by
+/// the tests that need a trained model.
+struct TrainedRun {
+    report: Value,
+    dir: PathBuf,
+}
+
+fn trained() -> &'static TrainedRun {
+    static RUN: OnceLock<TrainedRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = temp_dir("full");
+        let out = dir.join("run");
+        let output = run(&["train", "--epochs", "3", "--json", "--out", path_arg(&out)]);
+        TrainedRun {
+            report: json_stdout(&output),
+            dir: out,
+        }
+    })
+}
+
+#[test]
+fn a_short_preset_reaches_97_percent_on_full_mnist() {
+    let trained_run = trained();
+    let accuracy = trained_run.report["test_accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.97, "test accuracy {accuracy}");
+    assert_eq!(trained_run.report["epochs"], 3);
+}
+
+#[test]
+fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
+    let trained_run = trained();
+    let report = &trained_run.report;
+    let accuracy = report["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    assert!(report["train_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
+    let model = PathBuf::from(report["model"].as_str().unwrap());
+    assert_eq!(model, trained_run.dir.join("model.safetensors"));
+    for name in [
+        "model.safetensors",
+        "checkpoint",
+        "metrics.jsonl",
+        "config.json",
+        "learning_curves.svg",
+        "confusion_matrix.svg",
+        "test_digits.svg",
+    ] {
+        assert!(trained_run.dir.join(name).is_file(), "{name} missing");
+    }
+    // No temporary files left behind by the atomic writes.
+    for entry in std::fs::read_dir(&trained_run.dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(!name.contains(".tmp"), "{name} left behind");
+    }
+    let metrics = std::fs::read_to_string(trained_run.dir.join("metrics.jsonl")).unwrap();
+    let lines: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["epoch"], i + 1);
+        for key in [
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "seconds",
+        ] {
+            assert!(line[key].as_f64().is_some(), "{key} missing in {line}");
+        }
+    }
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(trained_run.dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["layers"], serde_json::json!([784, 256, 128, 10]));
+    assert_eq!(
+        (config["epochs"].as_u64(), config["seed"].as_u64()),
+        (Some(3), Some(42))
+    );
+    for svg in [
+        "learning_curves.svg",
+        "confusion_matrix.svg",
+        "test_digits.svg",
+    ] {
+        let content = std::fs::read_to_string(trained_run.dir.join(svg)).unwrap();
+        assert!(content.starts_with("<svg") && content.trim_end().ends_with("</svg>"));
+    }
+}
+
+#[test]
+fn eval_reports_the_same_accuracy_as_training_with_a_consistent_confusion_matrix() {
+    let trained_run = trained();
+    let model = trained_run.dir.join("model.safetensors");
+    let report = json_stdout(&run_eval(&model, &["--json"]));
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    // Same model, same 10 000 test images: the same figure.
+    assert_eq!(accuracy, trained_run.report["test_accuracy"].as_f64().unwrap());
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(report["confusion"].clone()).unwrap();
+    let per_class: Vec<f64> = serde_json::from_value(report["per_class"].clone()).unwrap();
+    assert_eq!((confusion.len(), per_class.len()), (10, 10));
+    // Row sums are the true class counts of the test set.
+    let mut class_counts = [0u64; 10];
+    for &label in test_set().labels() {
+        class_counts[usize::from(label)] += 1;
+    }
+    for (class, row) in confusion.iter().enumerate() {
+        assert_eq!(row.iter().sum::<u64>(), class_counts[class]);
+        let expected = row[class] as f64 / class_counts[class] as f64;
+        assert!((per_class[class] - expected).abs() < 1e-6);
+    }
+    let diagonal: u64 = (0..10).map(|c| confusion[c][c]).sum();
+    assert!((diagonal as f64 / 10_000.0 - accuracy).abs() < 1e-6);
+
+    // The text form shows the same, and a checkpoint evaluates like the model.
+    let human = text(&run_eval(&model, &[]).stdout);
+    assert!(
+        human.contains(&format!("accuracy {:.2}%", 100.0 * accuracy)),
+        "{human}"
+    );
+    assert!(human.contains("confusion matrix"), "{human}");
+    let from_checkpoint = json_stdout(&run_eval(&trained_run.dir.join("checkpoint"), &["--json"]));
+    assert_eq!(from_checkpoint["accuracy"], report["accuracy"]);
+}
+
+fn run_eval(model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["eval", "--model", path_arg(model)];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Writes an 8-bit PNG (grey or RGB) for the predict tests.
+fn write_png(path: &Path, width: usize, height: usize, rgb: bool, data: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(file, width as u32, height as u32);
+    encoder.set_color(if rgb {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Grayscale
+    });
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(data)
+        .unwrap();
+}
+
+/// Test digit `index` enlarged `factor` times (nearest neighbour), pasted
+/// at `(x, y)` on a `width x height` sheet; `dark_on_light` turns it into
+/// ink on paper as a person would write it.
+fn sheet(
+    index: usize,
+    factor: usize,
+    width: usize,
+    height: usize,
+    x: usize,
+    y: usize,
+    dark_on_light: bool,
+) -> Vec<u8> {
+    let digit = test_set().image(index);
+    let paper = if dark_on_light { 240u8 } else { 0 };
+    let mut pixels = vec![paper; width * height];
+    for sy in 0..28 * factor {
+        for sx in 0..28 * factor {
+            let v = digit[(sy / factor) * 28 + sx / factor];
+            pixels[(y + sy) * width + x + sx] = if dark_on_light {
+                240 - (u16::from(v) * 220 / 255) as u8
+            } else {
+                v
+            };
+        }
+    }
+    pixels
+}
+
+#[test]
+fn predict_recognises_test_digits_made_into_pictures() {
+    let trained_run = trained();
+    let dir = temp_dir("predict");
+    let model = trained_run.dir.join("model.safetensors");
+    // For the first 12 test digits: as they are, enlarged and inverted,
+    // off-centre on a large RGB sheet.
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    for index in 0..12 {
+        let label = test_set().label(index);
+        let plain = dir.join(format!("{index}-plain.png"));
+        write_png(&plain, 28, 28, false, test_set().image(index));
+        let big = dir.join(format!("{index}-big-inverted.png"));
+        write_png(
+            &big,
+            140,
+            140,
+            false,
+            &sheet(index, 5, 140, 140, 0, 0, true),
+        );
+        let corner = dir.join(format!("{index}-corner.png"));
+        let grey = sheet(index, 3, 300, 200, 200, 10, true);
+        let rgb: Vec<u8> = grey
+            .iter()
+            .flat_map(|&v| [v, v, v.saturating_sub(20)])
+            .collect();
+        write_png(&corner, 300, 200, true, &rgb);
+        for file in [plain, big, corner] {
+            files.push(file);
+            labels.push(usize::from(label));
+        }
+    }
+    let mut args = vec!["predict", "--model", path_arg(&model), "--json"];
+    args.extend(files.iter().map(|f| path_arg(f)));
+    let report = json_stdout(&run(&args));
+    let predictions = report["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), files.len());
+    let mut correct = 0;
+    for ((prediction, file), &label) in predictions.iter().zip(&files).zip(&labels) {
+        assert_eq!(prediction["file"].as_str().unwrap(), path_arg(file));
+        let probabilities: Vec<f64> =
+            serde_json::from_value(prediction["probabilities"].clone()).unwrap();
+        assert_eq!(probabilities.len(), 10);
+        assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+        let digit = prediction["digit"].as_u64().unwrap() as usize;
+        let best = (0..10)
+            .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
+            .unwrap();
+        assert_eq!(digit, best);
+        correct += usize::from(digit == label);
+    }
+    // A 97% model may miss one of 36; more would mean the pictures are
+    // not prepared the way MNIST was.
+    assert!(correct >= 35, "{correct} of {} right", files.len());
+
+    // JPEG fixtures (greyscale and colour), and the human-readable output
+    // with --show drawing the prepared input.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let seven = fixtures.join("seven-grey.jpg");
+    let two = fixtures.join("two-rgb.jpg");
+    let output = run(&[
+        "predict",
+        "--model",
+        path_arg(&model),
+        "--show",
+        path_arg(&seven),
+        path_arg(&two),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("{}: 7  (7: ", seven.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: 2  (2: ", two.display())),
+        "{stdout}"
+    );
+    // Two 28-line drawings.
+    assert_eq!(
+        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        56,
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_flags_are_one_line_usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["train", "--lr", "0"], "--lr must be a positive number"),
+        (&["train", "--lr", "fast"], "'fast'"),
+        (
+            &["train", "--layers", "100,10"],
+            "--layers must start with the input size 784",
+        ),
+        (&["train", "--epoch", "3"], "unexpected argument '--epoch'"),
+        (&["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (&["train", "--optimizer", "lbfgs"], "'lbfgs'"),
+        (&["train", "--schedule", "often"], "--schedule"),
+        (&["predict", "--model", "m.safetensors"], "<IMAGE>"),
+        (&["eval"], "--model"),
+        (&["fly"], "unrecognized subcommand 'fly'"),
+    ];
+    for (args, expected) in cases {
+        assert_clean_failure(&run(args), 2, &[expected]);
+    }
+}
+
+#[test]
+fn help_shows_examples_for_every_command() {
+    for args in [
+        &["--help"][..],
+        &["train", "--help"],
+        &["eval", "--help"],
+        &["predict", "--help"],
+        &["data", "--help"],
+    ] {
+        let output = run(args);
+        assert!(output.status.success());
+        let help = text(&output.stdout);
+        assert!(help.contains("Examples:"), "{args:?}: {help}");
+    }
+    let train_help = text(&run(&["train", "--help"]).stdout);
+    for preset in [
+        "softmax-regression",
+        "tutorial-relu100",
+        "tutorial-25x25-adam",
+        "book-sigmoid-50-100",
+        "default",
+        "best",
+    ] {
+        assert!(train_help.contains(preset), "{preset} not in train --help");
+    }
+}
+
+#[test]
+fn a_missing_dataset_names_the_expected_files_and_the_bundled_data() {
+    let dir = temp_dir("no-data");
+    for command in ["data", "train", "eval"] {
+        let mut args = vec![command, "--data", path_arg(&dir)];
+        if command == "eval" {
+            args.extend(["--model", "unused.safetensors"]);
+        }
+        let output = run(&args);
+        if command == "eval" {
+            // The model is read first: its absence is the error.
+            assert_clean_failure(&output, 1, &["unused.safetensors"]);
+            continue;
+        }
+        assert_clean_failure(
+            &output,
+            1,
+            &[
+                "train-images-idx3-ubyte",
+                path_arg(&dir),
+                "bundled MNIST is in",
+                "data/mnist",
+            ],
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An uncompressed IDX file: magic (0, 0, u8 type, dimensions), big-endian sizes, data.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The first `train` and `test` images of the bundled test set as an IDX folder.
+fn small_idx_dir(name: &str, train: usize, test: usize) -> PathBuf {
+    let dir = temp_dir(name);
+    let set = test_set();
+    let (images, labels) = (set.images(), set.labels());
+    write_idx(
+        &dir.join("train-images-idx3-ubyte"),
+        &[train as u32, 28, 28],
+        &images[..train * 784],
+    );
+    write_idx(
+        &dir.join("train-labels-idx1-ubyte"),
+        &[train as u32],
+        &labels[..train],
+    );
+    write_idx(
+        &dir.join("t10k-images-idx3-ubyte"),
+        &[test as u32, 28, 28],
+        &images[train * 784..(train + test) * 784],
+    );
+    write_idx(
+        &dir.join("t10k-labels-idx1-ubyte"),
+        &[test as u32],
+        &labels[train..train + test],
+    );
+    dir
+}
+
+#[test]
+fn a_malformed_dataset_is_a_one_line_error_naming_the_file() {
+    let dir = small_idx_dir("malformed", 200, 100);
+    // Cut the training images short.
+    let images = dir.join("train-images-idx3-ubyte");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() - 100]).unwrap();
+    assert_clean_failure(
+        &run(&["data", "--data", path_arg(&dir)]),
+        1,
+        &["train-images-idx3-ubyte"],
+    );
+    // Garbage in the labels file.
+    std::fs::write(&images, &bytes).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), b"not an idx file").unwrap();
+    assert_clean_failure(
+        &run(&["train", "--data", path_arg(&dir), "--epochs", "1"]),
+        1,
+        &["train-labels-idx1-ubyte"],
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn data_shows_a_summary_and_drawings() {
+    let output = run(&["data", "--show", "2"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("training set: 60000 images of 28x28 pixels, 10 classes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("test set: 10000 images"), "{stdout}");
+    // The first two training labels are 5 and 0.
+    assert!(
+        stdout.contains("training image 0, label 5:")
+            && stdout.contains("training image 1, label 0:")
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        56
+    );
+}
+
+#[test]
+fn idx_folders_and_csv_files_train_and_evaluate() {
+    let dir = small_idx_dir("small-idx", 1000, 300);
+    let out = dir.join("run");
+    let args = [
+        "train",
+        "--data",
+        path_arg(&dir),
+        "--epochs",
+        "2",
+        "--json",
+        "--out",
+        path_arg(&out),
+    ];
+    let report = json_stdout(&run(&args));
+    assert_eq!(report["epochs"], 2);
+    let summary = text(&run(&["data", "--data", path_arg(&dir), "--show", "0"]).stdout);
+    assert!(
+        summary.contains("training set: 1000 images") && summary.contains("test set: 300 images"),
+        "{summary}"
+    );
+
+    // The same images as CSV (label, then 784 pixels).
+    let csv = |range: std::ops::Range<usize>| -> String {
+        let set = test_set();
+        range
+            .map(|i| {
+                let pixels: Vec<String> = set.image(i).iter().map(u8::to_string).collect();
+                format!("{},{}\n", set.label(i), pixels.join(","))
+            })
+            .collect()
+    };
+    let (train_csv, test_csv) = (dir.join("train.csv"), dir.join("test.csv"));
+    std::fs::write(&train_csv, csv(0..1000)).unwrap();
+    std::fs::write(&test_csv, csv(1000..1300)).unwrap();
+    let csv_out = dir.join("csv-run");
+    let report_csv = json_stdout(&run(&[
+        "train",
+        "--csv-train",
+        path_arg(&train_csv),
+        "--csv-test",
+        path_arg(&test_csv),
+        "--epochs",
+        "2",
+        "--json",
+        "--out",
+        path_arg(&csv_out),
+    ]));
+    // Same pixels, same order, same seed: the same run.
+    assert_eq!(report_csv["test_accuracy"], report["test_accuracy"]);
+    assert_eq!(
+        std::fs::read(csv_out.join("model.safetensors")).unwrap(),
+        std::fs::read(out.join("model.safetensors")).unwrap()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn metrics_without_times(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|line| {
+            let mut value: Value = serde_json::from_str(line).unwrap();
+            let object = value.as_object_mut().unwrap();
+            object.remove("seconds");
+            object.remove("samples_per_second");
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_seed_and_threads_give_identical_runs() {
+    let dir = temp_dir("determinism");
+    let train = |name: &str, seed: &str| {
+        let out = dir.join(name);
+        let args = [
+            "train",
+            "--limit",
+            "3000",
+            "--epochs",
+            "2",
+            "--dropout",
+            "0.1",
+            "--threads",
+            "2",
+            "--seed",
+            seed,
+            "--json",
+            "--out",
+            path_arg(&out),
+        ];
+        json_stdout(&run(&args));
+        out
+    };
+    let (a, b, c) = (train("a", "5"), train("b", "5"), train("c", "6"));
+    assert_eq!(metrics_without_times(&a), metrics_without_times(&b));
+    let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(weights(&a) == weights(&b), "same seed, different weights");
+    assert!(weights(&a) != weights(&c), "the seed changed nothing");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_ends_with_the_same_weights() {
+    let dir = temp_dir("resume");
+    // With dropout and a cosine schedule, so the RNG and the schedule must
+    // both be restored exactly.
+    let common = [
+        "--limit",
+        "20000",
+        "--epochs",
+        "3",
+        "--dropout",
+        "0.2",
+        "--threads",
+        "2",
+        "--seed",
+        "9",
+    ];
+    let whole = dir.join("whole");
+    let mut args = vec!["train", "--json", "--out", path_arg(&whole)];
+    args.extend(common);
+    json_stdout(&run(&args));
+
+    // The same run, interrupted during epoch 2: SIGINT as soon as epoch 1's
+    // line appears (plain lines, since stdout is a pipe).
+    let parts = dir.join("parts");
+    let mut child = trainer()
+        .args(["train", "--out", path_arg(&parts)])
+        .args(common)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_epoch = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("epoch 1/3"));
+    assert!(first_epoch.is_some(), "no epoch line");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "stdout after epoch 1: {rest:?}; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && stderr.contains("checkpoint"),
+        "{stderr}"
+    );
+    assert!(
+        !parts.join("model.safetensors").exists(),
+        "finished before the signal"
+    );
+    let checkpoint = parts.join("checkpoint");
+
+    // The checkpoint is loadable as it is (eval reads checkpoints too)...
+    let limit_eval = run(&[
+        "eval",
+        "--model",
+        path_arg(&checkpoint),
+        "--limit",
+        "500",
+        "--json",
+    ]);
+    json_stdout(&limit_eval);
+    // ...and resuming finishes the run with exactly the uninterrupted weights.
+    let resumed = run(&["train", "--resume", path_arg(&checkpoint), "--json"]);
+    let report = json_stdout(&resumed);
+    assert_eq!(report["epochs"], 3);
+    let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(weights(&whole) == weights(&parts), "resumed weights differ");
+    assert_eq!(metrics_without_times(&whole), metrics_without_times(&parts));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn divergence_stops_at_once_with_advice_and_keeps_the_last_good_checkpoint() {
+    let dir = temp_dir("diverge");
+    let out = dir.join("run");
+    // Epoch 1 trains normally; the schedule then multiplies the rate by 1e9.
+    let args = [
+        "train",
+        "--limit",
+        "2000",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--schedule",
+        "step:1:1e9",
+        "--epochs",
+        "3",
+        "--out",
+        path_arg(&out),
+    ];
+    let output = run(&args);
+    assert_clean_failure(
+        &output,
+        3,
+        &[
+            "diverged",
+            "epoch 2",
+            "lower learning rate",
+            "--lr 0.005",
+            "checkpoint",
+        ],
+    );
+    // The checkpoint is the one from the end of epoch 1, and it still works.
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    let report = json_stdout(&run(&[
+        "eval",
+        "--model",
+        path_arg(&out.join("checkpoint")),
+        "--limit",
+        "500",
+        "--json",
+    ]));
+    assert!(report["accuracy"].as_f64().unwrap() > 0.5);
+    assert!(!out.join("model.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn unreadable_or_mismatched_model_files_are_one_line_errors() {
+    let dir = temp_dir("models");
+    let missing = dir.join("missing.safetensors");
+    assert_clean_failure(&run_eval(&missing, &[]), 1, &["missing.safetensors"]);
+
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(
+        &garbage,
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all",
+    )
+    .unwrap();
+    assert_clean_failure(&run_eval(&garbage, &[]), 1, &["garbage.safetensors"]);
+
+    // A valid model of the wrong shape for MNIST.
+    let spec = nn::ModelSpec::parse("100-20-10").unwrap();
+    let small = nn::Sequential::new(&spec, nn::Init::HeNormal, 1).unwrap();
+    let wrong = dir.join("wrong-inputs.safetensors");
+    small.save(&wrong).unwrap();
+    assert_clean_failure(
+        &run_eval(&wrong, &[]),
+        1,
+        &["wrong-inputs.safetensors", "784 inputs"],
+    );
+    let image = dir.join("digit.png");
+    write_png(&image, 28, 28, false, test_set().image(0));
+    let predict = run(&["predict", "--model", path_arg(&wrong), path_arg(&image)]);
+    assert_clean_failure(&predict, 1, &["wrong-inputs.safetensors"]);
+
+    // A checkpoint that cannot resume: a model file, or a damaged one.
+    let model_only = dir.join("model-only.safetensors");
+    nn::Sequential::new(
+        &nn::ModelSpec::parse("784-10").unwrap(),
+        nn::Init::HeNormal,
+        1,
+    )
+    .unwrap()
+    .save(&model_only)
+    .unwrap();
+    let resume = run(&["train", "--resume", path_arg(&model_only)]);
+    assert_clean_failure(
+        &resume,
+        1,
+        &["model-only.safetensors", "not a trainer checkpoint"],
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn undecodable_or_blank_pictures_are_one_line_errors() {
+    let run_dir = &trained().dir;
+    let model = run_dir.join("model.safetensors");
+    let dir = temp_dir("pictures");
+    let text_file = dir.join("notes.png");
+    std::fs::write(&text_file, "this is not a picture").unwrap();
+    let output = run(&["predict", "--model", path_arg(&model), path_arg(&text_file)]);
+    assert_clean_failure(&output, 1, &["notes.png", "not a PNG or JPEG"]);
+
+    let truncated = dir.join("cut.jpg");
+    let fixture =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg"))
+            .unwrap();
+    std::fs::write(&truncated, &fixture[..fixture.len() / 3]).unwrap();
+    let output = run(&["predict", "--model", path_arg(&model), path_arg(&truncated)]);
+    assert_clean_failure(&output, 1, &["cut.jpg"]);
+
+    let blank = dir.join("blank.png");
+    write_png(&blank, 50, 40, false, &[255; 2000]);
+    let output = run(&["predict", "--model", path_arg(&model), path_arg(&blank)]);
+    assert_clean_failure(&output, 1, &["blank.png", "no digit found"]);
+
+    let output = run(&[
+        "predict",
+        "--model",
+        path_arg(&model),
+        path_arg(&dir.join("absent.png")),
+    ]);
+    assert_clean_failure(&output, 1, &["absent.png"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
