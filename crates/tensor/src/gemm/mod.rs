@@ -8,9 +8,11 @@
 //!   (`pack_avx2.rs`: the same as 8 x 8 register transposes where it is one)
 //! - `kernel/`: the `MR x NR` microkernels (AVX2+FMA, portable) and the C store
 //! - `pool.rs`: the persistent worker threads
+//! - `gemv.rs`: a C of one row (batch 1), straight from B without packing
 //! - `reference.rs`: the naive triple loop every path is tested against
 
 mod blocked;
+mod gemv;
 mod kernel;
 mod pack;
 #[cfg(target_arch = "x86_64")]
@@ -175,6 +177,21 @@ pub fn gemm_with<'a>(
                 *x = store.apply(0.0, (beta != 0.0).then_some(*x), j);
             }
         }
+        return Ok(());
+    }
+    if rows == 1 {
+        // Batch 1: packing all of B for one row of a tile costs ten times the
+        // arithmetic (see gemv.rs). A and B are contiguous, so A's one row
+        // (or one column, transposed) is `k` consecutive floats.
+        let store = kernel::TileStore {
+            alpha,
+            beta,
+            bias,
+            relu,
+        };
+        let (x, b_storage) = (a.matrix.as_slice(), b.matrix.as_slice());
+        let kernel = kernel::Microkernel::select(config.kernel);
+        gemv::row_times_matrix(x, b_storage, b.transposed, c.row_mut(0), &store, kernel);
         return Ok(());
     }
     let problem = blocked::Problem {
