@@ -4,6 +4,9 @@
 //! the 10k test set (`Sequential::predict`), at 1 thread and at all threads.
 //! Target: one image through network (a) in under 20 us.
 //!
+//! For tuning, `INFER_ONLY=a` limits the networks and `INFER_THREADS=1` the
+//! thread counts.
+//!
 //! Weights are freshly He-initialised: the time of a dense forward pass does
 //! not depend on the values, so training first would only cost time.
 
@@ -26,12 +29,21 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
         (20_000, 9)
     };
     let mut rows = Vec::new();
-    for network in &NETWORKS {
+    let only = |variable: &str, value: String| {
+        std::env::var(variable).map_or(true, |list| list.split(',').any(|v| v.trim() == value))
+    };
+    for network in NETWORKS
+        .iter()
+        .filter(|n| only("INFER_ONLY", n.name.into()))
+    {
         let spec = ModelSpec::parse(&format!("{} hidden=relu", network.shape()))
             .map_err(|e| format!("network ({}): {e}", network.name))?;
         let mut model = Sequential::new(&spec, Init::HeNormal, 1).map_err(|e| e.to_string())?;
         model.set_training(false);
-        for threads in networks::thread_counts() {
+        for threads in networks::thread_counts()
+            .into_iter()
+            .filter(|t| only("INFER_THREADS", t.to_string()))
+        {
             tensor::set_threads(threads);
             let latency = latency_seconds(&mut model, &test, latency_calls)?;
             let seconds = report::median_seconds(1, throughput_runs, || {
