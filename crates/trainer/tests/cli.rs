@@ -144,9 +144,10 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
             assert!(line[key].as_f64().is_some(), "{key} missing in {line}");
         }
     }
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(trained_run.dir.join("config.json")).unwrap())
-            .unwrap();
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(trained_run.dir.join("config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(config["layers"], serde_json::json!([784, 256, 128, 10]));
     assert_eq!(
         (config["epochs"].as_u64(), config["seed"].as_u64()),
@@ -169,7 +170,10 @@ fn eval_reports_the_same_accuracy_as_training_with_a_consistent_confusion_matrix
     let report = json_stdout(&run_eval(&model, &["--json"]));
     let accuracy = report["accuracy"].as_f64().unwrap();
     // Same model, same 10 000 test images: the same figure.
-    assert_eq!(accuracy, trained_run.report["test_accuracy"].as_f64().unwrap());
+    assert_eq!(
+        accuracy,
+        trained_run.report["test_accuracy"].as_f64().unwrap()
+    );
     let confusion: Vec<Vec<u64>> = serde_json::from_value(report["confusion"].clone()).unwrap();
     let per_class: Vec<f64> = serde_json::from_value(report["per_class"].clone()).unwrap();
     assert_eq!((confusion.len(), per_class.len()), (10, 10));
