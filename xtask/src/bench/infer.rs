@@ -168,7 +168,7 @@ fn print_table(rows: &[Value]) {
     });
     if compared {
         println!(
-            "numpy and PyTorch (`torch.no_grad`, eval mode) run `xtask/peers/mlp.py`; a speed-up \
+            "numpy and PyTorch (`torch.inference_mode`, eval mode) run `xtask/peers/mlp.py`; a speed-up \
              above 1x means we are faster (their latency / ours, our throughput / theirs)."
         );
     }
