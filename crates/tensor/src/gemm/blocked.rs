@@ -21,15 +21,17 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 /// Rows of op(A) packed at once (the `ic` loop). The packed `MC x KC` block
-/// (144 x 256 x 4 B = 144 KiB) stays in the 1 MiB per-core L2 while every B
+/// (144 x 384 x 4 B = 216 KiB) stays in the 1 MiB per-core L2 while every B
 /// strip of the `jr` loop streams past it, with room left for the B block's
-/// strips and C. A multiple of MR.
+/// strips and C. A multiple of MR. (288 measured no better: 1024^3 is
+/// already kernel-bound here.)
 pub(crate) const MC: usize = 144;
 /// Depth of one packed block (the `pc` loop). One B strip (`KC x NR` =
-/// 256 x 16 x 4 B = 16 KiB) plus one A strip (6 KiB) fit the 32 KiB L1d
-/// together, so the microkernel's loads hit L1; deeper blocks also mean
-/// fewer passes over C.
-pub(crate) const KC: usize = 256;
+/// 384 x 16 x 4 B = 24 KiB) stays in the 32 KiB L1d while the `ir` loop runs
+/// A strips (9 KiB each, streamed from L2) past it. Deeper blocks mean fewer
+/// passes over C and fewer kernel calls per multiply-add: 384 and 512 beat
+/// 256 by ~2% at 1024^3; blocks are balanced, so k = 784 runs as 3 x 262.
+pub(crate) const KC: usize = 384;
 /// Columns of op(B) packed at once (the `jc` loop). The packed `KC x NC`
 /// block (256 x 4080 x 4 B = 4 MiB) is shared by every `ic` step and sits in
 /// the 32 MiB L3 with room for the other core's block. A multiple of NR.
@@ -223,6 +225,7 @@ mod tests {
     #[test]
     fn balanced_steps_cover_the_length_without_a_thin_tail() {
         assert_eq!(balanced_step(784, 256, 1), (196, 4));
+        assert_eq!(balanced_step(784, KC, 1), (262, 3));
         assert_eq!(balanced_step(512, 256, 1), (256, 2));
         assert_eq!(balanced_step(100, 144, MR), (102, 1));
         assert_eq!(balanced_step(300, 144, MR), (102, 3));

@@ -116,7 +116,13 @@ impl Microkernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and FMA;
             // the strips' lengths were checked above; `out` as the caller promised.
-            Microkernel::Avx2Fma => unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) },
+            Microkernel::Avx2Fma => unsafe {
+                if out.cols <= NR / 2 {
+                    x86_avx2::kernel::<true>(kc, a_strip, b_strip, out, store)
+                } else {
+                    x86_avx2::kernel::<false>(kc, a_strip, b_strip, out, store)
+                }
+            },
         }
     }
 }
@@ -200,7 +206,16 @@ mod tests {
             kernels.push(Microkernel::select(KernelChoice::Auto));
         }
         for kernel in kernels {
-            for (rows, cols) in [(MR, NR), (1, 1), (MR - 1, NR), (MR, NR - 1), (3, 9), (2, 8)] {
+            for (rows, cols) in [
+                (MR, NR),
+                (1, 1),
+                (MR - 1, NR),
+                (MR, NR - 1),
+                (3, 9),
+                (2, 8),
+                (MR, 8),
+                (MR, 7),
+            ] {
                 for kc in [0, 1, 5, 17] {
                     for beta in [0.0, 1.5] {
                         run_tile(kernel, kc, rows, cols, beta);

@@ -4,6 +4,10 @@
 //! broadcasts the 6 values of one column of the A strip in turn, and issues
 //! 12 FMAs. The loop is unrolled by 4 so loads and pointer updates are
 //! amortised; everything else is left to the out-of-order core.
+//!
+//! `HALF_WIDTH` compiles a 6 x 8 variant for edge strips of at most 8 valid
+//! columns (n = 100 ends in a strip of 4): it skips the zero-padded half of
+//! the B strip instead of multiplying by it, halving that strip's cost.
 
 use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
@@ -15,7 +19,7 @@ use std::arch::x86_64::*;
 /// and `b_strip` at least `kc * NR`; `out` is valid for reads and writes of
 /// `out.rows x out.cols` elements (at most `MR x NR`) and exclusively ours.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn kernel(
+pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
     kc: usize,
     a_strip: &[f32],
     b_strip: &[f32],
@@ -52,26 +56,42 @@ pub(super) unsafe fn kernel(
             // inside the strips, whose lengths the caller guarantees.
             unsafe {
                 let b0 = _mm256_loadu_ps(b.add($p * NR));
-                let b1 = _mm256_loadu_ps(b.add($p * NR + 8));
+                let b1 = if HALF_WIDTH {
+                    zero
+                } else {
+                    _mm256_loadu_ps(b.add($p * NR + 8))
+                };
                 let ap = a.add($p * MR);
                 let x = _mm256_broadcast_ss(&*ap);
                 c00 = _mm256_fmadd_ps(x, b0, c00);
-                c01 = _mm256_fmadd_ps(x, b1, c01);
+                if !HALF_WIDTH {
+                    c01 = _mm256_fmadd_ps(x, b1, c01);
+                }
                 let x = _mm256_broadcast_ss(&*ap.add(1));
                 c10 = _mm256_fmadd_ps(x, b0, c10);
-                c11 = _mm256_fmadd_ps(x, b1, c11);
+                if !HALF_WIDTH {
+                    c11 = _mm256_fmadd_ps(x, b1, c11);
+                }
                 let x = _mm256_broadcast_ss(&*ap.add(2));
                 c20 = _mm256_fmadd_ps(x, b0, c20);
-                c21 = _mm256_fmadd_ps(x, b1, c21);
+                if !HALF_WIDTH {
+                    c21 = _mm256_fmadd_ps(x, b1, c21);
+                }
                 let x = _mm256_broadcast_ss(&*ap.add(3));
                 c30 = _mm256_fmadd_ps(x, b0, c30);
-                c31 = _mm256_fmadd_ps(x, b1, c31);
+                if !HALF_WIDTH {
+                    c31 = _mm256_fmadd_ps(x, b1, c31);
+                }
                 let x = _mm256_broadcast_ss(&*ap.add(4));
                 c40 = _mm256_fmadd_ps(x, b0, c40);
-                c41 = _mm256_fmadd_ps(x, b1, c41);
+                if !HALF_WIDTH {
+                    c41 = _mm256_fmadd_ps(x, b1, c41);
+                }
                 let x = _mm256_broadcast_ss(&*ap.add(5));
                 c50 = _mm256_fmadd_ps(x, b0, c50);
-                c51 = _mm256_fmadd_ps(x, b1, c51);
+                if !HALF_WIDTH {
+                    c51 = _mm256_fmadd_ps(x, b1, c51);
+                }
             }
         };
     }
@@ -107,6 +127,8 @@ pub(super) unsafe fn kernel(
         [c40, c41],
         [c50, c51],
     ];
+    // (With HALF_WIDTH the right-hand accumulators stay zero and, as
+    // `out.cols <= 8`, are never stored.)
     if out.rows == MR && out.cols == NR {
         let alpha = _mm256_set1_ps(store.alpha);
         let beta = _mm256_set1_ps(store.beta);
