@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-/// Refresh the bar's message every this many steps (formatting is not free).
+/// Refresh the bar's message every this many steps (formatting is not
+/// free), starting with the first.
 const MESSAGE_EVERY: u64 = 20;
 
 pub struct Progress {
@@ -72,7 +73,7 @@ impl Progress {
         self.samples += batch as u64;
         if let Some(bar) = &self.bar {
             bar.inc(1);
-            if bar.position() % MESSAGE_EVERY == 0 {
+            if bar.position() % MESSAGE_EVERY == 1 {
                 let rate = self.samples as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("loss {running_loss:.4}, {rate:.0} samples/s"));
             }

@@ -118,241 +118,329 @@ fn dropout_seed(seed: u64, step: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The three sets a run uses.
+struct Datasets {
+    train: Dataset,
+    validation: Option<Dataset>,
+    test: Dataset,
+}
+
+/// Everything a run carries from step to step.
+struct Run {
+    config: TrainConfig,
+    schedule: Schedule,
+    model: Sequential,
+    optimizer: Box<dyn Optimizer>,
+    position: Position,
+    history: Vec<EpochMetrics>,
+    tally: EpochTally,
+    steps_per_epoch: u64,
+    run_dir: PathBuf,
+    progress: Progress,
+}
+
+/// The loop: for each epoch, for each batch, forward, loss, backward, step;
+/// after each epoch, validate, report, checkpoint. Ctrl-C (`stop`) ends it
+/// after the current step with a checkpoint.
 pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
-    // Settings: a resumed run's own, or a preset's, with the flags on top.
-    let resumed = match &args.resume {
-        Some(path) => Some(checkpoint::load(path)?),
-        None => None,
-    };
-    let config = TrainConfig::resolve(args, resumed.as_ref().map(|c| c.config.clone()))?;
-    if let Some(threads) = config.threads {
-        tensor::set_threads(threads);
-    }
-    let schedule: Schedule = config.schedule.parse()?;
-    let progress_style_json = args.json;
-    let mut progress = Progress::new(progress_style_json);
-
-    // The data, split into training and validation sets.
-    let set = config.data.load(config.limit)?;
-    let (train, validation) = if config.val_split > 0.0 {
-        let (train, validation) = crate::data::split_validation(set.train, config.val_split)?;
-        (train, Some(validation))
-    } else {
-        (set.train, None)
-    };
-    if train.is_empty() {
-        return Err(Error::Data("the training set is empty".into()));
-    }
-    let test = set.test;
-
-    // The model and optimizer: fresh, or as the checkpoint left them.
-    let spec = model_spec(&config);
-    let (mut model, mut optimizer, mut position, mut history, mut tally) = match resumed {
-        Some(saved) => {
-            if saved.model.spec() != &spec {
-                return Err(Error::Usage(format!(
-                    "the checkpoint holds a {} network; --layers, --activation and --dropout \
-                     cannot change when resuming",
-                    saved.model.spec()
-                )));
-            }
-            let optimizer = optim::optimizer_from_state(&saved.optimizer)?;
-            (
-                saved.model,
-                optimizer,
-                saved.position,
-                saved.history,
-                saved.tally,
-            )
-        }
-        None => {
-            let model = Sequential::new(&spec, init(&config), config.seed)?;
-            let optimizer = build_optimizer(&config)?;
-            let start = Position {
-                epoch: 0,
-                step_in_epoch: 0,
-                global_step: 0,
-            };
-            (model, optimizer, start, Vec::new(), EpochTally::default())
-        }
-    };
-
-    // The run folder: --out, else the resumed run's folder, else a new one.
-    let run_dir = match (&args.out, &args.resume) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(checkpoint)) => checkpoint
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
-        (None, None) => new_run_dir(Path::new("runs"))?,
-    };
-    create_dir(&run_dir)?;
-    let checkpoint_path = run_dir.join("checkpoint");
-    let model_path = run_dir.join("model.safetensors");
-    let mut recorded = config.clone();
-    recorded.threads = Some(tensor::threads());
-    write_json(&run_dir.join("config.json"), &recorded)?;
-
-    let batch_options = BatchOptions {
-        batch_size: config.batch_size,
-        shuffle_seed: Some(config.seed),
-        pixels: PIXELS,
-        ..BatchOptions::default()
-    };
+    let (mut run, data) = Run::set_up(args)?;
     let mut batches =
-        Batches::new(&train, batch_options).map_err(|e| Error::Data(e.to_string()))?;
-    let steps_per_epoch = batches.batches_per_epoch() as u64;
-    let total_steps = steps_per_epoch * config.epochs as u64;
-    progress.line(&format!(
-        "{} training, {} validation, {} test images; network {} ({} parameters), {} lr {} {}, \
-         batch {}, {} epochs, {} threads; run folder {}",
-        train.len(),
-        validation.as_ref().map_or(0, Dataset::len),
-        test.len(),
-        spec,
-        model.parameter_count(),
-        config.optimizer.as_str(),
-        config.lr,
-        config.schedule,
-        config.batch_size,
-        config.epochs,
-        tensor::threads(),
-        run_dir.display()
-    ));
-
-    let save_checkpoint = |model: &Sequential,
-                           optimizer: &dyn Optimizer,
-                           at: Position,
-                           history: &[EpochMetrics],
-                           tally: EpochTally| {
-        checkpoint::save(
-            &checkpoint_path,
-            &recorded,
-            model,
-            optimizer,
-            at,
-            history,
-            tally,
-        )
-    };
+        Batches::new(&data.train, run.batch_options()).map_err(|e| Error::Data(e.to_string()))?;
     let (mut batch, mut dlogits, mut predicted) =
         (Batch::new(), tensor::Matrix::zeros(0, 0), Vec::new());
-    while position.epoch < config.epochs {
-        let epoch = position.epoch;
-        batches.start_epoch(epoch as u64);
-        batches.skip_batches(position.step_in_epoch);
-        progress.start_epoch(
-            epoch,
-            config.epochs,
-            steps_per_epoch,
-            position.step_in_epoch as u64,
-        );
-        let epoch_start = Instant::now();
-        let seconds_before = tally.seconds;
+    while run.position.epoch < run.config.epochs {
+        batches.start_epoch(run.position.epoch as u64);
+        batches.skip_batches(run.position.step_in_epoch);
+        run.start_epoch();
+        let epoch_start = (Instant::now(), run.tally.seconds);
         while batches.next_batch(&mut batch) {
-            let lr = schedule.lr_at(
-                config.lr,
-                optim::Progress {
-                    step: position.global_step,
-                    steps_per_epoch,
-                    total_steps,
-                },
-            );
-            optimizer.set_learning_rate(lr);
-            model.reseed_dropout(dropout_seed(config.seed, position.global_step));
+            run.optimizer.set_learning_rate(run.learning_rate());
+            run.model
+                .reseed_dropout(dropout_seed(run.config.seed, run.position.global_step));
             let images = batch.images().view();
-            let logits = model.forward(images)?;
+            let logits = run.model.forward(images)?;
             let loss = softmax_cross_entropy(
                 logits.view(),
                 Targets::Classes(batch.labels()),
                 &mut dlogits,
             )?;
             if !loss.is_finite() {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    step: position.step_in_epoch + 1,
-                    loss,
-                    suggested_lr: config.lr / 10.0,
-                    checkpoint: checkpoint_path.exists().then(|| checkpoint_path.clone()),
-                });
+                return Err(run.diverged(loss));
             }
             predicted.resize(batch.len(), 0);
             tensor::ops::row_argmax(logits.view(), &mut predicted).map_err(nn::NnError::from)?;
-            tally.correct += predicted
-                .iter()
-                .zip(batch.labels())
-                .filter(|(p, l)| p == l)
-                .count() as u64;
-            model.backward(images, dlogits.view())?;
-            let mut params: Vec<Param> = model
+            run.model.backward(images, dlogits.view())?;
+            let mut params: Vec<Param> = run
+                .model
                 .params_mut()
                 .map(|(name, value, grad)| Param { name, value, grad })
                 .collect();
-            optimizer.step(&mut params)?;
+            run.optimizer.step(&mut params)?;
 
-            tally.loss_sum += f64::from(loss) * batch.len() as f64;
-            tally.samples += batch.len() as u64;
-            position.step_in_epoch += 1;
-            position.global_step += 1;
-            progress.step(batch.len(), (tally.loss_sum / tally.samples as f64) as f32);
+            run.count_step(loss, &predicted, batch.labels());
+            run.tally.seconds = epoch_start.1 + epoch_start.0.elapsed().as_secs_f64();
             if stop.load(Ordering::SeqCst) {
-                tally.seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
-                save_checkpoint(&model, optimizer.as_ref(), position, &history, tally)?;
-                return Err(Error::Interrupted(checkpoint_path));
+                return Err(run.interrupted()?);
             }
         }
-        tally.seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
+        run.end_epoch(data.validation.as_ref())?;
+    }
+    run.finish(&data.test)
+}
 
-        // The epoch is done: validate, report, checkpoint.
+impl Run {
+    /// Settings (a resumed run's own or a preset's, flags on top), data,
+    /// model and optimizer (fresh or as the checkpoint left them), folder.
+    fn set_up(args: &TrainArgs) -> Result<(Run, Datasets), Error> {
+        let resumed = match &args.resume {
+            Some(path) => Some(checkpoint::load(path)?),
+            None => None,
+        };
+        let config = TrainConfig::resolve(args, resumed.as_ref().map(|c| c.config.clone()))?;
+        if let Some(threads) = config.threads {
+            tensor::set_threads(threads);
+        }
+        let schedule: Schedule = config.schedule.parse()?;
+
+        let set = config.data.load(config.limit)?;
+        let (train, validation) = if config.val_split > 0.0 {
+            let (train, validation) = crate::data::split_validation(set.train, config.val_split)?;
+            (train, Some(validation))
+        } else {
+            (set.train, None)
+        };
+        if train.is_empty() {
+            return Err(Error::Data("the training set is empty".into()));
+        }
+        let data = Datasets {
+            train,
+            validation,
+            test: set.test,
+        };
+
+        let spec = model_spec(&config);
+        let (model, optimizer, position, history, tally) = match resumed {
+            Some(saved) => {
+                if saved.model.spec() != &spec {
+                    return Err(Error::Usage(format!(
+                        "the checkpoint holds a {} network; --layers, --activation and --dropout \
+                         cannot change when resuming",
+                        saved.model.spec()
+                    )));
+                }
+                let optimizer = optim::optimizer_from_state(&saved.optimizer)?;
+                (
+                    saved.model,
+                    optimizer,
+                    saved.position,
+                    saved.history,
+                    saved.tally,
+                )
+            }
+            None => {
+                let model = Sequential::new(&spec, init(&config), config.seed)?;
+                let start = Position {
+                    epoch: 0,
+                    step_in_epoch: 0,
+                    global_step: 0,
+                };
+                (
+                    model,
+                    build_optimizer(&config)?,
+                    start,
+                    Vec::new(),
+                    EpochTally::default(),
+                )
+            }
+        };
+
+        // The run folder: --out, else the resumed run's folder, else a new one.
+        let run_dir = match (&args.out, &args.resume) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(checkpoint)) => checkpoint
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            (None, None) => new_run_dir(Path::new("runs"))?,
+        };
+        create_dir(&run_dir)?;
+        let mut config = config;
+        config.threads = Some(tensor::threads());
+        write_json(&run_dir.join("config.json"), &config)?;
+
+        let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
+        let run = Run {
+            config,
+            schedule,
+            model,
+            optimizer,
+            position,
+            history,
+            tally,
+            steps_per_epoch,
+            run_dir,
+            progress: Progress::new(args.json),
+        };
+        run.describe(&data);
+        Ok((run, data))
+    }
+
+    fn describe(&self, data: &Datasets) {
+        let config = &self.config;
+        self.progress.line(&format!(
+            "data: {} training, {} validation, {} test images",
+            data.train.len(),
+            data.validation.as_ref().map_or(0, Dataset::len),
+            data.test.len()
+        ));
+        let dropout = match config.dropout {
+            0.0 => String::new(),
+            rate => format!(", dropout {rate}"),
+        };
+        self.progress.line(&format!(
+            "network: {} {}{dropout} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
+            config.layers.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+            self.model.spec().hidden,
+            self.model.parameter_count(),
+            config.optimizer.as_str(),
+            config.lr,
+            config.schedule,
+            config.batch_size,
+            config.epochs,
+            tensor::threads()
+        ));
+        self.progress
+            .line(&format!("run folder: {}", self.run_dir.display()));
+    }
+
+    /// Shuffled each epoch by (seed, epoch); every batch full but the last.
+    fn batch_options(&self) -> BatchOptions {
+        BatchOptions {
+            batch_size: self.config.batch_size,
+            shuffle_seed: Some(self.config.seed),
+            pixels: PIXELS,
+            ..BatchOptions::default()
+        }
+    }
+
+    fn checkpoint_path(&self) -> PathBuf {
+        self.run_dir.join("checkpoint")
+    }
+
+    fn start_epoch(&mut self) {
+        let (epoch, done) = (self.position.epoch, self.position.step_in_epoch as u64);
+        self.progress
+            .start_epoch(epoch, self.config.epochs, self.steps_per_epoch, done);
+    }
+
+    /// The schedule's rate for the step about to be taken.
+    fn learning_rate(&self) -> f32 {
+        let at = optim::Progress {
+            step: self.position.global_step,
+            steps_per_epoch: self.steps_per_epoch,
+            total_steps: self.steps_per_epoch * self.config.epochs as u64,
+        };
+        self.schedule.lr_at(self.config.lr, at)
+    }
+
+    fn count_step(&mut self, loss: f32, predicted: &[usize], labels: &[usize]) {
+        let tally = &mut self.tally;
+        tally.correct += predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as u64;
+        tally.loss_sum += f64::from(loss) * labels.len() as f64;
+        tally.samples += labels.len() as u64;
+        self.position.step_in_epoch += 1;
+        self.position.global_step += 1;
+        let running_loss = (tally.loss_sum / tally.samples as f64) as f32;
+        self.progress.step(labels.len(), running_loss);
+    }
+
+    fn save_checkpoint(&self) -> Result<(), Error> {
+        checkpoint::save(
+            &self.checkpoint_path(),
+            &self.config,
+            &self.model,
+            self.optimizer.as_ref(),
+            self.position,
+            &self.history,
+            self.tally,
+        )
+    }
+
+    /// The step just taken made the loss NaN or infinite: the error, naming
+    /// the last good checkpoint (written at the end of the previous epoch).
+    fn diverged(&self, loss: f32) -> Error {
+        let checkpoint = self.checkpoint_path();
+        Error::Diverged {
+            epoch: self.position.epoch + 1,
+            step: self.position.step_in_epoch + 1,
+            loss,
+            suggested_lr: self.config.lr / 10.0,
+            checkpoint: checkpoint.exists().then_some(checkpoint),
+        }
+    }
+
+    /// Ctrl-C: checkpoint where we are, then report it.
+    fn interrupted(&self) -> Result<Error, Error> {
+        self.save_checkpoint()?;
+        Ok(Error::Interrupted(self.checkpoint_path()))
+    }
+
+    /// Validate, report, checkpoint.
+    fn end_epoch(&mut self, validation: Option<&Dataset>) -> Result<(), Error> {
         let validated = validation
-            .as_ref()
-            .map(|v| evaluate(&mut model, v))
+            .map(|v| evaluate(&mut self.model, v))
             .transpose()?;
+        let tally = self.tally;
         let metrics = EpochMetrics {
-            epoch: epoch + 1,
+            epoch: self.position.epoch + 1,
             train_loss: (tally.loss_sum / tally.samples.max(1) as f64) as f32,
             train_accuracy: (tally.correct as f64 / tally.samples.max(1) as f64) as f32,
             val_loss: validated.as_ref().map(|v| v.loss),
             val_accuracy: validated.as_ref().map(|v| v.accuracy),
-            lr: optimizer.learning_rate(),
+            lr: self.optimizer.learning_rate(),
             seconds: tally.seconds,
             samples_per_second: tally.samples as f64 / tally.seconds.max(1e-9),
         };
-        progress.finish_epoch(&epoch_line(&metrics, config.epochs));
-        history.push(metrics);
-        (position.epoch, position.step_in_epoch, tally) = (epoch + 1, 0, EpochTally::default());
-        save_checkpoint(&model, optimizer.as_ref(), position, &history, tally)?;
-        report::write_metrics(&run_dir.join("metrics.jsonl"), &history)?;
-        crate::files::write_atomic(
-            &run_dir.join("learning_curves.svg"),
-            report::learning_curves_svg(&history).as_bytes(),
-        )?;
+        self.progress
+            .finish_epoch(&epoch_line(&metrics, self.config.epochs));
+        self.history.push(metrics);
+        self.position.epoch += 1;
+        self.position.step_in_epoch = 0;
+        self.tally = EpochTally::default();
+        self.save_checkpoint()?;
+        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
+        let curves = report::learning_curves_svg(&self.history);
+        crate::files::write_atomic(&self.run_dir.join("learning_curves.svg"), curves.as_bytes())
     }
 
-    // Done: test, save the model and the pictures.
-    let tested = evaluate(&mut model, &test)?;
-    model.save(&model_path)?;
-    report::write_metrics(&run_dir.join("metrics.jsonl"), &history)?;
-    write_test_pictures(&run_dir, &history, &test, &tested.predictions)?;
-    let train_seconds: f64 = history.iter().map(|m| m.seconds).sum();
-    let samples: f64 = history
-        .iter()
-        .map(|m| m.samples_per_second * m.seconds)
-        .sum();
-    Ok(TrainReport {
-        test_accuracy: tested.accuracy,
-        test_loss: tested.loss,
-        epochs: history.len(),
-        train_seconds,
-        samples_per_second: samples / train_seconds.max(1e-9),
-        model: model_path,
-        checkpoint: checkpoint_path,
-        run_dir,
-        preset: config.preset.clone(),
-        parameters: model.parameter_count(),
-        history,
-    })
+    /// Test, save the model and the pictures, sum up.
+    fn finish(mut self, test: &Dataset) -> Result<TrainReport, Error> {
+        let tested = evaluate(&mut self.model, test)?;
+        let model_path = self.run_dir.join("model.safetensors");
+        self.model.save(&model_path)?;
+        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
+        write_test_pictures(&self.run_dir, &self.history, test, &tested.predictions)?;
+        let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
+        let samples: f64 = self
+            .history
+            .iter()
+            .map(|m| m.samples_per_second * m.seconds)
+            .sum();
+        Ok(TrainReport {
+            test_accuracy: tested.accuracy,
+            test_loss: tested.loss,
+            epochs: self.history.len(),
+            train_seconds,
+            samples_per_second: samples / train_seconds.max(1e-9),
+            model: model_path,
+            checkpoint: self.checkpoint_path(),
+            preset: self.config.preset.clone(),
+            parameters: self.model.parameter_count(),
+            run_dir: self.run_dir,
+            history: self.history,
+        })
+    }
 }
 
 fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
