@@ -38,9 +38,10 @@ pub(crate) const KC: usize = 384;
 pub(crate) const NC: usize = 4080;
 
 /// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
-/// thread: handing half of it to the pool costs a few microseconds of wake-up
-/// and duplicated packing, more than it saves. 64^3 is about 3 us of one core.
-const PARALLEL_MIN_MULTIPLY_ADDS: usize = 64 * 64 * 64;
+/// thread: handing half of it to the pool costs a microsecond or two of
+/// hand-over (tens if the worker has parked) plus duplicated packing, which
+/// would eat most of the gain. 2^20 is about 10 us of one core.
+const PARALLEL_MIN_MULTIPLY_ADDS: usize = 1 << 20;
 
 /// Everything one GEMM call needs, shared read-only by its threads.
 pub(crate) struct Problem<'a> {

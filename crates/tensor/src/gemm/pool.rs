@@ -70,6 +70,9 @@ struct Shared {
     /// The current task and how many parts it has.
     job: Mutex<Option<(TaskPointer, usize)>>,
     wake: Condvar,
+    /// Workers parked on `wake` (changed under `job`'s lock), so a caller
+    /// whose workers are all spinning skips the wake-up system call.
+    parked: AtomicUsize,
     /// Workers that have not yet finished the current generation.
     unfinished: AtomicUsize,
     panicked: AtomicBool,
@@ -98,7 +101,9 @@ impl Pool {
             let mut job = shared.job.lock().unwrap_or_else(|e| e.into_inner());
             *job = Some((TaskPointer(task), parts));
             shared.generation.fetch_add(1, Ordering::AcqRel);
-            shared.wake.notify_all();
+            if shared.parked.load(Ordering::Relaxed) > 0 {
+                shared.wake.notify_all();
+            }
         }
         /// Waits for the workers when dropped, so even a panicking part 0
         /// cannot free the task while a worker still runs it.
@@ -133,9 +138,11 @@ fn worker_loop(shared: &Shared, part: usize, mut seen: usize) {
             spins = spins.wrapping_add(1);
             if spins % 64 == 0 && started.elapsed() > SPIN_BEFORE_PARKING {
                 let mut job = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+                shared.parked.fetch_add(1, Ordering::Relaxed);
                 while shared.generation.load(Ordering::Acquire) == seen {
                     job = shared.wake.wait(job).unwrap_or_else(|e| e.into_inner());
                 }
+                shared.parked.fetch_sub(1, Ordering::Relaxed);
                 break;
             }
             std::hint::spin_loop();
