@@ -1,0 +1,74 @@
+//! Steady-state GEMM allocates nothing: packing buffers are kept per thread
+//! and the worker pool lives on. Counted by a global allocator, so this file
+//! holds a single test (libtest's own threads stay idle while it runs).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tensor::{gemm_with, Epilogue, GemmConfig, KernelChoice, Matrix};
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is the only addition.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `alloc` is passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract for `realloc` is passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+#[test]
+fn repeated_gemms_allocate_nothing_after_the_first() {
+    // Big enough to use two threads and several KC blocks; transposed A so
+    // both packing directions run.
+    let (m, k, n) = (200, 900, 300);
+    let a = Matrix::from_fn(k, m, |r, c| ((r + 2 * c) % 7) as f32);
+    let b = Matrix::from_fn(k, n, |r, c| ((3 * r + c) % 5) as f32);
+    let bias = vec![0.5; n];
+    let mut c = Matrix::zeros(m, n);
+    for kernel in [KernelChoice::Auto, KernelChoice::Portable] {
+        for threads in [1, 2] {
+            let config = GemmConfig {
+                threads: Some(threads),
+                kernel,
+            };
+            let mut run = |c: &mut Matrix| {
+                gemm_with(
+                    &config,
+                    1.0,
+                    a.t(),
+                    &b,
+                    0.5,
+                    c.view_mut(),
+                    Epilogue::BiasRelu(&bias),
+                )
+                .unwrap()
+            };
+            run(&mut c); // first call: buffers and workers are created
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            for _ in 0..5 {
+                run(&mut c);
+            }
+            let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
+            assert_eq!(
+                allocated, 0,
+                "{kernel:?}, {threads} threads: {allocated} allocations"
+            );
+        }
+    }
+}
