@@ -125,9 +125,17 @@ pub fn set_threads(n: usize) {
 /// [`set_threads`], or else the machine's available parallelism.
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => machine_parallelism(),
         n => n,
     }
+}
+
+/// `available_parallelism` reads cgroup files (about 50 us and several
+/// allocations here), far too slow to ask on every GEMM call of a training
+/// step, so it is asked once.
+fn machine_parallelism() -> usize {
+    static CACHED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CACHED.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// `C = act(alpha * op(A) * op(B) + beta * C + bias)` with default settings.
