@@ -76,11 +76,6 @@ fn allocations_in_steady_state(
 
 #[test]
 fn training_steps_allocate_nothing_once_warm() {
-    // Pin GEMM's thread count (to the same default it would use): while it is
-    // unset, `tensor::threads()` asks `std::thread::available_parallelism()`
-    // on every call, and that reads cgroup files into fresh buffers (4
-    // allocations a call, measured). Two threads still run the big GEMMs here.
-    tensor::set_threads(tensor::threads());
     // The counter must see allocations at all, or the check proves nothing.
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let probe = vec![1u8; 10];
