@@ -119,7 +119,7 @@ pub const PRESETS: &[Preset] = &[
         schedule: "cosine",
         batch_size: 128,
         epochs: 30,
-        dropout: 0.2,
+        dropout: 0.4,
         init: InitName::Auto,
     },
 ];
