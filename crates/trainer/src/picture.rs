@@ -699,6 +699,27 @@ pub(crate) mod tests {
         assert_close_to_reference(&output, &prepared_reference());
     }
 
+    /// JPEG fixtures (see tests/fixtures/README.md): white paper must decode
+    /// light and ink dark, whatever the colour model.
+    #[test]
+    fn jpeg_grey_rgb_and_cmyk_decode_with_paper_light_and_ink_dark() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for (name, size) in [
+            ("seven-grey.jpg", (160, 140)),
+            ("two-rgb.jpg", (200, 150)),
+            ("four-cmyk.jpg", (130, 110)),
+        ] {
+            let image = decode(&std::fs::read(fixtures.join(name)).unwrap()).unwrap();
+            assert_eq!((image.width, image.height), size, "{name}");
+            let paper = border_median(&image);
+            let darkest = image.pixels.iter().cloned().fold(1.0, f32::min);
+            assert!(
+                paper > 0.85 && darkest < 0.3,
+                "{name}: paper {paper}, darkest {darkest}"
+            );
+        }
+    }
+
     #[test]
     fn undecodable_bytes_are_errors_that_say_why() {
         assert!(decode(b"hello").unwrap_err().contains("not a PNG or JPEG"));

@@ -313,6 +313,7 @@ fn predict_recognises_test_digits_made_into_pictures() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let seven = fixtures.join("seven-grey.jpg");
     let two = fixtures.join("two-rgb.jpg");
+    let four = fixtures.join("four-cmyk.jpg");
     let output = run(&[
         "predict",
         "--model",
@@ -320,21 +321,18 @@ fn predict_recognises_test_digits_made_into_pictures() {
         "--show",
         path_arg(&seven),
         path_arg(&two),
+        path_arg(&four),
     ]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    assert!(
-        stdout.contains(&format!("{}: 7  (7: ", seven.display())),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!("{}: 2  (2: ", two.display())),
-        "{stdout}"
-    );
-    // Two 28-line drawings.
+    for (file, digit) in [(&seven, 7), (&two, 2), (&four, 4)] {
+        let line = format!("{}: {digit}  ({digit}: ", file.display());
+        assert!(stdout.contains(&line), "{line:?} missing: {stdout}");
+    }
+    // Three 28-line drawings.
     assert_eq!(
         stdout.lines().filter(|l| l.chars().count() == 28).count(),
-        56,
+        84,
         "{stdout}"
     );
     std::fs::remove_dir_all(dir).unwrap();
