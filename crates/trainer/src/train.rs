@@ -109,13 +109,14 @@ pub fn build_optimizer(config: &TrainConfig) -> Result<Box<dyn Optimizer>, Error
     })
 }
 
-/// Dropout's seed for global step `step`: SplitMix64's finaliser of
-/// (seed, step), so masks are a function of the position in the run.
+/// Dropout's seed for global step `step`, so masks are a function of the
+/// position in the run. `A + 256 * step`, plus the layer index that
+/// `reseed_dropout` adds, is distinct for every step and (up to 256) layer;
+/// `StdRng::seed_from_u64` scrambles its input (PCG32), so no mixing is
+/// needed here.
 fn dropout_seed(seed: u64, step: u64) -> u64 {
-    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(step << 8)
 }
 
 /// The three sets a run uses.
