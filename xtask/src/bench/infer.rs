@@ -11,6 +11,7 @@
 //! not depend on the values, so training first would only cost time.
 
 use super::networks::{self, Network, PeerResult, NETWORKS, PEERS};
+use super::quiet;
 use crate::report::{self, BenchOptions};
 use mnist_data::{Dataset, DatasetFiles};
 use nn::{Init, ModelSpec, Sequential};
@@ -45,6 +46,11 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             .filter(|t| only("INFER_THREADS", t.to_string()))
         {
             tensor::set_threads(threads);
+            quiet::wait_for_quiet(&format!(
+                "inference ({}) on {threads} thread(s)",
+                network.name
+            ));
+            let (watch, own_before) = (quiet::CpuWatch::start(), quiet::process_ticks("self"));
             let latency = latency_seconds(&mut model, &test, latency_calls)?;
             let seconds = report::median_seconds(1, throughput_runs, || {
                 model
@@ -52,6 +58,9 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                     .expect("the test set is 784 wide");
             });
             let images_per_second = test.rows() as f64 / seconds;
+            let own = quiet::process_ticks("self")
+                .zip(own_before)
+                .map_or(0, |(after, before)| after - before);
             let mut row = json!({
                 "bench": "infer",
                 "network": network.name,
@@ -64,6 +73,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                 "throughput_gflops": images_per_second * network.inference_flops_per_image() / 1e9,
                 "throughput_percent_of_peak": 100.0 * images_per_second
                     * network.inference_flops_per_image() / 1e9 / networks::peak_gflops(threads),
+                "others_cpu_percent": watch.others_percent(own),
             });
             if network.name == "a" {
                 row["latency_target_us"] = json!(LATENCY_TARGET_US);
@@ -135,6 +145,7 @@ fn attach_peer(row: &mut Value, framework: &str, network: &Network, threads: usi
             let throughput = peer["throughput_images_per_second"].as_f64();
             row[format!("{framework}_latency_us")] = json!(latency);
             row[format!("{framework}_images_per_second")] = json!(throughput);
+            row[format!("{framework}_others_cpu_percent")] = peer["others_cpu_percent"].clone();
             if let (Some(theirs), Some(ours)) = (latency, row["latency_us"].as_f64()) {
                 row[format!("ours_over_{framework}_latency")] = json!(theirs / ours);
             }
@@ -194,9 +205,10 @@ fn print_table(rows: &[Value]) {
                 .map_or("-".to_string(), |v| format!("{v:.2}x"))
         };
         let mut line = format!(
-            "| ({}) {} | {} | {} | {} | {} | {} |",
+            "| ({}) {}{} | {} | {} | {} | {} | {} |",
             row["network"].as_str().unwrap_or(""),
             row["layers"].as_str().unwrap_or(""),
+            if networks::disturbed(row) { " (!)" } else { "" },
             row["threads"],
             number("latency_us", 1),
             number("latency_p99_us", 1),
@@ -217,6 +229,9 @@ fn print_table(rows: &[Value]) {
             ));
         }
         println!("{line}");
+    }
+    if let Some(note) = networks::disturbed_note(rows) {
+        println!("\n{note}");
     }
     println!();
 }

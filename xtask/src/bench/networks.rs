@@ -2,8 +2,9 @@
 //! training sample costs, the peak a figure is measured against, and running
 //! the same workload in numpy or PyTorch through `xtask/peers/mlp.py`.
 
+use super::quiet;
 use crate::report;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::process::Command;
 
 /// One of issue 6's benchmark networks, with its training settings.
@@ -145,30 +146,64 @@ pub fn run_peer(
         .env("OPENBLAS_NUM_THREADS", &threads_text)
         .env("OMP_NUM_THREADS", &threads_text)
         .env("MKL_NUM_THREADS", &threads_text);
-    let output = match command.output() {
+    quiet::wait_for_quiet(&format!(
+        "{framework} {mode} ({}) on {threads} thread(s)",
+        network.name
+    ));
+    let output = match quiet::run_watched(&mut command) {
         Ok(output) => output,
         Err(e) => return PeerResult::Skipped(format!("could not run {}: {e}", python.display())),
     };
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last_line = stderr.lines().last().unwrap_or("").trim().to_string();
+        let last_line = output
+            .stderr
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         return PeerResult::Skipped(format!(
             "{} exited with {}: {last_line}",
             script.display(),
             output.status
         ));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    match serde_json::from_str::<Value>(stdout.trim()) {
-        Ok(value) => match value.get("skipped").and_then(Value::as_str) {
+    match serde_json::from_str::<Value>(output.stdout.trim()) {
+        Ok(mut value) => match value.get("skipped").and_then(Value::as_str) {
             Some(reason) => PeerResult::Skipped(reason.to_string()),
-            None => PeerResult::Measured(value),
+            None => {
+                value["others_cpu_percent"] = json!(output.others_percent);
+                PeerResult::Measured(value)
+            }
         },
         Err(e) => PeerResult::Skipped(format!(
             "{} printed something other than one JSON object ({e})",
             script.display()
         )),
     }
+}
+
+/// True when some process besides the one measured took more than
+/// [`quiet::BUSY_PERCENT`] of the CPU during any run that fed `row` (ours or
+/// a peer's): its figures are suspect.
+pub fn disturbed(row: &Value) -> bool {
+    row.as_object().is_some_and(|fields| {
+        fields.iter().any(|(key, value)| {
+            key.ends_with("others_cpu_percent")
+                && value.as_f64().is_some_and(|p| p > quiet::BUSY_PERCENT)
+        })
+    })
+}
+
+/// The note printed under a table with [`disturbed`] rows.
+pub fn disturbed_note(rows: &[Value]) -> Option<String> {
+    rows.iter().any(disturbed).then(|| {
+        format!(
+            "(!) other processes used more than {}% of the CPU during this row's runs \
+             (`*others_cpu_percent` in the JSON): rerun before trusting it.",
+            quiet::BUSY_PERCENT
+        )
+    })
 }
 
 /// Median of `values` as `mlp.py` takes it (`sorted[len / 2]`, the upper

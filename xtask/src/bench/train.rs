@@ -9,12 +9,11 @@
 //! `VmHWM` (peak resident set), polled from `/proc/PID/status`.
 
 use super::networks::{self, Network, PeerResult, NETWORKS, PEERS};
+use super::quiet;
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let trainer = build_trainer()?;
@@ -38,6 +37,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                     * network.training_flops_per_sample() / 1e9 / networks::peak_gflops(threads),
                 "peak_memory_mb": ours.peak_memory_mb,
                 "test_accuracy": ours.test_accuracy,
+                "others_cpu_percent": ours.others_cpu_percent,
             });
             if options.compare {
                 for framework in PEERS {
@@ -57,6 +57,8 @@ struct TrainerRun {
     samples_per_second: f64,
     test_accuracy: f64,
     peak_memory_mb: Option<f64>,
+    /// Percent of the machine's CPU other processes used during the run.
+    others_cpu_percent: Option<f64>,
 }
 
 /// Builds the trainer in release mode and returns the binary's path.
@@ -119,8 +121,20 @@ fn run_trainer(
         .arg(&out)
         .current_dir(report::workspace_root());
     let shown = format!("{command:?}");
-    let (stdout, stderr, peak_kib) = run_polling_peak_memory(&mut command)
+    quiet::wait_for_quiet(&format!(
+        "training ({}) on {threads} thread(s)",
+        network.name
+    ));
+    let watched = quiet::run_watched(&mut command)
         .map_err(|e| format!("running the trainer ({shown}): {e}"))?;
+    let (stdout, stderr) = (&watched.stdout, &watched.stderr);
+    if !watched.status.success() {
+        return Err(format!(
+            "the trainer ({shown}) exited with {}: {}",
+            watched.status,
+            stderr.lines().last().unwrap_or("")
+        ));
+    }
     let report: Value = serde_json::from_str(stdout.trim()).map_err(|e| {
         format!(
             "the trainer printed something other than one JSON object ({e}); its stderr ends: {}",
@@ -152,63 +166,9 @@ fn run_trainer(
         test_accuracy: report["test_accuracy"]
             .as_f64()
             .ok_or("the trainer's JSON has no \"test_accuracy\"")?,
-        peak_memory_mb: peak_kib.map(|kib| kib as f64 * 1024.0 / 1e6),
+        peak_memory_mb: watched.peak_kib.map(|kib| kib as f64 * 1024.0 / 1e6),
+        others_cpu_percent: watched.others_percent,
     })
-}
-
-/// Runs `command` to completion with stdout and stderr captured, polling the
-/// child's peak resident set (`VmHWM`, KiB) every 10 ms; `None` for the peak
-/// where `/proc` is not available.
-fn run_polling_peak_memory(command: &mut Command) -> Result<(String, String, Option<u64>), String> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start: {e}"))?;
-    let status_path = format!("/proc/{}/status", child.id());
-    // Drain both pipes on their own threads, so a full pipe never stalls the child.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let mut peak_kib: Option<u64> = None;
-    let status = loop {
-        if let Some(kib) = std::fs::read_to_string(&status_path)
-            .ok()
-            .and_then(|text| status_kib(&text, "VmHWM"))
-        {
-            peak_kib = Some(peak_kib.map_or(kib, |peak| peak.max(kib)));
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for it: {e}")),
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    if !status.success() {
-        return Err(format!(
-            "exited with {status}: {}",
-            stderr.lines().last().unwrap_or("")
-        ));
-    }
-    Ok((stdout, stderr, peak_kib))
-}
-
-/// A `kB` field (`VmHWM`, `VmRSS`) of a `/proc/PID/status` text.
-fn status_kib(status: &str, field: &str) -> Option<u64> {
-    let line = status
-        .lines()
-        .find(|line| line.split(':').next() == Some(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs the peer's training workload and adds `FRAMEWORK_samples_per_second`,
@@ -223,6 +183,7 @@ fn attach_peer(row: &mut Value, framework: &str, network: &Network, threads: usi
             row[format!("{framework}_seconds_per_epoch")] = peer["seconds_per_epoch"].clone();
             row[format!("{framework}_peak_memory_mb")] = peer["peak_memory_mb"].clone();
             row[format!("{framework}_test_accuracy")] = peer["test_accuracy"].clone();
+            row[format!("{framework}_others_cpu_percent")] = peer["others_cpu_percent"].clone();
             if let (Some(ours), Some(theirs)) = (ours, theirs) {
                 row[format!("ours_over_{framework}")] = json!(ours / theirs);
             }
@@ -274,11 +235,12 @@ fn print_table(rows: &[Value]) {
                 .map_or("-".to_string(), |v| format!("{v:.digits$}"))
         };
         let mut line = format!(
-            "| ({}) {} {} B={} | {} | {} | {} | {} | {}% | {} | {} |",
+            "| ({}) {} {} B={}{} | {} | {} | {} | {} | {}% | {} | {} |",
             row["network"].as_str().unwrap_or(""),
             row["layers"].as_str().unwrap_or(""),
             row["optimizer"].as_str().unwrap_or(""),
             row["batch"],
+            if networks::disturbed(row) { " (!)" } else { "" },
             row["threads"],
             number("seconds_per_epoch", 3),
             number("samples_per_second", 0),
@@ -300,6 +262,9 @@ fn print_table(rows: &[Value]) {
         }
         println!("{line}");
     }
+    if let Some(note) = networks::disturbed_note(rows) {
+        println!("\n{note}");
+    }
     println!();
 }
 
@@ -308,17 +273,4 @@ pub fn ratio(row: &Value, framework: &str) -> String {
     row[format!("ours_over_{framework}")]
         .as_f64()
         .map_or("-".into(), |r| format!("{r:.2}x"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_fields_are_read_in_kib() {
-        let status = "Name:\ttrainer\nVmHWM:\t  123456 kB\nVmRSS:\t   1000 kB\n";
-        assert_eq!(status_kib(status, "VmHWM"), Some(123_456));
-        assert_eq!(status_kib(status, "VmRSS"), Some(1000));
-        assert_eq!(status_kib(status, "VmPeak"), None);
-    }
 }
