@@ -47,7 +47,7 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
                 threads: Some(threads),
                 kernel,
             };
-            let mut run = |c: &mut Matrix| {
+            let run = |c: &mut Matrix| {
                 gemm_with(
                     &config,
                     1.0,

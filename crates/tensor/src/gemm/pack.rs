@@ -39,7 +39,7 @@ pub(crate) fn pack_a_panel(
     let row_length = a.matrix.cols();
     if a.transposed {
         // op(A)[i][p] = stored[p][i]: a strip's rows are adjacent.
-        pack_adjacent_lanes::<MR>(source, row_length, rows, depth, out);
+        pack_adjacent_lanes::<MR>(packer, source, row_length, rows, depth, out);
     } else {
         pack_distant_lanes::<MR>(packer, source, row_length, rows, depth, out);
     }
@@ -60,13 +60,48 @@ pub(crate) fn pack_b_panel(
         // op(B)[p][j] = stored[j][p]: a strip's columns are a row apart.
         pack_distant_lanes::<NR>(packer, source, row_length, cols, depth, out);
     } else {
-        pack_adjacent_lanes::<NR>(source, row_length, cols, depth, out);
+        pack_adjacent_lanes::<NR>(packer, source, row_length, cols, depth, out);
     }
 }
 
 /// Strips of `W` lanes where element (lane, step) is `source[step * row_length + lane]`:
-/// each step copies a run of `W` adjacent values.
+/// each step copies a run of `W` adjacent values into every strip.
+///
+/// Steps are the outer loop so the source is read row after row, in
+/// order; walking one strip down all its steps instead jumps a whole row per
+/// step, and perf showed that strided walk waiting on memory for 15% of a
+/// 128x256x784 GEMM.
 fn pack_adjacent_lanes<const W: usize>(
+    packer: Packer,
+    source: &[f32],
+    row_length: usize,
+    lanes: Range<usize>,
+    depth: Range<usize>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if packer == Packer::Avx2 {
+        /// The same loop compiled with AVX enabled: 32-byte moves.
+        #[target_feature(enable = "avx2")]
+        unsafe fn with_avx2<const W: usize>(
+            source: &[f32],
+            row_length: usize,
+            lanes: Range<usize>,
+            depth: Range<usize>,
+            out: &mut [f32],
+        ) {
+            copy_adjacent_lanes::<W>(source, row_length, lanes, depth, out)
+        }
+        // SAFETY: `Packer::Avx2` is only chosen once AVX2 is detected.
+        unsafe { with_avx2::<W>(source, row_length, lanes, depth, out) };
+        return;
+    }
+    let _ = packer;
+    copy_adjacent_lanes::<W>(source, row_length, lanes, depth, out)
+}
+
+#[inline(always)]
+fn copy_adjacent_lanes<const W: usize>(
     source: &[f32],
     row_length: usize,
     lanes: Range<usize>,
@@ -74,18 +109,19 @@ fn pack_adjacent_lanes<const W: usize>(
     out: &mut [f32],
 ) {
     let kc = depth.len();
-    let strips = out.chunks_exact_mut(W * kc);
-    for (first_lane, strip) in lanes.clone().step_by(W).zip(strips) {
-        let width = W.min(lanes.end - first_lane);
-        for (step, packed) in depth.clone().zip(strip.chunks_exact_mut(W)) {
-            let start = step * row_length + first_lane;
-            if width == W {
-                // A copy of constant length: a few vector moves, not a memmove call.
-                packed.copy_from_slice(&source[start..start + W]);
-            } else {
-                packed[..width].copy_from_slice(&source[start..start + width]);
-                packed[width..].fill(0.0);
-            }
+    let strips = lanes.len().div_ceil(W);
+    let full_strips = lanes.len() / W;
+    for (p, step) in depth.enumerate() {
+        let row = &source[step * row_length + lanes.start..step * row_length + lanes.end];
+        for (strip, values) in row.chunks_exact(W).enumerate() {
+            // A copy of constant length: a few vector moves, not a memmove call.
+            out[(strip * kc + p) * W..(strip * kc + p + 1) * W].copy_from_slice(values);
+        }
+        if full_strips < strips {
+            let values = &row[full_strips * W..];
+            let packed = &mut out[(full_strips * kc + p) * W..(full_strips * kc + p + 1) * W];
+            packed[..values.len()].copy_from_slice(values);
+            packed[values.len()..].fill(0.0);
         }
     }
 }
