@@ -99,39 +99,58 @@ pub fn simd_features() -> Vec<&'static str> {
     found
 }
 
-/// One core's FP32 peak in GFLOP/s, measured once per process (about 0.3 s,
-/// the best of 7 runs, so a neighbour briefly taking the core does not count)
-/// with a loop of independent AVX2 FMAs that never touches memory, so it is
-/// the `2 pipes x 8 lanes x 2 flops x clock` the GEMM can at best reach.
+/// One core's FP32 peak in GFLOP/s, measured once per process with a loop
+/// of independent AVX2 FMAs that never touches memory, so it is the
+/// `2 pipes x 8 lanes x 2 flops x clock` the GEMM can at best reach.
+///
+/// The best of 60 windows of ~1 ms (60 ms in all): on a shared machine a
+/// longer window almost always includes time the core spent on someone
+/// else, which would understate the peak and flatter every percentage.
 /// Falls back to 0.0 when the CPU has no AVX2+FMA.
 pub fn peak_gflops_per_core() -> f64 {
     static PEAK: OnceLock<f64> = OnceLock::new();
-    *PEAK.get_or_init(|| (0..7).map(|_| fma_gflops(FMA_ROUNDS)).fold(0.0, f64::max))
+    *PEAK.get_or_init(|| (0..60).map(|_| fma_gflops(FMA_ROUNDS)).fold(0.0, f64::max))
 }
 
-/// The FP32 peak of all cores together, each running the FMA loop at once.
+/// The FP32 peak of all cores together: every core runs the FMA loop in the
+/// same window (started together at a barrier, since the clock may drop
+/// when all cores are busy); the best of 30 windows.
 pub fn peak_gflops_all_cores() -> f64 {
     static PEAK: OnceLock<f64> = OnceLock::new();
     *PEAK.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (0..7)
-            .map(|_| {
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = (0..cores)
-                        .map(|_| scope.spawn(|| fma_gflops(FMA_ROUNDS)))
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().unwrap_or(0.0))
-                        .sum::<f64>()
+        let start = std::sync::Barrier::new(cores);
+        let windows: Vec<Vec<f64>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..cores)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..30)
+                            .map(|_| {
+                                start.wait();
+                                fma_gflops(FMA_ROUNDS)
+                            })
+                            .collect::<Vec<f64>>()
+                    })
                 })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        (0..30)
+            .map(|w| {
+                windows
+                    .iter()
+                    .map(|core| core.get(w).copied().unwrap_or(0.0))
+                    .sum::<f64>()
             })
             .fold(0.0, f64::max)
     })
 }
 
-/// Rounds of the FMA loop per measurement: ~40 ms at 3.5 GHz.
-const FMA_ROUNDS: u64 = 12_000_000;
+/// Rounds of the FMA loop per window: ~1 ms at 3.5 GHz.
+const FMA_ROUNDS: u64 = 300_000;
 
 /// GFLOP/s of `rounds` rounds of 12 independent 8-lane FMAs.
 fn fma_gflops(rounds: u64) -> f64 {
