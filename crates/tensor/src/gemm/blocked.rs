@@ -9,10 +9,10 @@
 //! ```
 //!
 //! Threads each take a disjoint range of C's columns (or rows, whichever
-//! balances better) and run the whole nest on it with their own packing buffers. The
-//! range boundaries are multiples of NR (MR), so every tile and every sum is
-//! the same whatever the thread count: results are bit-identical. `k` is
-//! never split.
+//! balances better) and run the whole nest on it with their own packing
+//! buffers. The range boundaries are multiples of NR (MR), so every tile and
+//! every sum is the same whatever the thread count: results are
+//! bit-identical. `k` is never split.
 
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
 use super::pack::{pack_a_panel, pack_b_panel, Packer};
@@ -23,8 +23,7 @@ use std::ops::Range;
 /// Rows of op(A) packed at once (the `ic` loop). The packed `MC x KC` block
 /// (144 x 384 x 4 B = 216 KiB) stays in the 1 MiB per-core L2 while every B
 /// strip of the `jr` loop streams past it, with room left for the B block's
-/// strips and C. A multiple of MR. (288 measured no better: 1024^3 is
-/// already kernel-bound here.)
+/// strips and C. A multiple of MR. (288 measured no better.)
 pub(crate) const MC: usize = 144;
 /// Depth of one packed block (the `pc` loop). One B strip (`KC x NR` =
 /// 384 x 16 x 4 B = 24 KiB) stays in the 32 KiB L1d while the `ir` loop runs
@@ -33,8 +32,9 @@ pub(crate) const MC: usize = 144;
 /// 256 by ~2% at 1024^3; blocks are balanced, so k = 784 runs as 3 x 262.
 pub(crate) const KC: usize = 384;
 /// Columns of op(B) packed at once (the `jc` loop). The packed `KC x NC`
-/// block (256 x 4080 x 4 B = 4 MiB) is shared by every `ic` step and sits in
+/// block (384 x 4080 x 4 B = 6 MiB) is shared by every `ic` step and sits in
 /// the 32 MiB L3 with room for the other core's block. A multiple of NR.
+/// (512, which keeps the B block in L2, measured no better at 1024^3.)
 pub(crate) const NC: usize = 4080;
 
 /// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
