@@ -45,6 +45,14 @@ pub struct Checkpoint {
     pub tally: EpochTally,
 }
 
+/// Whether a safetensors file's metadata says it is a trainer checkpoint
+/// (rather than a plain model file).
+pub fn is_checkpoint(metadata: &BTreeMap<String, String>) -> bool {
+    metadata
+        .get("format")
+        .is_some_and(|format| format == FORMAT)
+}
+
 /// Writes a checkpoint atomically (nn's writer: temp file, then rename).
 pub fn save(
     path: &Path,
@@ -65,6 +73,15 @@ pub fn save(
     metadata.insert("epoch".into(), position.epoch.to_string());
     metadata.insert("step_in_epoch".into(), position.step_in_epoch.to_string());
     metadata.insert("global_step".into(), position.global_step.to_string());
+    // For a person reading the header: where the randomness comes from.
+    metadata.insert(
+        "rng".into(),
+        format!(
+            "seed {}: data order of epoch e = mnist_data::epoch_order(seed, e); dropout \
+             reseeded before every step from (seed, global_step)",
+            config.seed
+        ),
+    );
     metadata.insert("history".into(), json(&history));
     metadata.insert("epoch_tally".into(), json(&tally));
     metadata.insert("optimizer.kind".into(), state.kind.clone());

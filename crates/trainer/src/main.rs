@@ -107,11 +107,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
     let file = nn::safetensors::read_tensors(path)?;
-    let model = if file
-        .metadata
-        .get("format")
-        .is_some_and(|f| f.starts_with("trainer.checkpoint"))
-    {
+    let model = if checkpoint::is_checkpoint(&file.metadata) {
         checkpoint::load(path)?.model
     } else {
         Sequential::load(path)?

@@ -206,7 +206,8 @@ impl Run {
         let set = config.data.load(config.limit)?;
         let (train, validation) = if config.val_split > 0.0 {
             let (train, validation) = crate::data::split_validation(set.train, config.val_split)?;
-            (train, Some(validation))
+            // A tiny --limit can leave nothing to validate on.
+            (train, Some(validation).filter(|v| !v.is_empty()))
         } else {
             (set.train, None)
         };

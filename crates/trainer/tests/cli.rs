@@ -810,3 +810,27 @@ fn undecodable_or_blank_pictures_are_one_line_errors() {
     assert_clean_failure(&output, 1, &["absent.png"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_tiny_slice_trains_without_a_validation_set() {
+    let dir = temp_dir("tiny");
+    let out = dir.join("run");
+    let report = json_stdout(&run(&[
+        "train",
+        "--limit",
+        "5",
+        "--epochs",
+        "2",
+        "--json",
+        "--out",
+        path_arg(&out),
+    ]));
+    assert_eq!(report["epochs"], 2);
+    let history = report["history"].as_array().unwrap();
+    assert!(history
+        .iter()
+        .all(|m| m["val_loss"].is_null() && m["val_accuracy"].is_null()));
+    let curves = std::fs::read_to_string(out.join("learning_curves.svg")).unwrap();
+    assert!(!curves.contains(">validation<"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
