@@ -834,3 +834,86 @@ fn a_tiny_slice_trains_without_a_validation_set() {
     assert!(!curves.contains(">validation<"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Pen strokes: each a list of points joined by straight lines.
+type Polylines = Vec<Vec<(f64, f64)>>;
+
+/// A 400x400 sheet of paper with polylines drawn by a 3-pixel pen: much
+/// thinner, relative to the digit, than MNIST's strokes.
+fn thin_pen_sheet(polylines: &Polylines) -> Vec<u8> {
+    let mut pixels = vec![245u8; 400 * 400];
+    for (i, pixel) in pixels.iter_mut().enumerate() {
+        let (px, py) = ((i % 400) as f64 + 0.5, (i / 400) as f64 + 0.5);
+        let on_a_line = polylines.iter().any(|line| {
+            line.windows(2).any(|pair| {
+                let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
+                let (dx, dy) = (bx - ax, by - ay);
+                let t = (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                (ax + t * dx - px).hypot(ay + t * dy - py) <= 1.5
+            })
+        });
+        if on_a_line {
+            *pixel = 30;
+        }
+    }
+    pixels
+}
+
+#[test]
+fn predict_reads_digits_written_with_a_thin_pen() {
+    let trained_run = trained();
+    let dir = temp_dir("thin-pen");
+    let oval: Vec<(f64, f64)> = (0..=60)
+        .map(|i| {
+            let angle = i as f64 / 60.0 * std::f64::consts::TAU;
+            (200.0 + 80.0 * angle.cos(), 200.0 + 140.0 * angle.sin())
+        })
+        .collect();
+    let digits: [(usize, Polylines); 5] = [
+        (0, vec![oval]),
+        (1, vec![vec![(200.0, 60.0), (200.0, 340.0)]]),
+        (
+            2,
+            vec![vec![
+                (120.0, 120.0),
+                (160.0, 80.0),
+                (240.0, 80.0),
+                (270.0, 130.0),
+                (250.0, 190.0),
+                (120.0, 330.0),
+                (290.0, 330.0),
+            ]],
+        ),
+        (
+            4,
+            vec![
+                vec![(250.0, 60.0), (110.0, 250.0), (300.0, 250.0)],
+                vec![(250.0, 60.0), (250.0, 340.0)],
+            ],
+        ),
+        (7, vec![vec![(100.0, 80.0), (300.0, 80.0), (170.0, 330.0)]]),
+    ];
+    let model = trained_run.dir.join("model.safetensors");
+    let mut args = vec![
+        "predict".to_string(),
+        "--model".into(),
+        path_arg(&model).into(),
+        "--json".into(),
+    ];
+    for (digit, lines) in &digits {
+        let file = dir.join(format!("thin-{digit}.png"));
+        write_png(&file, 400, 400, false, &thin_pen_sheet(lines));
+        args.push(path_arg(&file).into());
+    }
+    let report = json_stdout(&trainer().args(&args).output().unwrap());
+    for ((digit, _), prediction) in digits.iter().zip(report["predictions"].as_array().unwrap()) {
+        let probabilities: Vec<f64> =
+            serde_json::from_value(prediction["probabilities"].clone()).unwrap();
+        // Confidently: unthickened, these strokes are faint hairlines.
+        assert!(
+            probabilities[*digit] > 0.9,
+            "thin {digit}: {probabilities:?}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
