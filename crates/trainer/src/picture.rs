@@ -188,9 +188,16 @@ fn border_median(image: &GreyImage) -> f32 {
 /// Light ink on black, contrast stretched: paper 0, strongest ink 1.
 /// Errors when nothing stands out from the paper.
 pub fn ink_map(image: &GreyImage) -> Result<GreyImage, String> {
-    let paper = border_median(image);
     // Dark ink on light paper is inverted; light ink on dark paper is kept.
-    let light_paper = paper > 0.5;
+    let light_paper = border_median(image) > 0.5;
+    let flattened;
+    let image = if light_paper {
+        flattened = divide_out_the_light(image);
+        &flattened
+    } else {
+        image
+    };
+    let paper = border_median(image);
     let ink = |v: f32| if light_paper { 1.0 - v } else { v };
     let paper_ink = ink(paper);
     let strongest = image.pixels.iter().map(|&v| ink(v)).fold(0.0, f32::max);
@@ -208,6 +215,66 @@ pub fn ink_map(image: &GreyImage) -> Result<GreyImage, String> {
         height: image.height,
         pixels,
     })
+}
+
+/// Cells per side of the grid the paper's brightness is estimated on.
+const LIGHT_GRID: usize = 64;
+
+/// Paper photographed in uneven light (a shadow, a lamp to one side) is
+/// darker in places than faint ink elsewhere. Each pixel is divided by the
+/// paper's brightness around it: the brightest value within a window a
+/// quarter of the picture's long side (wider than any pen stroke, so it
+/// always reaches paper), found on a coarse grid and interpolated back.
+fn divide_out_the_light(image: &GreyImage) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let cell = w.max(h).div_ceil(LIGHT_GRID).max(1);
+    let (grid_w, grid_h) = (w.div_ceil(cell), h.div_ceil(cell));
+    // The brightest pixel of each cell...
+    let mut grid = vec![0.0f32; grid_w * grid_h];
+    for y in 0..h {
+        for x in 0..w {
+            let brightest = &mut grid[(y / cell) * grid_w + x / cell];
+            *brightest = brightest.max(image.at(x, y));
+        }
+    }
+    // ...then of each cell's neighbourhood: rows, then columns.
+    let radius = (grid_w.max(grid_h) / 8).max(1);
+    let mut rows = vec![0.0f32; grid.len()];
+    for y in 0..grid_h {
+        for x in 0..grid_w {
+            let (from, to) = (x.saturating_sub(radius), (x + radius).min(grid_w - 1));
+            rows[y * grid_w + x] = grid[y * grid_w + from..=y * grid_w + to]
+                .iter()
+                .cloned()
+                .fold(0.0, f32::max);
+        }
+    }
+    for y in 0..grid_h {
+        for x in 0..grid_w {
+            let (from, to) = (y.saturating_sub(radius), (y + radius).min(grid_h - 1));
+            grid[y * grid_w + x] = (from..=to)
+                .map(|r| rows[r * grid_w + x])
+                .fold(0.0, f32::max);
+        }
+    }
+    let paper = GreyImage {
+        width: grid_w,
+        height: grid_h,
+        pixels: grid,
+    };
+    let mut pixels = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let at = |i: usize| (i as f64 + 0.5) / cell as f64 - 0.5;
+            let brightness = bilinear(&paper, at(x), at(y)) as f32;
+            pixels.push((image.at(x, y) / brightness.max(1e-3)).min(1.0));
+        }
+    }
+    GreyImage {
+        width: w,
+        height: h,
+        pixels,
+    }
 }
 
 /// The smallest rectangle `(x0, y0, x1, y1)`, end-exclusive, holding all ink
@@ -693,6 +760,29 @@ pub(crate) mod tests {
         let thick = thicken(&pair);
         assert_eq!((thick.width, thick.height), (4, 3));
         assert_eq!(thick.pixels[..4], [1.0, 1.0, 1.0, 0.25]);
+    }
+
+    #[test]
+    fn paper_in_uneven_light_is_not_mistaken_for_ink() {
+        // Dark ink on paper lit from the left: the paper itself goes from
+        // 0.95 to 0.5 across the sheet, darker than faint ink on the left.
+        let reference = white_on_black_reference();
+        let big = enlarge(&reference, 4);
+        let (w, h) = (300, 200);
+        let mut sheet = grey(w, h, vec![0.0; w * h]);
+        for y in 0..h {
+            for x in 0..w {
+                let paper = 0.95 - 0.45 * x as f32 / (w - 1) as f32;
+                let (ix, iy) = (x.wrapping_sub(60), y.wrapping_sub(40));
+                let ink = if ix < big.width && iy < big.height {
+                    big.at(ix, iy)
+                } else {
+                    0.0
+                };
+                sheet.pixels[y * w + x] = paper * (1.0 - 0.9 * ink);
+            }
+        }
+        assert_close_to_reference(&to_mnist(&sheet).unwrap(), &prepared_reference());
     }
 
     #[test]
