@@ -99,6 +99,10 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let peak_one = report::peak_gflops_per_core();
     let peak_all = report::peak_gflops_all_cores();
 
+    // With --compare, numpy runs right after ours at each shape (a process
+    // per shape, ~0.2 s of start-up): on a machine whose load comes and goes,
+    // that keeps the two figures of a row under the same conditions.
+    let mut numpy_missing = !options.compare;
     let mut rows = Vec::new();
     for &threads in &thread_counts {
         for shape in &shapes {
@@ -108,26 +112,24 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             } else {
                 peak_all * threads.min(cores) as f64 / cores as f64
             };
-            rows.push(json!({
+            let mut row = json!({
                 "m": shape.m, "k": shape.k, "n": shape.n,
                 "trans_a": shape.trans_a, "trans_b": shape.trans_b,
                 "role": shape.role,
                 "threads": threads,
                 "gflops": gflops,
                 "percent_of_peak": 100.0 * gflops / peak,
-            }));
-        }
-    }
-
-    if options.compare {
-        for &threads in &thread_counts {
-            match numpy_rows(&shapes, threads, options.quick) {
-                Ok(peer) => attach_numpy(&mut rows, &peer),
-                Err(why) => {
-                    println!("numpy comparison skipped: {why}\n");
-                    break;
+            });
+            if !numpy_missing {
+                match numpy_rows(std::slice::from_ref(shape), threads, options.quick) {
+                    Ok(peer) => attach_numpy(std::slice::from_mut(&mut row), &peer),
+                    Err(why) => {
+                        println!("numpy comparison skipped: {why}\n");
+                        numpy_missing = true;
+                    }
                 }
             }
+            rows.push(row);
         }
     }
     print_table(&rows, peak_one, peak_all, cores);
