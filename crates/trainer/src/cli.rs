@@ -93,6 +93,9 @@ pub struct TrainArgs {
     /// Fraction of hidden activations dropped while training (0 = off)
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// Shift training images randomly by up to N pixels each way (0 = off)
+    #[arg(long, value_name = "N")]
+    pub augment: Option<usize>,
     /// Weight initialisation (auto: He for ReLU-like, Xavier for sigmoid/tanh)
     #[arg(long, value_enum)]
     pub init: Option<InitName>,

@@ -34,6 +34,9 @@ pub struct TrainConfig {
     pub activation: ActivationName,
     pub init: InitName,
     pub dropout: f32,
+    /// Random shifts of training images, in pixels (0 = none).
+    #[serde(default)]
+    pub augment: usize,
     pub optimizer: OptimizerName,
     pub lr: f32,
     /// `None`: the optimizer's default (0.9 for momentum/nesterov, beta1 0.9 for Adam).
@@ -58,6 +61,7 @@ impl TrainConfig {
             activation: preset.activation,
             init: preset.init,
             dropout: preset.dropout,
+            augment: preset.augment,
             optimizer: preset.optimizer,
             lr: preset.lr,
             momentum: preset.momentum,
@@ -100,7 +104,7 @@ impl TrainConfig {
             )*};
         }
         take!(layers, activation, optimizer, lr, weight_decay, schedule);
-        take!(batch_size, epochs, dropout, init, val_split, seed);
+        take!(batch_size, epochs, dropout, augment, init, val_split, seed);
         if a.threads.is_some() {
             config.threads = a.threads;
         }
@@ -170,6 +174,12 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return usage("--batch-size must be at least 1".into());
+        }
+        if self.augment > 8 {
+            return usage(format!(
+                "--augment {} would move digits off the 28x28 image; use 0 to 8 (2 is typical)",
+                self.augment
+            ));
         }
         if self.epochs == 0 {
             return usage("--epochs must be at least 1".into());

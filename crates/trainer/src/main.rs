@@ -7,6 +7,7 @@
 //! Shape legend: `B` batch size, `I` inputs of a layer (784 for the first),
 //! `O` outputs of a layer (10 classes for the last).
 
+mod augment;
 mod checkpoint;
 mod cli;
 mod config;

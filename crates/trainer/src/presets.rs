@@ -22,6 +22,8 @@ pub struct Preset {
     pub batch_size: usize,
     pub epochs: usize,
     pub dropout: f32,
+    /// Random shifts of training images, in pixels (0 = none).
+    pub augment: usize,
     pub init: InitName,
 }
 
@@ -45,6 +47,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 100,
         epochs: 10,
         dropout: 0.0,
+        augment: 0,
         init: InitName::Auto,
     },
     Preset {
@@ -60,6 +63,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 64,
         epochs: 10,
         dropout: 0.0,
+        augment: 0,
         init: InitName::Auto,
     },
     Preset {
@@ -75,6 +79,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 32,
         epochs: 10,
         dropout: 0.0,
+        augment: 0,
         init: InitName::Auto,
     },
     Preset {
@@ -90,6 +95,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 100,
         epochs: 17,
         dropout: 0.0,
+        augment: 0,
         init: InitName::Auto,
     },
     Preset {
@@ -105,6 +111,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 128,
         epochs: 8,
         dropout: 0.0,
+        augment: 0,
         init: InitName::Auto,
     },
     Preset {
@@ -120,6 +127,7 @@ pub const PRESETS: &[Preset] = &[
         batch_size: 128,
         epochs: 30,
         dropout: 0.4,
+        augment: 0,
         init: InitName::Auto,
     },
 ];

@@ -2,6 +2,7 @@
 //! the loop, which fits on a screen: for each epoch, for each batch, forward,
 //! loss, backward, step; after each epoch, validate, report, checkpoint.
 
+use crate::augment;
 use crate::checkpoint::{self, Position};
 use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::config::TrainConfig;
@@ -119,6 +120,12 @@ fn dropout_seed(seed: u64, step: u64) -> u64 {
         .wrapping_add(step << 8)
 }
 
+/// The seed of a step's random shifts: the dropout seeds of that step use
+/// `dropout_seed + layer` for layers below 255, so `+ 255` is its own.
+fn augment_seed(seed: u64, step: u64) -> u64 {
+    dropout_seed(seed, step).wrapping_add(255)
+}
+
 /// The three sets a run uses.
 struct Datasets {
     train: Dataset,
@@ -149,6 +156,8 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
         Batches::new(&data.train, run.batch_options()).map_err(|e| Error::Data(e.to_string()))?;
     let (mut batch, mut dlogits, mut predicted) =
         (Batch::new(), tensor::Matrix::zeros(0, 0), Vec::new());
+    // For --augment: shifted copies of the batch, filled with blank pixels.
+    let (mut shifted, blank) = (tensor::Matrix::zeros(0, 0), PIXELS.table()[0]);
     while run.position.epoch < run.config.epochs {
         batches.start_epoch(run.position.epoch as u64);
         batches.skip_batches(run.position.step_in_epoch);
@@ -158,7 +167,14 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
             run.optimizer.set_learning_rate(run.learning_rate());
             run.model
                 .reseed_dropout(dropout_seed(run.config.seed, run.position.global_step));
-            let images = batch.images().view();
+            let images = match run.config.augment {
+                0 => batch.images().view(),
+                max_shift => {
+                    let seed = augment_seed(run.config.seed, run.position.global_step);
+                    augment::shift_batch(batch.images(), &mut shifted, max_shift, seed, blank);
+                    shifted.view()
+                }
+            };
             let logits = run.model.forward(images)?;
             let loss = softmax_cross_entropy(
                 logits.view(),
@@ -296,12 +312,15 @@ impl Run {
             data.validation.as_ref().map_or(0, Dataset::len),
             data.test.len()
         ));
-        let dropout = match config.dropout {
+        let mut extras = match config.dropout {
             0.0 => String::new(),
             rate => format!(", dropout {rate}"),
         };
+        if config.augment > 0 {
+            extras.push_str(&format!(", shifts up to {} px", config.augment));
+        }
         self.progress.line(&format!(
-            "network: {} {}{dropout} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
+            "network: {} {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
             config.layers.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
             self.model.spec().hidden,
             self.model.parameter_count(),

@@ -602,9 +602,11 @@ fn the_same_seed_and_threads_give_identical_runs() {
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_resume_ends_with_the_same_weights() {
     let dir = temp_dir("resume");
-    // With dropout and a cosine schedule, so the RNG and the schedule must
-    // both be restored exactly.
+    // With dropout, random shifts and a cosine schedule, so the RNGs and the
+    // schedule must all be restored exactly.
     let common = [
+        "--augment",
+        "2",
         "--limit",
         "20000",
         "--epochs",
