@@ -308,6 +308,7 @@ mod tests {
             (&["--val-split", "1"], "--val-split"),
             (&["--batch-size", "0"], "--batch-size"),
             (&["--epochs", "0"], "--epochs"),
+            (&["--augment", "9"], "--augment 9 would move digits off"),
             (&["--threads", "0"], "--threads"),
             (
                 &["--preset", "huge"],
