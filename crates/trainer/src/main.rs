@@ -7,19 +7,24 @@
 //! Shape legend: `B` batch size, `I` inputs of a layer (784 for the first),
 //! `O` outputs of a layer (10 classes for the last).
 
-mod augment;
-mod checkpoint;
-mod cli;
-mod config;
-mod data;
-mod error;
-mod evaluate;
-mod files;
-mod picture;
-mod presets;
-mod progress;
-mod report;
-mod train;
+// The command line and what it resolves to.
+mod cli; // subcommands, flags, help texts with examples
+mod config; // every setting of a run, checked once
+mod error; // one-line messages and exit codes
+mod presets; // the named starting points, one table
+
+// Training.
+mod augment; // --augment: random shifts of training images
+mod checkpoint; // everything needed to resume exactly
+mod data; // which dataset, --limit, the validation split
+mod evaluate; // loss, accuracy, confusion matrix
+mod progress; // bar or plain lines
+mod train; // set-up and the loop
+
+// What a person opens afterwards, and their own pictures.
+mod files; // atomic writes, run folders
+mod picture; // a photo or drawing -> MNIST's 28x28
+mod report; // metrics.jsonl and the SVG plots
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};

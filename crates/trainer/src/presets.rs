@@ -116,7 +116,8 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "best",
-        about: "784-1024-1024-10 ReLU, dropout, 2-px shifts, AdamW, cosine: most accurate in < 10 min",
+        about:
+            "784-1024-1024-10 ReLU, dropout, 2-px shifts, AdamW, cosine: most accurate in < 10 min",
         layers: &[784, 1024, 1024, 10],
         activation: Relu,
         optimizer: AdamW,
