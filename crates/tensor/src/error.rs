@@ -4,7 +4,11 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ShapeError {
     /// `rows * cols` elements were promised but `len` were given.
-    DataLength { rows: usize, cols: usize, len: usize },
+    DataLength {
+        rows: usize,
+        cols: usize,
+        len: usize,
+    },
     /// `rows * cols` does not fit in `usize`.
     Overflow { rows: usize, cols: usize },
     /// Two operands of `op` have shapes that do not combine.
@@ -30,7 +34,10 @@ impl fmt::Display for ShapeError {
                 rows * cols
             ),
             ShapeError::Overflow { rows, cols } => {
-                write!(f, "a {rows}x{cols} matrix has more elements than memory can address")
+                write!(
+                    f,
+                    "a {rows}x{cols} matrix has more elements than memory can address"
+                )
             }
             ShapeError::Mismatch { op, left, right } => write!(
                 f,

@@ -167,14 +167,22 @@ impl Matrix {
 impl Index<(usize, usize)> for Matrix {
     type Output = f32;
     fn index(&self, (r, c): (usize, usize)) -> &f32 {
-        assert!(c < self.cols, "column {c} out of range for {} columns", self.cols);
+        assert!(
+            c < self.cols,
+            "column {c} out of range for {} columns",
+            self.cols
+        );
         &self.data[r * self.cols + c]
     }
 }
 
 impl IndexMut<(usize, usize)> for Matrix {
     fn index_mut(&mut self, (r, c): (usize, usize)) -> &mut f32 {
-        assert!(c < self.cols, "column {c} out of range for {} columns", self.cols);
+        assert!(
+            c < self.cols,
+            "column {c} out of range for {} columns",
+            self.cols
+        );
         &mut self.data[r * self.cols + c]
     }
 }
@@ -201,7 +209,11 @@ impl<'a> MatrixRef<'a> {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
     pub fn get(&self, r: usize, c: usize) -> f32 {
-        assert!(c < self.cols, "column {c} out of range for {} columns", self.cols);
+        assert!(
+            c < self.cols,
+            "column {c} out of range for {} columns",
+            self.cols
+        );
         self.data[r * self.cols + c]
     }
     /// A view of rows `range`, without copying. Panics if out of range.
@@ -315,7 +327,11 @@ mod tests {
     fn from_vec_checks_length() {
         assert_eq!(
             Matrix::from_vec(2, 3, vec![0.0; 5]),
-            Err(ShapeError::DataLength { rows: 2, cols: 3, len: 5 })
+            Err(ShapeError::DataLength {
+                rows: 2,
+                cols: 3,
+                len: 5
+            })
         );
         assert!(Matrix::from_vec(usize::MAX, 2, vec![]).is_err());
     }

@@ -122,7 +122,9 @@ pub fn softmax_in_place(row: &mut [f32]) {
 /// `out[r] = max of row r`.
 pub fn row_max(m: MatrixRef<'_>, out: &mut [f32]) -> Result<(), ShapeError> {
     same_len("row_max", m.rows(), out.len())?;
-    out.iter_mut().enumerate().for_each(|(r, o)| *o = max(m.row(r)));
+    out.iter_mut()
+        .enumerate()
+        .for_each(|(r, o)| *o = max(m.row(r)));
     Ok(())
 }
 
