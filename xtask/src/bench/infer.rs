@@ -30,12 +30,9 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
         (20_000, 9)
     };
     let mut rows = Vec::new();
-    let only = |variable: &str, value: String| {
-        std::env::var(variable).map_or(true, |list| list.split(',').any(|v| v.trim() == value))
-    };
     for network in NETWORKS
         .iter()
-        .filter(|n| only("INFER_ONLY", n.name.into()))
+        .filter(|n| networks::selected("INFER_ONLY", n.name))
     {
         let spec = ModelSpec::parse(&format!("{} hidden=relu", network.shape()))
             .map_err(|e| format!("network ({}): {e}", network.name))?;
@@ -43,7 +40,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
         model.set_training(false);
         for threads in networks::thread_counts()
             .into_iter()
-            .filter(|t| only("INFER_THREADS", t.to_string()))
+            .filter(|t| networks::selected("INFER_THREADS", &t.to_string()))
         {
             tensor::set_threads(threads);
             quiet::wait_for_quiet(&format!(

@@ -88,6 +88,12 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// False when the environment variable `variable` holds a comma-separated
+/// list without `value` (for reruns of a few rows); true when it is unset.
+pub fn selected(variable: &str, value: &str) -> bool {
+    std::env::var(variable).map_or(true, |list| list.split(',').any(|v| v.trim() == value))
+}
+
 /// The measured FP32 peak for `threads` threads, as `matmul` counts it: one
 /// core's peak for one thread, a share of the all-core peak otherwise.
 pub fn peak_gflops(threads: usize) -> f64 {

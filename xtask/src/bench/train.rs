@@ -7,6 +7,9 @@
 //! training seconds (evaluation excluded), from which the median epoch is
 //! taken, as `mlp.py` does for the peers. Peak memory is the child's
 //! `VmHWM` (peak resident set), polled from `/proc/PID/status`.
+//!
+//! For reruns, `TRAIN_ONLY=a` limits the networks and `TRAIN_THREADS=2` the
+//! thread counts.
 
 use super::networks::{self, Network, PeerResult, NETWORKS, PEERS};
 use super::quiet;
@@ -18,9 +21,15 @@ use std::process::Command;
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let trainer = build_trainer()?;
     let mut rows = Vec::new();
-    for network in &NETWORKS {
+    for network in NETWORKS
+        .iter()
+        .filter(|n| networks::selected("TRAIN_ONLY", n.name))
+    {
         let epochs = if options.quick { 1 } else { network.epochs };
-        for threads in networks::thread_counts() {
+        for threads in networks::thread_counts()
+            .into_iter()
+            .filter(|t| networks::selected("TRAIN_THREADS", &t.to_string()))
+        {
             let ours = run_trainer(&trainer, network, threads, epochs)?;
             let mut row = json!({
                 "bench": "train",
