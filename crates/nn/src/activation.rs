@@ -107,6 +107,11 @@ impl Activation {
 
     /// `dX = dY * f'(X)`, with `f'` written through the output `Y`
     /// (softmax: `dX = Y * (dY - sum over the row of dY * Y)`).
+    ///
+    /// The out-of-place form of [`backward_in_place`], which owns the
+    /// derivatives: `dX = dY`, then scaled in place.
+    ///
+    /// [`backward_in_place`]: Activation::backward_in_place
     pub fn backward(
         &self,
         output: MatrixRef<'_>,
@@ -119,39 +124,18 @@ impl Activation {
             output_grad.shape(),
         )?;
         same_shape("activation backward dX", output.shape(), input_grad.shape())?;
-        let (y, dy) = (output.as_slice(), output_grad.as_slice());
-        let dx = input_grad.as_mut_slice();
-        let each = |dx: &mut [f32], derivative: &dyn Fn(f32) -> f32| {
-            for ((dx, &dy), &y) in dx.iter_mut().zip(dy).zip(y) {
-                *dx = dy * derivative(y);
-            }
-        };
-        match *self {
-            Activation::Identity => dx.copy_from_slice(dy),
-            Activation::Relu => each(dx, &|y| if y > 0.0 { 1.0 } else { 0.0 }),
-            Activation::LeakyRelu(slope) => each(dx, &|y| if y > 0.0 { 1.0 } else { slope }),
-            Activation::Sigmoid => each(dx, &|y| y * (1.0 - y)),
-            Activation::Tanh => each(dx, &|y| 1.0 - y * y),
-            Activation::Softmax => {
-                let cols = output.cols();
-                for r in 0..output.rows() {
-                    let (y, dy) = (output.row(r), output_grad.row(r));
-                    let dot: f32 = y.iter().zip(dy).map(|(y, dy)| y * dy).sum();
-                    let dx = &mut dx[r * cols..(r + 1) * cols];
-                    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-                        *dx = y * (dy - dot);
-                    }
-                }
-            }
-            Activation::Step => return Err(NnError::NotDifferentiable { activation: "step" }),
+        // Refused before `dX` is written, so an error leaves it as it was.
+        if *self == Activation::Step {
+            return Err(NnError::NotDifferentiable { activation: "step" });
         }
-        Ok(())
+        input_grad
+            .as_mut_slice()
+            .copy_from_slice(output_grad.as_slice());
+        self.backward_in_place(output, input_grad)
     }
 
-    /// `dY *= f'` in place (`dY` becomes `dX`); the same math as [`backward`]
-    /// without a second buffer. Used by the model on its own gradient buffers.
-    ///
-    /// [`backward`]: Activation::backward
+    /// `dY *= f'` in place (`dY` becomes `dX`), without a second buffer.
+    /// Used by the model on its own gradient buffers.
     pub fn backward_in_place(&self, output: MatrixRef<'_>, mut grad: MatrixMut<'_>) -> Result<()> {
         same_shape("activation backward dY", output.shape(), grad.shape())?;
         let y = output.as_slice();
@@ -289,6 +273,21 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, NnError::NotDifferentiable { .. }));
         assert!(err.to_string().contains("step"));
+    }
+
+    #[test]
+    fn a_failed_backward_leaves_the_input_gradient_as_it_was() {
+        let y = Matrix::zeros(1, 2);
+        let mut dx = Matrix::filled(1, 2, 7.0);
+        assert!(Activation::Step
+            .backward(y.view(), y.view(), dx.view_mut())
+            .is_err());
+        assert_eq!(dx.as_slice(), &[7.0, 7.0]);
+        let wrong = Matrix::zeros(1, 3);
+        assert!(Activation::Relu
+            .backward(y.view(), wrong.view(), dx.view_mut())
+            .is_err());
+        assert_eq!(dx.as_slice(), &[7.0, 7.0]);
     }
 
     #[test]
