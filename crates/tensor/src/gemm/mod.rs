@@ -171,15 +171,17 @@ pub fn gemm_with<'a>(
     if rows == 0 || cols == 0 {
         return Ok(());
     }
+    // How C is written (the blocked path builds one per tile, with the
+    // same arithmetic).
+    let store = kernel::TileStore {
+        alpha,
+        beta,
+        bias,
+        relu,
+    };
     if a.cols() == 0 {
         // No products: C = act(beta * C + bias), with the same per-element
         // arithmetic as a tile store.
-        let store = kernel::TileStore {
-            alpha,
-            beta,
-            bias,
-            relu,
-        };
         for r in 0..rows {
             for (j, x) in c.row_mut(r).iter_mut().enumerate() {
                 *x = store.apply(0.0, (beta != 0.0).then_some(*x), j);
@@ -191,12 +193,6 @@ pub fn gemm_with<'a>(
         // Batch 1: packing all of B for one row of a tile costs ten times the
         // arithmetic (see gemv.rs). A and B are contiguous, so A's one row
         // (or one column, transposed) is `k` consecutive floats.
-        let store = kernel::TileStore {
-            alpha,
-            beta,
-            bias,
-            relu,
-        };
         let (x, b_storage) = (a.matrix.as_slice(), b.matrix.as_slice());
         let kernel = kernel::Microkernel::select(config.kernel);
         gemv::row_times_matrix(x, b_storage, b.transposed, c.row_mut(0), &store, kernel);

@@ -82,6 +82,9 @@ fn pack_adjacent_lanes<const W: usize>(
     #[cfg(target_arch = "x86_64")]
     if packer == Packer::Avx2 {
         /// The same loop compiled with AVX enabled: 32-byte moves.
+        ///
+        /// # Safety
+        /// The CPU supports AVX2 (every access is bounds-checked slicing).
         #[target_feature(enable = "avx2")]
         unsafe fn with_avx2<const W: usize>(
             source: &[f32],
