@@ -346,7 +346,18 @@ impl Sequential {
     /// metadata; every name, dtype and shape is checked. Dropout layers (if
     /// any) are seeded with `0`: their state is not part of the weights.
     pub fn load(path: &Path) -> Result<Sequential> {
-        let file = safetensors::read_tensors(path)?;
+        Sequential::from_tensor_file(&safetensors::read_tensors(path)?, path, false)
+    }
+
+    /// [`Sequential::load`] for a file already read (`path` only names it in
+    /// errors), so a caller that reads the metadata first need not read the
+    /// file twice. With `allow_extra`, tensors that are not parameters (a
+    /// trainer checkpoint's optimizer state) are ignored.
+    pub fn from_tensor_file(
+        file: &TensorFile,
+        path: &Path,
+        allow_extra: bool,
+    ) -> Result<Sequential> {
         let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) else {
             return Err(NnError::Format {
                 path: path.to_path_buf(),
@@ -361,7 +372,7 @@ impl Sequential {
             problem: e.to_string(),
         })?;
         let mut model = Sequential::new(&spec, Init::HeNormal, 0)?;
-        model.assign_params(&file, path, false)?;
+        model.assign_params(file, path, allow_extra)?;
         Ok(model)
     }
 

@@ -146,6 +146,34 @@ fn a_missing_or_unexpected_name_is_named() {
 }
 
 #[test]
+fn a_file_read_once_builds_the_model_and_extra_tensors_are_allowed_only_on_request() {
+    let dir = TempDir::new("from-file");
+    let path = dir.join("checkpoint.safetensors");
+    write_edited(&path, |t| {
+        t.push((
+            "optimizer.adam.m.layers.0.weight".into(),
+            vec![2],
+            vec![1.0, 2.0],
+        ))
+    });
+    let file = read_tensors(&path).unwrap();
+    let err = Sequential::from_tensor_file(&file, &path, false).unwrap_err();
+    assert!(
+        matches!(&err, NnError::UnexpectedTensor { name, .. } if name.starts_with("optimizer.")),
+        "{err}"
+    );
+    let mut loaded = Sequential::from_tensor_file(&file, &path, true).unwrap();
+    let mut original = model();
+    assert_eq!(loaded.spec(), original.spec());
+    let x = inputs();
+    let bits = |m: &Matrix| m.as_slice().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&loaded.predict_proba(x.view()).unwrap()),
+        bits(&original.predict_proba(x.view()).unwrap())
+    );
+}
+
+#[test]
 fn a_wrong_dtype_is_named() {
     let dir = TempDir::new("dtype");
     let path = dir.join("f64.safetensors");

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::report::EpochMetrics;
 use crate::train::EpochTally;
 use nn::safetensors::{read_tensors, write_tensors};
-use nn::{Init, ModelSpec, Sequential, ARCHITECTURE_KEY};
+use nn::Sequential;
 use optim::{Optimizer, OptimizerState};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -154,27 +154,28 @@ pub fn load(path: &Path) -> Result<Checkpoint, Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let spec = ModelSpec::parse(meta(ARCHITECTURE_KEY)?).map_err(|e| bad(e.to_string()))?;
-    let mut model = Sequential::new(&spec, Init::HeNormal, config.seed)?;
-    model.assign_params(&file, path, true)?;
-    let buffers = file
-        .tensors
-        .iter()
-        .filter_map(|t| {
-            let name = t.name.strip_prefix(OPTIMIZER_PREFIX)?;
-            Some((name.to_string(), t.data.clone()))
-        })
-        .collect();
-    let optimizer = OptimizerState {
-        kind: meta("optimizer.kind")?.clone(),
-        step: number("optimizer.step")?,
-        hyper,
-        buffers,
-    };
+    let kind = meta("optimizer.kind")?.clone();
+    let step = number("optimizer.step")?;
     let position = Position {
         epoch: number("epoch")? as usize,
         step_in_epoch: number("step_in_epoch")? as usize,
         global_step: number("global_step")?,
+    };
+    // The model's tensors, then the optimizer's (the rest) moved out, not copied.
+    let model = Sequential::from_tensor_file(&file, path, true)?;
+    let buffers = file
+        .tensors
+        .into_iter()
+        .filter_map(|t| {
+            let name = t.name.strip_prefix(OPTIMIZER_PREFIX)?.to_string();
+            Some((name, t.data))
+        })
+        .collect();
+    let optimizer = OptimizerState {
+        kind,
+        step,
+        hyper,
+        buffers,
     };
     Ok(Checkpoint {
         config,
@@ -191,6 +192,7 @@ mod tests {
     use super::*;
     use crate::files::tests::temp_dir;
     use crate::presets;
+    use nn::{Init, ModelSpec};
     use optim::{optimizer_by_name, CommonSettings, Param};
 
     #[test]

@@ -113,11 +113,9 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
     let file = nn::safetensors::read_tensors(path)?;
-    let model = if checkpoint::is_checkpoint(&file.metadata) {
-        checkpoint::load(path)?.model
-    } else {
-        Sequential::load(path)?
-    };
+    // A checkpoint holds the model's tensors and the optimizer's besides.
+    let allow_extra = checkpoint::is_checkpoint(&file.metadata);
+    let model = Sequential::from_tensor_file(&file, path, allow_extra)?;
     let spec = model.spec();
     if spec.inputs() != INPUTS || spec.outputs() != CLASSES {
         return Err(Error::model(
