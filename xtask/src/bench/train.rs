@@ -113,15 +113,9 @@ fn run_trainer(
         .args(["--optimizer", network.optimizer])
         .args(["--lr", &network.lr.to_string()])
         // Every setting the peers do not have is switched off explicitly,
-        // so no preset default (a cosine schedule, say) slips in.
-        .args([
-            "--schedule",
-            "constant",
-            "--weight-decay",
-            "0",
-            "--dropout",
-            "0",
-        ])
+        // so no preset default (a cosine schedule, pixel shifts) slips in.
+        .args(["--schedule", "constant", "--weight-decay", "0"])
+        .args(["--dropout", "0", "--augment", "0"])
         .args(["--batch-size", &network.batch.to_string()])
         .args(["--epochs", &epochs.to_string()])
         .args(["--threads", &threads.to_string()])
