@@ -144,10 +144,6 @@ pub enum DataError {
         problem: String,
     },
 
-    /// An array handed to the IDX writer cannot be written as IDX.
-    #[error("{}: cannot write as IDX: {problem}", path.display())]
-    InvalidArray { path: PathBuf, problem: String },
-
     /// A request that does not fit the data (a split larger than the set,
     /// a batch size of zero, images whose size does not match).
     #[error("{0}")]

@@ -247,7 +247,7 @@ pub fn write_idx(path: impl AsRef<Path>, array: &IdxArray, compression: Compress
 
 /// Runs `write` on a temporary file beside `path`, syncs it, and renames it
 /// over `path`; removes the temporary file if anything fails.
-pub(crate) fn write_atomically(
+fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
