@@ -186,7 +186,8 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
                 });
             }
         }
-        self.match_slots(params)?;
+        // Refused before `match_slots`, which makes the buffers on a first
+        // step: a step not taken must leave no trace.
         let grad_scale = match self.rule.clip_norm() {
             None => 1.0,
             Some(max_norm) => {
@@ -197,6 +198,7 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
                 clip_factor(norm, max_norm)
             }
         };
+        self.match_slots(params)?;
         let l2 = self.rule.l2_weight_decay();
 
         self.step += 1;

@@ -390,3 +390,33 @@ fn unknown_names_and_bad_settings_are_errors() {
     };
     assert!(Sgd::new(nesterov_without_momentum).is_err());
 }
+
+#[test]
+fn a_refused_first_step_leaves_the_optimizer_as_new() {
+    let config = AdamConfig {
+        clip_norm: Some(1.0),
+        ..AdamConfig::default()
+    };
+    let mut adam = Adam::new(config).unwrap();
+    let fresh = adam.state();
+    let mut value = [1.0_f32, 2.0];
+    let mut params = [Param {
+        name: "w",
+        value: &mut value,
+        grad: &[f32::NAN, 0.5],
+    }];
+    let err = adam.step(&mut params).unwrap_err();
+    assert!(matches!(err, OptimError::NonFiniteGradient { .. }), "{err}");
+    assert_eq!(adam.state(), fresh, "no buffers made for a step not taken");
+    assert_eq!(value, [1.0, 2.0]);
+    // The next, good step then fixes the parameters as a first step does.
+    let mut other = [0.0_f32; 3];
+    let mut params = [Param {
+        name: "v",
+        value: &mut other,
+        grad: &[0.1, 0.2, 0.3],
+    }];
+    adam.step(&mut params).unwrap();
+    assert_eq!(adam.state().buffers.len(), 2);
+    assert_eq!(adam.state().buffers[0].0, "adam.m.v");
+}
