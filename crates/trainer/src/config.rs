@@ -2,7 +2,7 @@
 //! run's config) plus the flags that override it, and checked once here so
 //! the rest of the program can trust it. Saved as the run's `config.json`.
 
-use crate::cli::{ActivationName, DataSourceArgs, InitName, OptimizerName, TrainArgs};
+use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::error::Error;
 use crate::presets::{self, Preset};
 use serde::{Deserialize, Serialize};
@@ -96,7 +96,9 @@ impl TrainConfig {
                     TrainConfig::from_preset(preset)
                 }
             };
-        apply_data_source(&mut config, &args.source);
+        if let Some(data) = DataSource::given(&args.source) {
+            config.data = data;
+        }
         let a = args;
         macro_rules! take {
             ($($field:ident),*) => {$(
@@ -105,6 +107,9 @@ impl TrainConfig {
         }
         take!(layers, activation, optimizer, lr, weight_decay, schedule);
         take!(batch_size, epochs, dropout, augment, init, val_split, seed);
+        if a.source.limit.is_some() {
+            config.limit = a.source.limit;
+        }
         if a.threads.is_some() {
             config.threads = a.threads;
         }
@@ -194,22 +199,6 @@ impl TrainConfig {
     }
 }
 
-fn apply_data_source(config: &mut TrainConfig, source: &DataSourceArgs) {
-    if let (Some(train), Some(test)) = (&source.csv_train, &source.csv_test) {
-        config.data = DataSource::Csv {
-            train: train.clone(),
-            test: test.clone(),
-        };
-    } else if let Some(dir) = &source.data {
-        config.data = DataSource::Idx {
-            dir: Some(dir.clone()),
-        };
-    }
-    if source.limit.is_some() {
-        config.limit = source.limit;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +266,28 @@ mod tests {
         };
         let config = TrainConfig::resolve(&args, Some(base.clone())).unwrap();
         assert_eq!(config, TrainConfig { epochs: 40, ..base });
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_data_unless_a_flag_names_other_data() {
+        let mut base = TrainConfig::from_preset(presets::find("default").unwrap());
+        base.data = DataSource::Csv {
+            train: "a.csv".into(),
+            test: "b.csv".into(),
+        };
+        let kept = TrainConfig::resolve(&TrainArgs::default(), Some(base.clone())).unwrap();
+        assert_eq!((&kept.data, kept.limit), (&base.data, None));
+        let mut args = TrainArgs::default();
+        args.source.data = Some("elsewhere".into());
+        args.source.limit = Some(300);
+        let moved = TrainConfig::resolve(&args, Some(base)).unwrap();
+        assert_eq!(
+            moved.data,
+            DataSource::Idx {
+                dir: Some("elsewhere".into())
+            }
+        );
+        assert_eq!(moved.limit, Some(300));
     }
 
     #[test]

@@ -18,24 +18,43 @@ fn bundled_in_source_tree() -> PathBuf {
 /// from a checkout's root).
 const BUNDLED_RELATIVE: &str = "data/mnist";
 
-/// The folder `--data` means when it is not given.
-pub fn default_data_dir() -> PathBuf {
-    let in_tree = bundled_in_source_tree();
-    if in_tree.is_dir() {
-        in_tree
-    } else {
-        PathBuf::from(BUNDLED_RELATIVE)
+/// The IDX folder: `--data`'s, else the bundled MNIST.
+fn idx_dir(dir: &Option<PathBuf>) -> PathBuf {
+    match dir {
+        Some(dir) => dir.clone(),
+        None if bundled_in_source_tree().is_dir() => bundled_in_source_tree(),
+        None => PathBuf::from(BUNDLED_RELATIVE),
     }
 }
 
 impl DataSource {
-    pub fn from_args(args: &DataSourceArgs) -> DataSource {
+    /// The source `--data` or `--csv-train`/`--csv-test` name, or `None`
+    /// when no flag names one (then a resumed run keeps its own).
+    pub fn given(args: &DataSourceArgs) -> Option<DataSource> {
         match (&args.csv_train, &args.csv_test, &args.data) {
-            (Some(train), Some(test), _) => DataSource::Csv {
+            (Some(train), Some(test), _) => Some(DataSource::Csv {
                 train: train.clone(),
                 test: test.clone(),
-            },
-            (_, _, dir) => DataSource::Idx { dir: dir.clone() },
+            }),
+            (_, _, Some(dir)) => Some(DataSource::Idx {
+                dir: Some(dir.clone()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The source the flags name, else the bundled MNIST.
+    pub fn from_args(args: &DataSourceArgs) -> DataSource {
+        DataSource::given(args).unwrap_or(DataSource::Idx { dir: None })
+    }
+
+    /// Where the images come from, for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::Idx { dir } => idx_dir(dir).display().to_string(),
+            DataSource::Csv { train, test } => {
+                format!("{} and {}", train.display(), test.display())
+            }
         }
     }
 
@@ -43,8 +62,7 @@ impl DataSource {
     pub fn load(&self, limit: Option<usize>) -> Result<MnistSet, Error> {
         let set = match self {
             DataSource::Idx { dir } => {
-                let dir = dir.clone().unwrap_or_else(default_data_dir);
-                MnistSet::load_dir(&dir, Some(CLASSES)).map_err(explain_data_error)?
+                MnistSet::load_dir(idx_dir(dir), Some(CLASSES)).map_err(explain_data_error)?
             }
             DataSource::Csv { train, test } => {
                 MnistSet::load_csv(train, test, Some((28, 28)), Some(CLASSES))

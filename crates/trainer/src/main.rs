@@ -206,15 +206,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
 fn data_command(args: &DataArgs) -> Result<(), Error> {
     let source = DataSource::from_args(&args.source);
     let set = source.load(args.source.limit)?;
-    let origin = match &source {
-        DataSource::Idx { dir } => dir
-            .clone()
-            .unwrap_or_else(data::default_data_dir)
-            .display()
-            .to_string(),
-        DataSource::Csv { train, test } => format!("{} and {}", train.display(), test.display()),
-    };
-    println!("dataset: {origin}");
+    println!("dataset: {}", source.describe());
     println!("training set: {}", set.train.summary());
     println!("test set: {}", set.test.summary());
     for index in 0..args.show.min(set.train.len()) {
