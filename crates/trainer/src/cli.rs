@@ -48,7 +48,7 @@ pub struct DataSourceArgs {
     #[arg(long, value_name = "FILE", requires = "csv_test")]
     pub csv_train: Option<PathBuf>,
     /// Test set as CSV, in the same layout as --csv-train
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "csv_train")]
     pub csv_test: Option<PathBuf>,
     /// Use only the first N training and N test images (quick experiments, tests)
     #[arg(long, value_name = "N")]
@@ -323,6 +323,24 @@ mod tests {
 
         let error = Cli::try_parse_from(["trainer", "train", "--csv-train", "a.csv"]).unwrap_err();
         assert!(one_line_usage_error(&error.to_string()).contains("--csv-test"));
+    }
+
+    #[test]
+    fn csv_files_come_in_pairs() {
+        // Alone, either would be silently ignored in favour of the IDX data.
+        let pairs = [
+            ("train", "--csv-test", "--csv-train"),
+            ("data", "--csv-train", "--csv-test"),
+        ];
+        for (command, given, missing) in pairs {
+            let error = Cli::try_parse_from(["trainer", command, given, "x.csv"]).unwrap_err();
+            let line = one_line_usage_error(&error.to_string());
+            assert!(
+                line.contains(&format!("required arguments were not provided: {missing}")),
+                "{line}"
+            );
+            assert_eq!(error.exit_code(), 2);
+        }
     }
 
     #[test]
