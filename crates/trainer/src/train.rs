@@ -162,7 +162,8 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
         batches.start_epoch(run.position.epoch as u64);
         batches.skip_batches(run.position.step_in_epoch);
         run.start_epoch();
-        let epoch_start = (Instant::now(), run.tally.seconds);
+        // A resumed epoch's time so far is in the tally: add this session's.
+        let (resumed_at, seconds_before) = (Instant::now(), run.tally.seconds);
         while batches.next_batch(&mut batch) {
             run.optimizer.set_learning_rate(run.learning_rate());
             run.model
@@ -195,7 +196,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
             run.optimizer.step(&mut params)?;
 
             run.count_step(loss, &predicted, batch.labels());
-            run.tally.seconds = epoch_start.1 + epoch_start.0.elapsed().as_secs_f64();
+            run.tally.seconds = seconds_before + resumed_at.elapsed().as_secs_f64();
             if stop.load(Ordering::SeqCst) {
                 return Err(run.interrupted()?);
             }
