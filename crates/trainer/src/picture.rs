@@ -44,18 +44,12 @@ impl GreyImage {
 /// Reads the picture at `path` and prepares it as MNIST was prepared:
 /// 784 values, row-major, `0.0` background to `1.0` ink.
 pub fn load_digit(path: &Path) -> Result<Vec<f32>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let grey = decode(&bytes).map_err(|problem| Error::Picture {
+    let bytes = std::fs::read(path).map_err(|source| Error::io(path, source))?;
+    let picture_error = |problem| Error::Picture {
         path: path.to_path_buf(),
         problem,
-    })?;
-    to_mnist(&grey).map_err(|problem| Error::Picture {
-        path: path.to_path_buf(),
-        problem,
-    })
+    };
+    to_mnist(&decode(&bytes).map_err(picture_error)?).map_err(picture_error)
 }
 
 /// Decodes PNG or JPEG bytes to grey. The error says what is wrong.
