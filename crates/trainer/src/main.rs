@@ -163,10 +163,9 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut model = load_model(&args.model)?;
     let mut predictions = Vec::new();
     for path in &args.images {
-        let input = picture::load_digit(path)?;
-        let matrix =
-            tensor::Matrix::from_vec(1, INPUTS, input.clone()).map_err(nn::NnError::from)?;
-        let probabilities = model.predict_proba(matrix.view())?.into_vec();
+        let input = tensor::Matrix::from_vec(1, INPUTS, picture::load_digit(path)?)
+            .map_err(nn::NnError::from)?;
+        let probabilities = model.predict_proba(input.view())?.into_vec();
         let digit = tensor::ops::argmax(&probabilities);
         if !args.json {
             let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
@@ -178,7 +177,11 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             println!("{}: {digit}  ({})", path.display(), top.join(", "));
         }
         if args.show {
-            let pixels: Vec<u8> = input.iter().map(|v| (v * 255.0).round() as u8).collect();
+            let pixels: Vec<u8> = input
+                .as_slice()
+                .iter()
+                .map(|v| (v * 255.0).round() as u8)
+                .collect();
             let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
             // With --json, stdout holds only the JSON object.
             if args.json {
