@@ -26,6 +26,10 @@ const DIGIT_BOX: usize = 20;
 const INK_THRESHOLD: f32 = 0.2;
 /// The ink must stand out from the paper by at least this much (on 0..1).
 const MIN_CONTRAST: f32 = 0.15;
+/// Larger pictures are refused before anything is decoded: a file of a few
+/// hundred bytes can claim 65535 x 65535 pixels (4 G pixels, tens of GB
+/// decoded), while the largest phone photos have about 50 M.
+const MAX_PIXELS: usize = 64 << 20;
 
 /// A grey picture, row-major, `0.0` black to `1.0` white.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +82,7 @@ fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
     let mut reader = decoder
         .read_info()
         .map_err(|e| format!("cannot decode PNG: {e}"))?;
+    check_size(reader.info().width as usize, reader.info().height as usize)?;
     let mut buffer = vec![0u8; reader.output_buffer_size()];
     let frame = reader
         .next_frame(&mut buffer)
@@ -106,7 +111,6 @@ fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
             pixels.push(alpha * grey + (1.0 - alpha));
         }
     }
-    check_size(width, height)?;
     Ok(GreyImage {
         width,
         height,
@@ -116,13 +120,14 @@ fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
 
 fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    let data = decoder
-        .decode()
-        .map_err(|e| format!("cannot decode JPEG: {e}"))?;
+    let cannot = |e: jpeg_decoder::Error| format!("cannot decode JPEG: {e}");
+    decoder.read_info().map_err(cannot)?;
     let info = decoder
         .info()
         .ok_or_else(|| "cannot decode JPEG: no image header".to_string())?;
     let (width, height) = (usize::from(info.width), usize::from(info.height));
+    check_size(width, height)?;
+    let data = decoder.decode().map_err(cannot)?;
     let pixels: Vec<f32> = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => data.iter().map(|&v| f32::from(v) / 255.0).collect(),
         jpeg_decoder::PixelFormat::L16 => data
@@ -143,7 +148,6 @@ fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
             })
             .collect(),
     };
-    check_size(width, height)?;
     if pixels.len() != width * height {
         return Err("cannot decode JPEG: pixel data is shorter than the header says".into());
     }
@@ -154,9 +158,16 @@ fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
     })
 }
 
+/// Called on the header's size, before pixels are decoded or allocated.
 fn check_size(width: usize, height: usize) -> Result<(), String> {
     if width == 0 || height == 0 {
         Err(format!("the picture is empty ({width}x{height} pixels)"))
+    } else if width.saturating_mul(height) > MAX_PIXELS {
+        Err(format!(
+            "the picture is {width}x{height} pixels, more than the {} million read here; \
+             scale it down",
+            MAX_PIXELS / 1_000_000
+        ))
     } else {
         Ok(())
     }
@@ -939,6 +950,35 @@ pub(crate) mod tests {
                 "{name}: paper {paper}, darkest {darkest}"
             );
         }
+    }
+
+    /// A header claiming 65000 x 65000 pixels is refused before decoding
+    /// allocates for them (before this check, such a 2 KB JPEG made
+    /// `predict` reserve gigabytes and abort).
+    #[test]
+    fn a_picture_claiming_billions_of_pixels_is_refused_from_its_header() {
+        let mut png = Vec::new();
+        let mut writer = png::Encoder::new(&mut png, 65_000, 65_000)
+            .write_header()
+            .unwrap();
+        // The header is read up to the first image data chunk; its content
+        // (a start of a zlib stream) is never reached.
+        writer
+            .write_chunk(png::chunk::IDAT, &[0x78, 0x9C, 0x03, 0x00])
+            .unwrap();
+        drop(writer);
+        let error = decode(&png).unwrap_err();
+        assert!(error.contains("65000x65000 pixels"), "{error}");
+
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg");
+        let mut jpeg = std::fs::read(fixture).unwrap();
+        // Start of frame: FF C0, length (2), precision (1), height (2), width (2).
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFD, 0xE8, 0xFD, 0xE8]);
+        let error = decode(&jpeg).unwrap_err();
+        assert!(error.contains("65000x65000 pixels"), "{error}");
+        // The size limit leaves room for a 50-megapixel photo.
+        assert!(check_size(8160, 6120).is_ok());
     }
 
     #[test]
