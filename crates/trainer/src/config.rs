@@ -11,6 +11,11 @@ use std::path::PathBuf;
 /// MNIST's image size (28 x 28) and number of classes.
 pub const INPUTS: usize = 784;
 pub const CLASSES: usize = 10;
+/// More parameters than this is a typo in `--layers`, not a network: 2^28
+/// is 1 GiB of f32 weights, about 4 GiB with gradients and Adam's moments
+/// (the best preset has 1.9 million). Beyond it the allocation would abort
+/// the program, or take the machine's memory, instead of a clear error.
+const MAX_PARAMETERS: u128 = 1 << 28;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -142,6 +147,21 @@ impl TrainConfig {
         }
         if layers.contains(&0) {
             return usage("--layers sizes must be positive".into());
+        }
+        let parameters = layers.windows(2).fold(0u128, |sum, pair| {
+            let weights_and_biases = (pair[0] as u128 + 1).saturating_mul(pair[1] as u128);
+            sum.saturating_add(weights_and_biases)
+        });
+        if parameters > MAX_PARAMETERS {
+            return usage(format!(
+                "--layers {} would have {parameters} parameters, more than the {MAX_PARAMETERS} \
+                 this trainer accepts (the best preset has about 1.9 million)",
+                layers
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return usage(format!("--lr must be a positive number, not {}", self.lr));
@@ -288,6 +308,25 @@ mod tests {
             }
         );
         assert_eq!(moved.limit, Some(300));
+    }
+
+    #[test]
+    fn a_network_too_large_for_memory_is_a_usage_error_not_an_abort() {
+        // 784-h-10 has 785 h + 10 (h + 1) = 795 h + 10 parameters; 2^28 = 268 435 456.
+        assert!(resolve(&["--layers", "784,337636,10"]).is_ok());
+        let message = resolve(&["--layers", "784,337655,10"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("--layers 784,337655,10 would have 268435735 parameters"),
+            "{message}"
+        );
+        // Sizes whose product overflows 64 bits are refused the same way.
+        let huge = format!("784,{},{},10", usize::MAX, usize::MAX);
+        let error = resolve(&["--layers", &huge]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("parameters"), "{error}");
+        assert!(resolve(&["--preset", "best"]).is_ok());
     }
 
     #[test]
