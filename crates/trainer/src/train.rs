@@ -361,7 +361,10 @@ impl Run {
         let at = optim::Progress {
             step: self.position.global_step,
             steps_per_epoch: self.steps_per_epoch,
-            total_steps: self.steps_per_epoch * self.config.epochs as u64,
+            // Saturating: an absurd --epochs must not overflow (a panic in debug builds).
+            total_steps: self
+                .steps_per_epoch
+                .saturating_mul(self.config.epochs as u64),
         };
         self.schedule.lr_at(self.config.lr, at)
     }
