@@ -51,8 +51,19 @@ pub struct DataSourceArgs {
     #[arg(long, value_name = "FILE", requires = "csv_train")]
     pub csv_test: Option<PathBuf>,
     /// Use only the first N training and N test images (quick experiments, tests)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub limit: Option<usize>,
+}
+
+/// `--limit 0` would leave nothing to train on or to measure (eval printed
+/// "accuracy 0.00% on 0 test images"): refused while parsing, for every
+/// command that reads data.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -341,6 +352,24 @@ mod tests {
             );
             assert_eq!(error.exit_code(), 2);
         }
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_refused_by_every_command_that_reads_data() {
+        for command in [&["train"][..], &["eval", "--model", "m"], &["data"]] {
+            let argv = ["trainer"].iter().chain(command).chain(&["--limit", "0"]);
+            let error = Cli::try_parse_from(argv).unwrap_err();
+            let line = one_line_usage_error(&error.to_string());
+            assert!(
+                line.contains("'0' for '--limit <N>': must be at least 1"),
+                "{command:?}: {line}"
+            );
+        }
+        let cli = Cli::try_parse_from(["trainer", "data", "--limit", "7"]).unwrap();
+        let Some(Command::Data(args)) = cli.command else {
+            panic!("not data")
+        };
+        assert_eq!(args.source.limit, Some(7));
     }
 
     #[test]
