@@ -372,6 +372,21 @@ mod tests {
         assert_eq!(args.source.limit, Some(7));
     }
 
+    /// An optimizer's name is spelt in three places (clap's value, serde's
+    /// in config.json, `as_str` for optim's constructor and messages): they
+    /// must agree, and optim must know every one.
+    #[test]
+    fn optimizer_names_agree_between_flag_config_and_optim() {
+        for &name in OptimizerName::value_variants() {
+            let flag = name.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), name.as_str());
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("\"{}\"", name.as_str()));
+            let built = optim::optimizer_by_name(name.as_str(), &optim::CommonSettings::default());
+            assert_eq!(built.unwrap().state().kind, name.as_str());
+        }
+    }
+
     #[test]
     fn every_subcommand_help_has_examples() {
         let mut cli = Cli::command();
