@@ -67,7 +67,8 @@ fn at_least_one(text: &str) -> Result<usize, String> {
 }
 
 #[derive(Debug, Clone, Default, Args)]
-#[command(after_help = train_after_help())]
+// Negative numbers are values (`--lr -1` gets the range check, not "unexpected argument").
+#[command(after_help = train_after_help(), allow_negative_numbers = true)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub source: DataSourceArgs,

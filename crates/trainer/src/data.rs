@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 /// The bundled MNIST, found from the source tree (works wherever the binary
 /// is run from, as long as the checkout exists).
 fn bundled_in_source_tree() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    // Messages name this folder: show it without the `crates/trainer/../..` detour.
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// The bundled MNIST relative to the current folder (a copied binary run
@@ -148,6 +150,10 @@ mod tests {
         assert!(
             error.contains("bundled MNIST is in") && error.contains("data/mnist"),
             "{error}"
+        );
+        assert!(
+            !error.contains("/../"),
+            "the bundled path is shown resolved: {error}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

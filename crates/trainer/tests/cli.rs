@@ -343,6 +343,7 @@ fn bad_flags_are_one_line_usage_errors() {
     let cases: &[(&[&str], &str)] = &[
         (&["train", "--lr", "0"], "--lr must be a positive number"),
         (&["train", "--lr", "fast"], "'fast'"),
+        (&["train", "--lr", "-1"], "--lr must be a positive number"),
         (
             &["train", "--layers", "100,10"],
             "--layers must start with the input size 784",
