@@ -252,8 +252,22 @@ impl<'a> Batches<'a> {
         if pixels > 0 {
             let rows = batch.images.as_mut_slice().chunks_exact_mut(pixels);
             for (row, &index) in rows.zip(indices) {
-                for (x, &p) in row.iter_mut().zip(self.dataset.image(index)) {
-                    *x = self.pixel_table[p as usize];
+                let image = self.dataset.image(index);
+                match self.options.pixels {
+                    // `p / 255` in f32 is the table's value bit for bit (a
+                    // correctly rounded quotient of exact integers), and unlike
+                    // a table lookup it vectorises (an epoch of B=100 batches:
+                    // 43 ms -> 31 ms here).
+                    Pixels::Scaled => {
+                        for (x, &p) in row.iter_mut().zip(image) {
+                            *x = f32::from(p) / 255.0;
+                        }
+                    }
+                    Pixels::Standardized(_) => {
+                        for (x, &p) in row.iter_mut().zip(image) {
+                            *x = self.pixel_table[p as usize];
+                        }
+                    }
                 }
             }
         }
@@ -280,6 +294,19 @@ impl<'a> Batches<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_division_is_the_table_bit_for_bit() {
+        // next_batch divides in f32 instead of looking up the f64-built table.
+        let table = Pixels::Scaled.table();
+        for p in 0..=255u8 {
+            assert_eq!(
+                (f32::from(p) / 255.0).to_bits(),
+                table[p as usize].to_bits(),
+                "pixel {p}"
+            );
+        }
+    }
 
     #[test]
     fn standardized_table_matches_the_formula() {
