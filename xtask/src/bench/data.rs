@@ -155,6 +155,10 @@ fn set_for_csv(dir: &std::path::Path) -> Result<Dataset, String> {
 /// Writes `set` as CSV: a header, then `label,p0,...,p783` per image.
 fn write_csv(path: &std::path::Path, set: &Dataset) -> Result<(), String> {
     use std::io::Write;
+    // On a fresh clone target/bench does not exist until a report is written.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let header: Vec<String> = std::iter::once("label".to_string())
