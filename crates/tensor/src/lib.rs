@@ -1,6 +1,8 @@
 //! `tensor`: row-major `f32` matrices and the numeric kernels a neural network
 //! needs, above all a packed, cache-blocked GEMM with an AVX2+FMA microkernel.
 //! It has no dependencies: the hot path is ours and readable top to bottom.
+//! GEMM's worker threads also take other work through [`parallel`] (the
+//! optimizer splits its update of a large weight across them).
 //!
 //! Shape legend used throughout the workspace:
 //! - `m`, `k`, `n`: `C (m x n) = op(A) (m x k) * op(B) (k x n)`
@@ -20,6 +22,7 @@ mod error;
 mod gemm;
 mod matrix;
 pub mod ops;
+pub mod parallel;
 
 pub use error::ShapeError;
 pub use gemm::{

@@ -17,7 +17,7 @@ mod kernel;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx2;
-mod pool;
+pub(crate) mod pool;
 mod reference;
 
 pub use reference::reference_gemm;
