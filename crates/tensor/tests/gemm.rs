@@ -251,6 +251,10 @@ fn extreme_aspect_ratios_match_the_reference() {
         (3, 700, 4100),
         (1, 1000, 1),
         (601, 300, 1),
+        // Several NC blocks shared out between the threads, split by
+        // columns and by rows.
+        (20, 90, 8300),
+        (180, 12, 4100),
     ] {
         for layout in 0..4 {
             check(&Case {
@@ -271,6 +275,7 @@ fn results_are_bit_identical_for_any_thread_count_and_repeat() {
         (300, 517, 263, false, true),
         (128, 784, 256, true, false),
         (97, 300, 700, false, false),
+        (180, 12, 4100, true, true),
     ] {
         let case = Case {
             m,
