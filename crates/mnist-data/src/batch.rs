@@ -243,42 +243,32 @@ impl<'a> Batches<'a> {
         if size == 0 || (self.options.drop_last && size < self.options.batch_size) {
             return false;
         }
-        let start = self.cursor;
-        let indices = &self.order[start..start + size];
+        let indices = &self.order[self.cursor..self.cursor + size];
         self.cursor += size;
 
         let pixels = self.dataset.pixels_per_image();
         batch.image_shape = self.dataset.image_shape();
         batch.images.resize(size, pixels);
         if pixels > 0 {
-            let rows = batch.images.as_mut_slice().chunks_exact_mut(pixels);
-            for (offset, (row, &index)) in rows.zip(indices).enumerate() {
-                // Shuffled images are scattered over a set larger than the
-                // cache, and the loop below stalls on every line of each
-                // (13 % of a 784-100-10 training step): ask for the lines of
-                // an image a few rows ahead (into the next batch, too) so
-                // they arrive while this one converts.
-                if let Some(&ahead) = self.order.get(start + offset + PREFETCH_ROWS_AHEAD) {
-                    prefetch(self.dataset.image(ahead));
-                }
-                let image = self.dataset.image(index);
-                match self.options.pixels {
-                    // `p / 255` in f32 is the table's value bit for bit (a
-                    // correctly rounded quotient of exact integers), and unlike
-                    // a table lookup it vectorises (an epoch of B=100 batches:
-                    // 43 ms -> 31 ms here).
-                    Pixels::Scaled => {
-                        for (x, &p) in row.iter_mut().zip(image) {
-                            *x = f32::from(p) / 255.0;
-                        }
-                    }
-                    Pixels::Standardized(_) => {
-                        for (x, &p) in row.iter_mut().zip(image) {
-                            *x = self.pixel_table[p as usize];
-                        }
-                    }
-                }
+            // Gathering is bound by memory latency, not arithmetic, so two
+            // cores fetch twice as many lines at once: big batches are
+            // shared out over the GEMM pool's threads (idle at this point
+            // of a training step).
+            let parts = tensor::threads()
+                .min(size / MIN_ROWS_PER_THREAD)
+                .clamp(1, MAX_THREADS);
+            let mut shares: [(&mut [f32], &[usize]); MAX_THREADS] = Default::default();
+            let (mut images, mut rest) = (batch.images.as_mut_slice(), indices);
+            for (part, share) in shares.iter_mut().take(parts).enumerate() {
+                let rows = tensor::parallel::part_range(size, parts, part, 1).len();
+                let (these, later) = std::mem::take(&mut images).split_at_mut(rows * pixels);
+                (share.0, images) = (these, later);
+                (share.1, rest) = rest.split_at(rows);
             }
+            let (dataset, pixels, table) = (self.dataset, self.options.pixels, &self.pixel_table);
+            tensor::parallel::for_each_part(&mut shares[..parts], &|(rows, indices)| {
+                convert_images(dataset, indices, pixels, table, rows)
+            });
         }
         batch.indices.clear();
         batch.indices.extend_from_slice(indices);
@@ -297,6 +287,49 @@ impl<'a> Batches<'a> {
             }
         }
         true
+    }
+}
+
+/// Below this many rows per thread a batch is converted on one thread: the
+/// hand-over to the pool (a microsecond or two) would cost more than it saves.
+const MIN_ROWS_PER_THREAD: usize = 32;
+/// At most this many threads share a batch (their shares live on the stack).
+const MAX_THREADS: usize = 8;
+
+/// Writes image `indices[r]` of `dataset`, converted to `f32`, into row `r`
+/// of `rows`.
+fn convert_images(
+    dataset: &Dataset,
+    indices: &[usize],
+    pixels: Pixels,
+    table: &[f32; 256],
+    rows: &mut [f32],
+) {
+    let rows = rows.chunks_exact_mut(dataset.pixels_per_image());
+    for (r, (row, &index)) in rows.zip(indices).enumerate() {
+        // Shuffled images are scattered over a set larger than the cache,
+        // and the loop below stalls on every line of each (13% of a
+        // 784-100-10 training step): ask for the lines of an image a few
+        // rows ahead so they arrive while this one converts.
+        if let Some(&ahead) = indices.get(r + PREFETCH_ROWS_AHEAD) {
+            prefetch(dataset.image(ahead));
+        }
+        let image = dataset.image(index);
+        match pixels {
+            // `p / 255` in f32 is the table's value bit for bit (a correctly
+            // rounded quotient of exact integers), and unlike a table lookup
+            // it vectorises (an epoch of B=100 batches: 43 ms -> 31 ms here).
+            Pixels::Scaled => {
+                for (x, &p) in row.iter_mut().zip(image) {
+                    *x = f32::from(p) / 255.0;
+                }
+            }
+            Pixels::Standardized(_) => {
+                for (x, &p) in row.iter_mut().zip(image) {
+                    *x = table[p as usize];
+                }
+            }
+        }
     }
 }
 
