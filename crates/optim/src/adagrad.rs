@@ -86,9 +86,12 @@ impl UpdateRule for AdaGradConfig {
         )
     }
 
-    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], sum_sq: &mut [f32]) {
+    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
+        let [sum_sq] = buffers else {
+            unreachable!("AdaGrad keeps one buffer, sum_sq")
+        };
         let (lr, eps) = (self.lr, self.eps);
-        for ((p, &g), s) in value.iter_mut().zip(grad).zip(sum_sq) {
+        for ((p, &g), s) in value.iter_mut().zip(grad).zip(sum_sq.iter_mut()) {
             *s += g * g;
             *p -= lr * g / (s.sqrt() + eps);
         }

@@ -125,8 +125,10 @@ impl UpdateRule for AdamConfig {
         )
     }
 
-    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [f32]) {
-        let (m, v) = buffers.split_at_mut(value.len());
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
+        let [m, v] = buffers else {
+            unreachable!("Adam keeps two buffers, m and v")
+        };
         let (lr, b1, b2, eps) = (self.lr, self.beta1, self.beta2, self.eps);
         // Bias corrections 1 - beta^t, in f64: for beta2 = 0.999 and small t,
         // f32 would lose most digits of the difference. As PyTorch does, they
@@ -143,7 +145,12 @@ impl UpdateRule for AdamConfig {
         } else {
             1.0
         };
-        for (((p, &g), m), v) in value.iter_mut().zip(grad).zip(m).zip(v) {
+        for (((p, &g), m), v) in value
+            .iter_mut()
+            .zip(grad)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p *= decay;

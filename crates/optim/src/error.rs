@@ -36,6 +36,13 @@ pub enum OptimError {
     NonFiniteGradient { norm: f32 },
     /// A saved state that does not fit this optimizer.
     BadState { problem: String },
+    /// An [`UpdateRule`](crate::UpdateRule) that keeps more buffers per
+    /// parameter than [`RuleOptimizer`](crate::RuleOptimizer) can hand it.
+    TooManyBuffers {
+        kind: &'static str,
+        count: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for OptimError {
@@ -82,6 +89,10 @@ impl fmt::Display for OptimError {
                 "the global gradient norm is {norm}; refusing to clip and step on a non-finite gradient"
             ),
             OptimError::BadState { problem } => write!(f, "optimizer state: {problem}"),
+            OptimError::TooManyBuffers { kind, count, max } => write!(
+                f,
+                "{kind}: the update rule keeps {count} buffers per parameter, more than the {max} an optimizer step can hand it"
+            ),
         }
     }
 }

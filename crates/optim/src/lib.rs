@@ -8,6 +8,9 @@
 //! machinery (per-parameter buffers keyed by name, gradient clipping, L2
 //! weight decay, saving and restoring state) lives once, in [`RuleOptimizer`].
 //! After the first step, which creates the buffers, a step allocates nothing.
+//! A large parameter's update is shared between the threads the GEMMs use
+//! ([`tensor::threads`], through `tensor::parallel`), one contiguous chunk
+//! each, with the same bits as on one thread.
 //!
 //! The trainer's path: [`optimizer_by_name`] for `--optimizer`, a [`Schedule`]
 //! parsed from `--schedule` giving [`Optimizer::set_learning_rate`] its value
@@ -43,7 +46,7 @@ mod sgd;
 
 pub use error::OptimError;
 pub use optimizer::{Optimizer, OptimizerState, Param};
-pub use rule::{RuleOptimizer, UpdateRule};
+pub use rule::{RuleOptimizer, UpdateRule, MAX_BUFFERS};
 
 pub use adagrad::{AdaGrad, AdaGradConfig};
 pub use adam::{Adam, AdamConfig};

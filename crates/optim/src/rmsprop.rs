@@ -98,9 +98,12 @@ impl UpdateRule for RmsPropConfig {
         )
     }
 
-    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], mean_sq: &mut [f32]) {
+    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
+        let [mean_sq] = buffers else {
+            unreachable!("RMSProp keeps one buffer, mean_sq")
+        };
         let (lr, alpha, eps) = (self.lr, self.alpha, self.eps);
-        for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq) {
+        for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq.iter_mut()) {
             *s = alpha * *s + (1.0 - alpha) * g * g;
             *p -= lr * g / (s.sqrt() + eps);
         }

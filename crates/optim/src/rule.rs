@@ -1,21 +1,48 @@
 //! What every optimizer shares, written once: the step count, per-parameter
 //! buffers created on the first step and checked on every later one, gradient
-//! clipping, L2 weight decay, and saving/restoring state. An optimizer itself
-//! is only an [`UpdateRule`]: how one parameter moves given its gradient.
+//! clipping, L2 weight decay, saving/restoring state, and sharing a large
+//! parameter's update between threads. An optimizer itself is only an
+//! [`UpdateRule`]: how one parameter moves given its gradient.
+
+use tensor::parallel::{for_each_part, part_range};
 
 use crate::clip::{clip_factor, global_grad_norm};
 use crate::{OptimError, Optimizer, OptimizerState, Param};
 
+/// The most buffers per parameter an [`UpdateRule`] may keep (Adam keeps 2):
+/// a step hands them to the rule as views built in a fixed-size array, so
+/// that it allocates nothing.
+pub const MAX_BUFFERS: usize = 4;
+
+/// Parameters with fewer values than this are updated on the calling thread
+/// alone; longer ones are cut into one chunk per thread ([`tensor::threads`]).
+/// Handing a chunk to the pool costs a few microseconds, about what Adam
+/// spends on 10k values, so biases and small layers stay put
+/// (`examples/split_threshold.rs` measures where splitting starts to pay).
+const SPLIT_MIN_VALUES: usize = 32 * 1024;
+
+/// At most this many threads share one parameter: the chunks' views live in
+/// a stack array of this length. More threads than this just use 16.
+const MAX_PARTS: usize = 16;
+
+/// Chunk boundaries fall on multiples of 16 values, one 64-byte cache line,
+/// so two threads never write the same line.
+const CHUNK_ALIGN: usize = 16;
+
 /// The part that differs between optimizers. Implemented by each config
 /// struct ([`SgdConfig`](crate::SgdConfig), [`AdamConfig`](crate::AdamConfig), ...);
 /// [`RuleOptimizer`] turns it into an [`Optimizer`].
-pub trait UpdateRule: Clone {
+///
+/// `Sync` because threads share the rule while each updates its own chunk
+/// of a large parameter.
+pub trait UpdateRule: Clone + Sync {
     /// The optimizer's name, as `--optimizer` spells it and as it prefixes
     /// state buffer names (`"adam"`).
     fn kind(&self) -> &'static str;
 
     /// The per-parameter buffers this rule keeps, each as long as the
-    /// parameter (`["m", "v"]` for Adam; none for plain SGD).
+    /// parameter (`["m", "v"]` for Adam; none for plain SGD); at most
+    /// [`MAX_BUFFERS`].
     fn buffer_names(&self) -> &'static [&'static str];
 
     fn learning_rate(&self) -> f32;
@@ -37,10 +64,13 @@ pub trait UpdateRule: Clone {
     /// Every hyper-parameter in its valid range.
     fn validate(&self) -> Result<(), OptimError>;
 
-    /// Moves one parameter. `grad` is already clipped and L2-decayed;
-    /// `buffers` holds `buffer_names().len()` buffers of `value.len()` back to
-    /// back; `step` counts from 1 (this is the `step`-th update).
-    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [f32]);
+    /// Moves one parameter, or one contiguous chunk of it: every element
+    /// must move by its own value, gradient and buffers alone, so that a
+    /// parameter cut into chunks on several threads ends bit for bit where
+    /// it would on one. `grad` is already clipped and L2-decayed; `buffers`
+    /// holds the `buffer_names().len()` buffers' matching chunks, each as
+    /// long as `value`; `step` counts from 1 (this is the `step`-th update).
+    fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]);
 }
 
 /// An [`UpdateRule`] plus the machinery every optimizer needs.
@@ -70,7 +100,7 @@ struct Slot {
 
 impl<R: UpdateRule> RuleOptimizer<R> {
     pub fn new(rule: R) -> Result<Self, OptimError> {
-        rule.validate()?;
+        validate_rule(&rule)?;
         Ok(RuleOptimizer {
             rule,
             step: 0,
@@ -171,6 +201,20 @@ impl<R: UpdateRule> RuleOptimizer<R> {
     }
 }
 
+/// The rule's own checks, plus the one `RuleOptimizer` needs.
+fn validate_rule(rule: &impl UpdateRule) -> Result<(), OptimError> {
+    rule.validate()?;
+    let count = rule.buffer_names().len();
+    if count > MAX_BUFFERS {
+        return Err(OptimError::TooManyBuffers {
+            kind: rule.kind(),
+            count,
+            max: MAX_BUFFERS,
+        });
+    }
+    Ok(())
+}
+
 fn describe(name: &str, len: usize) -> String {
     format!("'{name}' ({len} values)")
 }
@@ -202,18 +246,23 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
         let l2 = self.rule.l2_weight_decay();
 
         self.step += 1;
+        let (rule, step) = (&self.rule, self.step);
+        let threads = tensor::threads().clamp(1, MAX_PARTS);
+        let buffer_count = rule.buffer_names().len();
         for (param, slot) in params.iter_mut().zip(&mut self.slots) {
-            let grad: &[f32] = if grad_scale == 1.0 && l2 == 0.0 {
-                param.grad
-            } else {
-                let scratch = &mut self.grad_scratch[..param.value.len()];
-                for ((g, &raw), &p) in scratch.iter_mut().zip(param.grad).zip(param.value.iter()) {
-                    *g = grad_scale * raw + l2 * p;
-                }
-                scratch
-            };
-            self.rule
-                .update(self.step, param.value, grad, &mut slot.buffers);
+            let len = param.value.len();
+            let parts = if len >= SPLIT_MIN_VALUES { threads } else { 1 };
+            let mut chunks: [Chunk<'_>; MAX_PARTS] = Default::default();
+            let chunks = &mut chunks[..parts];
+            split_into_chunks(
+                &mut *param.value,
+                param.grad,
+                &mut self.grad_scratch[..len],
+                &mut slot.buffers[..buffer_count * len],
+                buffer_count,
+                chunks,
+            );
+            for_each_part(chunks, &|chunk| chunk.update(rule, step, grad_scale, l2));
         }
         Ok(())
     }
@@ -266,7 +315,7 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
                 return bad(format!("hyper-parameter '{name}' of '{kind}' is missing"));
             }
         }
-        rule.validate()?;
+        validate_rule(&rule)?;
         if rule.kind() != kind {
             return bad(format!(
                 "its hyper-parameters make a '{}' optimizer, not '{kind}'",
@@ -283,6 +332,74 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
         self.slots = slots;
         self.grad_scratch = Vec::new();
         Ok(())
+    }
+}
+
+/// One thread's share of one parameter's update: matching ranges of the
+/// value, the gradient, the scratch gradient and each buffer.
+#[derive(Default)]
+struct Chunk<'a> {
+    value: &'a mut [f32],
+    grad: &'a [f32],
+    /// Where the clipped, decayed gradient goes when it differs from `grad`.
+    grad_scratch: &'a mut [f32],
+    buffers: [&'a mut [f32]; MAX_BUFFERS],
+    buffer_count: usize,
+}
+
+impl Chunk<'_> {
+    /// Feeds the rule `grad_scale * grad + l2 * value` (written to the
+    /// scratch unless it is `grad` itself) and lets it move the chunk.
+    fn update(&mut self, rule: &impl UpdateRule, step: u64, grad_scale: f32, l2: f32) {
+        let grad: &[f32] = if grad_scale == 1.0 && l2 == 0.0 {
+            self.grad
+        } else {
+            let scratch = (self.grad_scratch.iter_mut())
+                .zip(self.grad)
+                .zip(self.value.iter());
+            for ((g, &raw), &p) in scratch {
+                *g = grad_scale * raw + l2 * p;
+            }
+            self.grad_scratch
+        };
+        rule.update(
+            step,
+            self.value,
+            grad,
+            &mut self.buffers[..self.buffer_count],
+        );
+    }
+}
+
+/// Cuts one parameter into `chunks.len()` contiguous chunks, evenly and
+/// aligned to [`CHUNK_ALIGN`]. `buffers` holds `buffer_count` buffers of
+/// `value.len()` back to back, as a [`Slot`] keeps them.
+fn split_into_chunks<'a>(
+    mut value: &'a mut [f32],
+    mut grad: &'a [f32],
+    mut grad_scratch: &'a mut [f32],
+    mut buffers: &'a mut [f32],
+    buffer_count: usize,
+    chunks: &mut [Chunk<'a>],
+) {
+    let (len, parts) = (value.len(), chunks.len());
+    let mut buffer_rests: [&mut [f32]; MAX_BUFFERS] = Default::default();
+    for rest in &mut buffer_rests[..buffer_count] {
+        (*rest, buffers) = std::mem::take(&mut buffers).split_at_mut(len);
+    }
+    for (part, chunk) in chunks.iter_mut().enumerate() {
+        let n = part_range(len, parts, part, CHUNK_ALIGN).len();
+        (chunk.value, value) = std::mem::take(&mut value).split_at_mut(n);
+        (chunk.grad, grad) = grad.split_at(n);
+        (chunk.grad_scratch, grad_scratch) = std::mem::take(&mut grad_scratch).split_at_mut(n);
+        for (buffer, rest) in chunk
+            .buffers
+            .iter_mut()
+            .zip(&mut buffer_rests[..buffer_count])
+        {
+            (*buffer, *rest) = std::mem::take(rest).split_at_mut(n);
+        }
+        chunk.buffer_count = buffer_count;
     }
 }
 
@@ -409,4 +526,98 @@ pub(crate) fn clip_norm_to_hyper(clip_norm: Option<f32>) -> f32 {
 
 pub(crate) fn clip_norm_from_hyper(value: f32) -> Option<f32> {
     (value != f32::INFINITY).then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each chunk gets matching ranges of the value, gradient, scratch and
+    /// every buffer, and the chunks tile the parameter in order.
+    #[test]
+    fn chunks_hold_matching_ranges_that_tile_the_parameter() {
+        for (len, parts, buffer_count) in [(1000, 3, 2), (17, 2, 1), (0, 2, 2), (100, 1, 0)] {
+            // Every array holds its element's index, offset per array.
+            let mut value: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            let grad: Vec<f32> = (0..len).map(|i| (10_000 + i) as f32).collect();
+            let mut scratch: Vec<f32> = (0..len).map(|i| (20_000 + i) as f32).collect();
+            let mut buffers: Vec<f32> = (0..buffer_count)
+                .flat_map(|b| (0..len).map(move |i| (30_000 + 10_000 * b + i) as f32))
+                .collect();
+            let mut chunks: [Chunk<'_>; MAX_PARTS] = Default::default();
+            let chunks = &mut chunks[..parts];
+            split_into_chunks(
+                &mut value,
+                &grad,
+                &mut scratch,
+                &mut buffers,
+                buffer_count,
+                chunks,
+            );
+            let mut next = 0;
+            for (part, chunk) in chunks.iter().enumerate() {
+                assert_eq!(chunk.value.len(), part_range(len, parts, part, 16).len());
+                assert_eq!(chunk.buffer_count, buffer_count);
+                for (i, &v) in chunk.value.iter().enumerate() {
+                    let index = next + i;
+                    assert_eq!(v, index as f32);
+                    assert_eq!(chunk.grad[i], (10_000 + index) as f32);
+                    assert_eq!(chunk.grad_scratch[i], (20_000 + index) as f32);
+                    for b in 0..buffer_count {
+                        assert_eq!(chunk.buffers[b][i], (30_000 + 10_000 * b + index) as f32);
+                    }
+                }
+                next += chunk.value.len();
+            }
+            assert_eq!(next, len);
+        }
+    }
+
+    /// A rule keeping more buffers than a step can hand over is refused
+    /// when the optimizer is made, not by a panic in its first step.
+    #[test]
+    fn a_rule_with_too_many_buffers_is_an_error() {
+        #[derive(Debug, Clone)]
+        struct Hoarder;
+        impl UpdateRule for Hoarder {
+            fn kind(&self) -> &'static str {
+                "hoarder"
+            }
+            fn buffer_names(&self) -> &'static [&'static str] {
+                &["a", "b", "c", "d", "e"]
+            }
+            fn learning_rate(&self) -> f32 {
+                0.1
+            }
+            fn set_learning_rate(&mut self, _: f32) {}
+            fn l2_weight_decay(&self) -> f32 {
+                0.0
+            }
+            fn clip_norm(&self) -> Option<f32> {
+                None
+            }
+            fn hyper(&self) -> Vec<(&'static str, f32)> {
+                Vec::new()
+            }
+            fn set_hyper(&mut self, _: &str, _: f32) -> bool {
+                false
+            }
+            fn validate(&self) -> Result<(), OptimError> {
+                Ok(())
+            }
+            fn update(&self, _: u64, _: &mut [f32], _: &[f32], _: &mut [&mut [f32]]) {}
+        }
+        let error = RuleOptimizer::new(Hoarder).unwrap_err();
+        assert_eq!(
+            error,
+            OptimError::TooManyBuffers {
+                kind: "hoarder",
+                count: 5,
+                max: MAX_BUFFERS
+            }
+        );
+        assert!(error
+            .to_string()
+            .starts_with("hoarder: the update rule keeps 5 buffers"));
+    }
 }

@@ -103,19 +103,24 @@ impl UpdateRule for SgdConfig {
         )
     }
 
-    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], velocity: &mut [f32]) {
+    fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
         let (lr, mu) = (self.lr, self.momentum);
         if mu == 0.0 {
             for (p, &g) in value.iter_mut().zip(grad) {
                 *p -= lr * g;
             }
-        } else if self.nesterov {
-            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity) {
+            return;
+        }
+        let [velocity] = buffers else {
+            unreachable!("SGD with momentum keeps one buffer, the velocity")
+        };
+        if self.nesterov {
+            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
                 *v = mu * *v + g;
                 *p -= lr * (g + mu * *v);
             }
         } else {
-            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity) {
+            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
                 *v = mu * *v + g;
                 *p -= lr * *v;
             }
