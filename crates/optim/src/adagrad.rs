@@ -1,4 +1,6 @@
-use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::rule::{
+    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+};
 use crate::{OptimError, RuleOptimizer};
 
 /// AdaGrad (Duchi, Hazan & Singer 2011, "Adaptive Subgradient Methods"), in
@@ -91,9 +93,14 @@ impl UpdateRule for AdaGradConfig {
             unreachable!("AdaGrad keeps one buffer, sum_sq")
         };
         let (lr, eps) = (self.lr, self.eps);
-        for ((p, &g), s) in value.iter_mut().zip(grad).zip(sum_sq.iter_mut()) {
-            *s += g * g;
-            *p -= lr * g / (s.sqrt() + eps);
-        }
+        with_avx2(
+            #[inline(always)]
+            || {
+                for ((p, &g), s) in value.iter_mut().zip(grad).zip(sum_sq.iter_mut()) {
+                    *s += g * g;
+                    *p -= lr * g / (s.sqrt() + eps);
+                }
+            },
+        );
     }
 }

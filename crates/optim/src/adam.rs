@@ -1,4 +1,6 @@
-use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::rule::{
+    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+};
 use crate::{OptimError, RuleOptimizer};
 
 /// Adam (Kingma & Ba 2015, "Adam: A Method for Stochastic Optimization",
@@ -145,16 +147,17 @@ impl UpdateRule for AdamConfig {
         } else {
             1.0
         };
-        for (((p, &g), m), v) in value
-            .iter_mut()
-            .zip(grad)
-            .zip(m.iter_mut())
-            .zip(v.iter_mut())
-        {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p *= decay;
-            *p -= step_size * *m / (v.sqrt() * inv_sqrt_correction2 + eps);
-        }
+        with_avx2(
+            #[inline(always)]
+            || {
+                let (m, v) = (m.iter_mut(), v.iter_mut());
+                for (((p, &g), m), v) in value.iter_mut().zip(grad).zip(m).zip(v) {
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *p *= decay;
+                    *p -= step_size * *m / (v.sqrt() * inv_sqrt_correction2 + eps);
+                }
+            },
+        );
     }
 }

@@ -1,4 +1,6 @@
-use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::rule::{
+    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+};
 use crate::{OptimError, RuleOptimizer};
 
 /// RMSProp (Tieleman & Hinton 2012, Coursera "Neural Networks for Machine
@@ -103,9 +105,14 @@ impl UpdateRule for RmsPropConfig {
             unreachable!("RMSProp keeps one buffer, mean_sq")
         };
         let (lr, alpha, eps) = (self.lr, self.alpha, self.eps);
-        for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq.iter_mut()) {
-            *s = alpha * *s + (1.0 - alpha) * g * g;
-            *p -= lr * g / (s.sqrt() + eps);
-        }
+        with_avx2(
+            #[inline(always)]
+            || {
+                for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq.iter_mut()) {
+                    *s = alpha * *s + (1.0 - alpha) * g * g;
+                    *p -= lr * g / (s.sqrt() + eps);
+                }
+            },
+        );
     }
 }

@@ -1,4 +1,6 @@
-use crate::rule::{clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, UpdateRule};
+use crate::rule::{
+    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+};
 use crate::{OptimError, RuleOptimizer};
 
 /// Stochastic gradient descent (Robbins & Monro 1951), with optional momentum
@@ -106,24 +108,36 @@ impl UpdateRule for SgdConfig {
     fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
         let (lr, mu) = (self.lr, self.momentum);
         if mu == 0.0 {
-            for (p, &g) in value.iter_mut().zip(grad) {
-                *p -= lr * g;
-            }
+            with_avx2(
+                #[inline(always)]
+                || {
+                    for (p, &g) in value.iter_mut().zip(grad) {
+                        *p -= lr * g;
+                    }
+                },
+            );
             return;
         }
         let [velocity] = buffers else {
             unreachable!("SGD with momentum keeps one buffer, the velocity")
         };
-        if self.nesterov {
-            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-                *v = mu * *v + g;
-                *p -= lr * (g + mu * *v);
-            }
-        } else {
-            for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity.iter_mut()) {
-                *v = mu * *v + g;
-                *p -= lr * *v;
-            }
-        }
+        let nesterov = self.nesterov;
+        with_avx2(
+            #[inline(always)]
+            || {
+                let velocity = velocity.iter_mut();
+                if nesterov {
+                    for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity) {
+                        *v = mu * *v + g;
+                        *p -= lr * (g + mu * *v);
+                    }
+                } else {
+                    for ((p, &g), v) in value.iter_mut().zip(grad).zip(velocity) {
+                        *v = mu * *v + g;
+                        *p -= lr * *v;
+                    }
+                }
+            },
+        );
     }
 }
