@@ -1,5 +1,7 @@
-//! Rough time of one optimizer step on the parameters of a 784-256-128-10 MLP,
-//! with and without gradient clipping. A measurement to read, not a test:
+//! Rough time of one optimizer step on the parameters of a 784-256-128-10 MLP
+//! and of a 784-512-256-10 one, with and without gradient clipping, on one
+//! thread and on all (`tensor::threads()`, the machine's unless set). A
+//! measurement to read, not a test:
 //! `cargo run --release -p optim --example step_timing`.
 
 use std::time::Instant;
@@ -7,18 +9,34 @@ use std::time::Instant;
 use optim::{optimizer_by_name, CommonSettings, Param, OPTIMIZER_NAMES};
 
 fn main() {
-    let shapes = [
-        ("layers.0.weight", 256 * 784),
-        ("layers.0.bias", 256),
-        ("layers.1.weight", 128 * 256),
-        ("layers.1.bias", 128),
-        ("layers.2.weight", 10 * 128),
-        ("layers.2.bias", 10),
-    ];
-    let total: usize = shapes.iter().map(|(_, len)| len).sum();
-    let mut values: Vec<Vec<f32>> = shapes.iter().map(|&(_, len)| vec![0.1; len]).collect();
-    let grads: Vec<Vec<f32>> = shapes.iter().map(|&(_, len)| vec![0.01; len]).collect();
-    println!("{total} parameters; microseconds per step (best of 5 runs of 200 steps)");
+    let all_threads = tensor::threads();
+    for (network, shapes) in [
+        (
+            "784-256-128-10",
+            [256 * 784, 256, 128 * 256, 128, 10 * 128, 10],
+        ),
+        (
+            "784-512-256-10",
+            [512 * 784, 512, 256 * 512, 256, 10 * 256, 10],
+        ),
+    ] {
+        for threads in [1, all_threads] {
+            tensor::set_threads(threads);
+            time_steps(network, &shapes, threads);
+        }
+    }
+}
+
+fn time_steps(network: &str, lengths: &[usize], threads: usize) {
+    let names: Vec<String> = (0..lengths.len())
+        .map(|i| format!("layers.{}.{}", i / 2, ["weight", "bias"][i % 2]))
+        .collect();
+    let total: usize = lengths.iter().sum();
+    let mut values: Vec<Vec<f32>> = lengths.iter().map(|&len| vec![0.1; len]).collect();
+    let grads: Vec<Vec<f32>> = lengths.iter().map(|&len| vec![0.01; len]).collect();
+    println!(
+        "{network}: {total} parameters, {threads} thread(s); microseconds per step (best of 5 runs of 200 steps)"
+    );
     for name in OPTIMIZER_NAMES {
         let mut line = format!("{name:9}");
         for clip_norm in [None, Some(1.0)] {
@@ -31,8 +49,8 @@ fn main() {
             for _ in 0..5 {
                 let start = Instant::now();
                 for _ in 0..200 {
-                    let mut params: Vec<Param> = (values.iter_mut().zip(&grads).zip(&shapes))
-                        .map(|((value, grad), &(name, _))| Param { name, value, grad })
+                    let mut params: Vec<Param> = (values.iter_mut().zip(&grads).zip(&names))
+                        .map(|((value, grad), name)| Param { name, value, grad })
                         .collect();
                     optimizer.step(&mut params).unwrap();
                 }
