@@ -8,11 +8,18 @@
 //! spinning briefly (a training loop calls again within microseconds), then
 //! parking on a condition variable so an idle pool costs nothing.
 //!
+//! Parts are claimed, not assigned: the caller and the workers take the next
+//! unclaimed part until none is left, so a worker that is late (parked, or
+//! its core busy with another program) costs nothing: the caller runs its
+//! part. With parts assigned to threads, a busy machine made two-thread
+//! training up to 7x slower than one thread, the caller spinning while the
+//! worker waited for a core.
+//!
 //! One caller at a time owns the pool; a concurrent caller (tests run in
 //! parallel, say) falls back to scoped threads, which is correct, only slower.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -21,8 +28,9 @@ use std::time::{Duration, Instant};
 /// short enough that an idle pool gives its core back almost at once.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(200);
 
-/// Runs `task(0)`, ..., `task(parts - 1)`, each on its own thread (part 0 on
-/// the caller's), and returns when all have finished.
+/// Runs `task(0)`, ..., `task(parts - 1)` on the caller's thread and the
+/// pool's (each part once, on whichever thread claims it first), and returns
+/// when all have finished.
 pub(crate) fn run_parts(parts: usize, task: &(dyn Fn(usize) + Sync)) {
     if parts <= 1 {
         task(0);
@@ -74,9 +82,50 @@ struct Shared {
     /// Workers parked on `wake` (changed under `job`'s lock), so a caller
     /// whose workers are all spinning skips the wake-up system call.
     parked: AtomicUsize,
-    /// Workers that have not yet finished the current generation.
+    /// The generation (high 32 bits) and the next unclaimed part (low 32):
+    /// one word, so a late worker's claim on an older task always fails.
+    claims: AtomicU64,
+    /// Parts of the current task not yet finished.
     unfinished: AtomicUsize,
     panicked: AtomicBool,
+}
+
+impl Shared {
+    /// Claims and runs parts of generation `generation`'s task until none is
+    /// left unclaimed.
+    ///
+    /// # Safety
+    /// `task` must be that generation's task, alive until its `unfinished`
+    /// count reaches 0 (the publishing `Pool::run` waits for that).
+    unsafe fn run_claimed_parts(&self, generation: usize, task: TaskPointer, parts: usize) {
+        let tag = (generation as u64 & 0xffff_ffff) << 32;
+        let mut claims = self.claims.load(Ordering::Acquire);
+        loop {
+            let part = (claims & 0xffff_ffff) as usize;
+            if claims & !0xffff_ffff != tag || part >= parts {
+                return;
+            }
+            match self.claims.compare_exchange_weak(
+                claims,
+                claims + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: the claim succeeded for this generation, whose
+                    // `unfinished` count this part keeps above 0 until it
+                    // is done, so the caller is still waiting: the task lives.
+                    let task = unsafe { &*task.0 };
+                    if catch_unwind(AssertUnwindSafe(|| task(part))).is_err() {
+                        self.panicked.store(true, Ordering::Relaxed);
+                    }
+                    self.unfinished.fetch_sub(1, Ordering::AcqRel);
+                    claims = self.claims.load(Ordering::Acquire);
+                }
+                Err(now) => claims = now,
+            }
+        }
+    }
 }
 
 impl Pool {
@@ -87,59 +136,55 @@ impl Pool {
             let seen = shared.generation.load(Ordering::Acquire);
             std::thread::Builder::new()
                 .name(format!("pool-worker-{index}"))
-                .spawn(move || worker_loop(&shared, index + 1, seen))
+                .spawn(move || worker_loop(&shared, seen))
                 .expect("spawning a pool worker thread");
             self.workers += 1;
         }
         let shared = &*self.shared;
         shared.panicked.store(false, Ordering::Relaxed);
-        shared.unfinished.store(self.workers, Ordering::Release);
-        {
-            // SAFETY: erasing the lifetime only; `_wait` below (also on
-            // unwinding) keeps this frame alive until no worker holds the pointer.
-            let task: *const (dyn Fn(usize) + Sync + 'static) =
-                unsafe { std::mem::transmute(task) };
+        shared.unfinished.store(parts, Ordering::Release);
+        // SAFETY: erasing the lifetime only: this function does not return
+        // before `unfinished` is 0, after which no thread uses the pointer.
+        let task = TaskPointer(unsafe {
+            std::mem::transmute::<&(dyn Fn(usize) + Sync), *const (dyn Fn(usize) + Sync + 'static)>(
+                task,
+            )
+        });
+        let generation = {
             let mut job = shared.job.lock().unwrap_or_else(|e| e.into_inner());
-            *job = Some((TaskPointer(task), parts));
-            shared.generation.fetch_add(1, Ordering::AcqRel);
+            *job = Some((task, parts));
+            let generation = shared.generation.load(Ordering::Relaxed).wrapping_add(1);
+            shared
+                .claims
+                .store((generation as u64 & 0xffff_ffff) << 32, Ordering::Release);
+            shared.generation.store(generation, Ordering::Release);
             if shared.parked.load(Ordering::Relaxed) > 0 {
                 shared.wake.notify_all();
             }
-        }
-        /// Waits for the workers when dropped, so even a panicking part 0
-        /// cannot free the task while a worker still runs it.
-        struct WaitForWorkers<'a>(&'a Shared);
-        impl Drop for WaitForWorkers<'_> {
-            fn drop(&mut self) {
-                // The clock is read every 64 spins, not every spin: reading
-                // it (`clock_gettime`) costs more than a spin, and on every
-                // spin it took 2% of a training run's time.
-                let started = Instant::now();
-                let mut spins = 0u32;
-                let mut spinning = true;
-                while self.0.unfinished.load(Ordering::Acquire) != 0 {
-                    if spinning {
-                        spins = spins.wrapping_add(1);
-                        if spins % 64 == 0 && started.elapsed() >= SPIN_BEFORE_PARKING {
-                            spinning = false;
-                        }
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
+            generation
+        };
+        // SAFETY: `task` is this generation's, and we wait for it just below.
+        unsafe { shared.run_claimed_parts(generation, task, parts) };
+        // Only parts other threads claimed and are still running are left.
+        // The clock is read every 64 spins: reading it (`clock_gettime`) on
+        // every spin took 2% of a training run's time.
+        let started = Instant::now();
+        let mut spins = 0u32;
+        while shared.unfinished.load(Ordering::Acquire) != 0 {
+            spins = spins.wrapping_add(1);
+            if spins % 64 == 0 && started.elapsed() >= SPIN_BEFORE_PARKING {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
             }
         }
-        let wait = WaitForWorkers(shared);
-        task(0);
-        drop(wait);
         if shared.panicked.load(Ordering::Relaxed) {
-            panic!("a pool worker thread panicked");
+            panic!("a part run by the thread pool panicked");
         }
     }
 }
 
-fn worker_loop(shared: &Shared, part: usize, mut seen: usize) {
+fn worker_loop(shared: &Shared, mut seen: usize) {
     loop {
         // Spin for a while, then park until the generation moves on.
         let started = Instant::now();
@@ -162,16 +207,8 @@ fn worker_loop(shared: &Shared, part: usize, mut seen: usize) {
             seen = shared.generation.load(Ordering::Acquire);
             job.expect("a generation is only published with its job")
         };
-        if part < parts {
-            // SAFETY: the publishing `Pool::run` does not return (or unwind)
-            // until `unfinished` reaches 0, which this worker only allows
-            // after its last use of `task` just below.
-            let task = unsafe { &*task.0 };
-            if catch_unwind(AssertUnwindSafe(|| task(part))).is_err() {
-                shared.panicked.store(true, Ordering::Relaxed);
-            }
-        }
-        shared.unfinished.fetch_sub(1, Ordering::AcqRel);
+        // SAFETY: read under the lock together with its generation.
+        unsafe { shared.run_claimed_parts(seen, task, parts) };
     }
 }
 
