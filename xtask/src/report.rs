@@ -62,11 +62,62 @@ pub fn machine_header() -> String {
          - SIMD detected: {}\n\
          - FP32 peak, measured with a register-only AVX2 FMA loop: \
          {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all {cores} cores \
-         (2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n",
+         (2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n\
+         - Core-to-core round trip of a cache line, now: {} (it varies from minute to \
+         minute on a VM, and multi-thread figures with it: see each row)\n",
         cpu_model(),
         simd_features().join(" "),
         per_core / 32.0,
+        core_to_core_round_trip_ns().map_or("-".into(), |ns| format!("{ns:.0} ns")),
     )
+}
+
+/// How long a cache line takes to go from one core to another and back,
+/// in ns: two threads hand a counter back and forth (the median of 9
+/// windows of 20,000 round trips, each window capped at 20 ms).
+///
+/// On this project's VM it moves between about 60 and 460 ns from minute
+/// to minute (the host places the two vCPUs nearer or farther apart), and
+/// every two-thread figure follows it: 784-100-10 trained at 240-320k
+/// samples/s when it was under 160 ns, 148-175k when it was over 330 ns.
+/// So the bench records it beside every multi-thread row. `None` with one core.
+pub fn core_to_core_round_trip_ns() -> Option<f64> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return None;
+    }
+    const TRIPS: u64 = 20_000;
+    const WINDOW_CAP: std::time::Duration = std::time::Duration::from_millis(20);
+    let mut windows: Vec<f64> = (0..9)
+        .filter_map(|_| {
+            // Odd values are the caller's serve, even ones the reply; 0 ends it.
+            let ball = AtomicU64::new(1);
+            std::thread::scope(|scope| {
+                scope.spawn(|| loop {
+                    let seen = ball.load(Ordering::Acquire);
+                    if seen == 0 {
+                        return;
+                    }
+                    if seen % 2 == 1 {
+                        ball.store(seen + 1, Ordering::Release);
+                    }
+                });
+                let started = Instant::now();
+                let mut trips = 0;
+                while trips < TRIPS && started.elapsed() < WINDOW_CAP {
+                    let serve = 2 * trips + 1;
+                    ball.store(serve, Ordering::Release);
+                    while ball.load(Ordering::Acquire) == serve {}
+                    trips += 1;
+                }
+                let elapsed = started.elapsed();
+                ball.store(0, Ordering::Release);
+                (trips > 0).then(|| elapsed.as_nanos() as f64 / trips as f64)
+            })
+        })
+        .collect();
+    windows.sort_by(f64::total_cmp);
+    windows.get(windows.len() / 2).copied()
 }
 
 /// The CPU's model name from `/proc/cpuinfo` ("unknown" elsewhere).

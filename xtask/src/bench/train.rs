@@ -47,6 +47,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                 "peak_memory_mb": ours.peak_memory_mb,
                 "test_accuracy": ours.test_accuracy,
                 "others_cpu_percent": ours.others_cpu_percent,
+                "core_to_core_ns": ours.core_to_core_ns,
             });
             if options.compare {
                 for framework in PEERS {
@@ -68,6 +69,9 @@ struct TrainerRun {
     peak_memory_mb: Option<f64>,
     /// Percent of the machine's CPU other processes used during the run.
     others_cpu_percent: Option<f64>,
+    /// [`report::core_to_core_round_trip_ns`] just before and just after
+    /// the run, averaged (multi-thread runs only).
+    core_to_core_ns: Option<f64>,
 }
 
 /// Builds the trainer in release mode and returns the binary's path.
@@ -128,8 +132,17 @@ fn run_trainer(
         "training ({}) on {threads} thread(s)",
         network.name
     ));
+    let round_trip = || {
+        (threads > 1)
+            .then(report::core_to_core_round_trip_ns)
+            .flatten()
+    };
+    let round_trip_before = round_trip();
     let watched = quiet::run_watched(&mut command)
         .map_err(|e| format!("running the trainer ({shown}): {e}"))?;
+    let core_to_core_ns = round_trip_before
+        .zip(round_trip())
+        .map(|(before, after)| (before + after) / 2.0);
     let (stdout, stderr) = (&watched.stdout, &watched.stderr);
     if !watched.status.success() {
         return Err(format!(
@@ -171,6 +184,7 @@ fn run_trainer(
             .ok_or("the trainer's JSON has no \"test_accuracy\"")?,
         peak_memory_mb: watched.peak_kib.map(|kib| kib as f64 * 1024.0 / 1e6),
         others_cpu_percent: watched.others_percent,
+        core_to_core_ns,
     })
 }
 
@@ -207,7 +221,9 @@ fn print_table(rows: &[Value]) {
         "Full MNIST epochs (60,000 images) through `target/release/trainer train --json`; \
          the median epoch's training time (evaluation excluded). GFLOP/s counts the GEMM work \
          of a step (forward, dW, dX but the first layer's); % is of the measured FP32 peak for \
-         the threads used. Memory is the process's peak resident set."
+         the threads used. Memory is the process's peak resident set. core-core ns is the \
+         round trip of a cache line between the two cores around the run (see the machine \
+         header): multi-thread figures drop as it rises."
     );
     let compared = rows.iter().any(|row| {
         PEERS
@@ -223,9 +239,9 @@ fn print_table(rows: &[Value]) {
     }
     println!();
     let mut header = String::from(
-        "| net | threads | s/epoch | samples/s | GFLOP/s | % peak | peak MB | test acc |",
+        "| net | threads | core-core ns | s/epoch | samples/s | GFLOP/s | % peak | peak MB | test acc |",
     );
-    let mut rule = String::from("|:--|--:|--:|--:|--:|--:|--:|--:|");
+    let mut rule = String::from("|:--|--:|--:|--:|--:|--:|--:|--:|--:|");
     if compared {
         header.push_str(" numpy samples/s | torch samples/s | ours/numpy | ours/torch |");
         rule.push_str("--:|--:|--:|--:|");
@@ -238,13 +254,14 @@ fn print_table(rows: &[Value]) {
                 .map_or("-".to_string(), |v| format!("{v:.digits$}"))
         };
         let mut line = format!(
-            "| ({}) {} {} B={}{} | {} | {} | {} | {} | {}% | {} | {} |",
+            "| ({}) {} {} B={}{} | {} | {} | {} | {} | {} | {}% | {} | {} |",
             row["network"].as_str().unwrap_or(""),
             row["layers"].as_str().unwrap_or(""),
             row["optimizer"].as_str().unwrap_or(""),
             row["batch"],
             if networks::disturbed(row) { " (!)" } else { "" },
             row["threads"],
+            number("core_to_core_ns", 0),
             number("seconds_per_epoch", 3),
             number("samples_per_second", 0),
             number("gflops", 1),
