@@ -76,10 +76,11 @@ pub fn machine_header() -> String {
 /// in ns: two threads hand a counter back and forth (the median of 9
 /// windows of 20,000 round trips, each window capped at 20 ms).
 ///
-/// On this project's VM it moves between about 60 and 460 ns from minute
-/// to minute (the host places the two vCPUs nearer or farther apart), and
-/// every two-thread figure follows it: 784-100-10 trained at 240-320k
-/// samples/s when it was under 160 ns, 148-175k when it was over 330 ns.
+/// On this project's VM it moves between about 60 and 650 ns from minute
+/// to minute (the host places the two vCPUs farther apart, or shares their
+/// cores with other guests), and every two-thread figure follows it:
+/// 784-100-10 trained at 240-320k samples/s when it was under 160 ns,
+/// 148-175k when it was over 330 ns.
 /// So the bench records it beside every multi-thread row. `None` with one core.
 pub fn core_to_core_round_trip_ns() -> Option<f64> {
     use std::sync::atomic::{AtomicU64, Ordering};
