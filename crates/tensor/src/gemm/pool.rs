@@ -228,6 +228,25 @@ mod tests {
     }
 
     #[test]
+    fn the_caller_runs_every_part_a_worker_does_not_claim() {
+        // A pool that believes it has two workers but whose threads never
+        // come (as if their cores were busy elsewhere): the caller must not
+        // wait for them, it claims and runs all three parts itself.
+        let mut pool = Pool {
+            shared: Arc::default(),
+            workers: 2,
+        };
+        let caller = std::thread::current().id();
+        let ran_here: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+        pool.run(3, &|part| {
+            if std::thread::current().id() == caller {
+                ran_here[part].fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert!(ran_here.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+    }
+
+    #[test]
     fn a_panicking_worker_is_reported_to_the_caller() {
         let result = std::panic::catch_unwind(|| {
             run_parts(2, &|part| assert_eq!(part, 0, "part 1 fails on purpose"));
