@@ -114,7 +114,7 @@ pub struct TrainArgs {
     /// Fraction of the training set held out for validation
     #[arg(long)]
     pub val_split: Option<f32>,
-    /// Seed for initialisation, shuffling and dropout (same seed + threads = same run)
+    /// Seed for initialisation, shuffling and dropout (same seed = same run, whatever --threads)
     #[arg(long)]
     pub seed: Option<u64>,
     /// Threads for matrix multiplication [default: all cores]
