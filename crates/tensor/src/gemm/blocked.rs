@@ -8,10 +8,11 @@
 //!         for ir in mc step MR      microkernel: MR x NR tile of C in registers
 //! ```
 //!
-//! Threads each take a disjoint range of C's columns (or rows, whichever
-//! balances better) and run the whole nest on it with their own packing
-//! buffers. The range boundaries are multiples of NR (MR), so every tile and
-//! every sum is the same whatever the thread count: results are
+//! With several threads, C is cut into one part per thread, a disjoint range
+//! of its columns (or rows, whichever balances better); each part runs the
+//! whole nest with the packing buffers of the thread that claims it (see
+//! `pool.rs`). The range boundaries are multiples of NR (MR), so every tile
+//! and every sum is the same whatever the thread count: results are
 //! bit-identical. `k` is never split.
 
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};

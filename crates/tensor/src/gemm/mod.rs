@@ -133,7 +133,7 @@ pub fn threads() -> usize {
 /// `available_parallelism` reads cgroup files (about 50 us and several
 /// allocations here), far too slow to ask on every GEMM call of a training
 /// step, so it is asked once.
-fn machine_parallelism() -> usize {
+pub(crate) fn machine_parallelism() -> usize {
     static CACHED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CACHED.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

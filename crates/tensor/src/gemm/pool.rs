@@ -143,7 +143,14 @@ impl Shared {
 
 impl Pool {
     fn run(&mut self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
-        while self.workers < parts - 1 {
+        assert!(
+            parts <= 0xffff_ffff,
+            "{parts} parts do not fit the claim word"
+        );
+        // More threads than cores only take turns on them (and spin while
+        // they wait): extra parts are claimed by the threads there are.
+        let helpers = (parts - 1).min(super::machine_parallelism().saturating_sub(1));
+        while self.workers < helpers {
             let shared = Arc::clone(&self.shared);
             let index = self.workers;
             let seen = shared.generation.load(Ordering::Acquire);
@@ -267,6 +274,25 @@ mod tests {
     }
 
     #[test]
+    fn thousands_of_tiny_calls_run_every_part_once_with_late_workers() {
+        // A private pool with real workers: calls this short often end
+        // before a worker wakes, so workers arrive late, from an older
+        // generation, all the time; none may run a part twice or miss one.
+        let mut pool = Pool::default();
+        for call in 0..3000 {
+            let parts = 2 + call % 3;
+            let counts: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+            pool.run(parts, &|part| {
+                counts[part].fetch_add(1, Ordering::Relaxed);
+            });
+            assert!(
+                counts.iter().all(|c| c.load(Ordering::Relaxed) == 1),
+                "call {call}"
+            );
+        }
+    }
+
+    #[test]
     fn the_caller_always_runs_part_0() {
         let caller = std::thread::current().id();
         for _ in 0..50 {
@@ -281,7 +307,7 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_worker_is_reported_to_the_caller() {
+    fn a_panic_in_any_part_is_reported_to_the_caller() {
         let result = std::panic::catch_unwind(|| {
             run_parts(2, &|part| assert_eq!(part, 0, "part 1 fails on purpose"));
         });
