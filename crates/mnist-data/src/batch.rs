@@ -341,11 +341,19 @@ const PREFETCH_ROWS_AHEAD: usize = 4;
 /// it changes no value, and elsewhere than x86-64 it does nothing.
 fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    for line in bytes.chunks(64) {
+    {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: SSE is part of the x86-64 baseline, and a prefetch never
-        // faults or writes; the address is inside `bytes` anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        const LINE: usize = 64;
+        // Every line the bytes touch: an image need not start on a line, so
+        // stepping 64 bytes from its start could skip its last line.
+        let start = bytes.as_ptr() as usize;
+        let first_line = start - start % LINE;
+        for line in (first_line..start + bytes.len()).step_by(LINE) {
+            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch is
+            // only a hint: it never faults, reads into nothing and writes
+            // nothing, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;
