@@ -164,33 +164,41 @@ fn standardized_pixels_and_one_hot_match_naive_formulas() {
 fn big_batches_shared_out_over_threads_are_the_naive_conversion() {
     // 160-row batches are split over the pool's threads (32 rows or more
     // each); the last batch (90 rows) too. Whatever the thread count, every
-    // row must be its image's pixels / 255, in its shuffled place.
+    // row must be its image's converted pixels, in its shuffled place.
     let set = small_set(410);
-    let options = BatchOptions {
-        batch_size: 160,
-        shuffle_seed: Some(11),
-        ..BatchOptions::default()
-    };
-    let mut one_thread = None;
-    for threads in [1, 2, 3, 5] {
-        tensor::set_threads(threads);
-        let mut batches = Batches::new(&set, options).unwrap();
-        let batches = epoch(&mut batches);
-        assert_eq!(batches.len(), 3);
-        for (indices, _, images) in &batches {
-            for (row, &i) in indices.iter().enumerate() {
-                let expected: Vec<f32> = set.image(i).iter().map(|&p| p as f32 / 255.0).collect();
-                assert_eq!(
-                    &images[row * 6..row * 6 + 6],
-                    &expected[..],
-                    "{threads} threads"
-                );
+    let stats = set.pixel_stats();
+    let threads_before = tensor::threads();
+    for pixels in [Pixels::Scaled, Pixels::Standardized(stats)] {
+        let options = BatchOptions {
+            batch_size: 160,
+            shuffle_seed: Some(11),
+            pixels,
+            ..BatchOptions::default()
+        };
+        let convert = |p: u8| match pixels {
+            Pixels::Scaled => p as f64 / 255.0,
+            Pixels::Standardized(s) => (p as f64 / 255.0 - s.mean) / s.std,
+        };
+        let mut one_thread = None;
+        for threads in [1, 2, 3, 5] {
+            tensor::set_threads(threads);
+            let mut batches = Batches::new(&set, options).unwrap();
+            let batches = epoch(&mut batches);
+            assert_eq!(batches.len(), 3);
+            for (indices, _, images) in &batches {
+                for (row, &i) in indices.iter().enumerate() {
+                    for (c, &p) in set.image(i).iter().enumerate() {
+                        let got = images[row * 6 + c] as f64;
+                        let close = (got - convert(p)).abs() < 1e-6;
+                        assert!(close, "{pixels:?}, {threads} threads: {got} for pixel {p}");
+                    }
+                }
+            }
+            match &one_thread {
+                None => one_thread = Some(batches),
+                Some(first) => assert_eq!(first, &batches, "{pixels:?}, {threads} threads"),
             }
         }
-        match &one_thread {
-            None => one_thread = Some(batches),
-            Some(first) => assert_eq!(first, &batches, "{threads} threads"),
-        }
     }
-    tensor::set_threads(1);
+    tensor::set_threads(threads_before);
 }
