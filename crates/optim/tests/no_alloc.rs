@@ -1,11 +1,13 @@
 //! After the first step creates its buffers, a step allocates nothing: a
-//! counting allocator watches this thread while every optimizer steps with
-//! clipping and weight decay on (the paths that use the scratch gradient)
-//! and a schedule sets the learning rate. The large weight is split between
-//! threads, the bias is not.
+//! counting allocator watches the whole process (the large weight's chunks
+//! run on the pool's threads too) while every optimizer steps with clipping
+//! and weight decay on (the paths that use the scratch gradient) and a
+//! schedule sets the learning rate. The large weight is split between
+//! threads, the bias is not. This file holds a single test, so nothing else
+//! allocates meanwhile.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use optim::{
     optimizer_by_name, optimizer_from_state, CommonSettings, Param, Progress, Schedule,
@@ -14,22 +16,20 @@ use optim::{
 
 struct CountingAllocator;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every call is forwarded unchanged to the system allocator; we only
-// count, in a const-initialised thread-local that itself never allocates.
+// count, in an atomic that itself never allocates.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -38,7 +38,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
 static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn allocations() -> usize {
-    ALLOCATIONS.with(|n| n.get())
+    ALLOCATIONS.load(Ordering::Relaxed)
 }
 
 #[test]
@@ -50,6 +50,16 @@ fn steady_state_steps_do_not_allocate() {
     };
     let schedule: Schedule = "warmup:3+cosine".parse().unwrap();
     tensor::set_threads(3);
+    // The pool's worker threads allocate as they start, which may be after
+    // the first step returns: make sure each has started and run a part
+    // (the pool has one worker per thread beyond the caller's, at most one
+    // per core beyond the first).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(3);
+    let all_started = std::sync::Barrier::new(threads);
+    tensor::parallel::for_each_part(&mut vec![(); threads], &|_| {
+        all_started.wait();
+    });
     let (mut weight, mut bias) = (vec![0.5_f32; 100_000], vec![0.1_f32; 10]);
     let (weight_grad, bias_grad) = (vec![0.3_f32; 100_000], vec![-0.2_f32; 10]);
     for name in OPTIMIZER_NAMES {
