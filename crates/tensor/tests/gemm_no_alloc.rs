@@ -41,8 +41,6 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
     let b = Matrix::from_fn(k, n, |r, c| ((3 * r + c) % 5) as f32);
     let bias = vec![0.5; n];
     let mut c = Matrix::zeros(m, n);
-    // Two threads whatever the machine, for the warm-up's barrier below.
-    tensor::set_threads(2);
     for kernel in [KernelChoice::Auto, KernelChoice::Portable] {
         for threads in [1, 2] {
             let config = GemmConfig {
@@ -62,31 +60,6 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
                 .unwrap()
             };
             run(&mut c); // first call: buffers and workers are created
-                         // Parts go to whichever thread claims them first, so a worker
-                         // may have sat out that call and would grow its packing
-                         // buffers later: warm every thread up with the same problem on
-                         // its own (a part never needs more buffer than the whole).
-                         // (The pool has no worker on a one-core machine: no barrier.)
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let both_threads = std::sync::Barrier::new(cores.min(2));
-            tensor::parallel::for_each_part(&mut [(), ()], &|_| {
-                both_threads.wait();
-                let one_thread = GemmConfig {
-                    threads: Some(1),
-                    kernel,
-                };
-                let mut c = Matrix::zeros(m, n);
-                gemm_with(
-                    &one_thread,
-                    1.0,
-                    a.t(),
-                    &b,
-                    0.5,
-                    c.view_mut(),
-                    Epilogue::BiasRelu(&bias),
-                )
-                .unwrap();
-            });
             let before = ALLOCATIONS.load(Ordering::Relaxed);
             for _ in 0..5 {
                 run(&mut c);

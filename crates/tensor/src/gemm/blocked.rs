@@ -20,6 +20,7 @@ use super::pack::{pack_a_panel, pack_b_panel, Packer};
 use super::{pool, Operand};
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::{Mutex, TryLockError};
 
 /// Rows of op(A) packed at once (the `ic` loop). The packed `MC x KC` block
 /// (144 x 384 x 4 B = 216 KiB) stays in the 1 MiB per-core L2 while every B
@@ -88,14 +89,39 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
         let end = (units * (part + 1) / parts * unit).min(length);
         start..end
     };
-    pool::run_parts(parts, &|part| {
+    let run_part = |part: usize, buffers: &mut PackBuffers| {
         let (rows, cols) = if split_columns {
             (0..m, part_range(part))
         } else {
             (part_range(part), 0..n)
         };
-        BUFFERS.with(|buffers| multiply_range(problem, rows, cols, &mut buffers.borrow_mut()));
-    });
+        multiply_range(problem, rows, cols, buffers);
+    };
+    let by_part = match PART_BUFFERS.try_lock() {
+        Ok(by_part) => Some(by_part),
+        // A panic in an earlier GEMM cannot have left a buffer half-valid:
+        // packing overwrites whatever it reads back.
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    };
+    match by_part {
+        Some(mut by_part) => {
+            if by_part.len() < parts {
+                by_part.resize_with(parts, Mutex::default);
+            }
+            let by_part = &*by_part;
+            pool::run_parts(parts, &|part| {
+                // Each part is run once, so its lock is never contended.
+                let mut buffers = by_part[part].lock().unwrap_or_else(|e| e.into_inner());
+                run_part(part, &mut buffers);
+            });
+        }
+        // Another GEMM is running (tests in parallel, or a GEMM inside a
+        // `parallel` task): this one packs into its threads' own buffers.
+        None => pool::run_parts(parts, &|part| {
+            BUFFERS.with(|buffers| run_part(part, &mut buffers.borrow_mut()));
+        }),
+    }
 }
 
 /// Whether giving each thread a range of C's columns (rather than rows)
@@ -185,15 +211,23 @@ fn balanced_step(length: usize, max: usize, multiple: usize) -> (usize, usize) {
     (step.max(multiple), blocks)
 }
 
-/// Each thread's packing buffers, kept between calls so steady-state GEMMs
-/// do not allocate (the pool's workers live as long as the process).
+/// One part's packing buffers: the packed A block and B block, grow-only.
 #[derive(Default)]
 struct PackBuffers {
     a: AlignedBuffer,
     b: AlignedBuffer,
 }
 
+/// The packing buffers of part 0, part 1, ... of a GEMM, kept between calls
+/// so steady-state GEMMs do not allocate. Owned by the part, not by the
+/// thread that happens to claim it (see `pool.rs`): which buffers grow, and
+/// when, then depends only on the sequence of GEMMs, never on which thread
+/// was quicker, so after one call of each shape nothing allocates again.
+static PART_BUFFERS: Mutex<Vec<Mutex<PackBuffers>>> = Mutex::new(Vec::new());
+
 thread_local! {
+    /// A thread's own buffers, for a GEMM that runs while another holds
+    /// `PART_BUFFERS`.
     static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
 }
 

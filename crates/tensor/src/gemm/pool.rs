@@ -89,6 +89,8 @@ struct Shared {
     claims: AtomicU64,
     /// Parts of the current task not yet finished.
     unfinished: AtomicUsize,
+    /// Workers whose thread has started running `worker_loop`.
+    started: AtomicUsize,
     panicked: AtomicBool,
 }
 
@@ -160,6 +162,13 @@ impl Pool {
                 .expect("spawning a pool worker thread");
             self.workers += 1;
         }
+        // New workers first finish starting (the thread's own set-up
+        // allocates), so everything a pool does once is done within the
+        // call that grew it: with claimed parts the caller may otherwise
+        // finish before a new worker has even run.
+        while self.shared.started.load(Ordering::Acquire) < self.workers {
+            std::thread::yield_now();
+        }
         let shared = &*self.shared;
         shared.panicked.store(false, Ordering::Relaxed);
         shared.unfinished.store(parts, Ordering::Release);
@@ -212,6 +221,7 @@ impl Pool {
 }
 
 fn worker_loop(shared: &Shared, mut seen: usize) {
+    shared.started.fetch_add(1, Ordering::Release);
     loop {
         // Spin for a while, then park until the generation moves on.
         let started = Instant::now();
@@ -259,10 +269,9 @@ mod tests {
         // A pool that believes it has two workers but whose threads never
         // come (as if their cores were busy elsewhere): the caller must not
         // wait for them, it claims and runs all three parts itself.
-        let mut pool = Pool {
-            shared: Arc::default(),
-            workers: 2,
-        };
+        let shared = Arc::new(Shared::default());
+        shared.started.store(2, Ordering::Relaxed);
+        let mut pool = Pool { shared, workers: 2 };
         let caller = std::thread::current().id();
         let ran_here: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
         pool.run(3, &|part| {
