@@ -76,6 +76,17 @@ fn allocations_in_steady_state(
 
 #[test]
 fn training_steps_allocate_nothing_once_warm() {
+    // A GEMM pool worker allocates once, early in its life, and with
+    // claimed parts a new worker may run its first part only after the
+    // warm-up steps: make every worker run a part first (one worker per
+    // core beyond the first).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(tensor::threads());
+    let all_started = std::sync::Barrier::new(threads);
+    tensor::parallel::for_each_part(&mut vec![(); threads], &|_| {
+        all_started.wait();
+    });
+
     // The counter must see allocations at all, or the check proves nothing.
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let probe = vec![1u8; 10];

@@ -50,10 +50,11 @@ fn steady_state_steps_do_not_allocate() {
     };
     let schedule: Schedule = "warmup:3+cosine".parse().unwrap();
     tensor::set_threads(3);
-    // The pool's worker threads allocate as they start, which may be after
-    // the first step returns: make sure each has started and run a part
-    // (the pool has one worker per thread beyond the caller's, at most one
-    // per core beyond the first).
+    // A pool worker allocates once, early in its life (when it first runs a
+    // part, as far as this test can tell), and with claimed parts a new
+    // worker may run its first one only after the first step: make every
+    // worker run a part now (the pool has one worker per thread beyond the
+    // caller's, at most one per core beyond the first).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cores.min(3);
     let all_started = std::sync::Barrier::new(threads);
