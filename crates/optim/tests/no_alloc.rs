@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use optim::{
-    optimizer_by_name, optimizer_from_state, CommonSettings, Param, Progress, Schedule,
+    optimizer_by_name, optimizer_from_state, CommonSettings, Optimizer, Param, Progress, Schedule,
     OPTIMIZER_NAMES,
 };
 
@@ -63,6 +63,22 @@ fn steady_state_steps_do_not_allocate() {
     });
     let (mut weight, mut bias) = (vec![0.5_f32; 100_000], vec![0.1_f32; 10]);
     let (weight_grad, bias_grad) = (vec![0.3_f32; 100_000], vec![-0.2_f32; 10]);
+    // One step on a split weight and an unsplit bias.
+    let mut step_both = |optimizer: &mut dyn Optimizer| {
+        let mut params = [
+            Param {
+                name: "layers.0.weight",
+                value: &mut weight,
+                grad: &weight_grad,
+            },
+            Param {
+                name: "layers.0.bias",
+                value: &mut bias,
+                grad: &bias_grad,
+            },
+        ];
+        optimizer.step(&mut params).unwrap();
+    };
     for name in OPTIMIZER_NAMES {
         let mut optimizer = optimizer_by_name(name, &settings).unwrap();
         let mut before_steady_state = 0;
@@ -76,19 +92,7 @@ fn steady_state_steps_do_not_allocate() {
                 total_steps: 20,
             };
             optimizer.set_learning_rate(schedule.lr_at(0.01, progress));
-            let mut params = [
-                Param {
-                    name: "layers.0.weight",
-                    value: &mut weight,
-                    grad: &weight_grad,
-                },
-                Param {
-                    name: "layers.0.bias",
-                    value: &mut bias,
-                    grad: &bias_grad,
-                },
-            ];
-            optimizer.step(&mut params).unwrap();
+            step_both(&mut *optimizer);
         }
         let steady = allocations() - before_steady_state;
         assert_eq!(steady, 0, "{name}: {steady} allocations in 19 steps");
@@ -101,19 +105,7 @@ fn steady_state_steps_do_not_allocate() {
             if step == 1 {
                 before_steady_state = allocations();
             }
-            let mut params = [
-                Param {
-                    name: "layers.0.weight",
-                    value: &mut weight,
-                    grad: &weight_grad,
-                },
-                Param {
-                    name: "layers.0.bias",
-                    value: &mut bias,
-                    grad: &bias_grad,
-                },
-            ];
-            resumed.step(&mut params).unwrap();
+            step_both(&mut *resumed);
         }
         let steady = allocations() - before_steady_state;
         assert_eq!(steady, 0, "resumed {name}: {steady} allocations in 9 steps");
