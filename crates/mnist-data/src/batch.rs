@@ -277,6 +277,14 @@ impl<'a> Batches<'a> {
             .labels
             .extend(indices.iter().map(|&i| self.dataset.label(i) as usize));
 
+        // Ask for the next batch's images now: their lines arrive from
+        // memory while the caller trains on this batch, so the next call
+        // converts from cache instead of waiting on each line in turn.
+        let next_end = (self.cursor + self.options.batch_size).min(self.order.len());
+        for &index in &self.order[self.cursor..next_end] {
+            prefetch(self.dataset.image(index));
+        }
+
         batch.has_one_hot = self.options.one_hot;
         if self.options.one_hot {
             let classes = self.dataset.classes();
@@ -310,7 +318,9 @@ fn convert_images(
         // Shuffled images are scattered over a set larger than the cache,
         // and the loop below stalls on every line of each (13% of a
         // 784-100-10 training step): ask for the lines of an image a few
-        // rows ahead so they arrive while this one converts.
+        // rows ahead so they arrive while this one converts. (`next_batch`
+        // also prefetches the whole next batch, but the first batch of an
+        // epoch, or a caller that does nothing between batches, misses.)
         if let Some(&ahead) = indices.get(r + PREFETCH_ROWS_AHEAD) {
             prefetch(dataset.image(ahead));
         }
