@@ -60,9 +60,9 @@ pub fn machine_header() -> String {
         "## Machine\n\n\
          - CPU: {} ({cores} cores available)\n\
          - SIMD detected: {}\n\
-         - FP32 peak, measured with a register-only AVX2 FMA loop: \
-         {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all {cores} cores \
-         (2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n\
+         - FP32 peak, measured with a register-only loop of the widest FMAs the \
+         GEMM kernel uses: {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all \
+         {cores} cores (as 2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n\
          - Core-to-core round trip of a cache line, now: {} (it varies from minute to \
          minute on a VM, and multi-thread figures with it: see each row)\n",
         cpu_model(),
@@ -155,8 +155,9 @@ pub fn simd_features() -> Vec<&'static str> {
 }
 
 /// One core's FP32 peak in GFLOP/s, measured once per process with a loop
-/// of independent AVX2 FMAs that never touches memory, so it is the
-/// `2 pipes x 8 lanes x 2 flops x clock` the GEMM can at best reach.
+/// of independent FMAs (AVX-512 where the CPU has it, as the GEMM kernel
+/// then does, else AVX2) that never touches memory, so it is the most the
+/// GEMM can reach.
 ///
 /// The best of 60 windows of ~1 ms (60 ms in all): on a shared machine a
 /// longer window almost always includes time the core spent on someone
@@ -204,19 +205,30 @@ pub fn peak_gflops_all_cores() -> f64 {
     })
 }
 
-/// Rounds of the FMA loop per window: ~1 ms at 3.5 GHz.
+/// Rounds of the FMA loop per window: ~1 ms at 3.5 GHz (~2 ms where
+/// 16-lane FMAs take two passes, as on Zen 4).
 const FMA_ROUNDS: u64 = 300_000;
 
-/// GFLOP/s of `rounds` rounds of 12 independent 8-lane FMAs.
+/// GFLOP/s of `rounds` rounds of 12 independent FMAs: 16-lane ones where
+/// the CPU has AVX-512 (the GEMM's kernel then uses them; a CPU with two
+/// 512-bit FMA units has twice the AVX2 peak), else 8-lane AVX2 ones.
 fn fma_gflops(rounds: u64) -> f64 {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        let avx512 = std::is_x86_feature_detected!("avx512f");
         let start = Instant::now();
-        // SAFETY: AVX2 and FMA were detected just above.
-        let sink = unsafe { fma_loop(rounds) };
+        // SAFETY: AVX2 and FMA, or AVX-512F, were detected just above.
+        let sink = unsafe {
+            if avx512 {
+                fma_loop_avx512(rounds)
+            } else {
+                fma_loop(rounds)
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         std::hint::black_box(sink);
-        return (rounds * 12 * 8 * 2) as f64 / seconds / 1e9;
+        let lanes = if avx512 { 16 } else { 8 };
+        return (rounds * 12 * lanes * 2) as f64 / seconds / 1e9;
     }
     let _ = rounds;
     0.0
@@ -247,6 +259,29 @@ unsafe fn fma_loop(rounds: u64) -> f32 {
     // SAFETY: `lanes` holds 8 writable floats.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
     lanes.iter().sum()
+}
+
+/// [`fma_loop`] with 16-lane FMAs.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(rounds: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let scale = _mm512_set1_ps(0.999_999);
+    let offset = _mm512_set1_ps(1e-7);
+    let mut acc = [_mm512_set1_ps(1.0); 12];
+    for _ in 0..rounds {
+        for a in acc.iter_mut() {
+            *a = _mm512_fmadd_ps(*a, scale, offset);
+        }
+    }
+    let mut sum = _mm512_setzero_ps();
+    for a in acc {
+        sum = _mm512_add_ps(sum, a);
+    }
+    _mm512_reduce_add_ps(sum)
 }
 
 /// The Python that runs peer scripts: `.venv-peers/bin/python` when

@@ -142,7 +142,7 @@ pub fn encode<'a>(
     }
     let mut header = Value::Object(header).to_string().into_bytes();
     // Pad with spaces (valid JSON whitespace) so the data starts 8-aligned.
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
@@ -360,7 +360,7 @@ mod tests {
         let make = |header: &str, data_len: usize| {
             let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
             bytes.extend_from_slice(header.as_bytes());
-            bytes.extend(std::iter::repeat(0u8).take(data_len));
+            bytes.extend(std::iter::repeat_n(0u8, data_len));
             decode(&bytes, Path::new("h"))
         };
         let cases = [

@@ -1,5 +1,6 @@
 //! `tensor`: row-major `f32` matrices and the numeric kernels a neural network
-//! needs, above all a packed, cache-blocked GEMM with an AVX2+FMA microkernel.
+//! needs, above all a packed, cache-blocked GEMM with AVX2+FMA and AVX-512
+//! microkernels (chosen at run time; a portable one elsewhere).
 //! It has no dependencies: the hot path is ours and readable top to bottom.
 //! GEMM's worker threads also take other work through [`parallel`] (the
 //! optimizer splits its update of a large weight across them).

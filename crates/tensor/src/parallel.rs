@@ -162,7 +162,7 @@ mod tests {
                     for part in 0..parts {
                         let range = part_range(len, parts, part, align);
                         assert_eq!(range.start, next, "{len} {parts} {align} {part}");
-                        assert!(range.start == len || range.start % align == 0);
+                        assert!(range.start == len || range.start.is_multiple_of(align));
                         // No share is more than one alignment step above even.
                         assert!(range.len() < share + align, "{len} {parts} {align}");
                         next = range.end;

@@ -140,7 +140,11 @@ fn check(case: &Case) {
 }
 
 fn kernel_choice() -> impl Strategy<Value = KernelChoice> {
-    prop_oneof![Just(KernelChoice::Auto), Just(KernelChoice::Portable)]
+    prop_oneof![
+        Just(KernelChoice::Auto),
+        Just(KernelChoice::Avx2),
+        Just(KernelChoice::Portable)
+    ]
 }
 
 fn case_strategy(max_mn: usize, max_k: usize) -> impl Strategy<Value = Case> {
@@ -202,11 +206,16 @@ proptest! {
 fn every_small_shape_and_layout_matches_the_reference() {
     let mut seed = 0;
     for m in 0..=13 {
-        // n reaches past NR = 16 so full-width tiles are swept too.
-        for n in 0..=17 {
+        // n reaches past NR = 32 so full-width tiles, and each kind of
+        // edge strip (at most 8, 16, 32 columns), are swept too.
+        for n in 0..=33 {
             for k in [0, 1, 2, 5, 16, 17] {
                 for layout in 0..4 {
-                    for kernel in [KernelChoice::Auto, KernelChoice::Portable] {
+                    for kernel in [
+                        KernelChoice::Auto,
+                        KernelChoice::Avx2,
+                        KernelChoice::Portable,
+                    ] {
                         seed += 1;
                         check(&Case {
                             m,
@@ -269,8 +278,10 @@ fn extreme_aspect_ratios_match_the_reference() {
     }
 }
 
+/// Also across the two SIMD kernels (AVX-512 and AVX2, where the CPU has
+/// both): they do the same operations in the same order.
 #[test]
-fn results_are_bit_identical_for_any_thread_count_and_repeat() {
+fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     for (m, k, n, trans_a, trans_b) in [
         (300, 517, 263, false, true),
         (128, 784, 256, true, false),
@@ -291,17 +302,23 @@ fn results_are_bit_identical_for_any_thread_count_and_repeat() {
             seed: 42,
         };
         let one = fast(&case);
-        for threads in [1, 2, 3, 4] {
-            let again = fast(&Case { threads, ..case });
-            let same = one
-                .as_slice()
-                .iter()
-                .zip(again.as_slice())
-                .all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(
-                same,
-                "{m}x{k}x{n} with {threads} threads differs from 1 thread"
-            );
+        for kernel in [KernelChoice::Auto, KernelChoice::Avx2] {
+            for threads in [1, 2, 3, 4] {
+                let again = fast(&Case {
+                    threads,
+                    kernel,
+                    ..case
+                });
+                let same = one
+                    .as_slice()
+                    .iter()
+                    .zip(again.as_slice())
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{m}x{k}x{n} with {threads} threads and {kernel:?} differs from 1 thread"
+                );
+            }
         }
     }
 }

@@ -41,7 +41,11 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
     let b = Matrix::from_fn(k, n, |r, c| ((3 * r + c) % 5) as f32);
     let bias = vec![0.5; n];
     let mut c = Matrix::zeros(m, n);
-    for kernel in [KernelChoice::Auto, KernelChoice::Portable] {
+    for kernel in [
+        KernelChoice::Auto,
+        KernelChoice::Avx2,
+        KernelChoice::Portable,
+    ] {
         for threads in [1, 2] {
             let config = GemmConfig {
                 threads: Some(threads),

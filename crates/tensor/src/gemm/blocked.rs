@@ -28,16 +28,21 @@ use std::sync::{Mutex, TryLockError};
 /// strips and C. A multiple of MR. (288 measured no better.)
 pub(crate) const MC: usize = 144;
 /// Depth of one packed block (the `pc` loop). One B strip (`KC x NR` =
-/// 384 x 16 x 4 B = 24 KiB) stays in the 32 KiB L1d while the `ir` loop runs
-/// A strips (9 KiB each, streamed from L2) past it. Deeper blocks mean fewer
-/// passes over C and fewer kernel calls per multiply-add: 384 and 512 beat
-/// 256 by ~2% at 1024^3; blocks are balanced, so k = 784 runs as 3 x 262.
+/// 384 x 32 x 4 B = 48 KiB) is used by every A strip of the `ir` loop (9 KiB
+/// each, streamed from L2): the AVX2 kernel reads one 16-column half of it
+/// at a time (24 KiB, which stays in the 32 KiB L1d), the AVX-512 kernel all
+/// of it, from L1 and L2. Deeper blocks mean fewer passes over C and fewer
+/// kernel calls per multiply-add: with 16-column strips 384 and 512 beat 256
+/// by ~2% at 1024^3, and with 32-column strips 256 and 192 (an L1-resident
+/// AVX-512 strip) measured no better than 384. Blocks are balanced, so
+/// k = 784 runs as 3 x 262.
 pub(crate) const KC: usize = 384;
 /// Columns of op(B) packed at once (the `jc` loop). The packed `KC x NC`
-/// block (384 x 4080 x 4 B = 6 MiB) is shared by every `ic` step and sits in
+/// block (384 x 4096 x 4 B = 6 MiB) is shared by every `ic` step and sits in
 /// the 32 MiB L3 with room for the other core's block. A multiple of NR.
 /// (512, which keeps the B block in L2, measured no better at 1024^3.)
-pub(crate) const NC: usize = 4080;
+pub(crate) const NC: usize = 4096;
+const _: () = assert!(MC.is_multiple_of(MR) && NC.is_multiple_of(NR));
 
 /// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
 /// thread: handing half of it to the pool costs a microsecond or two of
@@ -82,18 +87,13 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     };
     let split_columns = threads > 1 && split_columns_costs_less(m, n, k, threads);
     let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
-    let units = length.div_ceil(unit);
-    let parts = threads.clamp(1, units);
-    let part_range = |part: usize| {
-        let start = (units * part / parts * unit).min(length);
-        let end = (units * (part + 1) / parts * unit).min(length);
-        start..end
-    };
+    let parts = threads.clamp(1, length.div_ceil(unit));
     let run_part = |part: usize, buffers: &mut PackBuffers| {
+        let share = part_range(length, unit, parts, part);
         let (rows, cols) = if split_columns {
-            (0..m, part_range(part))
+            (0..m, share)
         } else {
-            (part_range(part), 0..n)
+            (share, 0..n)
         };
         multiply_range(problem, rows, cols, buffers);
     };
@@ -124,18 +124,42 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     }
 }
 
+/// Part `part` of `parts` of `0..length`, cut on multiples of `unit` (whole
+/// tiles) as evenly as whole tiles allow, the later parts taking the extra
+/// tiles.
+fn part_range(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
+    let units = length.div_ceil(unit);
+    let start = (units * part / parts * unit).min(length);
+    let end = (units * (part + 1) / parts * unit).min(length);
+    start..end
+}
+
 /// Whether giving each thread a range of C's columns (rather than rows)
-/// finishes sooner. The slowest thread decides: it has the most whole tiles
-/// (tiles are computed full even at the edges) and it packs all of the
-/// operand it shares plus its share of the other. Packing a value costs
-/// about as much as `PACK_COST` multiply-adds.
+/// finishes sooner. The slowest thread decides: the one with the most
+/// rows x columns computed (whole tiles, but a last strip of at most 8 or 16
+/// columns runs a narrower kernel), plus its packing of all of the operand
+/// it shares and of its share of the other. Packing a value costs about as
+/// much as `PACK_COST` multiply-adds.
 fn split_columns_costs_less(m: usize, n: usize, k: usize, threads: usize) -> bool {
     const PACK_COST: usize = 8;
-    let (row_tiles, column_tiles) = (m.div_ceil(MR), n.div_ceil(NR));
-    let by_columns = column_tiles.div_ceil(threads) * NR * row_tiles * MR * k
-        + (m + column_tiles.div_ceil(threads) * NR) * k * PACK_COST;
-    let by_rows = row_tiles.div_ceil(threads) * MR * column_tiles * NR * k
-        + (n + row_tiles.div_ceil(threads) * MR) * k * PACK_COST;
+    let computed_rows = |rows: usize| rows.div_ceil(MR) * MR;
+    let computed_columns = |cols: usize| {
+        let ragged = cols % NR;
+        cols - ragged + [0, 8, 16, NR][ragged.div_ceil(8).min(3)]
+    };
+    let slowest = |length: usize, unit: usize, cost: &dyn Fn(usize) -> usize| {
+        let parts = threads.clamp(1, length.div_ceil(unit));
+        (0..parts)
+            .map(|part| cost(part_range(length, unit, parts, part).len()))
+            .max()
+            .unwrap_or(0)
+    };
+    let by_columns = slowest(n, NR, &|cols| {
+        computed_rows(m) * computed_columns(cols) * k + (m + cols) * k * PACK_COST
+    });
+    let by_rows = slowest(m, MR, &|rows| {
+        computed_rows(rows) * computed_columns(n) * k + (n + rows) * k * PACK_COST
+    });
     by_columns <= by_rows
 }
 
@@ -150,7 +174,7 @@ fn multiply_range(
     let packer = match problem.kernel {
         Microkernel::Portable => Packer::Portable,
         #[cfg(target_arch = "x86_64")]
-        Microkernel::Avx2Fma => Packer::Avx2,
+        Microkernel::Avx2Fma | Microkernel::Avx512 => Packer::Avx2,
     };
     let (pc_step, pc_blocks) = balanced_step(k, KC, 1);
     let mc_step = balanced_step(rows.len(), MC, MR).0;
@@ -266,7 +290,7 @@ mod tests {
         assert_eq!(balanced_step(100, 144, MR), (102, 1));
         assert_eq!(balanced_step(300, 144, MR), (102, 3));
         assert_eq!(balanced_step(1, 256, 1), (1, 1));
-        for (length, max, multiple) in [(1000, 144, MR), (17, 4, 1), (4081, 4080, NR)] {
+        for (length, max, multiple) in [(1000, 144, MR), (17, 4, 1), (4097, 4096, NR)] {
             let (step, blocks) = balanced_step(length, max, multiple);
             assert!(step * blocks >= length && step * (blocks - 1) < length);
             assert!(step <= max.div_ceil(multiple) * multiple && step % multiple == 0);
@@ -275,8 +299,9 @@ mod tests {
 
     #[test]
     fn threads_split_the_side_that_balances_better() {
-        // 100 columns are 7 tiles (3 + 4 between two threads), 100 rows are
-        // 17 (8 + 9): rows balance better.
+        // 100 rows are 17 tiles of 6 (8 + 9 between two threads: 54 rows
+        // at most), 100 columns are 3 tiles of 32 and 4 more (64 + 36: 64
+        // columns at most): rows balance better.
         assert!(!split_columns_costs_less(100, 100, 784, 2));
         // Wide C: columns, which also leaves the small A to be packed twice.
         assert!(split_columns_costs_less(128, 784, 256, 2));

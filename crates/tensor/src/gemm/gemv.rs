@@ -45,9 +45,10 @@ pub(crate) fn row_times_matrix(
     let old = |c: &[f32], j: usize| (store.beta != 0.0).then(|| c[j]);
     if transposed {
         #[cfg(target_arch = "x86_64")]
-        if kernel == Microkernel::Avx2Fma {
-            // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and
-            // FMA, and `b` holds `n` rows of `k` (asserted above).
+        if kernel.has_avx2() {
+            // SAFETY: a kernel with `has_avx2` is only selected after
+            // detecting AVX2 and FMA, and `b` holds `n` rows of `k`
+            // (asserted above).
             unsafe { x86_avx2::dots(x, b, c, store) };
             return;
         }
@@ -176,9 +177,11 @@ mod tests {
     /// The portable path, and the AVX2 one where this CPU has it.
     fn kernels() -> Vec<Microkernel> {
         let mut kernels = vec![Microkernel::Portable];
-        let best = Microkernel::select(crate::KernelChoice::Auto);
-        if best != Microkernel::Portable {
-            kernels.push(best);
+        for choice in [crate::KernelChoice::Avx2, crate::KernelChoice::Auto] {
+            let kernel = Microkernel::select(choice);
+            if !kernels.contains(&kernel) {
+                kernels.push(kernel);
+            }
         }
         kernels
     }

@@ -98,9 +98,13 @@ pub enum Epilogue<'a> {
 /// Which microkernel to run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KernelChoice {
-    /// The fastest one this CPU supports (AVX2+FMA when detected at run time).
+    /// The fastest one this CPU supports, detected at run time: AVX-512,
+    /// else AVX2+FMA, else portable.
     #[default]
     Auto,
+    /// AVX2+FMA even where AVX-512 is available (the portable kernel where
+    /// AVX2 is not): tests run both SIMD kernels on the same machine.
+    Avx2,
     /// The portable kernel, whatever the CPU (tests use it as a second path).
     Portable,
 }

@@ -159,19 +159,18 @@ fn pack_distant_lanes<const W: usize>(
             continue;
         }
         let _ = packer;
-        for lane in 0..W {
-            if lane < width {
-                let start = (first_lane + lane) * row_length + depth.start;
-                let run = &source[start..start + kc];
-                // One lane at a time: sequential reads, stores `W` apart into
-                // a strip small enough to stay in L1 across the lanes.
-                for (packed, &value) in strip.chunks_exact_mut(W).zip(run) {
-                    packed[lane] = value;
-                }
-            } else {
-                for packed in strip.chunks_exact_mut(W) {
-                    packed[lane] = 0.0;
-                }
+        if width < W {
+            // The missing lanes are zeros: one contiguous fill, rather than
+            // a store `W` apart for each of them at every step.
+            strip.fill(0.0);
+        }
+        for lane in 0..width {
+            let start = (first_lane + lane) * row_length + depth.start;
+            let run = &source[start..start + kc];
+            // One lane at a time: sequential reads, stores `W` apart into
+            // a strip small enough to stay in L1 across the lanes.
+            for (packed, &value) in strip.chunks_exact_mut(W).zip(run) {
+                packed[lane] = value;
             }
         }
     }

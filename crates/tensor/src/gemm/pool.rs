@@ -208,7 +208,7 @@ impl Pool {
         let mut spins = 0u32;
         while shared.unfinished.load(Ordering::Acquire) != 0 {
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && started.elapsed() >= SPIN_BEFORE_PARKING {
+            if spins.is_multiple_of(64) && started.elapsed() >= SPIN_BEFORE_PARKING {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -228,7 +228,7 @@ fn worker_loop(shared: &Shared, mut seen: usize) {
         let mut spins = 0u32;
         while shared.generation.load(Ordering::Acquire) == seen {
             spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && started.elapsed() > SPIN_BEFORE_PARKING {
+            if spins.is_multiple_of(64) && started.elapsed() > SPIN_BEFORE_PARKING {
                 let mut job = shared.job.lock().unwrap_or_else(|e| e.into_inner());
                 shared.parked.fetch_add(1, Ordering::Relaxed);
                 while shared.generation.load(Ordering::Acquire) == seen {

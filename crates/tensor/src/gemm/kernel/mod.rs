@@ -3,25 +3,30 @@
 //! row after row), as `kc` rank-1 updates held in registers, then written to C
 //! with alpha, beta and the fused epilogue.
 //!
-//! Both kernels share the tile shape, so the packing format is the same and
-//! the portable kernel is a drop-in second path for tests and other CPUs.
+//! All kernels share the tile shape, so the packing format is the same, and
+//! they do the same arithmetic in the same order: the AVX-512 and AVX2
+//! kernels give the same bits, and the portable kernel is a drop-in second
+//! path for tests and other CPUs.
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx512;
 
 use super::KernelChoice;
 
 /// Rows of C one microkernel call produces (the `ir` loop steps by this).
 ///
-/// 6 x 16 is the classic AVX2 shape: 6 rows x 2 ymm registers = 12
-/// accumulators, plus 2 registers for a row of B and 1 for a broadcast
-/// element of A: 15 of the 16 ymm registers, and 12 FMAs per 3 loads, enough
-/// independent work to keep both FMA pipes busy through their 4-cycle latency.
+/// 6 x 32 is 6 rows x 2 zmm registers = 12 accumulators for AVX-512, plus 2
+/// registers for a row of B and 1 for a broadcast element of A: 12 FMAs per
+/// step, enough independent work to keep the FMA units busy through their
+/// latency. AVX2 has half the register width and file, so its kernel runs
+/// the tile as two 6 x 16 halves of the same shape (the classic AVX2 tile).
 pub(crate) const MR: usize = 6;
 /// Columns of C one microkernel call produces (the `jr` loop steps by this):
-/// two ymm registers of 8 `f32`.
-pub(crate) const NR: usize = 16;
+/// two zmm registers of 16 `f32`, or two halves of two ymm registers.
+pub(crate) const NR: usize = 32;
 
 /// How a finished tile of products `AB` is written into C:
 /// `C = act(alpha * AB + beta * C + bias)`.
@@ -75,20 +80,37 @@ pub(crate) enum Microkernel {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    /// AVX-512F, on a CPU that also has AVX2 and FMA (edge strips of at most
+    /// 8 columns use the AVX2 kernel's narrow variant).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Microkernel {
-    /// The kernel for `choice` on this CPU (AVX2+FMA detected at run time).
+    /// The kernel for `choice` on this CPU (features detected at run time).
     pub(crate) fn select(choice: KernelChoice) -> Microkernel {
-        match choice {
-            KernelChoice::Portable => Microkernel::Portable,
-            KernelChoice::Auto => {
-                #[cfg(target_arch = "x86_64")]
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                    return Microkernel::Avx2Fma;
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            match choice {
+                KernelChoice::Auto if avx2 && is_x86_feature_detected!("avx512f") => {
+                    return Microkernel::Avx512
                 }
-                Microkernel::Portable
+                KernelChoice::Auto | KernelChoice::Avx2 if avx2 => return Microkernel::Avx2Fma,
+                _ => {}
             }
+        }
+        let _ = choice;
+        Microkernel::Portable
+    }
+
+    /// Whether this kernel's CPU has AVX2 and FMA (for the code that picks
+    /// its own AVX2 path along with the kernel, like gemv and packing).
+    pub(crate) fn has_avx2(self) -> bool {
+        match self {
+            Microkernel::Portable => false,
+            #[cfg(target_arch = "x86_64")]
+            Microkernel::Avx2Fma | Microkernel::Avx512 => true,
         }
     }
 
@@ -114,13 +136,17 @@ impl Microkernel {
             // SAFETY: the caller's contract on `out` is passed on unchanged.
             Microkernel::Portable => unsafe { portable::kernel(kc, a_strip, b_strip, out, store) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and FMA;
-            // the strips' lengths were checked above; `out` as the caller promised.
-            Microkernel::Avx2Fma => unsafe {
-                if out.cols <= NR / 2 {
-                    x86_avx2::kernel::<true>(kc, a_strip, b_strip, out, store)
-                } else {
-                    x86_avx2::kernel::<false>(kc, a_strip, b_strip, out, store)
+            // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and FMA,
+            // and `Avx512` after detecting those and AVX-512F; the strips'
+            // lengths were checked above; `out` as the caller promised.
+            Microkernel::Avx2Fma => unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Microkernel::Avx512 => unsafe {
+                match out.cols {
+                    0..=8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
+                    9..=16 => x86_avx512::kernel::<1>(kc, a_strip, b_strip, out, store),
+                    _ => x86_avx512::kernel::<2>(kc, a_strip, b_strip, out, store),
                 }
             },
         }
@@ -202,8 +228,11 @@ mod tests {
         // Small integers: every product and sum is exact in f32, so any
         // summation order gives the same answer and equality is the test.
         let mut kernels = vec![Microkernel::Portable];
-        if Microkernel::select(KernelChoice::Auto) != Microkernel::Portable {
-            kernels.push(Microkernel::select(KernelChoice::Auto));
+        for choice in [KernelChoice::Avx2, KernelChoice::Auto] {
+            let kernel = Microkernel::select(choice);
+            if !kernels.contains(&kernel) {
+                kernels.push(kernel);
+            }
         }
         for kernel in kernels {
             for (rows, cols) in [
@@ -215,6 +244,11 @@ mod tests {
                 (2, 8),
                 (MR, 8),
                 (MR, 7),
+                (MR, 16),
+                (MR, 17),
+                (2, 15),
+                (MR, 24),
+                (MR, 9),
             ] {
                 for kc in [0, 1, 5, 17] {
                     for beta in [0.0, 1.5] {

@@ -1,25 +1,72 @@
-//! The AVX2+FMA microkernel: a 6 x 16 tile of C in 12 ymm accumulators.
+//! The AVX2+FMA microkernel: a 6 x 32 tile of C as two 6 x 16 halves, each
+//! in 12 ymm accumulators (the 16 ymm registers hold one half at a time).
 //!
-//! Per step `p` it loads one row of the B strip (16 values, two registers),
-//! broadcasts the 6 values of one column of the A strip in turn, and issues
-//! 12 FMAs. The loop is unrolled by 4 so loads and pointer updates are
-//! amortised; everything else is left to the out-of-order core.
+//! Per step `p` a half loads its 16 values of one row of the B strip (two
+//! registers), broadcasts the 6 values of one column of the A strip in turn,
+//! and issues 12 FMAs. The loop is unrolled by 4 so loads and pointer
+//! updates are amortised; everything else is left to the out-of-order core.
 //!
 //! `HALF_WIDTH` compiles a 6 x 8 variant for edge strips of at most 8 valid
-//! columns (n = 100 ends in a strip of 4): it skips the zero-padded half of
-//! the B strip instead of multiplying by it, halving that strip's cost.
+//! columns (n = 100 ends in a strip of 4): it skips the zero-padded rest of
+//! the B strip instead of multiplying by it.
 
 use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
 
-/// `out = act(alpha * A_strip * B_strip + beta * out + bias)`.
+/// Columns of one half.
+const HALF: usize = 16;
+
+/// `out = act(alpha * A_strip * B_strip + beta * out + bias)`, for a tile of
+/// up to `MR x NR`, a half (or less) at a time.
+///
+/// # Safety
+/// As for [`half`], with `b_strip` holding at least `kc * NR` values.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a_strip: &[f32],
+    b_strip: &[f32],
+    out: TileOut,
+    store: &TileStore,
+) {
+    for first in (0..out.cols).step_by(HALF) {
+        let cols = HALF.min(out.cols - first);
+        let out = TileOut {
+            // `first < out.cols`, so still inside the tile.
+            ptr: out.ptr.wrapping_add(first),
+            cols,
+            ..out
+        };
+        let store = TileStore {
+            bias: store.bias.map(|bias| &bias[first..first + cols]),
+            ..*store
+        };
+        // (Empty when `kc` = 0: then nothing of B is read.)
+        let b_strip = b_strip.get(first..).unwrap_or_default();
+        // SAFETY: this half of the tile is inside `out` (columns `first ..
+        // first + cols <= out.cols`), and `b_strip` from `first` on holds
+        // `(kc - 1) * NR + HALF` values as `half` needs, since the whole
+        // strip holds `kc * NR` and `first + HALF <= NR`.
+        unsafe {
+            if cols <= HALF / 2 {
+                half::<true>(kc, a_strip, b_strip, out, &store)
+            } else {
+                half::<false>(kc, a_strip, b_strip, out, &store)
+            }
+        }
+    }
+}
+
+/// `out = act(alpha * A_strip * B_half + beta * out + bias)` for up to 16
+/// columns: B's values of step `p` are `b_strip[p * NR .. p * NR + 16]`.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; `a_strip` holds at least `kc * MR` values
-/// and `b_strip` at least `kc * NR`; `out` is valid for reads and writes of
-/// `out.rows x out.cols` elements (at most `MR x NR`) and exclusively ours.
+/// and `b_strip` at least `(kc - 1) * NR + 16` (when `kc > 0`); `out` is
+/// valid for reads and writes of `out.rows x out.cols` elements (at most
+/// `MR x 16`) and exclusively ours.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
+unsafe fn half<const HALF_WIDTH: bool>(
     kc: usize,
     a_strip: &[f32],
     b_strip: &[f32],
@@ -52,7 +99,7 @@ pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
     macro_rules! rank1 {
         ($p:expr) => {
             // SAFETY (for the whole macro): the loops below only expand it
-            // for steps `< kc`, so `b + 16p .. + 16` and `a + 6p .. + 6` lie
+            // for steps `< kc`, so `b + NR p .. + 16` and `a + 6p .. + 6` lie
             // inside the strips, whose lengths the caller guarantees.
             unsafe {
                 let b0 = _mm256_loadu_ps(b.add($p * NR));
@@ -102,7 +149,8 @@ pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
         rank1!(1);
         rank1!(2);
         rank1!(3);
-        // SAFETY: advancing by 4 steps stays within (or one past) the strips.
+        // SAFETY: advancing by 4 steps stays within (or one row past) the
+        // strips.
         unsafe {
             a = a.add(4 * MR);
             b = b.add(4 * NR);
@@ -129,15 +177,15 @@ pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
     ];
     // (With HALF_WIDTH the right-hand accumulators stay zero and, as
     // `out.cols <= 8`, are never stored.)
-    if out.rows == MR && out.cols == NR {
+    if out.rows == MR && out.cols == HALF {
         let alpha = _mm256_set1_ps(store.alpha);
         let beta = _mm256_set1_ps(store.beta);
         for (i, row_acc) in acc.iter().enumerate() {
-            // SAFETY: a full tile: row `i < MR` and columns `0..16` are inside C.
+            // SAFETY: a full half: row `i < MR` and columns `0..16` are inside C.
             let row = unsafe { out.ptr.add(i * out.row_stride) };
-            for (half, &products) in row_acc.iter().enumerate() {
-                // SAFETY: `row + 8 * half .. + 8` is inside this tile row.
-                let slot = unsafe { row.add(8 * half) };
+            for (v, &products) in row_acc.iter().enumerate() {
+                // SAFETY: `row + 8v .. + 8` is inside this tile row.
+                let slot = unsafe { row.add(8 * v) };
                 // Same operation order as `TileStore::apply`.
                 let mut value = _mm256_mul_ps(alpha, products);
                 if store.beta != 0.0 {
@@ -145,8 +193,8 @@ pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
                     value = _mm256_fmadd_ps(beta, unsafe { _mm256_loadu_ps(slot) }, value);
                 }
                 if let Some(bias) = store.bias {
-                    // `bias` has NR entries for a full tile.
-                    let bias = &bias[8 * half..8 * half + 8];
+                    // `bias` has 16 entries for a full half.
+                    let bias = &bias[8 * v..8 * v + 8];
                     // SAFETY: the slice just taken holds 8 values.
                     value = _mm256_add_ps(value, unsafe { _mm256_loadu_ps(bias.as_ptr()) });
                 }
@@ -160,8 +208,8 @@ pub(super) unsafe fn kernel<const HALF_WIDTH: bool>(
     } else {
         let mut ab = [0.0f32; MR * NR];
         for (i, row_acc) in acc.iter().enumerate() {
-            for (half, &products) in row_acc.iter().enumerate() {
-                let lanes = &mut ab[i * NR + 8 * half..i * NR + 8 * half + 8];
+            for (v, &products) in row_acc.iter().enumerate() {
+                let lanes = &mut ab[i * NR + 8 * v..i * NR + 8 * v + 8];
                 // SAFETY: `lanes` is 8 writable floats.
                 unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), products) };
             }
