@@ -62,12 +62,11 @@ pub fn machine_header() -> String {
          - SIMD detected: {}\n\
          - FP32 peak, measured with a register-only loop of the widest FMAs the \
          GEMM kernel uses: {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all \
-         {cores} cores (as 2 FMA pipes x 8 lanes x 2 flops x {:.2} GHz effective clock)\n\
+         {cores} cores\n\
          - Core-to-core round trip of a cache line, now: {} (it varies from minute to \
          minute on a VM, and multi-thread figures with it: see each row)\n",
         cpu_model(),
         simd_features().join(" "),
-        per_core / 32.0,
         core_to_core_round_trip_ns().map_or("-".into(), |ns| format!("{ns:.0} ns")),
     )
 }
@@ -159,7 +158,7 @@ pub fn simd_features() -> Vec<&'static str> {
 /// then does, else AVX2) that never touches memory, so it is the most the
 /// GEMM can reach.
 ///
-/// The best of 60 windows of ~1 ms (60 ms in all): on a shared machine a
+/// The best of 60 windows of 1-2 ms: on a shared machine a
 /// longer window almost always includes time the core spent on someone
 /// else, which would understate the peak and flatter every percentage.
 /// Falls back to 0.0 when the CPU has no AVX2+FMA.

@@ -4,13 +4,13 @@
 //! for jc in cols step NC            B block (kc x nc) lives in L3
 //!   for pc in 0..k step KC          pack op(B)[pc.., jc..] into NR-column strips
 //!     for ic in rows step MC        pack op(A)[ic.., pc..] into MR-row strips (L2)
-//!       for jr in nc step NR        one B strip (kc x NR) stays in L1
+//!       for jr in nc step NR        one B strip (kc x NR), L1 and L2
 //!         for ir in mc step MR      microkernel: MR x NR tile of C in registers
 //! ```
 //!
 //! With several threads, C is cut into one part per thread, a disjoint range
 //! of its columns (or rows, whichever balances better); each part runs the
-//! whole nest with the packing buffers of the thread that claims it (see
+//! whole nest with its own packing buffers, whichever thread claims it (see
 //! `pool.rs`). The range boundaries are multiples of NR (MR), so every tile
 //! and every sum is the same whatever the thread count: results are
 //! bit-identical. `k` is never split.
@@ -85,11 +85,11 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     } else {
         threads
     };
-    let split_columns = threads > 1 && split_columns_costs_less(m, n, k, threads);
+    let split_columns = threads > 1 && split_columns_costs_less(m, n, k, threads, problem.kernel);
     let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
     let parts = threads.clamp(1, length.div_ceil(unit));
     let run_part = |part: usize, buffers: &mut PackBuffers| {
-        let share = part_range(length, unit, parts, part);
+        let share = tile_share(length, unit, parts, part);
         let (rows, cols) = if split_columns {
             (0..m, share)
         } else {
@@ -127,7 +127,7 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
 /// Part `part` of `parts` of `0..length`, cut on multiples of `unit` (whole
 /// tiles) as evenly as whole tiles allow, the later parts taking the extra
 /// tiles.
-fn part_range(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
+fn tile_share(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
     let units = length.div_ceil(unit);
     let start = (units * part / parts * unit).min(length);
     let end = (units * (part + 1) / parts * unit).min(length);
@@ -136,21 +136,27 @@ fn part_range(length: usize, unit: usize, parts: usize, part: usize) -> Range<us
 
 /// Whether giving each thread a range of C's columns (rather than rows)
 /// finishes sooner. The slowest thread decides: the one with the most
-/// rows x columns computed (whole tiles, but a last strip of at most 8 or 16
-/// columns runs a narrower kernel), plus its packing of all of the operand
-/// it shares and of its share of the other. Packing a value costs about as
-/// much as `PACK_COST` multiply-adds.
-fn split_columns_costs_less(m: usize, n: usize, k: usize, threads: usize) -> bool {
+/// rows x columns computed (whole tiles, but a ragged last strip may run a
+/// narrower kernel), plus its packing of all of the operand it shares and of
+/// its share of the other. Packing a value costs about as much as
+/// `PACK_COST` multiply-adds.
+fn split_columns_costs_less(
+    m: usize,
+    n: usize,
+    k: usize,
+    threads: usize,
+    kernel: Microkernel,
+) -> bool {
     const PACK_COST: usize = 8;
     let computed_rows = |rows: usize| rows.div_ceil(MR) * MR;
-    let computed_columns = |cols: usize| {
-        let ragged = cols % NR;
-        cols - ragged + [0, 8, 16, NR][ragged.div_ceil(8).min(3)]
+    let computed_columns = |cols: usize| match cols % NR {
+        0 => cols,
+        ragged => cols - ragged + kernel.computed_columns(ragged),
     };
     let slowest = |length: usize, unit: usize, cost: &dyn Fn(usize) -> usize| {
         let parts = threads.clamp(1, length.div_ceil(unit));
         (0..parts)
-            .map(|part| cost(part_range(length, unit, parts, part).len()))
+            .map(|part| cost(tile_share(length, unit, parts, part).len()))
             .max()
             .unwrap_or(0)
     };
@@ -297,8 +303,11 @@ mod tests {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn threads_split_the_side_that_balances_better() {
+        let split_columns_costs_less =
+            |m, n, k, threads| split_columns_costs_less(m, n, k, threads, Microkernel::Avx2Fma);
         // 100 rows are 17 tiles of 6 (8 + 9 between two threads: 54 rows
         // at most), 100 columns are 3 tiles of 32 and 4 more (64 + 36: 64
         // columns at most): rows balance better.

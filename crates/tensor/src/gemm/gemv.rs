@@ -175,14 +175,11 @@ mod tests {
     }
 
     /// The portable path, and the AVX2 one where this CPU has it.
+    /// The portable kernel and one with AVX2 (gemv's SIMD path is the same
+    /// for both SIMD kernels).
     fn kernels() -> Vec<Microkernel> {
-        let mut kernels = vec![Microkernel::Portable];
-        for choice in [crate::KernelChoice::Avx2, crate::KernelChoice::Auto] {
-            let kernel = Microkernel::select(choice);
-            if !kernels.contains(&kernel) {
-                kernels.push(kernel);
-            }
-        }
+        let mut kernels = crate::gemm::kernel::available_kernels();
+        kernels.dedup_by_key(|kernel| kernel.has_avx2());
         kernels
     }
 

@@ -6,7 +6,8 @@
 //! - `blocked.rs`: the five-loop BLIS/GotoBLAS nest and its blocking constants
 //! - `pack.rs`: copying blocks of op(A) and op(B) into the kernel's strip layout
 //!   (`pack_avx2.rs`: the same as 8 x 8 register transposes where it is one)
-//! - `kernel/`: the `MR x NR` microkernels (AVX2+FMA, portable) and the C store
+//! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable) and
+//!   the C store
 //! - `pool.rs`: the persistent worker threads
 //! - `gemv.rs`: a C of one row (batch 1), straight from B without packing
 //! - `reference.rs`: the naive triple loop every path is tested against

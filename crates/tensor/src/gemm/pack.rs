@@ -18,7 +18,7 @@ use super::Operand;
 use std::ops::Range;
 
 /// Which packing code to run: plain Rust, or AVX2 transposes where a strip
-/// is a transpose (chosen together with the AVX2 microkernel).
+/// is a transpose (chosen together with either SIMD microkernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Packer {
     Portable,

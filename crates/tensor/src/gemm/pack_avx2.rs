@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-/// Packs one full strip of `W` lanes (`W` = 6 or 16): element (lane, step)
+/// Packs one full strip of `W` lanes (`W` = 6 or 32): element (lane, step)
 /// is `source[(first_lane + lane) * row_length + depth_start + step]`,
 /// written to `strip[step * W + lane]` for `step < kc`.
 ///

@@ -3,10 +3,11 @@
 //! row after row), as `kc` rank-1 updates held in registers, then written to C
 //! with alpha, beta and the fused epilogue.
 //!
-//! All kernels share the tile shape, so the packing format is the same, and
-//! they do the same arithmetic in the same order: the AVX-512 and AVX2
-//! kernels give the same bits, and the portable kernel is a drop-in second
-//! path for tests and other CPUs.
+//! All kernels share the tile shape, so the packing format is the same. The
+//! AVX-512 and AVX2 kernels do the same operations in the same order (one
+//! FMA per step, then the same store), so they give the same bits; the
+//! portable kernel (products rounded before they are added) is a drop-in
+//! second path for tests and other CPUs.
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -114,13 +115,31 @@ impl Microkernel {
         }
     }
 
+    /// The columns this kernel computes for a tile of `cols` (at most NR):
+    /// a narrower variant runs a tile of few columns (see [`Self::run`]).
+    pub(crate) fn computed_columns(self, cols: usize) -> usize {
+        match self {
+            Microkernel::Portable => NR,
+            // Halves of 16, the second (or only) one 8 wide if it can be.
+            #[cfg(target_arch = "x86_64")]
+            Microkernel::Avx2Fma => cols.div_ceil(8) * 8,
+            // The AVX2 kernel's 6 x 8 variant, one zmm per row, or two.
+            #[cfg(target_arch = "x86_64")]
+            Microkernel::Avx512 => match cols {
+                0..=8 => 8,
+                9..=16 => 16,
+                _ => NR,
+            },
+        }
+    }
+
     /// `tile = act(alpha * A_strip * B_strip + beta * tile + bias)`.
     ///
     /// # Safety
-    /// `out` must describe `out.rows x out.cols` (at most `MR x NR`) elements
-    /// that are valid to read and write and that no other thread touches
-    /// during the call. `a_strip` holds at least `kc * MR` values and
-    /// `b_strip` at least `kc * NR` (checked).
+    /// `out` must describe `out.rows x out.cols` elements that are valid to
+    /// read and write and that no other thread touches during the call.
+    /// (Checked: the tile is at most `MR x NR`, `a_strip` holds at least
+    /// `kc * MR` values and `b_strip` at least `kc * NR`.)
     #[inline]
     pub(crate) unsafe fn run(
         self,
@@ -131,7 +150,7 @@ impl Microkernel {
         store: &TileStore,
     ) {
         assert!(a_strip.len() >= kc * MR && b_strip.len() >= kc * NR);
-        debug_assert!(out.rows <= MR && out.cols <= NR);
+        assert!(out.rows <= MR && out.cols <= NR);
         match self {
             // SAFETY: the caller's contract on `out` is passed on unchanged.
             Microkernel::Portable => unsafe { portable::kernel(kc, a_strip, b_strip, out, store) },
@@ -143,9 +162,9 @@ impl Microkernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Microkernel::Avx512 => unsafe {
-                match out.cols {
-                    0..=8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
-                    9..=16 => x86_avx512::kernel::<1>(kc, a_strip, b_strip, out, store),
+                match self.computed_columns(out.cols) {
+                    8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
+                    16 => x86_avx512::kernel::<1>(kc, a_strip, b_strip, out, store),
                     _ => x86_avx512::kernel::<2>(kc, a_strip, b_strip, out, store),
                 }
             },
@@ -175,15 +194,29 @@ pub(crate) unsafe fn store_tile_scalar(ab: &[f32; MR * NR], out: TileOut, store:
     }
 }
 
+/// Every kernel this CPU can run, the portable one first (for tests).
+#[cfg(test)]
+pub(crate) fn available_kernels() -> Vec<Microkernel> {
+    let mut kernels = vec![Microkernel::Portable];
+    for choice in [KernelChoice::Avx2, KernelChoice::Auto] {
+        let kernel = Microkernel::select(choice);
+        if !kernels.contains(&kernel) {
+            kernels.push(kernel);
+        }
+    }
+    kernels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Packs a row-major `m x k` A and `k x n` B into single strips and runs
-    /// `kernel` on a tile of `rows x cols`, returning that tile.
-    fn run_tile(kernel: Microkernel, kc: usize, rows: usize, cols: usize, beta: f32) -> Vec<f32> {
+    /// `kernel` on a tile of `rows x cols`, checking it against the sums.
+    fn run_tile(kernel: Microkernel, kc: usize, rows: usize, cols: usize, beta: f32, relu: bool) {
         let a = |i: usize, p: usize| ((i * 7 + p * 3) % 11) as f32 - 5.0;
         let b = |p: usize, j: usize| ((p * 5 + j * 2) % 13) as f32 - 6.0;
+        // Exactly the strips' lengths, so a read past them is caught.
         let mut a_strip = vec![0.0; kc * MR];
         let mut b_strip = vec![0.0; kc * NR];
         for p in 0..kc {
@@ -194,15 +227,16 @@ mod tests {
                 b_strip[p * NR + j] = b(p, j);
             }
         }
-        // C is one row wider than the tile, with sentinels that must survive.
+        // C has one more column and one more row than the tile, holding
+        // sentinels that must survive.
         let stride = cols + 1;
-        let mut c = vec![-1.0f32; rows * stride];
+        let mut c = vec![-1.0f32; (rows + 1) * stride];
         let bias: Vec<f32> = (0..cols).map(|j| j as f32 * 0.5).collect();
         let store = TileStore {
             alpha: 2.0,
             beta,
             bias: Some(&bias),
-            relu: true,
+            relu,
         };
         let out = TileOut {
             ptr: c.as_mut_ptr(),
@@ -216,25 +250,22 @@ mod tests {
             assert_eq!(c[i * stride + cols], -1.0, "kernel wrote past the tile");
             for j in 0..cols {
                 let dot: f32 = (0..kc).map(|p| a(i, p) * b(p, j)).sum();
-                let want = (2.0 * dot - beta + bias[j]).max(0.0); // C was -1
+                let sum = 2.0 * dot - beta + bias[j]; // C was -1
+                let want = if relu { sum.max(0.0) } else { sum };
                 assert_eq!(c[i * stride + j], want, "kernel {kernel:?} at ({i}, {j})");
             }
         }
-        c
+        assert!(
+            c[rows * stride..].iter().all(|&x| x == -1.0),
+            "kernel wrote below the tile"
+        );
     }
 
     #[test]
     fn kernels_match_hand_computed_tiles_including_partial_ones() {
         // Small integers: every product and sum is exact in f32, so any
         // summation order gives the same answer and equality is the test.
-        let mut kernels = vec![Microkernel::Portable];
-        for choice in [KernelChoice::Avx2, KernelChoice::Auto] {
-            let kernel = Microkernel::select(choice);
-            if !kernels.contains(&kernel) {
-                kernels.push(kernel);
-            }
-        }
-        for kernel in kernels {
+        for kernel in available_kernels() {
             for (rows, cols) in [
                 (MR, NR),
                 (1, 1),
@@ -252,8 +283,41 @@ mod tests {
             ] {
                 for kc in [0, 1, 5, 17] {
                     for beta in [0.0, 1.5] {
-                        run_tile(kernel, kc, rows, cols, beta);
+                        for relu in [true, false] {
+                            run_tile(kernel, kc, rows, cols, beta, relu);
+                        }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relu_turns_nan_and_negative_zero_into_positive_zero() {
+        // No steps, so the products are 0 and alpha = -1 makes them -0.0;
+        // C adds itself (beta = 1): -0.0 + -0.0 stays -0.0, NaN stays NaN.
+        for kernel in available_kernels() {
+            for old in [-0.0f32, f32::NAN] {
+                for (rows, cols) in [(MR, NR), (MR, 16), (MR, 8), (2, 5)] {
+                    let mut c = vec![old; rows * cols];
+                    let store = TileStore {
+                        alpha: -1.0,
+                        beta: 1.0,
+                        bias: None,
+                        relu: true,
+                    };
+                    let out = TileOut {
+                        ptr: c.as_mut_ptr(),
+                        row_stride: cols,
+                        rows,
+                        cols,
+                    };
+                    // SAFETY: `out` is all of `c`, which we own exclusively.
+                    unsafe { kernel.run(0, &[], &[], out, &store) };
+                    assert!(
+                        c.iter().all(|x| x.to_bits() == 0),
+                        "{kernel:?}, {rows} x {cols} tile of {old}: {c:?}"
+                    );
                 }
             }
         }

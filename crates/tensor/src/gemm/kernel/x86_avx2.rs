@@ -6,9 +6,9 @@
 //! and issues 12 FMAs. The loop is unrolled by 4 so loads and pointer
 //! updates are amortised; everything else is left to the out-of-order core.
 //!
-//! `HALF_WIDTH` compiles a 6 x 8 variant for edge strips of at most 8 valid
-//! columns (n = 100 ends in a strip of 4): it skips the zero-padded rest of
-//! the B strip instead of multiplying by it.
+//! `NARROW` compiles a 6 x 8 variant for a half of at most 8 valid columns
+//! (n = 100 ends in a strip of 4): it skips the zero-padded rest of the B
+//! strip instead of multiplying by it.
 
 use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
@@ -20,7 +20,9 @@ const HALF: usize = 16;
 /// up to `MR x NR`, a half (or less) at a time.
 ///
 /// # Safety
-/// As for [`half`], with `b_strip` holding at least `kc * NR` values.
+/// The CPU supports AVX2 and FMA; `a_strip` holds at least `kc * MR` values
+/// and `b_strip` at least `kc * NR`; `out` is valid for reads and writes of
+/// `out.rows x out.cols` elements (at most `MR x NR`) and exclusively ours.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn kernel(
     kc: usize,
@@ -41,40 +43,43 @@ pub(super) unsafe fn kernel(
             bias: store.bias.map(|bias| &bias[first..first + cols]),
             ..*store
         };
-        // (Empty when `kc` = 0: then nothing of B is read.)
-        let b_strip = b_strip.get(first..).unwrap_or_default();
         // SAFETY: this half of the tile is inside `out` (columns `first ..
-        // first + cols <= out.cols`), and `b_strip` from `first` on holds
-        // `(kc - 1) * NR + HALF` values as `half` needs, since the whole
-        // strip holds `kc * NR` and `first + HALF <= NR`.
+        // first + cols <= out.cols <= NR`), and `first + HALF <= NR`, so the
+        // strip of `kc * NR` values covers `first + (kc - 1) * NR + HALF`
+        // as `half` needs; the rest is the caller's contract.
         unsafe {
             if cols <= HALF / 2 {
-                half::<true>(kc, a_strip, b_strip, out, &store)
+                half::<true>(kc, a_strip, b_strip, first, out, &store)
             } else {
-                half::<false>(kc, a_strip, b_strip, out, &store)
+                half::<false>(kc, a_strip, b_strip, first, out, &store)
             }
         }
     }
 }
 
 /// `out = act(alpha * A_strip * B_half + beta * out + bias)` for up to 16
-/// columns: B's values of step `p` are `b_strip[p * NR .. p * NR + 16]`.
+/// columns: B's values of step `p` are `b_strip[first + p * NR ..][..16]`.
 ///
 /// # Safety
 /// The CPU supports AVX2 and FMA; `a_strip` holds at least `kc * MR` values
-/// and `b_strip` at least `(kc - 1) * NR + 16` (when `kc > 0`); `out` is
-/// valid for reads and writes of `out.rows x out.cols` elements (at most
-/// `MR x 16`) and exclusively ours.
+/// and, when `kc > 0`, `b_strip` at least `first + (kc - 1) * NR + 16`;
+/// `out` is valid for reads and writes of `out.rows x out.cols` elements (at
+/// most `MR x 16`) and exclusively ours.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn half<const HALF_WIDTH: bool>(
+unsafe fn half<const NARROW: bool>(
     kc: usize,
     a_strip: &[f32],
     b_strip: &[f32],
+    first: usize,
     out: TileOut,
     store: &TileStore,
 ) {
+    debug_assert!(kc == 0 || first + (kc - 1) * NR + HALF <= b_strip.len());
     let mut a = a_strip.as_ptr();
-    let mut b = b_strip.as_ptr();
+    // Pointers are moved with `wrapping_add`: after the last step they may
+    // point past the end of the strips (this half's `b` by up to 16 values),
+    // where `add` would be undefined; only in-bounds ones are dereferenced.
+    let mut b = b_strip.as_ptr().wrapping_add(first);
     let zero = _mm256_setzero_ps();
     let (mut c00, mut c01, mut c10, mut c11, mut c20, mut c21) =
         (zero, zero, zero, zero, zero, zero);
@@ -103,7 +108,7 @@ unsafe fn half<const HALF_WIDTH: bool>(
             // inside the strips, whose lengths the caller guarantees.
             unsafe {
                 let b0 = _mm256_loadu_ps(b.add($p * NR));
-                let b1 = if HALF_WIDTH {
+                let b1 = if NARROW {
                     zero
                 } else {
                     _mm256_loadu_ps(b.add($p * NR + 8))
@@ -111,32 +116,32 @@ unsafe fn half<const HALF_WIDTH: bool>(
                 let ap = a.add($p * MR);
                 let x = _mm256_broadcast_ss(&*ap);
                 c00 = _mm256_fmadd_ps(x, b0, c00);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c01 = _mm256_fmadd_ps(x, b1, c01);
                 }
                 let x = _mm256_broadcast_ss(&*ap.add(1));
                 c10 = _mm256_fmadd_ps(x, b0, c10);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c11 = _mm256_fmadd_ps(x, b1, c11);
                 }
                 let x = _mm256_broadcast_ss(&*ap.add(2));
                 c20 = _mm256_fmadd_ps(x, b0, c20);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c21 = _mm256_fmadd_ps(x, b1, c21);
                 }
                 let x = _mm256_broadcast_ss(&*ap.add(3));
                 c30 = _mm256_fmadd_ps(x, b0, c30);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c31 = _mm256_fmadd_ps(x, b1, c31);
                 }
                 let x = _mm256_broadcast_ss(&*ap.add(4));
                 c40 = _mm256_fmadd_ps(x, b0, c40);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c41 = _mm256_fmadd_ps(x, b1, c41);
                 }
                 let x = _mm256_broadcast_ss(&*ap.add(5));
                 c50 = _mm256_fmadd_ps(x, b0, c50);
-                if !HALF_WIDTH {
+                if !NARROW {
                     c51 = _mm256_fmadd_ps(x, b1, c51);
                 }
             }
@@ -149,21 +154,14 @@ unsafe fn half<const HALF_WIDTH: bool>(
         rank1!(1);
         rank1!(2);
         rank1!(3);
-        // SAFETY: advancing by 4 steps stays within (or one row past) the
-        // strips.
-        unsafe {
-            a = a.add(4 * MR);
-            b = b.add(4 * NR);
-        }
+        a = a.wrapping_add(4 * MR);
+        b = b.wrapping_add(4 * NR);
         remaining -= 4;
     }
     while remaining > 0 {
         rank1!(0);
-        // SAFETY: as above, for one step.
-        unsafe {
-            a = a.add(MR);
-            b = b.add(NR);
-        }
+        a = a.wrapping_add(MR);
+        b = b.wrapping_add(NR);
         remaining -= 1;
     }
 
@@ -175,7 +173,7 @@ unsafe fn half<const HALF_WIDTH: bool>(
         [c40, c41],
         [c50, c51],
     ];
-    // (With HALF_WIDTH the right-hand accumulators stay zero and, as
+    // (With NARROW the right-hand accumulators stay zero and, as
     // `out.cols <= 8`, are never stored.)
     if out.rows == MR && out.cols == HALF {
         let alpha = _mm256_set1_ps(store.alpha);
