@@ -9,6 +9,63 @@
 //! portable kernel (products rounded before they are added) is a drop-in
 //! second path for tests and other CPUs.
 
+/// Writes a SIMD kernel's accumulators, `acc[i][v]` = row `i`, columns
+/// `LANES v .. LANES (v + 1)` of the tile, to `out`, with the operations of
+/// [`TileStore::apply`] in its order. A whole tile of `full_cols` columns is
+/// stored a vector at a time; any other goes through `store_tile_scalar`.
+/// The vector operations are the kernel's own (`_mm256_*` or `_mm512_*`),
+/// passed in, so both kernels store with this one piece of code.
+#[cfg(target_arch = "x86_64")]
+macro_rules! store_accumulators {
+    ($acc:expr, $out:expr, $store:expr, full_cols = $full_cols:expr, lanes = $lanes:expr,
+     $set1:ident, $zero:ident, $mul:ident, $fmadd:ident, $add:ident, $max:ident,
+     $load:ident, $store_vector:ident) => {{
+        let (acc, out, store): (_, TileOut, &TileStore) = ($acc, $out, $store);
+        const LANES: usize = $lanes;
+        if out.rows == MR && out.cols == $full_cols {
+            let (alpha, beta, zero) = ($set1(store.alpha), $set1(store.beta), $zero());
+            for (i, row_acc) in acc.iter().enumerate() {
+                // SAFETY: a whole tile: row `i < MR` and its `full_cols`
+                // columns are inside C (the caller's contract on `out`).
+                let row = unsafe { out.ptr.add(i * out.row_stride) };
+                for (v, &products) in row_acc.iter().enumerate() {
+                    // SAFETY: `row + LANES v .. + LANES` is inside this tile row.
+                    let slot = unsafe { row.add(LANES * v) };
+                    let mut value = $mul(alpha, products);
+                    if store.beta != 0.0 {
+                        // SAFETY: `slot` is valid to read (beta != 0 allows it).
+                        value = $fmadd(beta, unsafe { $load(slot) }, value);
+                    }
+                    if let Some(bias) = store.bias {
+                        // `bias` has one entry per column of the tile.
+                        let bias = &bias[LANES * v..LANES * (v + 1)];
+                        // SAFETY: the slice just taken holds LANES values.
+                        value = $add(value, unsafe { $load(bias.as_ptr()) });
+                    }
+                    if store.relu {
+                        // `v > 0 ? v : 0`, as `apply` does: max returns its
+                        // second operand for NaN, and +0.0 for -0.0 vs +0.0.
+                        value = $max(value, zero);
+                    }
+                    // SAFETY: `slot .. + LANES` is inside C and exclusively ours.
+                    unsafe { $store_vector(slot, value) };
+                }
+            }
+        } else {
+            let mut ab = [0.0f32; MR * NR];
+            for (i, row_acc) in acc.iter().enumerate() {
+                for (v, &products) in row_acc.iter().enumerate() {
+                    let lanes = &mut ab[i * NR + LANES * v..i * NR + LANES * (v + 1)];
+                    // SAFETY: `lanes` is LANES writable floats.
+                    unsafe { $store_vector(lanes.as_mut_ptr(), products) };
+                }
+            }
+            // SAFETY: the caller's contract on `out`.
+            unsafe { store_tile_scalar(&ab, out, store) };
+        }
+    }};
+}
+
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2;
@@ -168,6 +225,29 @@ impl Microkernel {
                     _ => x86_avx512::kernel::<2>(kc, a_strip, b_strip, out, store),
                 }
             },
+        }
+    }
+}
+
+/// Starts fetching the tile of C that `out` describes, when the store will
+/// read it (beta != 0), so its lines arrive during a SIMD kernel's FMA loop
+/// rather than stalling the stores at the end.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_tile(out: TileOut, store: &TileStore) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    if store.beta != 0.0 {
+        for i in 0..out.rows {
+            // The addresses are inside C (row `i < out.rows`); `wrapping_add`
+            // since a prefetch needs no valid pointer.
+            let row = out.ptr.wrapping_add(i * out.row_stride);
+            let last = row.wrapping_add(out.cols.saturating_sub(1));
+            // SAFETY: SSE is part of x86-64's baseline, and a prefetch is
+            // only a hint: it never faults and reads into nothing.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(last as *const i8);
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 //! (n = 100 ends in a strip of 4): it skips the zero-padded rest of the B
 //! strip instead of multiplying by it.
 
-use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
+use super::{prefetch_tile, store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
 
 /// Columns of one half.
@@ -86,19 +86,7 @@ unsafe fn half<const NARROW: bool>(
     let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) =
         (zero, zero, zero, zero, zero, zero);
 
-    // Start fetching this tile of C now, so its lines arrive during the
-    // FMA loop rather than stalling the stores at the end.
-    if store.beta != 0.0 {
-        for i in 0..out.rows {
-            // SAFETY: a prefetch is only a hint; it never faults, and the
-            // address is inside C anyway (row `i < out.rows`).
-            unsafe {
-                let row = out.ptr.add(i * out.row_stride);
-                _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(row.add(out.cols - 1) as *const i8);
-            }
-        }
-    }
+    prefetch_tile(out, store);
 
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
@@ -175,44 +163,19 @@ unsafe fn half<const NARROW: bool>(
     ];
     // (With NARROW the right-hand accumulators stay zero and, as
     // `out.cols <= 8`, are never stored.)
-    if out.rows == MR && out.cols == HALF {
-        let alpha = _mm256_set1_ps(store.alpha);
-        let beta = _mm256_set1_ps(store.beta);
-        for (i, row_acc) in acc.iter().enumerate() {
-            // SAFETY: a full half: row `i < MR` and columns `0..16` are inside C.
-            let row = unsafe { out.ptr.add(i * out.row_stride) };
-            for (v, &products) in row_acc.iter().enumerate() {
-                // SAFETY: `row + 8v .. + 8` is inside this tile row.
-                let slot = unsafe { row.add(8 * v) };
-                // Same operation order as `TileStore::apply`.
-                let mut value = _mm256_mul_ps(alpha, products);
-                if store.beta != 0.0 {
-                    // SAFETY: `slot` is valid to read (beta != 0 allows it).
-                    value = _mm256_fmadd_ps(beta, unsafe { _mm256_loadu_ps(slot) }, value);
-                }
-                if let Some(bias) = store.bias {
-                    // `bias` has 16 entries for a full half.
-                    let bias = &bias[8 * v..8 * v + 8];
-                    // SAFETY: the slice just taken holds 8 values.
-                    value = _mm256_add_ps(value, unsafe { _mm256_loadu_ps(bias.as_ptr()) });
-                }
-                if store.relu {
-                    value = _mm256_max_ps(value, zero);
-                }
-                // SAFETY: `slot .. + 8` is inside C and exclusively ours.
-                unsafe { _mm256_storeu_ps(slot, value) };
-            }
-        }
-    } else {
-        let mut ab = [0.0f32; MR * NR];
-        for (i, row_acc) in acc.iter().enumerate() {
-            for (v, &products) in row_acc.iter().enumerate() {
-                let lanes = &mut ab[i * NR + 8 * v..i * NR + 8 * v + 8];
-                // SAFETY: `lanes` is 8 writable floats.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), products) };
-            }
-        }
-        // SAFETY: the caller's contract on `out`.
-        unsafe { store_tile_scalar(&ab, out, store) };
-    }
+    store_accumulators!(
+        &acc,
+        out,
+        store,
+        full_cols = HALF,
+        lanes = 8,
+        _mm256_set1_ps,
+        _mm256_setzero_ps,
+        _mm256_mul_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_max_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps
+    );
 }

@@ -14,7 +14,7 @@
 //! valid columns, which skips the zero-padded half of the B strip. (Strips
 //! of at most 8 go to the AVX2 kernel's 6 x 8 variant.)
 
-use super::{store_tile_scalar, TileOut, TileStore, MR, NR};
+use super::{prefetch_tile, store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
 
 /// `out = act(alpha * A_strip * B_strip + beta * out + bias)`, computing the
@@ -40,19 +40,7 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
     // acc[i][v]: row i, columns 16v .. 16v + 16 of the tile.
     let mut acc = [[zero; VECTORS]; MR];
 
-    // Start fetching this tile of C now, so its lines arrive during the
-    // FMA loop rather than stalling the stores at the end.
-    if store.beta != 0.0 {
-        for i in 0..out.rows {
-            // SAFETY: a prefetch is only a hint; it never faults, and the
-            // addresses are inside C anyway (row `i < out.rows`).
-            unsafe {
-                let row = out.ptr.add(i * out.row_stride);
-                _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(row.add(out.cols - 1) as *const i8);
-            }
-        }
-    }
+    prefetch_tile(out, store);
 
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
@@ -97,47 +85,19 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
         remaining -= 1;
     }
 
-    if out.rows == MR && out.cols == VECTORS * 16 {
-        let alpha = _mm512_set1_ps(store.alpha);
-        let beta = _mm512_set1_ps(store.beta);
-        for (i, row_acc) in acc.iter().enumerate() {
-            // SAFETY: a full tile: row `i < MR` and its `16 VECTORS` columns
-            // are inside C.
-            let row = unsafe { out.ptr.add(i * out.row_stride) };
-            for (v, &products) in row_acc.iter().enumerate() {
-                // SAFETY: `row + 16v .. + 16` is inside this tile row.
-                let slot = unsafe { row.add(16 * v) };
-                // Same operation order as `TileStore::apply`.
-                let mut value = _mm512_mul_ps(alpha, products);
-                if store.beta != 0.0 {
-                    // SAFETY: `slot` is valid to read (beta != 0 allows it).
-                    value = _mm512_fmadd_ps(beta, unsafe { _mm512_loadu_ps(slot) }, value);
-                }
-                if let Some(bias) = store.bias {
-                    // `bias` has one entry per column of the tile.
-                    let bias = &bias[16 * v..16 * v + 16];
-                    // SAFETY: the slice just taken holds 16 values.
-                    value = _mm512_add_ps(value, unsafe { _mm512_loadu_ps(bias.as_ptr()) });
-                }
-                if store.relu {
-                    // `v > 0 ? v : 0` like the AVX2 kernel's `max(v, 0)`:
-                    // NaN and -0.0 become +0.0.
-                    value = _mm512_max_ps(value, zero);
-                }
-                // SAFETY: `slot .. + 16` is inside C and exclusively ours.
-                unsafe { _mm512_storeu_ps(slot, value) };
-            }
-        }
-    } else {
-        let mut ab = [0.0f32; MR * NR];
-        for (i, row_acc) in acc.iter().enumerate() {
-            for (v, &products) in row_acc.iter().enumerate() {
-                let lanes = &mut ab[i * NR + 16 * v..i * NR + 16 * v + 16];
-                // SAFETY: `lanes` is 16 writable floats.
-                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), products) };
-            }
-        }
-        // SAFETY: the caller's contract on `out`.
-        unsafe { store_tile_scalar(&ab, out, store) };
-    }
+    store_accumulators!(
+        &acc,
+        out,
+        store,
+        full_cols = VECTORS * 16,
+        lanes = 16,
+        _mm512_set1_ps,
+        _mm512_setzero_ps,
+        _mm512_mul_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_max_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps
+    );
 }
