@@ -80,11 +80,7 @@ unsafe impl Sync for OutputMatrix {}
 pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
     debug_assert!(k > 0 && m > 0 && n > 0);
-    let threads = if m * n * k < PARALLEL_MIN_MULTIPLY_ADDS {
-        1
-    } else {
-        threads
-    };
+    let threads = threads_for(problem, threads);
     let split_columns = threads > 1 && split_columns_costs_less(m, n, k, threads, problem.kernel);
     let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
     let parts = threads.clamp(1, length.div_ceil(unit));
@@ -124,10 +120,20 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     }
 }
 
+/// The threads `problem` is worth: `threads`, or 1 for a small one.
+pub(crate) fn threads_for(problem: &Problem, threads: usize) -> usize {
+    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
+    if m * n * k < PARALLEL_MIN_MULTIPLY_ADDS {
+        1
+    } else {
+        threads
+    }
+}
+
 /// Part `part` of `parts` of `0..length`, cut on multiples of `unit` (whole
 /// tiles) as evenly as whole tiles allow, the later parts taking the extra
 /// tiles.
-fn tile_share(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
+pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
     let units = length.div_ceil(unit);
     let start = (units * part / parts * unit).min(length);
     let end = (units * (part + 1) / parts * unit).min(length);

@@ -9,10 +9,14 @@
 //! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable) and
 //!   the C store
 //! - `pool.rs`: the persistent worker threads
+//! - `dots.rs`: `A * B^T` with a B that fits in L2, as dot products of rows
+//!   without packing (AVX-512 only)
 //! - `gemv.rs`: a C of one row (batch 1), straight from B without packing
 //! - `reference.rs`: the naive triple loop every path is tested against
 
 mod blocked;
+#[cfg(target_arch = "x86_64")]
+mod dots;
 mod gemv;
 mod kernel;
 mod pack;
@@ -217,7 +221,13 @@ pub fn gemm_with<'a>(
         relu,
         kernel: kernel::Microkernel::select(config.kernel),
     };
-    blocked::gemm_blocked(&problem, config.threads.unwrap_or_else(threads).max(1));
+    let threads = config.threads.unwrap_or_else(threads).max(1);
+    #[cfg(target_arch = "x86_64")]
+    if dots::fits(&problem) {
+        dots::gemm_dots(&problem, blocked::threads_for(&problem, threads));
+        return Ok(());
+    }
+    blocked::gemm_blocked(&problem, threads);
     Ok(())
 }
 
