@@ -280,7 +280,9 @@ fn extreme_aspect_ratios_match_the_reference() {
 }
 
 /// Also across the two SIMD kernels (AVX-512 and AVX2, where the CPU has
-/// both): they do the same operations in the same order.
+/// both): they do the same operations in the same order. (Not for `A * B^T`
+/// with a B that fits in L2, which AVX-512 runs as dot products: see the
+/// next test. None of these shapes is one.)
 #[test]
 fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     // The last column strips have 7, 0, 28, 4, 16 and 14 columns, which run
@@ -324,6 +326,40 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
                     "{m}x{k}x{n} with {threads} threads and {kernel:?} differs from 1 thread"
                 );
             }
+        }
+    }
+}
+
+/// `A * B^T` with a B that fits in L2 runs as dot products of rows on an
+/// AVX-512 CPU (`dots.rs`), summing in another order than the packed path;
+/// its results too are the same for any thread count. Row and column counts
+/// that leave partial blocks of 4, and `k` not a multiple of 16.
+#[test]
+fn narrow_forward_products_are_bit_identical_for_any_thread_count() {
+    for (m, k, n) in [(100, 784, 100), (203, 300, 41), (130, 784, 10)] {
+        let case = Case {
+            m,
+            k,
+            n,
+            trans_a: false,
+            trans_b: true,
+            alpha: 0.75,
+            beta: 0.25,
+            epilogue: 2,
+            kernel: KernelChoice::Auto,
+            threads: 1,
+            seed: 7,
+        };
+        let one = fast(&case);
+        for threads in [2, 3, 4] {
+            let again = fast(&Case { threads, ..case });
+            let same = (one.as_slice().iter())
+                .zip(again.as_slice())
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same,
+                "{m}x{k}x{n} with {threads} threads differs from 1 thread"
+            );
         }
     }
 }
