@@ -316,13 +316,8 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
                     kernel,
                     ..case
                 });
-                let same = one
-                    .as_slice()
-                    .iter()
-                    .zip(again.as_slice())
-                    .all(|(x, y)| x.to_bits() == y.to_bits());
                 assert!(
-                    same,
+                    same_bits(&one, &again),
                     "{m}x{k}x{n} with {threads} threads and {kernel:?} differs from 1 thread"
                 );
             }
@@ -353,15 +348,18 @@ fn narrow_forward_products_are_bit_identical_for_any_thread_count() {
         let one = fast(&case);
         for threads in [2, 3, 4] {
             let again = fast(&Case { threads, ..case });
-            let same = (one.as_slice().iter())
-                .zip(again.as_slice())
-                .all(|(x, y)| x.to_bits() == y.to_bits());
             assert!(
-                same,
+                same_bits(&one, &again),
                 "{m}x{k}x{n} with {threads} threads differs from 1 thread"
             );
         }
     }
+}
+
+/// Whether two results are equal bit for bit (so -0.0 differs from 0.0).
+fn same_bits(a: &Matrix, b: &Matrix) -> bool {
+    let bits = |m: &Matrix| m.as_slice().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    bits(a) == bits(b)
 }
 
 #[test]
