@@ -331,7 +331,12 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
 /// that leave partial blocks of 4, and `k` not a multiple of 16.
 #[test]
 fn narrow_forward_products_are_bit_identical_for_any_thread_count() {
-    for (m, k, n) in [(100, 784, 100), (203, 300, 41), (130, 784, 10)] {
+    for (m, k, n) in [
+        (100, 784, 100),
+        (203, 600, 41),
+        (130, 784, 10),
+        (300, 130, 30),
+    ] {
         let case = Case {
             m,
             k,

@@ -17,25 +17,34 @@
 //! count, since an output's sum never depends on which thread computes it.
 
 use super::blocked::{tile_share, Problem};
-use super::kernel::{Microkernel, TileStore};
+use super::kernel::{Microkernel, TileStore, NR};
 use super::pool;
 use std::arch::x86_64::*;
 
 /// Rows of A, and of B, in one block of outputs.
 const BLOCK: usize = 4;
 
-/// The largest B (in bytes) this path takes: half the 1 MiB L2, leaving room
-/// for A's rows and C. 784 x 100 floats (306 KiB) fits, 784 x 512 does not.
-const MAX_B_BYTES: usize = 512 * 1024;
+/// The largest B (in bytes) this path takes, leaving most of the 1 MiB L2
+/// to A's rows, C and the other thread's data: 784 x 100 floats (306 KiB)
+/// fits; with 256 x 512 (512 KiB) this path ran slower than packing (82 vs
+/// 90 GFLOP/s at 128 x 512 x 256).
+const MAX_B_BYTES: usize = 384 * 1024;
 
-/// Whether `problem` is a plain A times a transposed B that fits in L2, on a
-/// CPU with the AVX-512 kernel.
+/// Below this depth each output's reduction and store weigh too much against
+/// its dot product, unless C is a single strip narrower than the blocked
+/// path's tiles: 128 x 256 x 256 ran at 65-71 GFLOP/s here against 81-84
+/// packed, while 128 x 256 x 10 ran at 58 against 36.
+const MIN_DEPTH: usize = 512;
+
+/// Whether `problem` is a plain A times a transposed B that fits in L2, deep
+/// enough (or narrow enough) to gain, on a CPU with the AVX-512 kernel.
 pub(crate) fn fits(problem: &Problem) -> bool {
     let (n, k) = (problem.c.cols, problem.a.cols());
     problem.kernel == Microkernel::Avx512
         && !problem.a.transposed
         && problem.b.transposed
         && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
+        && (k >= MIN_DEPTH || n < NR)
 }
 
 /// Runs `problem` (for which [`fits`] holds) with C's rows shared out over up
