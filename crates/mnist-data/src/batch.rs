@@ -314,6 +314,24 @@ fn convert_images(
     rows: &mut [f32],
 ) {
     let rows = rows.chunks_exact_mut(dataset.pixels_per_image());
+    // Eight lanes where the CPU has AVX2: the baseline build's four-lane
+    // conversion (byte unpacking, then a division) was the larger part of
+    // the gather (a batch of 100: 20 -> 9 us once the images are in cache).
+    tensor::cpu::with_avx2(
+        #[inline(always)]
+        || convert_rows(dataset, indices, pixels, table, rows),
+    );
+}
+
+/// [`convert_images`]'s loop.
+#[inline(always)]
+fn convert_rows<'a>(
+    dataset: &Dataset,
+    indices: &[usize],
+    pixels: Pixels,
+    table: &[f32; 256],
+    rows: impl Iterator<Item = &'a mut [f32]>,
+) {
     for (r, (row, &index)) in rows.zip(indices).enumerate() {
         // Shuffled images are scattered over a set larger than the cache,
         // and the loop below stalls on every line of each (13% of a

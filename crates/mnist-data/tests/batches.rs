@@ -56,6 +56,33 @@ fn an_epoch_is_the_seeded_order_cut_into_batches() {
 }
 
 #[test]
+fn every_byte_converts_to_its_quotient_by_255_in_wide_images_too() {
+    // Rows of 37 pixels: the conversion's vector loop (8 or 4 lanes) and its
+    // scalar tail both run, and the 4 images hold all 256 byte values, each
+    // of which must come out as the correctly rounded p / 255.
+    let pixels = 37;
+    let images: Vec<u8> = (0..pixels * 8).map(|i| (i * 7 % 256) as u8).collect();
+    let set = Dataset::new(images, vec![0; 8], (1, pixels), None).unwrap();
+    let options = BatchOptions {
+        batch_size: 8,
+        shuffle_seed: Some(3),
+        ..BatchOptions::default()
+    };
+    let mut batches = Batches::new(&set, options).unwrap();
+    let mut batch = Batch::new();
+    assert!(batches.next_batch(&mut batch));
+    let mut seen = [false; 256];
+    for (row, &i) in batch.indices().iter().enumerate() {
+        for (c, &p) in set.image(i).iter().enumerate() {
+            let want = (f64::from(p) / 255.0) as f32;
+            assert_eq!(batch.images()[(row, c)], want, "pixel {p}");
+            seen[p as usize] = true;
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+}
+
+#[test]
 fn epoch_k_does_not_depend_on_what_was_drawn_before() {
     let set = small_set(40);
     let options = BatchOptions {

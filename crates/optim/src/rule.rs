@@ -405,30 +405,17 @@ fn split_into_chunks<'a>(
     }
 }
 
-/// Runs `update_loop` compiled for AVX2 (8 lanes) where the CPU has it,
-/// else as x86_64's baseline SSE2 (4 lanes) or the target's own. Adam's loop
-/// runs in half the time (401k values: 330 -> 150 us,
-/// `examples/split_threshold.rs`); its square root and division are
-/// compute-bound while the data is in cache. The results are the same bits:
-/// every operation stays a separate IEEE one (Rust never fuses a multiply
-/// and an add unasked), only more lanes at a time. Mark the closure
-/// `#[inline(always)]` so its loop is compiled inside the AVX2 function.
+/// Runs `update_loop` through [`tensor::cpu::with_avx2`]: compiled for AVX2
+/// (8 lanes) where the CPU has it. Adam's loop runs in half the time (401k
+/// values: 330 -> 150 us, `examples/split_threshold.rs`); its square root and
+/// division are compute-bound while the data is in cache. Mark the closure
+/// `#[inline(always)]`. Tests can force the baseline build, to compare bits.
 pub(crate) fn with_avx2(update_loop: impl FnOnce()) {
     #[cfg(test)]
     if tests::BASELINE_ONLY.get() {
         return update_loop();
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn compiled_for_avx2(update_loop: impl FnOnce()) {
-            update_loop()
-        }
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        unsafe { compiled_for_avx2(update_loop) };
-        return;
-    }
-    update_loop()
+    tensor::cpu::with_avx2(update_loop)
 }
 
 /// Rebuilds the slots from a state's `"{kind}.{buffer}.{parameter}"` buffers,

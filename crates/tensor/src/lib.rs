@@ -19,6 +19,7 @@
 //! assert_eq!(c.as_slice(), &[4.0, 2.0, 10.0, 5.0]);
 //! ```
 
+pub mod cpu;
 mod error;
 mod gemm;
 mod matrix;
