@@ -20,6 +20,7 @@ use super::blocked::{tile_share, Problem};
 use super::kernel::{Microkernel, TileStore, NR};
 use super::pool;
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 /// Rows of A, and of B, in one block of outputs.
 const BLOCK: usize = 4;
@@ -47,28 +48,37 @@ pub(crate) fn fits(problem: &Problem) -> bool {
         && (k >= MIN_DEPTH || n < NR)
 }
 
-/// Runs `problem` (for which [`fits`] holds) with C's rows shared out over up
-/// to `threads` threads, in blocks of 4.
+/// Runs `problem` (for which [`fits`] holds) with C's columns shared out
+/// over up to `threads` threads, in blocks of 4.
+///
+/// Columns, not rows: each thread then reads only its share of B, a
+/// layer's weight rows, which the optimizer's update of the previous step
+/// (split the same way, by rows of W) wrote on that thread's core. Split by
+/// rows of A, every thread read all of W, so every update of W had to take
+/// each line back from the other core first: on this VM, when a round trip
+/// between the cores took ~400 ns or more, the SGD step of 784-100-10 at 2
+/// threads cost 9% of the CPU time instead of 1.2%, and training ran at
+/// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
-    let m = problem.c.rows;
-    let parts = threads.clamp(1, m.div_ceil(BLOCK));
+    let (m, n) = (problem.c.rows, problem.c.cols);
+    let parts = threads.clamp(1, n.div_ceil(BLOCK));
     pool::run_parts(parts, &|part| {
-        let rows = tile_share(m, BLOCK, parts, part);
+        let cols = tile_share(n, BLOCK, parts, part);
         // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512` kernel
         // is only selected after detecting it); this part writes only its
-        // own rows of C.
-        unsafe { dot_rows(problem, rows.start, rows.end) };
+        // own columns of C.
+        unsafe { dot_products(problem, 0..m, cols) };
     });
 }
 
-/// C's rows `first..end`, a block of 4 x 4 outputs at a time, then the rows
+/// C's `rows x cols`, a block of 4 x 4 outputs at a time, then the rows
 /// and columns left over one at a time.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; no other thread writes these rows of C.
+/// The CPU supports AVX-512F; no other thread writes these outputs of C.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_rows(problem: &Problem, first: usize, end: usize) {
+unsafe fn dot_products(problem: &Problem, rows: Range<usize>, cols: Range<usize>) {
     let (n, k) = (problem.c.cols, problem.a.cols());
     let (a, b) = (problem.a.matrix.as_slice(), problem.b.matrix.as_slice());
     let store = TileStore {
@@ -77,29 +87,29 @@ unsafe fn dot_rows(problem: &Problem, first: usize, end: usize) {
         bias: problem.bias,
         relu: problem.relu,
     };
-    let full_rows = first + (end - first) / BLOCK * BLOCK;
-    let full_cols = n / BLOCK * BLOCK;
-    let mut i = first;
-    while i < end {
-        let rows = if i < full_rows { BLOCK } else { 1 };
-        let mut j = 0;
-        while j < n {
-            let cols = if j < full_cols { BLOCK } else { 1 };
+    let full_rows = rows.start + rows.len() / BLOCK * BLOCK;
+    let full_cols = cols.start + cols.len() / BLOCK * BLOCK;
+    let mut i = rows.start;
+    while i < rows.end {
+        let block_rows = if i < full_rows { BLOCK } else { 1 };
+        let mut j = cols.start;
+        while j < cols.end {
+            let block_cols = if j < full_cols { BLOCK } else { 1 };
             let mut dots = [[0.0f32; BLOCK]; BLOCK];
-            let a_rows = &a[i * k..(i + rows) * k];
-            let b_rows = &b[j * k..(j + cols) * k];
-            match (rows, cols) {
+            let a_rows = &a[i * k..(i + block_rows) * k];
+            let b_rows = &b[j * k..(j + block_cols) * k];
+            match (block_rows, block_cols) {
                 (BLOCK, BLOCK) => block::<BLOCK, BLOCK>(a_rows, b_rows, k, &mut dots),
                 (BLOCK, _) => block::<BLOCK, 1>(a_rows, b_rows, k, &mut dots),
                 (_, BLOCK) => block::<1, BLOCK>(a_rows, b_rows, k, &mut dots),
                 _ => block::<1, 1>(a_rows, b_rows, k, &mut dots),
             }
-            for (r, row_dots) in dots.iter().enumerate().take(rows) {
-                // `i + r < end <= m`: a row of C this part owns.
+            for (r, row_dots) in dots.iter().enumerate().take(block_rows) {
+                // `i + r < rows.end <= m`: a row of C.
                 let c_row = problem.c.ptr.wrapping_add((i + r) * n);
-                for (s, &dot) in row_dots.iter().enumerate().take(cols) {
-                    // SAFETY: column `j + s < n` of that row is inside C and
-                    // no other thread writes it.
+                for (s, &dot) in row_dots.iter().enumerate().take(block_cols) {
+                    // SAFETY: column `j + s < cols.end <= n` of that row is
+                    // inside C, and this part's: no other thread writes it.
                     unsafe {
                         let slot = c_row.add(j + s);
                         let old = (store.beta != 0.0).then(|| *slot);
@@ -107,9 +117,9 @@ unsafe fn dot_rows(problem: &Problem, first: usize, end: usize) {
                     }
                 }
             }
-            j += cols;
+            j += block_cols;
         }
-        i += rows;
+        i += block_rows;
     }
 }
 
