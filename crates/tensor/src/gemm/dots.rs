@@ -5,7 +5,7 @@
 //! transpose both while packing them; for 100 x 784 x 100 that packing is a
 //! fifth of the GEMM. Here nothing is packed: a block of 4 rows of A (12 KiB
 //! for k = 784) stays in L1 while every row of B streams past it from L2
-//! (hence [`fits`]: B must fit there), and each of the 4 x 4 outputs is a
+//! or L3 (hence [`fits`]: B must not be too big), and each of the 4 x 4 outputs is a
 //! 16-lane AVX-512 dot product, reduced at the end. At that shape this
 //! measured 87-95 GFLOP/s against 72-79 for the packed path (medians of 15
 //! windows each, same minutes). AVX2 has too few registers for a 4 x 4 block
@@ -28,19 +28,23 @@ use std::ops::Range;
 /// Rows of A, and of B, in one block of outputs.
 const BLOCK: usize = 4;
 
-/// The largest B (in bytes) this path takes, leaving most of the 1 MiB L2
-/// to A's rows, C and the other thread's data: 784 x 100 floats (306 KiB)
-/// fits; with 256 x 512 (512 KiB) this path ran slower than packing (82 vs
-/// 90 GFLOP/s at 128 x 512 x 256).
-const MAX_B_BYTES: usize = 384 * 1024;
+/// The largest B (in bytes) this path takes. Each block of 4 rows of A
+/// streams all of B; up to 1.6 MB (784 x 512, more than the 1 MiB L2) it
+/// still came from L3 fast enough: medians of alternating runs, 1 thread,
+/// against the packed path: 128 x 784 x 512 91.0 vs 86.6 GFLOP/s (2
+/// threads 170.9 vs 159.5), 1000 x 784 x 512 88.1 vs 86.4, 2048 x 784 x 512
+/// 87.9 vs 85.7. (Before the block's sums were reduced together, 384 KiB
+/// was the limit: 128 x 512 x 256 ran at 82 vs 90.)
+const MAX_B_BYTES: usize = 2048 * 1024;
 
 /// Below this depth each output's reduction and store weigh too much against
 /// its dot product, unless C is a single strip narrower than the blocked
-/// path's tiles: 128 x 256 x 256 ran at 65-71 GFLOP/s here against 81-84
-/// packed, while 128 x 256 x 10 ran at 58 against 36.
-const MIN_DEPTH: usize = 512;
+/// path's tiles (128 x 256 x 10: 58 vs 36 GFLOP/s). At 256, 100 x 256 x 100
+/// ran at 93.9 vs 79.2 packed and 128 x 256 x 256 at 94.6 vs 94.9; at 128,
+/// 128 x 128 x 128 at 84.6 vs 89.0.
+const MIN_DEPTH: usize = 256;
 
-/// Whether `problem` is a plain A times a transposed B that fits in L2, deep
+/// Whether `problem` is a plain A times a transposed B small enough, deep
 /// enough (or narrow enough) to gain, on a CPU with the AVX-512 kernel.
 pub(crate) fn fits(problem: &Problem) -> bool {
     let (n, k) = (problem.c.cols, problem.a.cols());
