@@ -58,7 +58,7 @@ fn an_epoch_is_the_seeded_order_cut_into_batches() {
 #[test]
 fn every_byte_converts_to_its_quotient_by_255_in_wide_images_too() {
     // Rows of 37 pixels: the conversion's vector loop (8 or 4 lanes) and its
-    // scalar tail both run, and the 4 images hold all 256 byte values, each
+    // scalar tail both run, and the 8 images hold all 256 byte values, each
     // of which must come out as the correctly rounded p / 255.
     let pixels = 37;
     let images: Vec<u8> = (0..pixels * 8).map(|i| (i * 7 % 256) as u8).collect();

@@ -6,13 +6,14 @@
 //! intrinsics of its own for the loops it leaves to the compiler.
 
 /// Runs `work` compiled for AVX2 and FMA where the CPU has them, else as
-/// the target's baseline build. Mark the closure `#[inline(always)]`: it is
-/// then compiled inside the AVX2 function, so its loops use eight lanes.
+/// the target's baseline build. Mark the closure `#[inline(always)]`, and
+/// any function its loop calls: they are then compiled inside the AVX2
+/// function, so the loops use eight lanes.
 ///
 /// The results are the same bits either way for IEEE arithmetic: Rust never
 /// fuses a multiply and an add unasked, so only the lane count changes.
-/// (`f32::mul_add` is fused in both builds: one instruction instead of a
-/// library call.)
+/// (`f32::mul_add` is fused in both builds: one instruction in the AVX2
+/// build, a call to `fmaf` in the baseline one.)
 ///
 /// ```
 /// let mut pixels = vec![0.0f32; 1000];

@@ -280,9 +280,9 @@ fn extreme_aspect_ratios_match_the_reference() {
 }
 
 /// Also across the two SIMD kernels (AVX-512 and AVX2, where the CPU has
-/// both): they do the same operations in the same order. (Not for `A * B^T`
-/// with a B that fits in L2, which AVX-512 runs as dot products: see the
-/// next test. None of these shapes is one.)
+/// both): they do the same operations in the same order. (Not for the
+/// `A * B^T` that AVX-512 runs as dot products, `dots::fits`: see the next
+/// test. None of these shapes is one.)
 #[test]
 fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     // The last column strips have 7, 0, 28, 4, 16 and 14 columns, which run
@@ -327,7 +327,8 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     }
 }
 
-/// `A * B^T` with a B of at most 2 MiB runs as dot products of rows on an
+/// `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or n < 32) runs
+/// as dot products of rows on an
 /// AVX-512 CPU (`dots.rs`), summing in another order than the packed path;
 /// its results too are the same for any thread count. Row and column counts
 /// that leave partial blocks of 4, and `k` not a multiple of 16.

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! With several threads, C is cut into one part per thread, a disjoint range
-//! of its columns (or rows, whichever balances better); each part runs the
+//! of its columns or rows (see `split_by_columns`); each part runs the
 //! whole nest with its own packing buffers, whichever thread claims it (see
 //! `pool.rs`). The range boundaries are multiples of NR (MR), so every tile
 //! and every sum is the same whatever the thread count: results are
@@ -144,7 +144,8 @@ pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) 
 
 /// Whether to give each thread a range of C's columns rather than rows:
 /// whichever finishes sooner (see [`split_costs`]), except for `A^T * B`
-/// (`weight_gradient`), which takes rows unless columns cost a quarter less.
+/// (`weight_gradient`) with at least a tile of rows per thread, which takes
+/// rows unless columns cost a quarter less.
 ///
 /// `A^T * B` is how a layer computes its weight gradient, `dW = dY^T * X`,
 /// and the optimizer then updates W with `dW` in contiguous shares, that is
@@ -154,8 +155,8 @@ pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) 
 /// writing it at the next step: on this VM (a core-to-core round trip of
 /// ~400 ns or more, often), 784-100-10 at 2 threads trained at 209k/211k
 /// samples/s with the cheaper column split of `dW1` vs 225k/230k with rows
-/// (alternating runs; 264k vs 259k when the order was swapped), and
-/// 784-512-256-10 at 34.8k/36.6k vs 46.8k/45.3k.
+/// (alternating runs; with the order swapped, 264k with columns vs 259k
+/// with rows), and 784-512-256-10 at 34.8k/36.6k vs 46.8k/45.3k.
 fn split_by_columns(
     m: usize,
     n: usize,
@@ -165,7 +166,7 @@ fn split_by_columns(
     weight_gradient: bool,
 ) -> bool {
     let (by_columns, by_rows) = split_costs(m, n, k, threads, kernel);
-    if weight_gradient {
+    if weight_gradient && m.div_ceil(MR) >= threads {
         4 * by_columns < 3 * by_rows
     } else {
         by_columns <= by_rows
@@ -342,7 +343,7 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn threads_split_the_side_that_balances_better() {
+    fn threads_split_the_side_that_costs_less_or_keeps_dw_rows_together() {
         let by_columns =
             |m, n, k, gradient| split_by_columns(m, n, k, 2, Microkernel::Avx2Fma, gradient);
         // 100 rows are 17 tiles of 6 (8 + 9 between two threads: 54 rows
@@ -358,8 +359,16 @@ mod tests {
         // the optimizer's update then finds on the same core.
         assert!(by_columns(100, 784, 100, false));
         assert!(!by_columns(100, 784, 100, true));
-        // A dW of 6 rows is one tile of rows: only columns split it.
+        // Columns a quarter cheaper win anyway: 137.6k vs 184.0k
+        // multiply-adds (0.748) takes columns, 112.8k vs 148.0k (0.762)
+        // keeps rows.
+        assert!(by_columns(12, 128, 100, true));
+        assert!(by_columns(18, 65, 100, false));
+        assert!(!by_columns(18, 65, 100, true));
+        // A dW of 6 rows is one tile of rows: only columns split it, even
+        // where they cost about as much as one thread doing it all.
         assert!(by_columns(6, 784, 100, true));
+        assert!(by_columns(6, 40, 5000, true));
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! There both operands run along `k` in memory, so the blocked path must
 //! transpose both while packing them; for 100 x 784 x 100 that packing is a
 //! fifth of the GEMM. Here nothing is packed: a block of 4 rows of A (12 KiB
-//! for k = 784) stays in L1 while every row of B streams past it from L2
-//! or L3 (hence [`fits`]: B must not be too big), and each of the 4 x 4 outputs is a
-//! 16-lane AVX-512 dot product, reduced at the end. At that shape this
+//! for k = 784) stays in L1 while every row of B streams past it from L2 or
+//! L3 (hence [`fits`]: neither may be too big), and each of the 4 x 4
+//! outputs is a 16-lane AVX-512 dot product, reduced at the end. At that shape this
 //! measured 87-95 GFLOP/s against 72-79 for the packed path (medians of 15
 //! windows each, same minutes). AVX2 has too few registers for a 4 x 4 block
 //! (a 2 x 5 one ran at 67), so this path is the AVX-512 kernel's only.
@@ -20,32 +20,43 @@
 //! count, since an output's sum never depends on which thread computes it.
 
 use super::blocked::{tile_share, Problem};
-use super::kernel::{Microkernel, TileStore, NR};
+use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
 use super::pool;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-/// Rows of A, and of B, in one block of outputs.
+/// Rows of A, and of B, in one block of outputs. (`sum_lanes` and
+/// `store_block` are written for 4: a 128-bit lane per row.)
 const BLOCK: usize = 4;
+const _: () = assert!(BLOCK == 4);
 
 /// The largest B (in bytes) this path takes. Each block of 4 rows of A
-/// streams all of B; up to 1.6 MB (784 x 512, more than the 1 MiB L2) it
-/// still came from L3 fast enough: medians of alternating runs, 1 thread,
-/// against the packed path: 128 x 784 x 512 91.0 vs 86.6 GFLOP/s (2
-/// threads 170.9 vs 159.5), 1000 x 784 x 512 88.1 vs 86.4, 2048 x 784 x 512
-/// 87.9 vs 85.7. (Before the block's sums were reduced together, 384 KiB
-/// was the limit: 128 x 512 x 256 ran at 82 vs 90.)
+/// streams all of B; up to 2 MB (more than the 1 MiB L2) it still came from
+/// L3 fast enough: medians of alternating runs, 1 thread, against the
+/// packed path: 128 x 784 x 512 91.0 vs 86.6 GFLOP/s (2 threads 170.9 vs
+/// 159.5), 128 x 784 x 640 101.1 vs 92.0, 128 x 1000 x 512 98.4 vs 93.6,
+/// 2048 x 784 x 512 87.9 vs 85.7. (Before the block's sums were reduced
+/// together, 384 KiB was the limit: 128 x 512 x 256 ran at 82 vs 90.)
 const MAX_B_BYTES: usize = 2048 * 1024;
 
 /// Below this depth each output's reduction and store weigh too much against
 /// its dot product, unless C is a single strip narrower than the blocked
-/// path's tiles (128 x 256 x 10: 58 vs 36 GFLOP/s). At 256, 100 x 256 x 100
-/// ran at 93.9 vs 79.2 packed and 128 x 256 x 256 at 94.6 vs 94.9; at 128,
-/// 128 x 128 x 128 at 84.6 vs 89.0.
+/// path's tiles, whose packing then costs as much as the products (128 x
+/// 256 x 10 ran at 58 vs 36 GFLOP/s when this depth was 512). At 256,
+/// 100 x 256 x 100 ran at 93.9 vs 79.2 packed and 128 x 256 x 256 at 94.6
+/// vs 94.9; at 128, 128 x 128 x 128 at 84.6 vs 89.0.
 const MIN_DEPTH: usize = 256;
 
+/// From this depth on, a block's 4 rows of A (16 KiB and more) no longer
+/// stay in L1 beside B's streaming rows, and at k = 1024 all 8 rows, 4 KiB
+/// apart, fall in the same L1 sets: 128 x 1024 x 256 ran at 74.2 vs 97.0
+/// packed, 128 x 1536 x 256 at 79.6 vs 88.4, 128 x 2048 x 256 at 76.4 vs
+/// 85.8 (k = 1000 still gained, above).
+const MAX_DEPTH: usize = 1024;
+
 /// Whether `problem` is a plain A times a transposed B small enough, deep
-/// enough (or narrow enough) to gain, on a CPU with the AVX-512 kernel.
+/// enough (or narrow enough) and not too deep to gain, on a CPU with the
+/// AVX-512 kernel.
 pub(crate) fn fits(problem: &Problem) -> bool {
     let (n, k) = (problem.c.cols, problem.a.cols());
     problem.kernel == Microkernel::Avx512
@@ -53,6 +64,7 @@ pub(crate) fn fits(problem: &Problem) -> bool {
         && problem.b.transposed
         && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
         && (k >= MIN_DEPTH || n < NR)
+        && k < MAX_DEPTH
 }
 
 /// Runs `problem` (for which [`fits`] holds) with C's columns shared out
@@ -60,7 +72,8 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 ///
 /// Columns, not rows: each thread then reads only its share of B, a
 /// layer's weight rows, which the optimizer's update of the previous step
-/// (split the same way, by rows of W) wrote on that thread's core. Split by
+/// (split by rows of W too, at about the same rows, for a weight of 32k
+/// values or more) wrote on that thread's core. Split by
 /// rows of A, every thread read all of W, so every update of W had to take
 /// each line back from the other core first: on this VM, when a round trip
 /// between the cores took ~400 ns or more, the SGD step of 784-100-10 at 2
@@ -68,25 +81,27 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 /// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
-    let (m, n) = (problem.c.rows, problem.c.cols);
+    let n = problem.c.cols;
     let parts = threads.clamp(1, n.div_ceil(BLOCK));
     pool::run_parts(parts, &|part| {
         let cols = tile_share(n, BLOCK, parts, part);
         // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512` kernel
-        // is only selected after detecting it); this part writes only its
-        // own columns of C.
-        unsafe { dot_products(problem, 0..m, cols) };
+        // is only selected after detecting it); `cols` is inside `0..n`,
+        // and this part's alone.
+        unsafe { dot_products(problem, cols) };
     });
 }
 
-/// C's `rows x cols`, a block of 4 x 4 outputs at a time, then the rows
-/// and columns left over one at a time.
+/// All rows of C's columns `cols`, a block of 4 x 4 outputs at a time, then
+/// the rows and columns left over one at a time.
 ///
 /// # Safety
-/// The CPU supports AVX-512F; no other thread writes these outputs of C.
+/// The CPU supports AVX-512F; `cols` lies inside `0..n`, and no other
+/// thread uses C's outputs in those columns.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_products(problem: &Problem, rows: Range<usize>, cols: Range<usize>) {
-    let (n, k) = (problem.c.cols, problem.a.cols());
+unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
+    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
+    let rows = 0..m;
     let (a, b) = (problem.a.matrix.as_slice(), problem.b.matrix.as_slice());
     let store = TileStore {
         alpha: problem.alpha,
@@ -252,29 +267,29 @@ unsafe fn store_block(
 ) {
     // SAFETY: row `r < 4` of the block, inside C by the caller's contract.
     let row = |r: usize| unsafe { corner.add(r * row_stride) };
-    let mut value = _mm512_mul_ps(_mm512_set1_ps(store.alpha), sums);
-    if store.beta != 0.0 {
-        // SAFETY: four valid floats at the start of each row (beta != 0
-        // allows reading C).
-        let old = unsafe {
+    let value = apply_to_vector!(
+        sums,
+        store,
+        // SAFETY: four valid floats at the start of each row (only read
+        // when beta != 0, which allows reading C).
+        old = unsafe {
             let mut old = _mm512_castps128_ps512(_mm_loadu_ps(row(0)));
             old = _mm512_insertf32x4::<1>(old, _mm_loadu_ps(row(1)));
             old = _mm512_insertf32x4::<2>(old, _mm_loadu_ps(row(2)));
             _mm512_insertf32x4::<3>(old, _mm_loadu_ps(row(3)))
-        };
-        value = _mm512_fmadd_ps(_mm512_set1_ps(store.beta), old, value);
-    }
-    if let Some(bias) = store.bias {
-        let bias = &bias[first_col..first_col + BLOCK];
-        // SAFETY: the slice just taken holds 4 floats.
-        let bias = unsafe { _mm_loadu_ps(bias.as_ptr()) };
-        value = _mm512_add_ps(value, _mm512_broadcast_f32x4(bias));
-    }
-    if store.relu {
-        // `v > 0 ? v : 0`, as `apply`: max returns its second operand for
-        // NaN, and +0.0 for -0.0 vs +0.0.
-        value = _mm512_max_ps(value, _mm512_setzero_ps());
-    }
+        },
+        // The block's 4 columns' bias, the same for every row.
+        // SAFETY: the slice taken holds 4 floats.
+        bias = |bias| _mm512_broadcast_f32x4(unsafe {
+            _mm_loadu_ps(bias[first_col..first_col + BLOCK].as_ptr())
+        }),
+        _mm512_set1_ps,
+        _mm512_setzero_ps,
+        _mm512_mul_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_max_ps
+    );
     // SAFETY: four writable floats at the start of each row, ours alone.
     unsafe {
         _mm_storeu_ps(row(0), _mm512_castps512_ps128(value));
@@ -290,7 +305,7 @@ mod tests {
 
     /// The tree gives every sum the bits `_mm512_reduce_add_ps` gives it:
     /// values of mixed signs and magnitudes, where any other pairing of
-    /// the lanes rounds differently.
+    /// the lanes would almost surely round differently somewhere.
     #[test]
     fn block_sums_match_one_reduction_per_accumulator_bit_for_bit() {
         if !is_x86_feature_detected!("avx512f") {

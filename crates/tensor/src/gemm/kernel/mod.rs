@@ -9,6 +9,35 @@
 //! portable kernel (products rounded before they are added) is a drop-in
 //! second path for tests and other CPUs.
 
+/// `act(alpha * products + beta * old + bias)` on one vector, with the
+/// operations of [`TileStore::apply`] in its order: `$old` (C's values) is
+/// evaluated only when beta != 0, since C may hold NaN otherwise, and
+/// `$bias` turns the store's bias slice into this vector's bias. The vector
+/// operations are the caller's (`_mm256_*` or `_mm512_*`), so the kernels'
+/// store and the dot-product path's share this one piece of code.
+#[cfg(target_arch = "x86_64")]
+macro_rules! apply_to_vector {
+    ($products:expr, $store:expr, old = $old:expr, bias = |$bias:ident| $bias_vector:expr,
+     $set1:ident, $zero:ident, $mul:ident, $fmadd:ident, $add:ident, $max:ident) => {{
+        let store: &TileStore = $store;
+        let mut value = $mul($set1(store.alpha), $products);
+        if store.beta != 0.0 {
+            value = $fmadd($set1(store.beta), $old, value);
+        }
+        if let Some($bias) = store.bias {
+            value = $add(value, $bias_vector);
+        }
+        if store.relu {
+            // `v > 0 ? v : 0`, as `apply`: max returns its second operand
+            // for NaN, and +0.0 for -0.0 vs +0.0.
+            value = $max(value, $zero());
+        }
+        value
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use apply_to_vector;
+
 /// Writes a SIMD kernel's accumulators, `acc[i][v]` = row `i`, columns
 /// `LANES v .. LANES (v + 1)` of the tile, to `out`, with the operations of
 /// [`TileStore::apply`] in its order. A whole tile of `full_cols` columns is
@@ -23,7 +52,6 @@ macro_rules! store_accumulators {
         let (acc, out, store): (_, TileOut, &TileStore) = ($acc, $out, $store);
         const LANES: usize = $lanes;
         if out.rows == MR && out.cols == $full_cols {
-            let (alpha, beta, zero) = ($set1(store.alpha), $set1(store.beta), $zero());
             for (i, row_acc) in acc.iter().enumerate() {
                 // SAFETY: a whole tile: row `i < MR` and its `full_cols`
                 // columns are inside C (the caller's contract on `out`).
@@ -31,22 +59,23 @@ macro_rules! store_accumulators {
                 for (v, &products) in row_acc.iter().enumerate() {
                     // SAFETY: `row + LANES v .. + LANES` is inside this tile row.
                     let slot = unsafe { row.add(LANES * v) };
-                    let mut value = $mul(alpha, products);
-                    if store.beta != 0.0 {
-                        // SAFETY: `slot` is valid to read (beta != 0 allows it).
-                        value = $fmadd(beta, unsafe { $load(slot) }, value);
-                    }
-                    if let Some(bias) = store.bias {
-                        // `bias` has one entry per column of the tile.
-                        let bias = &bias[LANES * v..LANES * (v + 1)];
-                        // SAFETY: the slice just taken holds LANES values.
-                        value = $add(value, unsafe { $load(bias.as_ptr()) });
-                    }
-                    if store.relu {
-                        // `v > 0 ? v : 0`, as `apply` does: max returns its
-                        // second operand for NaN, and +0.0 for -0.0 vs +0.0.
-                        value = $max(value, zero);
-                    }
+                    let value = apply_to_vector!(
+                        products,
+                        store,
+                        // SAFETY: `slot` is valid to read (only read when
+                        // beta != 0, which allows it).
+                        old = unsafe { $load(slot) },
+                        // `bias` has one entry per column of the tile; the
+                        // slice taken holds LANES values.
+                        // SAFETY: reading those LANES values.
+                        bias = |bias| unsafe { $load(bias[LANES * v..LANES * (v + 1)].as_ptr()) },
+                        $set1,
+                        $zero,
+                        $mul,
+                        $fmadd,
+                        $add,
+                        $max
+                    );
                     // SAFETY: `slot .. + LANES` is inside C and exclusively ours.
                     unsafe { $store_vector(slot, value) };
                 }
