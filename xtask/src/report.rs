@@ -169,28 +169,27 @@ pub fn peak_gflops_all_cores() -> f64 {
 /// (one core, all cores): the best window of one core alone (60 windows of
 /// 1-2 ms) and of all cores at once (30 windows, every core running the
 /// loop in the same window, started together at a barrier, since the clock
-/// may drop when all cores are busy), the windows 10 ms apart. Short
-/// windows, because on a shared machine a longer one almost always
-/// includes time the core spent on someone else, which would understate
-/// the peak and flatter every percentage.
+/// may drop when all cores are busy). The windows are 10 ms apart, each
+/// after an untimed tenth of a window, so the core is running at speed
+/// again when the clock starts. Short windows, because on a shared machine
+/// a longer one almost always includes time the core spent on someone
+/// else, which would understate the peak and flatter every percentage.
 ///
-/// For the same reason neither figure is taken below what the other
-/// implies: one core's peak is at least its share of the all-core one, and
-/// the all-core peak at least `cores` times one core's. Once the host slowed
-/// one core through all 60 of its windows (74.8 GFLOP/s, against 108 per
-/// core in the all-core windows just after), and that run reported 1024^3
-/// at 123% of "peak".
+/// For the same reason one core's peak is never taken below its share of
+/// the all-core peak: once the host slowed one core through all 60 of its
+/// windows (74.8 GFLOP/s, against 108 per core in the all-core windows just
+/// after), and that run reported 1024^3 at 123% of "peak". (The other way
+/// round would hide a real drop of the all-core clock, so it is not done.)
 fn measured_peaks() -> (f64, f64) {
     static PEAKS: OnceLock<(f64, f64)> = OnceLock::new();
     *PEAKS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let alone = (0..60)
-            .map(|_| {
-                let gflops = fma_gflops(FMA_ROUNDS);
-                std::thread::sleep(WINDOW_GAP);
-                gflops
-            })
-            .fold(0.0, f64::max);
+        let window = || {
+            std::thread::sleep(WINDOW_GAP);
+            fma_gflops(FMA_ROUNDS / 10);
+            fma_gflops(FMA_ROUNDS)
+        };
+        let alone = (0..60).map(|_| window()).fold(0.0, f64::max);
         let start = std::sync::Barrier::new(cores);
         let windows: Vec<Vec<f64>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..cores)
@@ -199,9 +198,7 @@ fn measured_peaks() -> (f64, f64) {
                         (0..30)
                             .map(|_| {
                                 start.wait();
-                                let gflops = fma_gflops(FMA_ROUNDS);
-                                std::thread::sleep(WINDOW_GAP);
-                                gflops
+                                window()
                             })
                             .collect::<Vec<f64>>()
                     })
@@ -220,12 +217,11 @@ fn measured_peaks() -> (f64, f64) {
                     .sum::<f64>()
             })
             .fold(0.0, f64::max);
-        let cores = cores as f64;
-        (alone.max(together / cores), together.max(alone * cores))
+        (alone.max(together / cores as f64), together)
     })
 }
 
-/// The pause between two peak windows, so that they sample more of the
+/// The pause before each peak window, so that they sample more of the
 /// host's moods than one stretch of 100 ms would.
 const WINDOW_GAP: std::time::Duration = std::time::Duration::from_millis(10);
 
