@@ -105,8 +105,13 @@ impl Shared {
     unsafe fn run_part(&self, task: TaskPointer, part: usize) {
         // SAFETY: alive, by this function's contract.
         let task = unsafe { &*task.0 };
-        if catch_unwind(AssertUnwindSafe(|| task(part))).is_err() {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(part))) {
             self.panicked.store(true, Ordering::Relaxed);
+            // Not dropped: a payload whose `drop` panics would unwind out of
+            // here before the part is counted, killing a worker and leaving
+            // the caller waiting forever. The caller re-raises a panic of
+            // its own; leaking the payload's box is the price.
+            std::mem::forget(payload);
         }
         self.unfinished.fetch_sub(1, Ordering::AcqRel);
     }
@@ -313,6 +318,39 @@ mod tests {
             });
             assert!(first_on_caller.load(Ordering::Relaxed));
         }
+    }
+
+    #[test]
+    fn a_panic_whose_payload_panics_when_dropped_still_ends_the_call() {
+        struct PanicsWhenDropped;
+        impl Drop for PanicsWhenDropped {
+            fn drop(&mut self) {
+                panic!("the payload's drop panics");
+            }
+        }
+        // A private pool with a real worker, in a thread of its own, so a
+        // hang fails the test instead of stalling it.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut pool = Pool::default();
+            for _ in 0..20 {
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    pool.run(2, &|part| {
+                        if part == 0 {
+                            // Long enough for the worker to claim part 1.
+                            std::thread::sleep(Duration::from_millis(2));
+                        } else {
+                            std::panic::panic_any(PanicsWhenDropped);
+                        }
+                    })
+                }));
+                assert!(result.is_err());
+            }
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a part's panic left the pool waiting");
     }
 
     #[test]
