@@ -9,6 +9,34 @@
 //! portable kernel (products rounded before they are added) is a drop-in
 //! second path for tests and other CPUs.
 
+/// Runs a SIMD kernel's `rank1!(p)` (one rank-1 update, `p` steps ahead
+/// of the pointers) for steps `0..kc`: four per iteration, so loads and
+/// pointer updates are amortised, then one at a time. `a` moves by MR
+/// values per step and `b` by NR, with `wrapping_add`: after the last step
+/// they may point past the strips, where `add` would be undefined; only
+/// `rank1!` dereferences them, for steps `< kc`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! for_each_step {
+    ($kc:expr, $a:ident, $b:ident, $rank1:ident) => {{
+        let mut remaining = $kc;
+        while remaining >= 4 {
+            $rank1!(0);
+            $rank1!(1);
+            $rank1!(2);
+            $rank1!(3);
+            $a = $a.wrapping_add(4 * MR);
+            $b = $b.wrapping_add(4 * NR);
+            remaining -= 4;
+        }
+        while remaining > 0 {
+            $rank1!(0);
+            $a = $a.wrapping_add(MR);
+            $b = $b.wrapping_add(NR);
+            remaining -= 1;
+        }
+    }};
+}
+
 /// `act(alpha * products + beta * old + bias)` on one vector, with the
 /// operations of [`TileStore::apply`] in its order: `$old` (C's values) is
 /// evaluated only when beta != 0, since C may hold NaN otherwise, and

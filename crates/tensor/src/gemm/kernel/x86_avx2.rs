@@ -136,22 +136,7 @@ unsafe fn half<const NARROW: bool>(
         };
     }
 
-    let mut remaining = kc;
-    while remaining >= 4 {
-        rank1!(0);
-        rank1!(1);
-        rank1!(2);
-        rank1!(3);
-        a = a.wrapping_add(4 * MR);
-        b = b.wrapping_add(4 * NR);
-        remaining -= 4;
-    }
-    while remaining > 0 {
-        rank1!(0);
-        a = a.wrapping_add(MR);
-        b = b.wrapping_add(NR);
-        remaining -= 1;
-    }
+    for_each_step!(kc, a, b, rank1);
 
     let acc = [
         [c00, c01],

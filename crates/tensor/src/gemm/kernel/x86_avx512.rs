@@ -62,28 +62,7 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
         };
     }
 
-    let mut remaining = kc;
-    while remaining >= 4 {
-        rank1!(0);
-        rank1!(1);
-        rank1!(2);
-        rank1!(3);
-        // SAFETY: advancing by 4 steps stays within (or one past) the strips.
-        unsafe {
-            a = a.add(4 * MR);
-            b = b.add(4 * NR);
-        }
-        remaining -= 4;
-    }
-    while remaining > 0 {
-        rank1!(0);
-        // SAFETY: as above, for one step.
-        unsafe {
-            a = a.add(MR);
-            b = b.add(NR);
-        }
-        remaining -= 1;
-    }
+    for_each_step!(kc, a, b, rank1);
 
     store_accumulators!(
         &acc,
