@@ -3,7 +3,9 @@
 //! microkernels (chosen at run time; a portable one elsewhere).
 //! It has no dependencies: the hot path is ours and readable top to bottom.
 //! GEMM's worker threads also take other work through [`parallel`] (the
-//! optimizer splits its update of a large weight across them).
+//! optimizer splits its update of a large weight across them), and
+//! [`cpu::with_avx2`] lets other crates' plain loops run with AVX2 (the
+//! optimizer's updates, the batch conversion of `mnist-data`).
 //!
 //! Shape legend used throughout the workspace:
 //! - `m`, `k`, `n`: `C (m x n) = op(A) (m x k) * op(B) (k x n)`
