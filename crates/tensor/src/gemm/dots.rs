@@ -6,9 +6,9 @@
 //! fifth of the GEMM. Here nothing is packed: a block of 4 rows of A (12 KiB
 //! for k = 784) stays in L1 while every row of B streams past it from L2 or
 //! L3 (hence [`fits`]: neither may be too big), and each of the 4 x 4
-//! outputs is a 16-lane AVX-512 dot product, reduced at the end. At that shape this
-//! measured 87-95 GFLOP/s against 72-79 for the packed path (medians of 15
-//! windows each, same minutes). AVX2 has too few registers for a 4 x 4 block
+//! outputs is a 16-lane AVX-512 dot product, reduced at the end. At that
+//! shape this measured 87-95 GFLOP/s against 72-79 for the packed path
+//! (medians of 15 windows each, same minutes). AVX2 has too few registers for a 4 x 4 block
 //! (a 2 x 5 one ran at 67), so this path is the AVX-512 kernel's only.
 //! Reducing a block's 16 sums together and storing them four at a time
 //! ([`sum_lanes`], [`store_block`]) rather than one by one took it from a
@@ -73,12 +73,12 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 /// Columns, not rows: each thread then reads only its share of B, a
 /// layer's weight rows, which the optimizer's update of the previous step
 /// (split by rows of W too, at about the same rows, for a weight of 32k
-/// values or more) wrote on that thread's core. Split by
-/// rows of A, every thread read all of W, so every update of W had to take
-/// each line back from the other core first: on this VM, when a round trip
-/// between the cores took ~400 ns or more, the SGD step of 784-100-10 at 2
-/// threads cost 9% of the CPU time instead of 1.2%, and training ran at
-/// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
+/// values or more) wrote on that thread's core. Split by rows of A, every
+/// thread read all of W, so every update of W had to take each line back
+/// from the other core first: on this VM, when a round trip between the
+/// cores took ~400 ns or more, the SGD step of 784-100-10 at 2 threads cost
+/// 9% of the CPU time instead of 1.2%, and training ran at 176-183k instead
+/// of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
     let n = problem.c.cols;
