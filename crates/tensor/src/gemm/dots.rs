@@ -101,7 +101,6 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
 #[target_feature(enable = "avx512f")]
 unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
     let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
-    let rows = 0..m;
     let (a, b) = (problem.a.matrix.as_slice(), problem.b.matrix.as_slice());
     let store = TileStore {
         alpha: problem.alpha,
@@ -109,10 +108,10 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
         bias: problem.bias,
         relu: problem.relu,
     };
-    let full_rows = rows.start + rows.len() / BLOCK * BLOCK;
+    let full_rows = m / BLOCK * BLOCK;
     let full_cols = cols.start + cols.len() / BLOCK * BLOCK;
-    let mut i = rows.start;
-    while i < rows.end {
+    let mut i = 0;
+    while i < m {
         let block_rows = if i < full_rows { BLOCK } else { 1 };
         let mut j = cols.start;
         while j < cols.end {
@@ -124,8 +123,8 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
             if (block_rows, block_cols) == (BLOCK, BLOCK) {
                 let sums = sum_lanes(&block::<BLOCK, BLOCK>(a_rows, b_rows, k));
                 // SAFETY: the 4 x 4 outputs from `corner` (rows `i..i + 4 <=
-                // rows.end <= m`, columns `j..j + 4 <= cols.end <= n`) are
-                // inside C and this part's: no other thread writes them.
+                // m`, columns `j..j + 4 <= cols.end <= n`) are inside C and
+                // this part's: no other thread uses them.
                 unsafe { store_block(sums, corner, n, &store, j) };
             } else {
                 let mut dots = [[0.0f32; BLOCK]; BLOCK];
@@ -136,8 +135,8 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
                 }
                 for (r, row_dots) in dots.iter().enumerate().take(block_rows) {
                     for (s, &dot) in row_dots.iter().enumerate().take(block_cols) {
-                        // SAFETY: row `i + r < rows.end <= m` and column `j + s
-                        // < cols.end <= n` of C, this part's.
+                        // SAFETY: row `i + r < m` and column `j + s < cols.end
+                        // <= n` of C, this part's.
                         unsafe {
                             let slot = corner.add(r * n + s);
                             let old = (store.beta != 0.0).then(|| *slot);
