@@ -86,7 +86,7 @@ unsafe fn half<const NARROW: bool>(
     let (mut c30, mut c31, mut c40, mut c41, mut c50, mut c51) =
         (zero, zero, zero, zero, zero, zero);
 
-    prefetch_tile(out, store);
+    prefetch_tile(out);
 
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {

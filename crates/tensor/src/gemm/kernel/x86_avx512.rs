@@ -40,7 +40,7 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
     // acc[i][v]: row i, columns 16v .. 16v + 16 of the tile.
     let mut acc = [[zero; VECTORS]; MR];
 
-    prefetch_tile(out, store);
+    prefetch_tile(out);
 
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
