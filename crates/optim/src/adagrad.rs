@@ -1,5 +1,5 @@
 use crate::rule::{
-    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require_positive_eps, validate_common, with_avx2, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -32,6 +32,8 @@ impl Default for AdaGradConfig {
 pub type AdaGrad = RuleOptimizer<AdaGradConfig>;
 
 impl UpdateRule for AdaGradConfig {
+    field_hyper_parameters!(eps);
+
     fn kind(&self) -> &'static str {
         "adagrad"
     }
@@ -40,52 +42,13 @@ impl UpdateRule for AdaGradConfig {
         &["sum_sq"]
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
     fn l2_weight_decay(&self) -> f32 {
         self.weight_decay
     }
 
-    fn clip_norm(&self) -> Option<f32> {
-        self.clip_norm
-    }
-
-    fn hyper(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("clip_norm", clip_norm_to_hyper(self.clip_norm)),
-        ]
-    }
-
-    fn set_hyper(&mut self, name: &str, value: f32) -> bool {
-        match name {
-            "lr" => self.lr = value,
-            "eps" => self.eps = value,
-            "weight_decay" => self.weight_decay = value,
-            "clip_norm" => self.clip_norm = clip_norm_from_hyper(value),
-            _ => return false,
-        }
-        true
-    }
-
     fn validate(&self) -> Result<(), OptimError> {
         validate_common("adagrad", self.lr, self.weight_decay, self.clip_norm)?;
-        let eps = self.eps;
-        require(
-            eps.is_finite() && eps > 0.0,
-            "adagrad",
-            "eps",
-            eps,
-            "finite and > 0",
-        )
+        require_positive_eps("adagrad", self.eps)
     }
 
     fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {

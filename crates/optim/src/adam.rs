@@ -1,5 +1,5 @@
 use crate::rule::{
-    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require, require_positive_eps, validate_common, with_avx2, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -56,6 +56,8 @@ impl AdamConfig {
 pub type Adam = RuleOptimizer<AdamConfig>;
 
 impl UpdateRule for AdamConfig {
+    field_hyper_parameters!(beta1, beta2, eps);
+
     fn kind(&self) -> &'static str {
         if self.decoupled_weight_decay {
             "adamw"
@@ -68,14 +70,6 @@ impl UpdateRule for AdamConfig {
         &["m", "v"]
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
     fn l2_weight_decay(&self) -> f32 {
         if self.decoupled_weight_decay {
             0.0
@@ -84,47 +78,13 @@ impl UpdateRule for AdamConfig {
         }
     }
 
-    fn clip_norm(&self) -> Option<f32> {
-        self.clip_norm
-    }
-
-    fn hyper(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("clip_norm", clip_norm_to_hyper(self.clip_norm)),
-        ]
-    }
-
-    fn set_hyper(&mut self, name: &str, value: f32) -> bool {
-        match name {
-            "lr" => self.lr = value,
-            "beta1" => self.beta1 = value,
-            "beta2" => self.beta2 = value,
-            "eps" => self.eps = value,
-            "weight_decay" => self.weight_decay = value,
-            "clip_norm" => self.clip_norm = clip_norm_from_hyper(value),
-            _ => return false,
-        }
-        true
-    }
-
     fn validate(&self) -> Result<(), OptimError> {
         let kind = self.kind();
         validate_common(kind, self.lr, self.weight_decay, self.clip_norm)?;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        let (b1, b2) = (self.beta1, self.beta2);
         require((0.0..1.0).contains(&b1), kind, "beta1", b1, "in [0, 1)")?;
         require((0.0..1.0).contains(&b2), kind, "beta2", b2, "in [0, 1)")?;
-        require(
-            eps.is_finite() && eps > 0.0,
-            kind,
-            "eps",
-            eps,
-            "finite and > 0",
-        )
+        require_positive_eps(kind, self.eps)
     }
 
     fn update(&self, step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {

@@ -534,6 +534,60 @@ pub(crate) fn validate_common(
     )
 }
 
+/// The [`UpdateRule`] methods that only read or write a config's fields,
+/// written once for every config with `lr`, `weight_decay` and `clip_norm`
+/// fields: `learning_rate`, `set_learning_rate`, `clip_norm`, and
+/// `hyper`/`set_hyper` over `lr`, the rule's own `f32` fields named here,
+/// `weight_decay` and `clip_norm`, in that order (a saved state lists them
+/// so). Used inside `impl UpdateRule for ...Config`.
+macro_rules! field_hyper_parameters {
+    ($($field:ident),*) => {
+        fn learning_rate(&self) -> f32 {
+            self.lr
+        }
+
+        fn set_learning_rate(&mut self, lr: f32) {
+            self.lr = lr;
+        }
+
+        fn clip_norm(&self) -> Option<f32> {
+            self.clip_norm
+        }
+
+        fn hyper(&self) -> Vec<(&'static str, f32)> {
+            vec![
+                ("lr", self.lr),
+                $((stringify!($field), self.$field),)*
+                ("weight_decay", self.weight_decay),
+                ("clip_norm", $crate::rule::clip_norm_to_hyper(self.clip_norm)),
+            ]
+        }
+
+        fn set_hyper(&mut self, name: &str, value: f32) -> bool {
+            match name {
+                "lr" => self.lr = value,
+                $(stringify!($field) => self.$field = value,)*
+                "weight_decay" => self.weight_decay = value,
+                "clip_norm" => self.clip_norm = $crate::rule::clip_norm_from_hyper(value),
+                _ => return false,
+            }
+            true
+        }
+    };
+}
+pub(crate) use field_hyper_parameters;
+
+/// `eps`, which keeps a division by a root finite, is finite and > 0.
+pub(crate) fn require_positive_eps(kind: &'static str, eps: f32) -> Result<(), OptimError> {
+    require(
+        eps.is_finite() && eps > 0.0,
+        kind,
+        "eps",
+        eps,
+        "finite and > 0",
+    )
+}
+
 /// `clip_norm` as a hyper-parameter value: `None` is stored as infinity.
 pub(crate) fn clip_norm_to_hyper(clip_norm: Option<f32>) -> f32 {
     clip_norm.unwrap_or(f32::INFINITY)

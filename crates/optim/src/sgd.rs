@@ -1,6 +1,4 @@
-use crate::rule::{
-    clip_norm_from_hyper, clip_norm_to_hyper, require, validate_common, with_avx2, UpdateRule,
-};
+use crate::rule::{field_hyper_parameters, require, validate_common, with_avx2, UpdateRule};
 use crate::{OptimError, RuleOptimizer};
 
 /// Stochastic gradient descent (Robbins & Monro 1951), with optional momentum
@@ -39,6 +37,8 @@ impl Default for SgdConfig {
 pub type Sgd = RuleOptimizer<SgdConfig>;
 
 impl UpdateRule for SgdConfig {
+    field_hyper_parameters!(momentum);
+
     fn kind(&self) -> &'static str {
         match (self.nesterov, self.momentum != 0.0) {
             (true, _) => "nesterov",
@@ -55,40 +55,8 @@ impl UpdateRule for SgdConfig {
         }
     }
 
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
     fn l2_weight_decay(&self) -> f32 {
         self.weight_decay
-    }
-
-    fn clip_norm(&self) -> Option<f32> {
-        self.clip_norm
-    }
-
-    fn hyper(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-            ("clip_norm", clip_norm_to_hyper(self.clip_norm)),
-        ]
-    }
-
-    fn set_hyper(&mut self, name: &str, value: f32) -> bool {
-        match name {
-            "lr" => self.lr = value,
-            "momentum" => self.momentum = value,
-            "weight_decay" => self.weight_decay = value,
-            "clip_norm" => self.clip_norm = clip_norm_from_hyper(value),
-            _ => return false,
-        }
-        true
     }
 
     fn validate(&self) -> Result<(), OptimError> {
