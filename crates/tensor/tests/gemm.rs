@@ -281,7 +281,7 @@ fn extreme_aspect_ratios_match_the_reference() {
 
 /// Also across the two SIMD kernels (AVX-512 and AVX2, where the CPU has
 /// both): they do the same operations in the same order. (Not for the
-/// `A * B^T` that AVX-512 runs as dot products, `dots::fits`: see the next
+/// products that AVX-512 runs as dot products, `dots::fits`: see the next
 /// test. None of these shapes is one.)
 #[test]
 fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
@@ -328,12 +328,14 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
 }
 
 /// `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or n < 32) runs
-/// as dot products of rows on an
-/// AVX-512 CPU (`dots.rs`), summing in another order than the packed path;
-/// its results too are the same for any thread count. Row and column counts
-/// that leave partial blocks of 4, and `k` not a multiple of 16.
+/// as dot products of rows on an AVX-512 CPU (`dots.rs`), and so does `A *
+/// B` with n < 128 after each thread copies its columns of B as rows,
+/// summing in another order than the packed path; its results too are the
+/// same for any thread count. Row and column counts that leave partial
+/// blocks of 4, and `k` not a multiple of 16. (The last shape is too wide
+/// for a plain B: that one runs the packed path.)
 #[test]
-fn narrow_forward_products_are_bit_identical_for_any_thread_count() {
+fn dot_product_path_is_bit_identical_for_any_thread_count() {
     for (m, k, n) in [
         (100, 784, 100),
         (203, 600, 41),
@@ -342,26 +344,29 @@ fn narrow_forward_products_are_bit_identical_for_any_thread_count() {
         (37, 300, 77),
         (41, 784, 600),
     ] {
-        let case = Case {
-            m,
-            k,
-            n,
-            trans_a: false,
-            trans_b: true,
-            alpha: 0.75,
-            beta: 0.25,
-            epilogue: 2,
-            kernel: KernelChoice::Auto,
-            threads: 1,
-            seed: 7,
-        };
-        let one = fast(&case);
-        for threads in [2, 3, 4] {
-            let again = fast(&Case { threads, ..case });
-            assert!(
-                same_bits(&one, &again),
-                "{m}x{k}x{n} with {threads} threads differs from 1 thread"
-            );
+        for trans_b in [true, false] {
+            let case = Case {
+                m,
+                k,
+                n,
+                trans_a: false,
+                trans_b,
+                alpha: 0.75,
+                beta: 0.25,
+                epilogue: 2,
+                kernel: KernelChoice::Auto,
+                threads: 1,
+                seed: 7,
+            };
+            check(&case);
+            let one = fast(&case);
+            for threads in [2, 3, 4] {
+                let again = fast(&Case { threads, ..case });
+                assert!(
+                    same_bits(&one, &again),
+                    "{m}x{k}x{n} (B transposed: {trans_b}) with {threads} threads differs from 1 thread"
+                );
+            }
         }
     }
 }

@@ -46,8 +46,13 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
     let (m, k, n) = (200, 900, 300);
     let a = Matrix::from_fn(k, m, |r, c| ((r + 2 * c) % 7) as f32);
     let b = Matrix::from_fn(k, n, |r, c| ((3 * r + c) % 5) as f32);
-    let bias = vec![0.5; n];
     let mut c = Matrix::zeros(m, n);
+    // A narrow plain B, which AVX-512 copies as rows into the packing
+    // buffers for its dot products.
+    let x = Matrix::from_fn(100, 784, |r, c| ((r + 2 * c) % 7) as f32);
+    let w = Matrix::from_fn(784, 100, |r, c| ((3 * r + c) % 5) as f32);
+    let mut y = Matrix::zeros(100, 100);
+    let bias = vec![0.5; n];
     for kernel in [
         KernelChoice::Auto,
         KernelChoice::Avx2,
@@ -58,22 +63,16 @@ fn repeated_gemms_allocate_nothing_after_the_first() {
                 threads: Some(threads),
                 kernel,
             };
-            let run = |c: &mut Matrix| {
-                gemm_with(
-                    &config,
-                    1.0,
-                    a.t(),
-                    &b,
-                    0.5,
-                    c.view_mut(),
-                    Epilogue::BiasRelu(&bias),
-                )
-                .unwrap()
+            let run = |c: &mut Matrix, y: &mut Matrix| {
+                let blocked = Epilogue::BiasRelu(&bias);
+                gemm_with(&config, 1.0, a.t(), &b, 0.5, c.view_mut(), blocked).unwrap();
+                let narrow = Epilogue::BiasRelu(&bias[..100]);
+                gemm_with(&config, 1.0, &x, &w, 0.0, y.view_mut(), narrow).unwrap();
             };
-            run(&mut c); // first call: buffers and workers are created
+            run(&mut c, &mut y); // first call: buffers and workers are created
             let before = ALLOCATIONS.load(Ordering::Relaxed);
             for _ in 0..5 {
-                run(&mut c);
+                run(&mut c, &mut y);
             }
             let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
             assert_eq!(

@@ -95,6 +95,15 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
         };
         multiply_range(problem, rows, cols, buffers);
     };
+    run_parts_with_buffers(parts, &run_part);
+}
+
+/// Runs `task(0, buffers)`, ..., `task(parts - 1, buffers)` on the pool (see
+/// `pool::run_parts`), each part with its own packing buffers.
+pub(crate) fn run_parts_with_buffers(
+    parts: usize,
+    task: &(dyn Fn(usize, &mut PackBuffers) + Sync),
+) {
     let by_part = match PART_BUFFERS.try_lock() {
         Ok(by_part) => Some(by_part),
         // A panic in an earlier GEMM cannot have left a buffer half-valid:
@@ -111,13 +120,13 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
             pool::run_parts(parts, &|part| {
                 // Each part is run once, so its lock is never contended.
                 let mut buffers = by_part[part].lock().unwrap_or_else(|e| e.into_inner());
-                run_part(part, &mut buffers);
+                task(part, &mut buffers);
             });
         }
         // Another GEMM is running (tests in parallel, or a GEMM inside a
         // `parallel` task): this one packs into its threads' own buffers.
         None => pool::run_parts(parts, &|part| {
-            BUFFERS.with(|buffers| run_part(part, &mut buffers.borrow_mut()));
+            BUFFERS.with(|buffers| task(part, &mut buffers.borrow_mut()));
         }),
     }
 }
@@ -279,11 +288,12 @@ fn balanced_step(length: usize, max: usize, multiple: usize) -> (usize, usize) {
     (step.max(multiple), blocks)
 }
 
-/// One part's packing buffers: the packed A block and B block, grow-only.
+/// One part's packing buffers, grow-only: the packed A block and B block
+/// (the dot-product path copies its columns of a plain B into `b`).
 #[derive(Default)]
-struct PackBuffers {
-    a: AlignedBuffer,
-    b: AlignedBuffer,
+pub(crate) struct PackBuffers {
+    pub a: AlignedBuffer,
+    pub b: AlignedBuffer,
 }
 
 /// The packing buffers of part 0, part 1, ... of a GEMM, kept between calls
@@ -302,14 +312,14 @@ thread_local! {
 /// A grow-only `f32` buffer whose slices start on a 64-byte cache line, so
 /// packed strips never straddle lines needlessly.
 #[derive(Default)]
-struct AlignedBuffer {
+pub(crate) struct AlignedBuffer {
     storage: Vec<f32>,
 }
 
 impl AlignedBuffer {
     const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
 
-    fn get(&mut self, len: usize) -> &mut [f32] {
+    pub fn get(&mut self, len: usize) -> &mut [f32] {
         if self.storage.len() < len + Self::LINE_FLOATS {
             self.storage = vec![0.0; len + Self::LINE_FLOATS];
         }

@@ -14,13 +14,24 @@
 //! ([`sum_lanes`], [`store_block`]) rather than one by one took it from a
 //! median of 85-87 to 99-100 GFLOP/s (100 x 100 x 10: 46 -> 66).
 //!
+//! A plain B (`A * B`) with fewer than 128 columns comes here too: each
+//! thread first copies its columns of B as rows ([`transpose_columns`]).
+//! Where C is that narrow the blocked path spends more on packing A (a
+//! transpose) and on its last, ragged strip of columns than the copy costs:
+//! medians of 4 alternating runs at 1 thread, 100 x 784 x 100 ran at 94.8
+//! vs 78.9 GFLOP/s packed, 128 x 784 x 64 at 91.1 vs 82.9, 512 x 784 x 100
+//! at 86.3 vs 77.3, 128 x 784 x 127 at 90.8 vs 80.5 (2 threads: 100 x 784 x
+//! 100 at 159 vs 117). With 128 columns the two paths were even, and from
+//! 160 on the packed one was faster (92.1 vs 92.6, 90.5 vs 86.5).
+//!
 //! Each output sums its products in 16 lanes and then across them, another
 //! order than the packed kernels' (one running sum per output), so results
 //! differ from theirs in the last bits; they are the same for any thread
 //! count, since an output's sum never depends on which thread computes it.
 
-use super::blocked::{tile_share, Problem};
+use super::blocked::{run_parts_with_buffers, tile_share, Problem};
 use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
+use super::pack_avx2::transpose_columns;
 use super::pool;
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -54,14 +65,18 @@ const MIN_DEPTH: usize = 256;
 /// 85.8 (k = 1000 still gained, above).
 const MAX_DEPTH: usize = 1024;
 
-/// Whether `problem` is a plain A times a transposed B small enough, deep
-/// enough (or narrow enough) and not too deep to gain, on a CPU with the
-/// AVX-512 kernel.
+/// A plain B is copied as rows only for a C narrower than this (see the
+/// module's documentation).
+const MAX_PLAIN_B_COLUMNS: usize = 4 * NR - 1;
+
+/// Whether `problem` is a plain A times a transposed B, or a narrow plain
+/// one, small enough, deep enough (or narrow enough) and not too deep to
+/// gain, on a CPU with the AVX-512 kernel.
 pub(crate) fn fits(problem: &Problem) -> bool {
     let (n, k) = (problem.c.cols, problem.a.cols());
     problem.kernel == Microkernel::Avx512
         && !problem.a.transposed
-        && problem.b.transposed
+        && (problem.b.transposed || n <= MAX_PLAIN_B_COLUMNS)
         && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
         && (k >= MIN_DEPTH || n < NR)
         && k < MAX_DEPTH
@@ -81,27 +96,42 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 /// of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
-    let n = problem.c.cols;
+    let (n, k) = (problem.c.cols, problem.a.cols());
     let parts = threads.clamp(1, n.div_ceil(BLOCK));
-    pool::run_parts(parts, &|part| {
-        let cols = tile_share(n, BLOCK, parts, part);
-        // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512` kernel
-        // is only selected after detecting it); `cols` is inside `0..n`,
-        // and this part's alone.
-        unsafe { dot_products(problem, cols) };
-    });
+    let stored_b = problem.b.matrix.as_slice();
+    if problem.b.transposed {
+        pool::run_parts(parts, &|part| {
+            let cols = tile_share(n, BLOCK, parts, part);
+            // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512`
+            // kernel is only selected after detecting it); `cols` is inside
+            // `0..n`, and this part's alone; B's row `j` is op(B)'s column.
+            unsafe { dot_products(problem, cols, stored_b, 0) };
+        });
+    } else {
+        run_parts_with_buffers(parts, &|part, buffers| {
+            let cols = tile_share(n, BLOCK, parts, part);
+            let b_rows = buffers.b.get(cols.len() * k);
+            // SAFETY: as above (AVX-512F implies AVX2); `b_rows` then holds
+            // op(B)'s columns `cols`, from column `cols.start`.
+            unsafe {
+                transpose_columns(stored_b, n, k, cols.clone(), b_rows);
+                dot_products(problem, cols.clone(), b_rows, cols.start);
+            }
+        });
+    }
 }
 
 /// All rows of C's columns `cols`, a block of 4 x 4 outputs at a time, then
-/// the rows and columns left over one at a time.
+/// the rows and columns left over one at a time. Column `j` of op(B) is row
+/// `j - first_column` of `b` (`k` values).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `cols` lies inside `0..n`, and no other
 /// thread uses C's outputs in those columns.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
+unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_column: usize) {
     let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
-    let (a, b) = (problem.a.matrix.as_slice(), problem.b.matrix.as_slice());
+    let a = problem.a.matrix.as_slice();
     let store = TileStore {
         alpha: problem.alpha,
         beta: problem.beta,
@@ -117,7 +147,7 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>) {
         while j < cols.end {
             let block_cols = if j < full_cols { BLOCK } else { 1 };
             let a_rows = &a[i * k..(i + block_rows) * k];
-            let b_rows = &b[j * k..(j + block_cols) * k];
+            let b_rows = &b[(j - first_column) * k..(j - first_column + block_cols) * k];
             // `i < m` and `j < n`: the block's first output is inside C.
             let corner = problem.c.ptr.wrapping_add(i * n + j);
             if (block_rows, block_cols) == (BLOCK, BLOCK) {

@@ -3,8 +3,11 @@
 //! Done 8 x 8 in registers it costs a fraction of a cycle per value, where
 //! the scalar gather cost about one: for the MLP's shapes, whose packed
 //! values are each used only ~100 times, that gather was a quarter of the GEMM.
+//! Also the plain transpose of a range of columns that the dot-product path
+//! makes of a plain B.
 
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 /// Packs one full strip of `W` lanes (`W` = 6 or 32): element (lane, step)
 /// is `source[(first_lane + lane) * row_length + depth_start + step]`,
@@ -67,11 +70,56 @@ pub(super) unsafe fn pack_full_strip<const W: usize>(
     }
 }
 
+/// Writes columns `cols` of `source` (`rows` rows, `row_length` apart) as
+/// rows of `out`, one after another: `out[(j - cols.start) * rows + p]` =
+/// `source[p * row_length + j]`.
+///
+/// # Safety
+/// The CPU supports AVX2. (Bounds are checked: `source` must hold the
+/// `rows` rows up to column `cols.end` and `out` `cols.len() * rows` values.)
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn transpose_columns(
+    source: &[f32],
+    row_length: usize,
+    rows: usize,
+    cols: Range<usize>,
+    out: &mut [f32],
+) {
+    assert!(cols.end <= row_length && out.len() >= cols.len() * rows);
+    assert!(rows == 0 || source.len() >= (rows - 1) * row_length + cols.end);
+    let out_row = |j: usize| (j - cols.start) * rows;
+    let (block_rows, block_cols) = (rows / 8 * 8, cols.start + cols.len() / 8 * 8);
+    for p in (0..block_rows).step_by(8) {
+        for j in (cols.start..block_cols).step_by(8) {
+            // SAFETY: rows `p..p + 8 <= rows` and columns `j..j + 8 <=
+            // cols.end` of `source` (asserted above).
+            let block: [__m256; 8] = std::array::from_fn(|r| unsafe {
+                _mm256_loadu_ps(source.as_ptr().add((p + r) * row_length + j))
+            });
+            for (c, column) in transpose_8x8(block).iter().enumerate() {
+                // SAFETY: `out_row(j + c) + p + 8 <= out_row(j + c) + rows`,
+                // inside `out` (asserted above) as `j + c < cols.end`.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(out_row(j + c) + p), *column) };
+            }
+        }
+        for j in block_cols..cols.end {
+            for r in p..p + 8 {
+                out[out_row(j) + r] = source[r * row_length + j];
+            }
+        }
+    }
+    for p in block_rows..rows {
+        for j in cols.clone() {
+            out[out_row(j) + p] = source[p * row_length + j];
+        }
+    }
+}
+
 /// Transposes 8 rows of 8 values: output `s` holds element `s` of every row.
 #[inline(always)]
 fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
     // SAFETY: these are register-only shuffles; AVX2 (which implies AVX) is
-    // enabled in the only caller, into which this is inlined.
+    // enabled in both callers, into which this is inlined.
     unsafe {
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -99,5 +147,40 @@ fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
             _mm256_permute2f128_ps::<0x31>(u2, u6),
             _mm256_permute2f128_ps::<0x31>(u3, u7),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every edge of the 8 x 8 blocks: fewer than 8 rows, rows and columns
+    /// past the last whole block, ranges not starting at a multiple of 8;
+    /// values past the output's end must survive.
+    #[test]
+    fn transposed_columns_are_the_definition() {
+        if !is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for rows in [0, 1, 7, 8, 9, 17, 24] {
+            for cols in [0..0, 0..1, 0..8, 3..11, 5..22, 0..16, 9..10] {
+                let row_length = cols.end + 3;
+                let source: Vec<f32> = (0..rows * row_length).map(|x| x as f32).collect();
+                let len = cols.len() * rows;
+                let mut out = vec![-1.0; len + 5];
+                // SAFETY: AVX2 was detected above.
+                unsafe { transpose_columns(&source, row_length, rows, cols.clone(), &mut out) };
+                for (c, j) in cols.clone().enumerate() {
+                    for p in 0..rows {
+                        assert_eq!(
+                            out[c * rows + p],
+                            source[p * row_length + j],
+                            "{rows} rows, columns {cols:?}: ({p}, {j})"
+                        );
+                    }
+                }
+                assert!(out[len..].iter().all(|&x| x == -1.0), "wrote past the end");
+            }
+        }
     }
 }
