@@ -332,16 +332,17 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
 /// B` with n < 128 after each thread copies its columns of B as rows,
 /// summing in another order than the packed path; its results too are the
 /// same for any thread count. Row and column counts that leave partial
-/// blocks of 4, and `k` not a multiple of 16. (The last shape is too wide
-/// for a plain B: that one runs the packed path.)
+/// blocks of 4, and `k` not a multiple of 16; each big enough to be split
+/// over threads. (With a plain B, 300 x 130 x 30 is too shallow and 41 x 784
+/// x 600 too wide: those two run the packed path.)
 #[test]
 fn dot_product_path_is_bit_identical_for_any_thread_count() {
     for (m, k, n) in [
         (100, 784, 100),
         (203, 600, 41),
-        (130, 784, 10),
+        (260, 784, 10),
         (300, 130, 30),
-        (37, 300, 77),
+        (75, 300, 77),
         (41, 784, 600),
     ] {
         for trans_b in [true, false] {

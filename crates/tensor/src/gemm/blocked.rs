@@ -292,8 +292,8 @@ fn balanced_step(length: usize, max: usize, multiple: usize) -> (usize, usize) {
 /// (the dot-product path copies its columns of a plain B into `b`).
 #[derive(Default)]
 pub(crate) struct PackBuffers {
-    pub a: AlignedBuffer,
-    pub b: AlignedBuffer,
+    pub(super) a: AlignedBuffer,
+    pub(super) b: AlignedBuffer,
 }
 
 /// The packing buffers of part 0, part 1, ... of a GEMM, kept between calls
@@ -319,7 +319,7 @@ pub(crate) struct AlignedBuffer {
 impl AlignedBuffer {
     const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
 
-    pub fn get(&mut self, len: usize) -> &mut [f32] {
+    pub(super) fn get(&mut self, len: usize) -> &mut [f32] {
         if self.storage.len() < len + Self::LINE_FLOATS {
             self.storage = vec![0.0; len + Self::LINE_FLOATS];
         }

@@ -1,5 +1,6 @@
 //! `C = act(alpha * A * B^T + beta * C + bias)` as dot products of rows, for
-//! a narrow layer's forward pass (`X * W^T` with `W` stored `out x in`).
+//! a narrow layer's forward pass (`X * W^T` with `W` stored `out x in`), and
+//! `A * B` for a narrow plain B, whose columns are first copied as rows.
 //!
 //! There both operands run along `k` in memory, so the blocked path must
 //! transpose both while packing them; for 100 x 784 x 100 that packing is a
@@ -14,15 +15,17 @@
 //! ([`sum_lanes`], [`store_block`]) rather than one by one took it from a
 //! median of 85-87 to 99-100 GFLOP/s (100 x 100 x 10: 46 -> 66).
 //!
-//! A plain B (`A * B`) with fewer than 128 columns comes here too: each
-//! thread first copies its columns of B as rows ([`transpose_columns`]).
-//! Where C is that narrow the blocked path spends more on packing A (a
-//! transpose) and on its last, ragged strip of columns than the copy costs:
-//! medians of 4 alternating runs at 1 thread, 100 x 784 x 100 ran at 94.8
-//! vs 78.9 GFLOP/s packed, 128 x 784 x 64 at 91.1 vs 82.9, 512 x 784 x 100
-//! at 86.3 vs 77.3, 128 x 784 x 127 at 90.8 vs 80.5 (2 threads: 100 x 784 x
-//! 100 at 159 vs 117). With 128 columns the two paths were even, and from
-//! 160 on the packed one was faster (92.1 vs 92.6, 90.5 vs 86.5).
+//! A plain B (`A * B`) with fewer than 128 columns (and `k` in the same
+//! range) comes here too: each thread first copies its columns of B as rows
+//! ([`transpose_columns`]). Where C is that narrow the blocked path spends
+//! more on packing A (a transpose) and on its last, ragged strip of columns
+//! than the copy costs: medians of 4 alternating runs at 1 thread, 100 x
+//! 784 x 100 ran at 94.8 vs 78.9 GFLOP/s packed, 128 x 784 x 64 at 91.1 vs
+//! 82.9, 512 x 784 x 100 at 86.3 vs 77.3, 128 x 784 x 127 at 90.8 vs 80.5.
+//! With 128 columns the two paths were even (92.6 vs 92.1), with 160 the
+//! packed one was faster (86.5 vs 90.5). Shallower products (`k` < 256)
+//! were not measured, so they stay packed even when C is narrower than a
+//! tile.
 //!
 //! Each output sums its products in 16 lanes and then across them, another
 //! order than the packed kernels' (one running sum per output), so results
@@ -65,35 +68,40 @@ const MIN_DEPTH: usize = 256;
 /// 85.8 (k = 1000 still gained, above).
 const MAX_DEPTH: usize = 1024;
 
-/// A plain B is copied as rows only for a C narrower than this (see the
-/// module's documentation).
-const MAX_PLAIN_B_COLUMNS: usize = 4 * NR - 1;
+/// A plain B is copied as rows only for a C with fewer columns than this
+/// (see the module's documentation).
+const PLAIN_B_COLUMNS_BELOW: usize = 4 * NR;
 
-/// Whether `problem` is a plain A times a transposed B, or a narrow plain
-/// one, small enough, deep enough (or narrow enough) and not too deep to
-/// gain, on a CPU with the AVX-512 kernel.
+/// Whether `problem` is a plain A times a transposed B small enough, deep
+/// enough (or narrow enough) and not too deep to gain, or times a plain B
+/// also narrow enough and deep enough, on a CPU with the AVX-512 kernel.
 pub(crate) fn fits(problem: &Problem) -> bool {
     let (n, k) = (problem.c.cols, problem.a.cols());
+    let shape_gains = if problem.b.transposed {
+        k >= MIN_DEPTH || n < NR
+    } else {
+        k >= MIN_DEPTH && n < PLAIN_B_COLUMNS_BELOW
+    };
     problem.kernel == Microkernel::Avx512
         && !problem.a.transposed
-        && (problem.b.transposed || n <= MAX_PLAIN_B_COLUMNS)
+        && shape_gains
         && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
-        && (k >= MIN_DEPTH || n < NR)
         && k < MAX_DEPTH
 }
 
 /// Runs `problem` (for which [`fits`] holds) with C's columns shared out
 /// over up to `threads` threads, in blocks of 4.
 ///
-/// Columns, not rows: each thread then reads only its share of B, a
-/// layer's weight rows, which the optimizer's update of the previous step
-/// (split by rows of W too, at about the same rows, for a weight of 32k
-/// values or more) wrote on that thread's core. Split by rows of A, every
-/// thread read all of W, so every update of W had to take each line back
-/// from the other core first: on this VM, when a round trip between the
-/// cores took ~400 ns or more, the SGD step of 784-100-10 at 2 threads cost
-/// 9% of the CPU time instead of 1.2%, and training ran at 176-183k instead
-/// of 216-220k samples/s (alternating runs, same minutes).
+/// Columns, not rows: each thread then reads only its share of B (of a
+/// plain B, the columns it copies). A transposed B is a layer's weights,
+/// and its share of them the rows that the optimizer's update of the
+/// previous step (split by rows of W too, at about the same rows, for a
+/// weight of 32k values or more) wrote on that thread's core. Split by rows
+/// of A, every thread read all of W, so every update of W had to take each
+/// line back from the other core first: on this VM, when a round trip
+/// between the cores took ~400 ns or more, the SGD step of 784-100-10 at 2
+/// threads cost 9% of the CPU time instead of 1.2%, and training ran at
+/// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
     let (n, k) = (problem.c.cols, problem.a.cols());
@@ -110,12 +118,14 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     } else {
         run_parts_with_buffers(parts, &|part, buffers| {
             let cols = tile_share(n, BLOCK, parts, part);
-            let b_rows = buffers.b.get(cols.len() * k);
-            // SAFETY: as above (AVX-512F implies AVX2); `b_rows` then holds
-            // op(B)'s columns `cols`, from column `cols.start`.
+            let columns_as_rows = buffers.b.get(cols.len() * k);
+            // SAFETY: as above, and the `Avx512` kernel is only selected
+            // where AVX2 was detected too (`Microkernel::select`);
+            // `columns_as_rows` then holds op(B)'s columns `cols`, from
+            // column `cols.start`.
             unsafe {
-                transpose_columns(stored_b, n, k, cols.clone(), b_rows);
-                dot_products(problem, cols.clone(), b_rows, cols.start);
+                transpose_columns(stored_b, n, k, cols.clone(), columns_as_rows);
+                dot_products(problem, cols.clone(), columns_as_rows, cols.start);
             }
         });
     }
@@ -331,6 +341,50 @@ unsafe fn store_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gemm::blocked::OutputMatrix;
+    use crate::gemm::Operand;
+    use crate::MatrixRef;
+
+    /// Whether an `m x k x n` product, zeros, would take this path.
+    fn takes_dots(m: usize, k: usize, n: usize, b_transposed: bool) -> bool {
+        let (a, b, mut c) = (vec![0.0; m * k], vec![0.0; k * n], vec![0.0; m * n]);
+        let stored_b = if b_transposed { (n, k) } else { (k, n) };
+        let problem = Problem {
+            a: Operand::plain(MatrixRef::new(m, k, &a).unwrap()),
+            b: Operand {
+                matrix: MatrixRef::new(stored_b.0, stored_b.1, &b).unwrap(),
+                transposed: b_transposed,
+            },
+            c: OutputMatrix {
+                ptr: c.as_mut_ptr(),
+                rows: m,
+                cols: n,
+            },
+            alpha: 1.0,
+            beta: 0.0,
+            bias: None,
+            relu: false,
+            kernel: Microkernel::Avx512,
+        };
+        fits(&problem)
+    }
+
+    #[test]
+    fn narrow_deep_products_take_this_path_and_the_rest_stay_packed() {
+        // A transposed B: deep enough, or narrower than a tile.
+        assert!(takes_dots(100, 784, 100, true));
+        assert!(takes_dots(128, 784, 512, true));
+        assert!(takes_dots(32, 10, 25, true));
+        assert!(!takes_dots(128, 128, 128, true));
+        assert!(!takes_dots(128, 1024, 256, true));
+        // A plain B: narrower than 128 columns and deep enough (the
+        // shallow 32 x 10 x 25 of a tutorial preset's dX stays packed).
+        assert!(takes_dots(100, 784, 100, false));
+        assert!(takes_dots(512, 784, 127, false));
+        assert!(!takes_dots(100, 784, 128, false));
+        assert!(!takes_dots(32, 10, 25, false));
+        assert!(!takes_dots(100, 1024, 100, false));
+    }
 
     /// The tree gives every sum the bits `_mm512_reduce_add_ps` gives it:
     /// values of mixed signs and magnitudes, where any other pairing of

@@ -11,7 +11,8 @@
 //! - `pool.rs`: the persistent worker threads
 //! - `dots.rs`: `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or
 //!   n < 32), as dot products of rows without packing, and likewise `A * B`
-//!   with n < 128 after copying B's columns as rows (AVX-512 only)
+//!   with n < 128 and 256 <= k < 1024 after copying B's columns as rows
+//!   (AVX-512 only)
 //! - `gemv.rs`: a C of one row (batch 1), straight from B without packing
 //! - `reference.rs`: the naive triple loop every path is tested against
 

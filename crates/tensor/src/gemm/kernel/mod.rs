@@ -84,8 +84,8 @@ macro_rules! store_accumulators {
             // (`beta`, bias, ReLU: eight copies). Decided per vector, their
             // branches kept the accumulators from staying in registers and
             // were most of a call's fixed cost: AVX-512 over packed strips
-            // in L1, best of 21, 102-104 -> 108-115 GFLOP/s at kc = 100 and
-            // 108-112 -> 113-116 at kc = 262.
+            // in L1, best of 21, 99-104 -> 108-116 GFLOP/s at kc = 100 and
+            // 108-113 -> 112-117 at kc = 262.
             macro_rules! store_whole_tile {
                 ($beta:expr, $bias:expr, $relu:expr) => {{
                     let store = &TileStore {
@@ -416,9 +416,14 @@ mod tests {
             }
         }
         // C has one more column and one more row than the tile, holding
-        // sentinels that must survive.
+        // sentinels that must survive. The tile holds -1, or NaN when beta
+        // = 0, which must then not be read.
         let stride = cols + 1;
+        let old = if beta == 0.0 { f32::NAN } else { -1.0 };
         let mut c = vec![-1.0f32; (rows + 1) * stride];
+        for i in 0..rows {
+            c[i * stride..i * stride + cols].fill(old);
+        }
         let bias: Vec<f32> = (0..cols)
             .map(|j| if with_bias { j as f32 * 0.5 } else { 0.0 })
             .collect();
@@ -440,7 +445,7 @@ mod tests {
             assert_eq!(c[i * stride + cols], -1.0, "kernel wrote past the tile");
             for j in 0..cols {
                 let dot: f32 = (0..kc).map(|p| a(i, p) * b(p, j)).sum();
-                let sum = 2.0 * dot - beta + bias[j]; // C was -1
+                let sum = 2.0 * dot - beta + bias[j]; // C was -1 unless beta = 0
                 let want = if relu { sum.max(0.0) } else { sum };
                 assert_eq!(c[i * stride + j], want, "kernel {kernel:?} at ({i}, {j})");
             }
