@@ -1,47 +1,93 @@
-"""numpy's float32 matmul (OpenBLAS) at the shapes of `cargo xtask bench matmul`.
+"""numpy's float32 matmul (OpenBLAS), measured on request by `cargo xtask bench matmul`.
 
-Usage (xtask runs it, once per thread count; OpenBLAS reads its thread count
-from the environment when numpy is imported, and threadpoolctl enforces it
-too when installed):
+xtask starts one of these per thread count and keeps it running, so that it
+can alternate rounds of our GEMM and of numpy's at each shape: a slow moment
+of the machine then falls on both sides, not on whichever ran during it.
 
-    OPENBLAS_NUM_THREADS=N python matmul_numpy.py --threads N --shapes JSON [--quick]
+    OPENBLAS_NUM_THREADS=N python matmul_numpy.py --threads N [--core C]
 
-JSON is a list of [m, k, n, trans_a, trans_b]. A transposed operand is stored
+OpenBLAS reads its thread count from the environment when numpy is imported;
+threadpoolctl enforces it too when installed. The script first prints one
+JSON line, {"numpy": VERSION}, or {"skipped": "..."} if numpy is missing
+(and exits 0). Then, for each request line
+
+    {"shape": [m, k, n, trans_a, trans_b], "warmup": W, "samples": S}
+
+it prints {"seconds_per_call": [S numbers]}: W untimed samples, then S timed
+ones, each sample enough calls to take ~10 ms; it replies once OpenBLAS's
+threads have gone idle. A transposed operand is stored
 transposed and passed as `x.T`, which numpy hands to BLAS as a transpose flag,
-without a copy, just as our GEMM reads it. Prints a JSON list of
-{m, k, n, trans_a, trans_b, threads, gflops} on stdout; a missing numpy prints
-{"skipped": "..."} and exits 0.
+without a copy, just as our GEMM reads it. It exits at the end of its input.
 """
 
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 
 
-def median_seconds(f, warmup, runs):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(runs):
+def reply(value):
+    print(json.dumps(value), flush=True)
+
+
+def settle():
+    """Waits until OpenBLAS's idle threads stop spinning.
+
+    After a call they spin for ~0.1 s (measured here) before sleeping; our
+    GEMM's turn starts when this script replies, and would otherwise share
+    the cores with them.
+    """
+    deadline = time.perf_counter() + 1.0
+    while time.perf_counter() < deadline:
+        cpu = time.process_time()
+        time.sleep(0.005)
+        if time.process_time() - cpu < 0.001:
+            return
+
+
+class Product:
+    """One shape's operands, and how many calls make a ~10 ms sample."""
+
+    def __init__(self, np, rng, m, k, n, trans_a, trans_b):
+        a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
+        self.op_a = a.T if trans_a else a
+        self.op_b = b.T if trans_b else b
+        self.c = np.empty((m, n), dtype=np.float32)
+        self.matmul = np.matmul
         start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+        self.call()
+        once = max(time.perf_counter() - start, 1e-7)
+        self.calls = max(1, int(0.01 / once))
+
+    def call(self):
+        self.matmul(self.op_a, self.op_b, out=self.c)
+
+    def seconds_per_call(self, warmup, samples):
+        times = []
+        for index in range(warmup + samples):
+            start = time.perf_counter()
+            for _ in range(self.calls):
+                self.call()
+            if index >= warmup:
+                times.append((time.perf_counter() - start) / self.calls)
+        return times
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--shapes", required=True)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--core", type=int, help="run on this core alone")
     args = parser.parse_args()
+    if args.core is not None:
+        # Before numpy starts any thread, so they all inherit it.
+        os.sched_setaffinity(0, {args.core})
     try:
         import numpy as np
     except ImportError as e:
-        print(json.dumps({"skipped": f"numpy is not installed ({e})"}))
+        reply({"skipped": f"numpy is not installed ({e})"})
         return
     try:
         from threadpoolctl import threadpool_limits
@@ -51,41 +97,17 @@ def main():
         limits = contextlib.nullcontext()
 
     rng = np.random.default_rng(0)
-    rows = []
+    shape, product = None, None
     with limits:
-        for m, k, n, trans_a, trans_b in json.loads(args.shapes):
-            a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
-            b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
-            op_a = a.T if trans_a else a
-            op_b = b.T if trans_b else b
-            c = np.empty((m, n), dtype=np.float32)
-            flops = 2.0 * m * n * k
-            # Enough calls per sample that one sample takes ~10 ms.
-            start = time.perf_counter()
-            np.matmul(op_a, op_b, out=c)
-            once = max(time.perf_counter() - start, 1e-7)
-            calls = max(1, int(0.01 / once))
-
-            def sample():
-                for _ in range(calls):
-                    np.matmul(op_a, op_b, out=c)
-
-            runs = 3 if args.quick else 11
-            seconds = median_seconds(sample, 2, runs) / calls
-            rows.append(
-                {
-                    "m": m,
-                    "k": k,
-                    "n": n,
-                    "trans_a": bool(trans_a),
-                    "trans_b": bool(trans_b),
-                    "threads": args.threads,
-                    "gflops": flops / seconds / 1e9,
-                    "numpy": np.__version__,
-                }
-            )
-    json.dump(rows, sys.stdout)
-    print()
+        reply({"numpy": np.__version__})
+        for line in sys.stdin:
+            request = json.loads(line)
+            if tuple(request["shape"]) != shape:
+                shape = tuple(request["shape"])
+                product = Product(np, rng, *shape)
+            seconds = product.seconds_per_call(request["warmup"], request["samples"])
+            settle()
+            reply({"seconds_per_call": seconds})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@
 
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
 use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, Operand};
 
 /// One benchmarked product: `C (m x n) = op(A) (m x k) * op(B) (k x n)`.
@@ -83,6 +85,11 @@ fn shapes() -> Vec<Shape> {
     shapes
 }
 
+/// Rounds per shape, alternating ours and numpy's, and timed samples per
+/// side per round; each side's figure is the median of all its samples.
+const ROUNDS: usize = 4;
+const SAMPLES_PER_ROUND: usize = 3;
+
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
@@ -98,164 +105,313 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     }
     let peak_one = report::peak_gflops_per_core();
     let peak_all = report::peak_gflops_all_cores();
+    let rounds = if options.quick { 1 } else { ROUNDS };
 
-    // With --compare, numpy runs right after ours at each shape (a process
-    // per shape, ~0.2 s of start-up): on a machine whose load comes and goes,
-    // that keeps the two figures of a row under the same conditions.
-    let mut numpy_missing = !options.compare;
+    let mut compare = options.compare;
     let mut rows = Vec::new();
     for &threads in &thread_counts {
-        // An untimed pass over the first shape: its figure was otherwise
-        // taken on a cold start (the pool's threads, the pages of the
-        // buffers, the core after the peak's idle gaps) and came out 10-30%
-        // below the same shape measured later.
-        if let Some(first) = shapes.first() {
-            measure(first, threads, true);
-        }
-        for shape in &shapes {
-            let gflops = measure(shape, threads, options.quick);
-            let peak = if threads == 1 {
-                peak_one
-            } else {
-                peak_all * threads.min(cores) as f64 / cores as f64
-            };
-            let mut row = json!({
-                "m": shape.m, "k": shape.k, "n": shape.n,
-                "trans_a": shape.trans_a, "trans_b": shape.trans_b,
-                "role": shape.role,
-                "threads": threads,
-                "gflops": gflops,
-                "percent_of_peak": 100.0 * gflops / peak,
-            });
-            if !numpy_missing {
-                match numpy_rows(std::slice::from_ref(shape), threads, options.quick) {
-                    Ok(peer) => attach_numpy(std::slice::from_mut(&mut row), &peer),
-                    Err(why) => {
-                        println!("numpy comparison skipped: {why}\n");
-                        numpy_missing = true;
-                    }
+        // One-thread figures are taken with ours and numpy's on the same
+        // core: this machine's cores slow down one at a time (one ran at
+        // 75 GFLOP/s while the other ran at 95), and a process on each made
+        // the ratio a comparison of cores.
+        let core = (threads == 1)
+            .then(core_affinity::get_core_ids)
+            .flatten()
+            .and_then(|cores| cores.first().copied());
+        // With --compare, numpy runs in a process of its own beside ours,
+        // and the two take turns at each shape, round by round: a slow
+        // moment of the machine then costs both sides a round, where one
+        // long sample per side put it all on whichever side ran during it.
+        let mut numpy = None;
+        if compare {
+            match NumpyPeer::start(threads, core.map(|core| core.id)) {
+                Ok(peer) => numpy = Some(peer),
+                Err(why) => {
+                    println!("numpy comparison skipped: {why}\n");
+                    compare = false;
                 }
             }
-            rows.push(row);
         }
+        let peak = if threads == 1 {
+            peak_one
+        } else {
+            peak_all * threads.min(cores) as f64 / cores as f64
+        };
+        let mut measure = || measure_rows(&shapes, threads, rounds, peak, &mut numpy);
+        rows.extend(match core {
+            Some(core) => std::thread::scope(|scope| {
+                let pinned = scope.spawn(|| {
+                    if !core_affinity::set_for_current(core) {
+                        println!("could not pin the one-thread rows to core {}\n", core.id);
+                    }
+                    measure()
+                });
+                pinned
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }),
+            None => measure(),
+        });
     }
     print_table(&rows, peak_one, peak_all, cores);
     Ok(rows)
 }
 
-/// Median GFLOP/s of our GEMM at `shape` on `threads` threads.
-fn measure(shape: &Shape, threads: usize, quick: bool) -> f64 {
-    let value = |r: usize, c: usize| ((r * 31 + c * 17) % 23) as f32 / 23.0 - 0.5;
-    let (a_rows, a_cols) = if shape.trans_a {
-        (shape.k, shape.m)
-    } else {
-        (shape.m, shape.k)
-    };
-    let (b_rows, b_cols) = if shape.trans_b {
-        (shape.n, shape.k)
-    } else {
-        (shape.k, shape.n)
-    };
-    let a = Matrix::from_fn(a_rows, a_cols, value);
-    let b = Matrix::from_fn(b_rows, b_cols, value);
-    let mut c = Matrix::zeros(shape.m, shape.n);
-    let config = GemmConfig {
-        threads: Some(threads),
-        ..GemmConfig::default()
-    };
-    let mut multiply = || {
-        let op_a = Operand {
-            matrix: a.view(),
-            transposed: shape.trans_a,
-        };
-        let op_b = Operand {
-            matrix: b.view(),
-            transposed: shape.trans_b,
-        };
-        gemm_with(&config, 1.0, op_a, op_b, 0.0, c.view_mut(), Epilogue::None)
-            .expect("benchmark shapes fit together");
-    };
-    // Enough calls per sample that one sample takes ~10 ms, so timer
-    // resolution and call overhead do not flatter or punish small shapes.
-    let once = report::median_seconds(1, 1, &mut multiply).max(1e-7);
-    let calls = ((0.01 / once) as usize).max(1);
-    let runs = if quick { 3 } else { 11 };
-    let seconds =
-        report::median_seconds(2, runs, || (0..calls).for_each(|_| multiply())) / calls as f64;
-    2.0 * (shape.m * shape.n * shape.k) as f64 / seconds / 1e9
-}
-
-/// Runs `xtask/peers/matmul_numpy.py` at `threads` threads.
-fn numpy_rows(shapes: &[Shape], threads: usize, quick: bool) -> Result<Vec<Value>, String> {
-    let list: Vec<Value> = shapes
-        .iter()
-        .map(|s| json!([s.m, s.k, s.n, s.trans_a, s.trans_b]))
-        .collect();
-    let script = report::workspace_root().join("xtask/peers/matmul_numpy.py");
-    let python = report::peer_python();
-    let mut command = Command::new(&python);
-    command
-        .arg(&script)
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--shapes",
-            &Value::Array(list).to_string(),
-        ])
-        // These tune OpenBLAS for a different CPU on this machine and slow
-        // it down; the comparison is against OpenBLAS at its own best.
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
-        .env("OPENBLAS_NUM_THREADS", threads.to_string())
-        .env("OMP_NUM_THREADS", threads.to_string());
-    if quick {
-        command.arg("--quick");
+/// A row per shape, at `threads` threads, with numpy's figure beside ours
+/// while `numpy` runs.
+fn measure_rows(
+    shapes: &[Shape],
+    threads: usize,
+    rounds: usize,
+    peak: f64,
+    numpy: &mut Option<NumpyPeer>,
+) -> Vec<Value> {
+    // An untimed pass over the first shape: its figure was otherwise
+    // taken on a cold start (the pool's threads, the pages of the
+    // buffers, the core after the peak's idle gaps) and came out 10-30%
+    // below the same shape measured later.
+    if let Some(first) = shapes.first() {
+        OurProduct::new(first, threads).seconds_per_call(1, 1);
     }
-    let output = command
-        .output()
-        .map_err(|e| format!("could not run {}: {e}", python.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{} {} exited with {}: {}",
-            python.display(),
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let parsed: Value = serde_json::from_slice(&output.stdout).map_err(|e| {
-        format!(
-            "{} printed something other than JSON: {e}",
-            script.display()
-        )
-    })?;
-    match parsed {
-        Value::Array(rows) => Ok(rows),
-        Value::Object(object) if object.contains_key("skipped") => {
-            Err(object["skipped"].to_string())
-        }
-        other => Err(format!(
-            "{} printed unexpected JSON: {other}",
-            script.display()
-        )),
-    }
-}
-
-/// Adds `numpy_gflops` and `ratio` (ours / numpy) to our rows from the
-/// peer's rows with the same shape, layout and thread count.
-fn attach_numpy(rows: &mut [Value], peer: &[Value]) {
-    let key = |row: &Value| {
-        ["m", "k", "n", "trans_a", "trans_b", "threads"].map(|field| row[field].to_string())
-    };
-    for row in rows.iter_mut() {
-        if let Some(theirs) = peer.iter().find(|p| key(p) == key(row)) {
-            let (ours, numpy) = (row["gflops"].as_f64(), theirs["gflops"].as_f64());
-            if let (Some(ours), Some(numpy)) = (ours, numpy) {
-                row["numpy_gflops"] = json!(numpy);
-                row["ratio"] = json!(ours / numpy);
-                row["numpy_version"] = theirs["numpy"].clone();
+    let mut rows = Vec::new();
+    for shape in shapes {
+        let mut ours = OurProduct::new(shape, threads);
+        let (mut our_samples, mut numpy_samples) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let mut measure_numpy = |samples: &mut Vec<f64>| {
+                let Some(peer) = numpy.as_mut() else { return };
+                match peer.seconds_per_call(shape, 1, SAMPLES_PER_ROUND) {
+                    Ok(seconds) => samples.extend(seconds),
+                    Err(why) => {
+                        println!("numpy comparison stopped: {why}\n");
+                        *numpy = None;
+                    }
+                }
+            };
+            // Who goes first alternates, so neither side always runs on
+            // caches the other has just filled.
+            if round % 2 == 1 {
+                measure_numpy(&mut numpy_samples);
+            }
+            our_samples.extend(ours.seconds_per_call(1, SAMPLES_PER_ROUND));
+            if round % 2 == 0 {
+                measure_numpy(&mut numpy_samples);
             }
         }
+        let gflops = shape.flops() / median(&mut our_samples) / 1e9;
+        let mut row = json!({
+            "m": shape.m, "k": shape.k, "n": shape.n,
+            "trans_a": shape.trans_a, "trans_b": shape.trans_b,
+            "role": shape.role,
+            "threads": threads,
+            "gflops": gflops,
+            "percent_of_peak": 100.0 * gflops / peak,
+        });
+        if let Some(peer) = numpy
+            .as_ref()
+            .filter(|_| numpy_samples.len() == our_samples.len())
+        {
+            let numpy_gflops = shape.flops() / median(&mut numpy_samples) / 1e9;
+            row["numpy_gflops"] = json!(numpy_gflops);
+            row["ratio"] = json!(gflops / numpy_gflops);
+            row["numpy_version"] = json!(peer.version);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+impl Shape {
+    fn flops(&self) -> f64 {
+        2.0 * (self.m * self.n * self.k) as f64
+    }
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Our GEMM at one shape and thread count, ready to be timed.
+struct OurProduct {
+    a: Matrix,
+    b: Matrix,
+    c: Matrix,
+    trans_a: bool,
+    trans_b: bool,
+    config: GemmConfig,
+    /// Calls per sample: enough that one sample takes ~10 ms, so timer
+    /// resolution and call overhead do not flatter or punish small shapes.
+    calls: usize,
+}
+
+impl OurProduct {
+    fn new(shape: &Shape, threads: usize) -> OurProduct {
+        let value = |r: usize, c: usize| ((r * 31 + c * 17) % 23) as f32 / 23.0 - 0.5;
+        let (a_rows, a_cols) = if shape.trans_a {
+            (shape.k, shape.m)
+        } else {
+            (shape.m, shape.k)
+        };
+        let (b_rows, b_cols) = if shape.trans_b {
+            (shape.n, shape.k)
+        } else {
+            (shape.k, shape.n)
+        };
+        let mut product = OurProduct {
+            a: Matrix::from_fn(a_rows, a_cols, value),
+            b: Matrix::from_fn(b_rows, b_cols, value),
+            c: Matrix::zeros(shape.m, shape.n),
+            trans_a: shape.trans_a,
+            trans_b: shape.trans_b,
+            config: GemmConfig {
+                threads: Some(threads),
+                ..GemmConfig::default()
+            },
+            calls: 1,
+        };
+        let once = product.seconds_per_call(0, 1)[0].max(1e-7);
+        product.calls = ((0.01 / once) as usize).max(1);
+        product
+    }
+
+    fn call(&mut self) {
+        let op_a = Operand {
+            matrix: self.a.view(),
+            transposed: self.trans_a,
+        };
+        let op_b = Operand {
+            matrix: self.b.view(),
+            transposed: self.trans_b,
+        };
+        gemm_with(
+            &self.config,
+            1.0,
+            op_a,
+            op_b,
+            0.0,
+            self.c.view_mut(),
+            Epilogue::None,
+        )
+        .expect("benchmark shapes fit together");
+    }
+
+    /// `warmup` untimed samples, then the seconds per call of `samples` timed ones.
+    fn seconds_per_call(&mut self, warmup: usize, samples: usize) -> Vec<f64> {
+        (0..warmup + samples)
+            .filter_map(|index| {
+                let start = Instant::now();
+                (0..self.calls).for_each(|_| self.call());
+                let seconds = start.elapsed().as_secs_f64() / self.calls as f64;
+                (index >= warmup).then_some(seconds)
+            })
+            .collect()
+    }
+}
+
+/// `xtask/peers/matmul_numpy.py`, running at one thread count and timing
+/// numpy's matmul on request.
+struct NumpyPeer {
+    child: Child,
+    requests: ChildStdin,
+    replies: BufReader<ChildStdout>,
+    version: String,
+}
+
+impl NumpyPeer {
+    /// Starts the peer at `threads` threads, on `core` alone if given.
+    fn start(threads: usize, core: Option<usize>) -> Result<NumpyPeer, String> {
+        let script = report::workspace_root().join("xtask/peers/matmul_numpy.py");
+        let python = report::peer_python();
+        let mut command = Command::new(&python);
+        command
+            .arg(&script)
+            .args(["--threads", &threads.to_string()])
+            // These tune OpenBLAS for a different CPU on this machine and
+            // slow it down; the comparison is against OpenBLAS at its best.
+            .env_remove("OPENBLAS_CORETYPE")
+            .env_remove("OPENBLAS_L2_SIZE")
+            .env("OPENBLAS_NUM_THREADS", threads.to_string())
+            .env("OMP_NUM_THREADS", threads.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        if let Some(core) = core {
+            command.args(["--core", &core.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("could not run {}: {e}", python.display()))?;
+        let requests = child.stdin.take().expect("stdin is piped");
+        let replies = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut peer = NumpyPeer {
+            child,
+            requests,
+            replies,
+            version: String::new(),
+        };
+        let hello = peer.reply()?;
+        match (hello["numpy"].as_str(), hello.get("skipped")) {
+            (Some(version), _) => {
+                peer.version = version.to_string();
+                Ok(peer)
+            }
+            (None, Some(skipped)) => Err(skipped
+                .as_str()
+                .map_or_else(|| skipped.to_string(), str::to_string)),
+            (None, None) => Err(format!("{} said {hello} at start-up", script.display())),
+        }
+    }
+
+    fn seconds_per_call(
+        &mut self,
+        shape: &Shape,
+        warmup: usize,
+        samples: usize,
+    ) -> Result<Vec<f64>, String> {
+        let request = json!({
+            "shape": [shape.m, shape.k, shape.n, shape.trans_a, shape.trans_b],
+            "warmup": warmup,
+            "samples": samples,
+        });
+        writeln!(self.requests, "{request}")
+            .and_then(|()| self.requests.flush())
+            .map_err(|e| format!("could not write to matmul_numpy.py: {e}"))?;
+        let reply = self.reply()?;
+        reply["seconds_per_call"]
+            .as_array()
+            .and_then(|seconds| {
+                seconds
+                    .iter()
+                    .map(Value::as_f64)
+                    .collect::<Option<Vec<_>>>()
+            })
+            .filter(|seconds| seconds.len() == samples)
+            .ok_or_else(|| format!("matmul_numpy.py replied {reply} to {request}"))
+    }
+
+    /// The peer's next line of JSON.
+    fn reply(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        let read = self
+            .replies
+            .read_line(&mut line)
+            .map_err(|e| format!("could not read from matmul_numpy.py: {e}"))?;
+        if read == 0 {
+            let status = self.child.wait().map_err(|e| e.to_string())?;
+            return Err(format!(
+                "matmul_numpy.py exited ({status}) without replying; its error is above"
+            ));
+        }
+        serde_json::from_str(&line)
+            .map_err(|e| format!("matmul_numpy.py printed something other than JSON ({e}): {line}"))
+    }
+}
+
+impl Drop for NumpyPeer {
+    fn drop(&mut self) {
+        // The peer exits at the end of its input; a stuck one is killed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -265,8 +421,10 @@ fn print_table(rows: &[Value], peak_one: f64, peak_all: f64, cores: usize) {
     let compared = rows.iter().any(|r| r.get("numpy_gflops").is_some());
     if compared {
         println!(
-            "numpy: float32 np.matmul (OpenBLAS) in the same run, OPENBLAS_CORETYPE and \
-             OPENBLAS_L2_SIZE unset in its environment."
+            "numpy: float32 np.matmul (OpenBLAS), taking turns with ours at each shape \
+             ({ROUNDS} rounds of {SAMPLES_PER_ROUND} samples each, medians of all samples; \
+             both on one core for the 1-thread rows), OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE \
+             unset in its environment."
         );
     }
     println!();
