@@ -69,7 +69,8 @@ pub(crate) use apply_to_vector;
 /// Writes a SIMD kernel's accumulators, `acc[i][v]` = row `i`, columns
 /// `LANES v .. LANES (v + 1)` of the tile, to `out`, with the operations of
 /// [`TileStore::apply`] in its order. A whole tile of `full_cols` columns is
-/// stored a vector at a time; any other goes through `store_tile_scalar`.
+/// stored a vector at a time (a tile of as many rows as there are
+/// accumulator rows); any other goes through `store_tile_scalar`.
 /// The vector operations are the kernel's own (`_mm256_*` or `_mm512_*`),
 /// passed in, so both kernels store with this one piece of code.
 #[cfg(target_arch = "x86_64")]
@@ -79,7 +80,7 @@ macro_rules! store_accumulators {
      $load:ident, $store_vector:ident) => {{
         let (acc, out, store): (_, TileOut, &TileStore) = ($acc, $out, $store);
         const LANES: usize = $lanes;
-        if out.rows == MR && out.cols == $full_cols {
+        if out.rows == acc.len() && out.cols == $full_cols {
             // A whole tile in straight-line code for its store's options
             // (`beta`, bias, ReLU: eight copies). Decided per vector, their
             // branches kept the accumulators from staying in registers and
@@ -95,7 +96,7 @@ macro_rules! store_accumulators {
                         relu: $relu,
                     };
                     for (i, row_acc) in acc.iter().enumerate() {
-                        // SAFETY: a whole tile: row `i < MR` and its
+                        // SAFETY: a whole tile: row `i < out.rows` and its
                         // `full_cols` columns are inside C (the caller's
                         // contract on `out`).
                         let row = unsafe { out.ptr.add(i * out.row_stride) };
@@ -317,10 +318,35 @@ impl Microkernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
             Microkernel::Avx512 => unsafe {
+                // The variant with exactly the tile's rows.
+                macro_rules! by_rows {
+                    ($vectors:literal) => {
+                        match out.rows {
+                            1 => {
+                                x86_avx512::kernel::<1, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                            2 => {
+                                x86_avx512::kernel::<2, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                            3 => {
+                                x86_avx512::kernel::<3, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                            4 => {
+                                x86_avx512::kernel::<4, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                            5 => {
+                                x86_avx512::kernel::<5, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                            _ => {
+                                x86_avx512::kernel::<MR, $vectors>(kc, a_strip, b_strip, out, store)
+                            }
+                        }
+                    };
+                }
                 match self.computed_columns(out.cols) {
                     8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
-                    16 => x86_avx512::kernel::<1>(kc, a_strip, b_strip, out, store),
-                    _ => x86_avx512::kernel::<2>(kc, a_strip, b_strip, out, store),
+                    16 => by_rows!(1),
+                    _ => by_rows!(2),
                 }
             },
         }
@@ -461,21 +487,11 @@ mod tests {
         // Small integers: every product and sum is exact in f32, so any
         // summation order gives the same answer and equality is the test.
         for kernel in available_kernels() {
-            for (rows, cols) in [
-                (MR, NR),
-                (1, 1),
-                (MR - 1, NR),
-                (MR, NR - 1),
-                (3, 9),
-                (2, 8),
-                (MR, 8),
-                (MR, 7),
-                (MR, 16),
-                (MR, 17),
-                (2, 15),
-                (MR, 24),
-                (MR, 9),
-            ] {
+            // Every row count (the AVX-512 kernel has a variant for each)
+            // with the column counts around each variant's width.
+            let tiles = (1..=MR)
+                .flat_map(|rows| [1, 7, 8, 9, 15, 16, 17, 24, NR - 1, NR].map(|cols| (rows, cols)));
+            for (rows, cols) in tiles {
                 for kc in [0, 1, 5, 17] {
                     for beta in [0.0, 1.5] {
                         for relu in [true, false] {

@@ -12,21 +12,25 @@
 //!
 //! `VECTORS` = 1 compiles a 6 x 16 variant for edge strips of at most 16
 //! valid columns, which skips the zero-padded half of the B strip. (Strips
-//! of at most 8 go to the AVX2 kernel's 6 x 8 variant.)
+//! of at most 8 go to the AVX2 kernel's 6 x 8 variant.) `ROWS` < 6 compiles
+//! variants for the last strip of A when m is not a multiple of 6, which
+//! skip its zero-padded rows: with 4 or more accumulators the FMA unit stays
+//! busy (one 512-bit FMA per cycle, 4 cycles of latency), so the 2 rows left
+//! of m = 128 cost 4 FMAs per step instead of 12.
 
 use super::{prefetch_tile, store_tile_scalar, TileOut, TileStore, MR, NR};
 use std::arch::x86_64::*;
 
 /// `out = act(alpha * A_strip * B_strip + beta * out + bias)`, computing the
-/// first `VECTORS` x 16 columns (`out.cols` must not exceed them).
+/// first `ROWS` rows and `VECTORS` x 16 columns (`out` must not exceed them).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `a_strip` holds at least `kc * MR` values and
 /// `b_strip` at least `kc * NR`; `out` is valid for reads and writes of
-/// `out.rows x out.cols` elements (at most `MR x 16 VECTORS`) and
+/// `out.rows x out.cols` elements (at most `ROWS x 16 VECTORS`) and
 /// exclusively ours.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn kernel<const VECTORS: usize>(
+pub(super) unsafe fn kernel<const ROWS: usize, const VECTORS: usize>(
     kc: usize,
     a_strip: &[f32],
     b_strip: &[f32],
@@ -34,11 +38,12 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
     store: &TileStore,
 ) {
     debug_assert!(VECTORS * 16 <= NR && out.cols <= VECTORS * 16);
+    debug_assert!(ROWS <= MR && out.rows <= ROWS);
     let mut a = a_strip.as_ptr();
     let mut b = b_strip.as_ptr();
     let zero = _mm512_setzero_ps();
     // acc[i][v]: row i, columns 16v .. 16v + 16 of the tile.
-    let mut acc = [[zero; VECTORS]; MR];
+    let mut acc = [[zero; VECTORS]; ROWS];
 
     prefetch_tile(out);
 
@@ -47,7 +52,7 @@ pub(super) unsafe fn kernel<const VECTORS: usize>(
         ($p:expr) => {
             // SAFETY (for the whole macro): the loops below only expand it
             // for steps `< kc`, so `b + NR p .. + 16 VECTORS` and `a + MR p
-            // .. + MR` lie inside the strips, whose lengths the caller
+            // .. + ROWS` lie inside the strips, whose lengths the caller
             // guarantees.
             unsafe {
                 let row: [__m512; VECTORS] =
