@@ -4,7 +4,7 @@ xtask starts one of these per thread count and keeps it running, so that it
 can alternate rounds of our GEMM and of numpy's at each shape: a slow moment
 of the machine then falls on both sides, not on whichever ran during it.
 
-    OPENBLAS_NUM_THREADS=N python matmul_numpy.py --threads N [--core C]
+    OPENBLAS_NUM_THREADS=N python matmul_numpy.py --threads N
 
 OpenBLAS reads its thread count from the environment when numpy is imported;
 threadpoolctl enforces it too when installed. The script first prints one
@@ -23,7 +23,6 @@ without a copy, just as our GEMM reads it. It exits at the end of its input.
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 
@@ -79,11 +78,7 @@ class Product:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--core", type=int, help="run on this core alone")
     args = parser.parse_args()
-    if args.core is not None:
-        # Before numpy starts any thread, so they all inherit it.
-        os.sched_setaffinity(0, {args.core})
     try:
         import numpy as np
     except ImportError as e:

@@ -29,6 +29,33 @@ pub fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// Runs `f`, on one core when `one_core`: on a thread pinned to the first
+/// core this process may use, so that `f` and every process it starts (they
+/// inherit the pin) share that core.
+///
+/// One-thread figures of ours and of a peer are taken this way. This VM's
+/// cores slow down one at a time (at one moment GEMM ran at 75 GFLOP/s on
+/// one and 95 on the other), so a process on each made a one-thread ratio a
+/// comparison of cores.
+pub fn on_one_core<T: Send>(one_core: bool, f: impl FnOnce() -> T + Send) -> T {
+    let core = one_core
+        .then(core_affinity::get_core_ids)
+        .flatten()
+        .and_then(|cores| cores.first().copied());
+    let Some(core) = core else { return f() };
+    std::thread::scope(|scope| {
+        let pinned = scope.spawn(|| {
+            if !core_affinity::set_for_current(core) {
+                println!("(could not pin the one-thread runs to core {})", core.id);
+            }
+            f()
+        });
+        pinned
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -110,48 +110,29 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let mut compare = options.compare;
     let mut rows = Vec::new();
     for &threads in &thread_counts {
-        // One-thread figures are taken with ours and numpy's on the same
-        // core: this machine's cores slow down one at a time (one ran at
-        // 75 GFLOP/s while the other ran at 95), and a process on each made
-        // the ratio a comparison of cores.
-        let core = (threads == 1)
-            .then(core_affinity::get_core_ids)
-            .flatten()
-            .and_then(|cores| cores.first().copied());
-        // With --compare, numpy runs in a process of its own beside ours,
-        // and the two take turns at each shape, round by round: a slow
-        // moment of the machine then costs both sides a round, where one
-        // long sample per side put it all on whichever side ran during it.
-        let mut numpy = None;
-        if compare {
-            match NumpyPeer::start(threads, core.map(|core| core.id)) {
-                Ok(peer) => numpy = Some(peer),
-                Err(why) => {
-                    println!("numpy comparison skipped: {why}\n");
-                    compare = false;
-                }
-            }
-        }
         let peak = if threads == 1 {
             peak_one
         } else {
             peak_all * threads.min(cores) as f64 / cores as f64
         };
-        let mut measure = || measure_rows(&shapes, threads, rounds, peak, &mut numpy);
-        rows.extend(match core {
-            Some(core) => std::thread::scope(|scope| {
-                let pinned = scope.spawn(|| {
-                    if !core_affinity::set_for_current(core) {
-                        println!("could not pin the one-thread rows to core {}\n", core.id);
+        rows.extend(report::on_one_core(threads == 1, || {
+            // With --compare, numpy runs in a process of its own beside
+            // ours, and the two take turns at each shape, round by round: a
+            // slow moment of the machine then costs both sides a round,
+            // where one long sample per side put it all on whichever side
+            // ran during it.
+            let mut numpy = None;
+            if compare {
+                match NumpyPeer::start(threads) {
+                    Ok(peer) => numpy = Some(peer),
+                    Err(why) => {
+                        println!("numpy comparison skipped: {why}\n");
+                        compare = false;
                     }
-                    measure()
-                });
-                pinned
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            }),
-            None => measure(),
-        });
+                }
+            }
+            measure_rows(&shapes, threads, rounds, peak, &mut numpy)
+        }));
     }
     print_table(&rows, peak_one, peak_all, cores);
     Ok(rows)
@@ -319,8 +300,7 @@ struct NumpyPeer {
 }
 
 impl NumpyPeer {
-    /// Starts the peer at `threads` threads, on `core` alone if given.
-    fn start(threads: usize, core: Option<usize>) -> Result<NumpyPeer, String> {
+    fn start(threads: usize) -> Result<NumpyPeer, String> {
         let script = report::workspace_root().join("xtask/peers/matmul_numpy.py");
         let python = report::peer_python();
         let mut command = Command::new(&python);
@@ -335,9 +315,6 @@ impl NumpyPeer {
             .env("OMP_NUM_THREADS", threads.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
-        if let Some(core) = core {
-            command.args(["--core", &core.to_string()]);
-        }
         let mut child = command
             .spawn()
             .map_err(|e| format!("could not run {}: {e}", python.display()))?;

@@ -30,30 +30,35 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             .into_iter()
             .filter(|t| networks::selected("TRAIN_THREADS", &t.to_string()))
         {
-            let ours = run_trainer(&trainer, network, threads, epochs)?;
-            let mut row = json!({
-                "bench": "train",
-                "network": network.name,
-                "layers": network.shape(),
-                "optimizer": network.optimizer,
-                "batch": network.batch,
-                "threads": threads,
-                "epochs": epochs,
-                "seconds_per_epoch": ours.seconds_per_epoch,
-                "samples_per_second": ours.samples_per_second,
-                "gflops": ours.samples_per_second * network.training_flops_per_sample() / 1e9,
-                "percent_of_peak": 100.0 * ours.samples_per_second
-                    * network.training_flops_per_sample() / 1e9 / networks::peak_gflops(threads),
-                "peak_memory_mb": ours.peak_memory_mb,
-                "test_accuracy": ours.test_accuracy,
-                "others_cpu_percent": ours.others_cpu_percent,
-                "core_to_core_ns": ours.core_to_core_ns,
-            });
-            if options.compare {
-                for framework in PEERS {
-                    attach_peer(&mut row, framework, network, threads, epochs);
+            // One-thread runs, ours and the peers', on one core (see
+            // `report::on_one_core`).
+            let row = report::on_one_core(threads == 1, || -> Result<Value, String> {
+                let ours = run_trainer(&trainer, network, threads, epochs)?;
+                let mut row = json!({
+                    "bench": "train",
+                    "network": network.name,
+                    "layers": network.shape(),
+                    "optimizer": network.optimizer,
+                    "batch": network.batch,
+                    "threads": threads,
+                    "epochs": epochs,
+                    "seconds_per_epoch": ours.seconds_per_epoch,
+                    "samples_per_second": ours.samples_per_second,
+                    "gflops": ours.samples_per_second * network.training_flops_per_sample() / 1e9,
+                    "percent_of_peak": 100.0 * ours.samples_per_second
+                        * network.training_flops_per_sample() / 1e9 / networks::peak_gflops(threads),
+                    "peak_memory_mb": ours.peak_memory_mb,
+                    "test_accuracy": ours.test_accuracy,
+                    "others_cpu_percent": ours.others_cpu_percent,
+                    "core_to_core_ns": ours.core_to_core_ns,
+                });
+                if options.compare {
+                    for framework in PEERS {
+                        attach_peer(&mut row, framework, network, threads, epochs);
+                    }
                 }
-            }
+                Ok(row)
+            })?;
             rows.push(row);
         }
     }
@@ -234,7 +239,7 @@ fn print_table(rows: &[Value]) {
         println!(
             "numpy and PyTorch run `xtask/peers/mlp.py` in the same session with the same \
              network, batch, optimizer and thread count (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE \
-             unset for them)."
+             unset for them); the 1-thread runs of all three on the same core."
         );
     }
     println!();
