@@ -37,6 +37,11 @@ pub fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
 /// cores slow down one at a time (at one moment GEMM ran at 75 GFLOP/s on
 /// one and 95 on the other), so a process on each made a one-thread ratio a
 /// comparison of cores.
+///
+/// On Linux only: elsewhere `core_affinity` pins loosely or not at all, and
+/// children do not inherit it. A thread that `f` starts stays on the core for
+/// good, so `f` must not be the first user of a thread pool (one-thread
+/// GEMMs never start tensor's).
 pub fn on_one_core<T: Send>(one_core: bool, f: impl FnOnce() -> T + Send) -> T {
     let core = one_core
         .then(core_affinity::get_core_ids)
@@ -340,6 +345,27 @@ pub fn peer_python() -> PathBuf {
     } else {
         PathBuf::from("python3")
     }
+}
+
+/// The command that runs the peer script `xtask/peers/SCRIPT` at `threads`
+/// threads.
+///
+/// The thread count goes through the environment, which OpenBLAS, OpenMP
+/// and MKL read when numpy or torch is imported. `OPENBLAS_CORETYPE` and
+/// `OPENBLAS_L2_SIZE`, which this machine's setup exports for another CPU
+/// and which slow OpenBLAS down here, are removed: the comparison is
+/// against the peers at their best.
+pub fn peer_command(script: &str, threads: usize) -> Command {
+    let threads = threads.to_string();
+    let mut command = Command::new(peer_python());
+    command
+        .arg(workspace_root().join("xtask/peers").join(script))
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .env("OPENBLAS_NUM_THREADS", &threads)
+        .env("OMP_NUM_THREADS", &threads)
+        .env("MKL_NUM_THREADS", &threads);
+    command
 }
 
 /// Creates `.venv-peers` and installs numpy and torch (CPU) into it.

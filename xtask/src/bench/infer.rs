@@ -43,44 +43,49 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             .filter(|t| networks::selected("INFER_THREADS", &t.to_string()))
         {
             tensor::set_threads(threads);
-            quiet::wait_for_quiet(&format!(
-                "inference ({}) on {threads} thread(s)",
-                network.name
-            ));
-            let (watch, own_before) = (quiet::CpuWatch::start(), quiet::process_ticks("self"));
-            let latency = latency_seconds(&mut model, &test, latency_calls)?;
-            let seconds = report::median_seconds(1, throughput_runs, || {
-                model
-                    .predict(test.view())
-                    .expect("the test set is 784 wide");
-            });
-            let images_per_second = test.rows() as f64 / seconds;
-            let own = quiet::process_ticks("self")
-                .zip(own_before)
-                .map_or(0, |(after, before)| after - before);
-            let mut row = json!({
-                "bench": "infer",
-                "network": network.name,
-                "layers": network.shape(),
-                "threads": threads,
-                "latency_us": latency.median * 1e6,
-                "latency_p99_us": latency.p99 * 1e6,
-                "latency_calls": latency_calls,
-                "throughput_images_per_second": images_per_second,
-                "throughput_gflops": images_per_second * network.inference_flops_per_image() / 1e9,
-                "throughput_percent_of_peak": 100.0 * images_per_second
-                    * network.inference_flops_per_image() / 1e9 / networks::peak_gflops(threads),
-                "others_cpu_percent": watch.others_percent(own),
-            });
-            if network.name == "a" {
-                row["latency_target_us"] = json!(LATENCY_TARGET_US);
-                row["meets_latency_target"] = json!(latency.median * 1e6 < LATENCY_TARGET_US);
-            }
-            if options.compare {
-                for framework in PEERS {
-                    attach_peer(&mut row, framework, network, threads);
+            // One-thread runs, ours and the peers', on one core (see
+            // `report::on_one_core`).
+            let row = report::on_one_core(threads == 1, || -> Result<Value, String> {
+                quiet::wait_for_quiet(&format!(
+                    "inference ({}) on {threads} thread(s)",
+                    network.name
+                ));
+                let (watch, own_before) = (quiet::CpuWatch::start(), quiet::process_ticks("self"));
+                let latency = latency_seconds(&mut model, &test, latency_calls)?;
+                let seconds = report::median_seconds(1, throughput_runs, || {
+                    model
+                        .predict(test.view())
+                        .expect("the test set is 784 wide");
+                });
+                let images_per_second = test.rows() as f64 / seconds;
+                let own = quiet::process_ticks("self")
+                    .zip(own_before)
+                    .map_or(0, |(after, before)| after - before);
+                let mut row = json!({
+                    "bench": "infer",
+                    "network": network.name,
+                    "layers": network.shape(),
+                    "threads": threads,
+                    "latency_us": latency.median * 1e6,
+                    "latency_p99_us": latency.p99 * 1e6,
+                    "latency_calls": latency_calls,
+                    "throughput_images_per_second": images_per_second,
+                    "throughput_gflops": images_per_second * network.inference_flops_per_image() / 1e9,
+                    "throughput_percent_of_peak": 100.0 * images_per_second
+                        * network.inference_flops_per_image() / 1e9 / networks::peak_gflops(threads),
+                    "others_cpu_percent": watch.others_percent(own),
+                });
+                if network.name == "a" {
+                    row["latency_target_us"] = json!(LATENCY_TARGET_US);
+                    row["meets_latency_target"] = json!(latency.median * 1e6 < LATENCY_TARGET_US);
                 }
-            }
+                if options.compare {
+                    for framework in PEERS {
+                        attach_peer(&mut row, framework, network, threads);
+                    }
+                }
+                Ok(row)
+            })?;
             rows.push(row);
         }
     }
@@ -177,7 +182,8 @@ fn print_table(rows: &[Value]) {
     if compared {
         println!(
             "numpy and PyTorch (`torch.inference_mode`, eval mode) run `xtask/peers/mlp.py`; a speed-up \
-             above 1x means we are faster (their latency / ours, our throughput / theirs)."
+             above 1x means we are faster (their latency / ours, our throughput / theirs). \
+             The 1-thread runs of all three run on the same core."
         );
     }
     println!();

@@ -5,10 +5,11 @@
 //! For tuning, `MATMUL_ONLY=1024x1024x1024,100x784x100` (m x k x n, any
 //! layout) limits the shapes and `MATMUL_THREADS=1` the thread counts.
 
+use super::networks;
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Instant;
 use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, Operand};
 
@@ -91,30 +92,18 @@ const ROUNDS: usize = 4;
 const SAMPLES_PER_ROUND: usize = 3;
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut thread_counts: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
-    if let Ok(only) = std::env::var("MATMUL_THREADS") {
-        thread_counts.retain(|t| only.split(',').any(|o| o.trim() == t.to_string()));
-    }
-    let mut shapes = shapes();
-    if let Ok(only) = std::env::var("MATMUL_ONLY") {
-        shapes.retain(|s| {
-            only.split(',')
-                .any(|o| o.trim() == format!("{}x{}x{}", s.m, s.k, s.n))
-        });
-    }
-    let peak_one = report::peak_gflops_per_core();
-    let peak_all = report::peak_gflops_all_cores();
+    let shapes: Vec<Shape> = shapes()
+        .into_iter()
+        .filter(|s| networks::selected("MATMUL_ONLY", &format!("{}x{}x{}", s.m, s.k, s.n)))
+        .collect();
     let rounds = if options.quick { 1 } else { ROUNDS };
-
     let mut compare = options.compare;
     let mut rows = Vec::new();
-    for &threads in &thread_counts {
-        let peak = if threads == 1 {
-            peak_one
-        } else {
-            peak_all * threads.min(cores) as f64 / cores as f64
-        };
+    for threads in networks::thread_counts()
+        .into_iter()
+        .filter(|t| networks::selected("MATMUL_THREADS", &t.to_string()))
+    {
+        let peak = networks::peak_gflops(threads);
         rows.extend(report::on_one_core(threads == 1, || {
             // With --compare, numpy runs in a process of its own beside
             // ours, and the two take turns at each shape, round by round: a
@@ -134,7 +123,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             measure_rows(&shapes, threads, rounds, peak, &mut numpy)
         }));
     }
-    print_table(&rows, peak_one, peak_all, cores);
+    print_table(&rows);
     Ok(rows)
 }
 
@@ -151,8 +140,15 @@ fn measure_rows(
     // taken on a cold start (the pool's threads, the pages of the
     // buffers, the core after the peak's idle gaps) and came out 10-30%
     // below the same shape measured later.
+    // The peer's first shape is likewise its first use of OpenBLAS.
     if let Some(first) = shapes.first() {
         OurProduct::new(first, threads).seconds_per_call(1, 1);
+        if let Some(peer) = numpy.as_mut() {
+            if let Err(why) = peer.seconds_per_call(first, 1, 1) {
+                println!("numpy comparison stopped: {why}\n");
+                *numpy = None;
+            }
+        }
     }
     let mut rows = Vec::new();
     for shape in shapes {
@@ -179,7 +175,7 @@ fn measure_rows(
                 measure_numpy(&mut numpy_samples);
             }
         }
-        let gflops = shape.flops() / median(&mut our_samples) / 1e9;
+        let gflops = shape.flops() / median(&our_samples) / 1e9;
         let mut row = json!({
             "m": shape.m, "k": shape.k, "n": shape.n,
             "trans_a": shape.trans_a, "trans_b": shape.trans_b,
@@ -188,11 +184,9 @@ fn measure_rows(
             "gflops": gflops,
             "percent_of_peak": 100.0 * gflops / peak,
         });
-        if let Some(peer) = numpy
-            .as_ref()
-            .filter(|_| numpy_samples.len() == our_samples.len())
-        {
-            let numpy_gflops = shape.flops() / median(&mut numpy_samples) / 1e9;
+        // A peer that failed this shape was dropped: `numpy` is then None.
+        if let Some(peer) = numpy.as_ref() {
+            let numpy_gflops = shape.flops() / median(&numpy_samples) / 1e9;
             row["numpy_gflops"] = json!(numpy_gflops);
             row["ratio"] = json!(gflops / numpy_gflops);
             row["numpy_version"] = json!(peer.version);
@@ -208,9 +202,8 @@ impl Shape {
     }
 }
 
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+fn median(samples: &[f64]) -> f64 {
+    networks::median(samples).expect("every shape takes samples")
 }
 
 /// Our GEMM at one shape and thread count, ready to be timed.
@@ -301,23 +294,12 @@ struct NumpyPeer {
 
 impl NumpyPeer {
     fn start(threads: usize) -> Result<NumpyPeer, String> {
-        let script = report::workspace_root().join("xtask/peers/matmul_numpy.py");
-        let python = report::peer_python();
-        let mut command = Command::new(&python);
-        command
-            .arg(&script)
+        let mut child = report::peer_command("matmul_numpy.py", threads)
             .args(["--threads", &threads.to_string()])
-            // These tune OpenBLAS for a different CPU on this machine and
-            // slow it down; the comparison is against OpenBLAS at its best.
-            .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .env("OPENBLAS_NUM_THREADS", threads.to_string())
-            .env("OMP_NUM_THREADS", threads.to_string())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        let mut child = command
+            .stdout(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("could not run {}: {e}", python.display()))?;
+            .map_err(|e| format!("could not run {}: {e}", report::peer_python().display()))?;
         let requests = child.stdin.take().expect("stdin is piped");
         let replies = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut peer = NumpyPeer {
@@ -335,7 +317,7 @@ impl NumpyPeer {
             (None, Some(skipped)) => Err(skipped
                 .as_str()
                 .map_or_else(|| skipped.to_string(), str::to_string)),
-            (None, None) => Err(format!("{} said {hello} at start-up", script.display())),
+            (None, None) => Err(format!("matmul_numpy.py said {hello} at start-up")),
         }
     }
 
@@ -374,10 +356,7 @@ impl NumpyPeer {
             .read_line(&mut line)
             .map_err(|e| format!("could not read from matmul_numpy.py: {e}"))?;
         if read == 0 {
-            let status = self.child.wait().map_err(|e| e.to_string())?;
-            return Err(format!(
-                "matmul_numpy.py exited ({status}) without replying; its error is above"
-            ));
+            return Err("matmul_numpy.py exited without replying; its error is above".into());
         }
         serde_json::from_str(&line)
             .map_err(|e| format!("matmul_numpy.py printed something other than JSON ({e}): {line}"))
@@ -386,15 +365,21 @@ impl NumpyPeer {
 
 impl Drop for NumpyPeer {
     fn drop(&mut self) {
-        // The peer exits at the end of its input; a stuck one is killed.
+        // Killed, not asked to finish: it has nothing to save, and a stuck
+        // one must not hang the bench.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn print_table(rows: &[Value], peak_one: f64, peak_all: f64, cores: usize) {
+fn print_table(rows: &[Value]) {
     println!("## matmul (f32 GEMM, C = op(A) * op(B))\n");
-    println!("Peak: {peak_one:.1} GFLOP/s on 1 core, {peak_all:.1} on {cores}; % is of the peak for the threads used.");
+    println!(
+        "Peak: {:.1} GFLOP/s on 1 core, {:.1} on {}; % is of the peak for the threads used.",
+        report::peak_gflops_per_core(),
+        report::peak_gflops_all_cores(),
+        networks::cores()
+    );
     let compared = rows.iter().any(|r| r.get("numpy_gflops").is_some());
     if compared {
         println!(

@@ -5,7 +5,6 @@
 use super::quiet;
 use crate::report;
 use serde_json::{json, Value};
-use std::process::Command;
 
 /// One of issue 6's benchmark networks, with its training settings.
 #[derive(Clone, Copy, Debug)]
@@ -115,13 +114,8 @@ pub enum PeerResult {
     Skipped(String),
 }
 
-/// Runs `mlp.py` for one framework, network, mode and thread count.
-///
-/// The thread count goes through the environment (OpenBLAS and OpenMP read
-/// it when numpy or torch is imported) and `--threads` (`torch.set_num_threads`).
-/// `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE`, which this machine's setup
-/// exports for another CPU and which slow OpenBLAS down here, are removed
-/// from the peer's environment: the comparison is against numpy at its best.
+/// Runs `mlp.py` for one framework, network, mode and thread count (see
+/// `report::peer_command`; `--threads` also sets `torch.set_num_threads`).
 pub fn run_peer(
     framework: &str,
     network: &Network,
@@ -132,10 +126,8 @@ pub fn run_peer(
     let script = report::workspace_root().join("xtask/peers/mlp.py");
     let data = report::workspace_root().join("data/mnist");
     let python = report::peer_python();
-    let threads_text = threads.to_string();
-    let mut command = Command::new(&python);
+    let mut command = report::peer_command("mlp.py", threads);
     command
-        .arg(&script)
         .args([
             "--framework",
             framework,
@@ -144,14 +136,14 @@ pub fn run_peer(
             "--mode",
             mode,
         ])
-        .args(["--threads", &threads_text, "--epochs", &epochs.to_string()])
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--epochs",
+            &epochs.to_string(),
+        ])
         .arg("--data")
-        .arg(&data)
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
-        .env("OPENBLAS_NUM_THREADS", &threads_text)
-        .env("OMP_NUM_THREADS", &threads_text)
-        .env("MKL_NUM_THREADS", &threads_text);
+        .arg(&data);
     quiet::wait_for_quiet(&format!(
         "{framework} {mode} ({}) on {threads} thread(s)",
         network.name

@@ -316,7 +316,8 @@ impl Microkernel {
             // lengths were checked above; `out` as the caller promised.
             Microkernel::Avx2Fma => unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
+            // SAFETY: as above; each variant gets a tile of at most its rows and
+            // columns (`by_rows!` and `computed_columns`).
             Microkernel::Avx512 => unsafe {
                 // The variant with exactly the tile's rows.
                 macro_rules! by_rows {
