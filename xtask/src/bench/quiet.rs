@@ -124,8 +124,15 @@ pub struct Watched {
     pub others_percent: Option<f64>,
 }
 
+/// How often [`run_watched`] reads the child's `/proc` files. Both figures
+/// it reads only grow (the peak resident set and CPU time), so a longer
+/// interval loses at most its last stretch; at 10 ms the polling took ~1.5%
+/// of a core, the core a one-thread run shares with it (see
+/// `report::on_one_core`).
+const POLL: Duration = Duration::from_millis(50);
+
 /// Runs `command` to completion with stdout and stderr captured, polling
-/// the child every 10 ms for its peak resident set and its CPU time.
+/// the child every [`POLL`] for its peak resident set and its CPU time.
 pub fn run_watched(command: &mut Command) -> Result<Watched, String> {
     let watch = CpuWatch::start();
     let mut child = command
@@ -157,12 +164,12 @@ pub fn run_watched(command: &mut Command) -> Result<Watched, String> {
         child_ticks = process_ticks(&pid).unwrap_or(child_ticks).max(child_ticks);
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => std::thread::sleep(POLL),
             Err(e) => return Err(format!("waiting for it: {e}")),
         }
     };
-    // The child's last 10 ms are not in `child_ticks`: a tick or two, at
-    // 100 ticks a second, may show up as others' use.
+    // The child's last poll interval is not in `child_ticks`: up to five
+    // ticks (at 100 a second) may show up as others' use.
     Ok(Watched {
         status,
         stdout: stdout.join().unwrap_or_default(),
