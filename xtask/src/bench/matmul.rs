@@ -139,40 +139,25 @@ fn measure_rows(
     // An untimed pass over the first shape: its figure was otherwise
     // taken on a cold start (the pool's threads, the pages of the
     // buffers, the core after the peak's idle gaps) and came out 10-30%
-    // below the same shape measured later.
-    // The peer's first shape is likewise its first use of OpenBLAS.
+    // below the same shape measured later. The peer's first shape is
+    // likewise its first use of OpenBLAS.
     if let Some(first) = shapes.first() {
         OurProduct::new(first, threads).seconds_per_call(1, 1);
-        if let Some(peer) = numpy.as_mut() {
-            if let Err(why) = peer.seconds_per_call(first, 1, 1) {
-                println!("numpy comparison stopped: {why}\n");
-                *numpy = None;
-            }
-        }
+        numpy_seconds(numpy, first, 1, 1);
     }
     let mut rows = Vec::new();
     for shape in shapes {
         let mut ours = OurProduct::new(shape, threads);
         let (mut our_samples, mut numpy_samples) = (Vec::new(), Vec::new());
         for round in 0..rounds {
-            let mut measure_numpy = |samples: &mut Vec<f64>| {
-                let Some(peer) = numpy.as_mut() else { return };
-                match peer.seconds_per_call(shape, 1, SAMPLES_PER_ROUND) {
-                    Ok(seconds) => samples.extend(seconds),
-                    Err(why) => {
-                        println!("numpy comparison stopped: {why}\n");
-                        *numpy = None;
-                    }
-                }
-            };
             // Who goes first alternates, so neither side always runs on
             // caches the other has just filled.
             if round % 2 == 1 {
-                measure_numpy(&mut numpy_samples);
+                numpy_samples.extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
             }
             our_samples.extend(ours.seconds_per_call(1, SAMPLES_PER_ROUND));
             if round % 2 == 0 {
-                measure_numpy(&mut numpy_samples);
+                numpy_samples.extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
             }
         }
         let gflops = shape.flops() / median(&our_samples) / 1e9;
@@ -194,6 +179,25 @@ fn measure_rows(
         rows.push(row);
     }
     rows
+}
+
+/// numpy's seconds per call at `shape` ([`NumpyPeer::seconds_per_call`]),
+/// or none once the peer has failed: its error is printed and it is dropped.
+fn numpy_seconds(
+    numpy: &mut Option<NumpyPeer>,
+    shape: &Shape,
+    warmup: usize,
+    samples: usize,
+) -> Vec<f64> {
+    let Some(peer) = numpy.as_mut() else {
+        return Vec::new();
+    };
+    peer.seconds_per_call(shape, warmup, samples)
+        .unwrap_or_else(|why| {
+            println!("numpy comparison stopped: {why}\n");
+            *numpy = None;
+            Vec::new()
+        })
 }
 
 impl Shape {
