@@ -9,12 +9,15 @@
 //! ```
 //!
 //! With several threads, C is cut into one part per thread, a disjoint range
-//! of its columns or rows (see `split_by_columns`); each part runs the
-//! whole nest with its own packing buffers, whichever thread claims it (see
-//! `pool.rs`). The range boundaries are multiples of NR (MR), so every tile
-//! and every sum is the same whatever the thread count: results are
-//! bit-identical. `k` is never split.
+//! of its columns or rows (see `split_by_columns`), handed out in chunks
+//! (see `chunks.rs`): the thread that claims a part (see `pool.rs`) runs
+//! the whole nest over each chunk it takes, with the part's own packing
+//! buffers, and where the operand all chunks share fits, packs it once for
+//! all of them (see [`Keep`]). Chunk boundaries are multiples of NR (MR),
+//! so every tile and every sum is the same whatever the thread count:
+//! results are bit-identical. `k` is never split.
 
+use super::chunks::Chunks;
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
 use super::pack::{pack_a_panel, pack_b_panel, Packer};
 use super::{pool, Operand};
@@ -86,16 +89,57 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
         threads > 1 && split_by_columns(m, n, k, threads, problem.kernel, weight_gradient);
     let (length, unit) = if split_columns { (n, NR) } else { (m, MR) };
     let parts = threads.clamp(1, length.div_ceil(unit));
-    let run_part = |part: usize, buffers: &mut PackBuffers| {
-        let share = tile_share(length, unit, parts, part);
-        let (rows, cols) = if split_columns {
-            (0..m, share)
-        } else {
-            (share, 0..n)
-        };
-        multiply_range(problem, rows, cols, buffers);
+    let keep = match (parts > 1, split_columns) {
+        (false, _) => Keep::Nothing,
+        (true, true) if fits_kept(m.div_ceil(MR) * MR * k) => Keep::A,
+        (true, false) if n <= NC && fits_kept(n.div_ceil(NR) * NR * k) => Keep::B,
+        _ => Keep::Nothing,
     };
-    run_parts_with_buffers(parts, &run_part);
+    // Without a kept operand every chunk would pack the shared one again,
+    // so each part is a single chunk.
+    let chunk_units = match keep {
+        Keep::Nothing => length.div_ceil(unit).div_ceil(parts),
+        Keep::A => CHUNK_MULTIPLY_ADDS / (m * NR * k),
+        Keep::B => CHUNK_MULTIPLY_ADDS / (MR * n * k),
+    };
+    let chunks = Chunks::new(length, unit, parts, chunk_units);
+    run_parts_with_buffers(parts, &|part, buffers| {
+        let (a_space, b_space) = packing_spaces(problem, keep, buffers);
+        let mut kept_is_packed = false;
+        while let Some(share) = chunks.next(part) {
+            let (rows, cols) = if split_columns {
+                (0..m, share)
+            } else {
+                (share, 0..n)
+            };
+            let spaces = (&mut *a_space, &mut *b_space);
+            multiply_range(problem, rows, cols, spaces, keep, kept_is_packed);
+            kept_is_packed = true;
+        }
+    });
+}
+
+/// About how many multiply-adds a chunk of a split holds (see `chunks.rs`):
+/// ~10 us of one core, small enough that a core left waiting for a slowed
+/// one takes over most of its share, large enough that claiming a chunk and
+/// starting the loops over costs next to nothing.
+pub(crate) const CHUNK_MULTIPLY_ADDS: usize = 1 << 20;
+
+/// The operand every part of a split needs all of (op(A) when C is split by
+/// columns, op(B) when by rows), if a part keeps it packed from one chunk to
+/// the next instead of packing it for each chunk.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Keep {
+    Nothing,
+    A,
+    B,
+}
+
+/// Whether a whole packed operand of `floats` values is small enough to
+/// keep: half the 1 MiB per-core L2, leaving the rest to the chunks' own
+/// blocks and C.
+fn fits_kept(floats: usize) -> bool {
+    floats * std::mem::size_of::<f32>() <= 512 * 1024
 }
 
 /// Runs `task(0, buffers)`, ..., `task(parts - 1, buffers)` on the pool (see
@@ -216,12 +260,21 @@ fn split_costs(
     (by_columns, by_rows)
 }
 
-/// The five loops over `rows x cols` of C.
+/// The five loops over `rows x cols` of C, packing into the spaces that
+/// [`packing_spaces`] gave.
+///
+/// With `keep` set, the shared operand is packed whole (every block of it,
+/// one after another) into its space, by this call if `kept_is_packed` is
+/// false, and otherwise read from there as an earlier call of the same part
+/// left it: then `rows` (for `Keep::A`) or `cols` (for `Keep::B`) is the
+/// whole of C's, as every chunk's is.
 fn multiply_range(
     problem: &Problem,
     rows: Range<usize>,
     cols: Range<usize>,
-    buffers: &mut PackBuffers,
+    (a_space, b_space): (&mut [f32], &mut [f32]),
+    keep: Keep,
+    kept_is_packed: bool,
 ) {
     let k = problem.a.cols();
     let packer = match problem.kernel {
@@ -231,21 +284,41 @@ fn multiply_range(
     };
     let (pc_step, pc_blocks) = balanced_step(k, KC, 1);
     let mc_step = balanced_step(rows.len(), MC, MR).0;
+    let padded_rows = rows.len().div_ceil(MR) * MR;
+    let padded_cols = cols.len().div_ceil(NR) * NR;
+    debug_assert!(keep != Keep::B || cols.len() <= NC);
+    let pack_a_blocks = keep != Keep::A || !kept_is_packed;
+    let pack_b_blocks = keep != Keep::B || !kept_is_packed;
     for jc in cols.clone().step_by(NC) {
         let nc = NC.min(cols.end - jc);
         for block in 0..pc_blocks {
             let pc = block * pc_step;
             let kc = pc_step.min(k - pc);
-            let b_block = buffers.b.get(nc.div_ceil(NR) * NR * kc);
-            pack_b_panel(packer, &problem.b, pc..pc + kc, jc..jc + nc, b_block);
+            // Kept, the blocks are laid out one after another: for
+            // `Keep::B` all columns `pc` deep come before block `pc`, for
+            // `Keep::A` all rows `pc` deep and then the rows above `ic`
+            // (whole strips) `kc` deep come before block (`pc`, `ic`).
+            let b_offset = if keep == Keep::B { pc * padded_cols } else { 0 };
+            let b_block = &mut b_space[b_offset..][..nc.div_ceil(NR) * NR * kc];
+            if pack_b_blocks {
+                pack_b_panel(packer, &problem.b, pc..pc + kc, jc..jc + nc, b_block);
+            }
+            let b_block = &*b_block;
             // C = alpha * AB_0 + beta * C, then C += alpha * AB_p for later
             // blocks; bias and ReLU once the sum is complete.
             let first = block == 0;
             let last = block + 1 == pc_blocks;
             for ic in rows.clone().step_by(mc_step) {
                 let mc = mc_step.min(rows.end - ic);
-                let a_block = buffers.a.get(mc.div_ceil(MR) * MR * kc);
-                pack_a_panel(packer, &problem.a, ic..ic + mc, pc..pc + kc, a_block);
+                let a_offset = match keep {
+                    Keep::A => pc * padded_rows + (ic - rows.start) * kc,
+                    _ => 0,
+                };
+                let a_block = &mut a_space[a_offset..][..mc.div_ceil(MR) * MR * kc];
+                if pack_a_blocks {
+                    pack_a_panel(packer, &problem.a, ic..ic + mc, pc..pc + kc, a_block);
+                }
+                let a_block = &*a_block;
                 for (jr, b_strip) in b_block.chunks_exact(kc * NR).enumerate() {
                     let j = jc + jr * NR;
                     let tile_cols = NR.min(jc + nc - j);
@@ -277,6 +350,30 @@ fn multiply_range(
             }
         }
     }
+}
+
+/// The space `multiply_range` packs op(A) and op(B) into, in `buffers`: one
+/// block at a time, each packed over the last, or, kept, the whole operand.
+/// Sized for any chunk of C, not one in particular, and taken by a part
+/// before it claims any, so that after one call its buffers do not grow
+/// again whichever chunks it gets.
+fn packing_spaces<'b>(
+    problem: &Problem,
+    keep: Keep,
+    buffers: &'b mut PackBuffers,
+) -> (&'b mut [f32], &'b mut [f32]) {
+    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
+    let (padded_rows, padded_cols) = (m.div_ceil(MR) * MR, n.div_ceil(NR) * NR);
+    let pc_step = balanced_step(k, KC, 1).0;
+    let a_space = buffers.a.get(match keep {
+        Keep::A => padded_rows * k,
+        _ => (MC.div_ceil(MR) * MR).min(padded_rows) * pc_step,
+    });
+    let b_space = buffers.b.get(match keep {
+        Keep::B => padded_cols * k,
+        _ => NC.min(padded_cols) * pc_step,
+    });
+    (a_space, b_space)
 }
 
 /// Splits `length` into equal blocks of at most `max` (rounded up to a

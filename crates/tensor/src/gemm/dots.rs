@@ -32,7 +32,8 @@
 //! differ from theirs in the last bits; they are the same for any thread
 //! count, since an output's sum never depends on which thread computes it.
 
-use super::blocked::{run_parts_with_buffers, tile_share, Problem};
+use super::blocked::{run_parts_with_buffers, Problem, CHUNK_MULTIPLY_ADDS};
+use super::chunks::Chunks;
 use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
 use super::pack_avx2::transpose_columns;
 use super::pool;
@@ -90,7 +91,8 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 }
 
 /// Runs `problem` (for which [`fits`] holds) with C's columns shared out
-/// over up to `threads` threads, in blocks of 4.
+/// over up to `threads` threads, in blocks of 4, a chunk of blocks at a
+/// time (see `chunks.rs`).
 ///
 /// Columns, not rows: each thread then reads only its share of B (of a
 /// plain B, the columns it copies). A transposed B is a layer's weights,
@@ -104,28 +106,41 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 /// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
-    let (n, k) = (problem.c.cols, problem.a.cols());
+    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
     let parts = threads.clamp(1, n.div_ceil(BLOCK));
+    // Chunks (see `chunks.rs`) of at least 16 columns: a chunk streams all
+    // of A past its columns, so narrower ones would read A more often than B.
+    let chunk_units = if parts == 1 {
+        n.div_ceil(BLOCK)
+    } else {
+        (CHUNK_MULTIPLY_ADDS / (m * BLOCK * k)).max(16 / BLOCK)
+    };
+    let chunks = Chunks::new(n, BLOCK, parts, chunk_units);
     let stored_b = problem.b.matrix.as_slice();
     if problem.b.transposed {
         pool::run_parts(parts, &|part| {
-            let cols = tile_share(n, BLOCK, parts, part);
-            // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512`
-            // kernel is only selected after detecting it); `cols` is inside
-            // `0..n`, and this part's alone; B's row `j` is op(B)'s column.
-            unsafe { dot_products(problem, cols, stored_b, 0) };
+            while let Some(cols) = chunks.next(part) {
+                // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512`
+                // kernel is only selected after detecting it); `cols` is
+                // inside `0..n`, and this chunk's alone; B's row `j` is
+                // op(B)'s column.
+                unsafe { dot_products(problem, cols, stored_b, 0) };
+            }
         });
     } else {
         run_parts_with_buffers(parts, &|part, buffers| {
-            let cols = tile_share(n, BLOCK, parts, part);
-            let columns_as_rows = buffers.b.get(cols.len() * k);
-            // SAFETY: as above, and the `Avx512` kernel is only selected
-            // where AVX2 was detected too (`Microkernel::select`);
-            // `columns_as_rows` then holds op(B)'s columns `cols`, from
-            // column `cols.start`.
-            unsafe {
-                transpose_columns(stored_b, n, k, cols.clone(), columns_as_rows);
-                dot_products(problem, cols.clone(), columns_as_rows, cols.start);
+            // Room for the longest chunk, whichever this part gets.
+            let space = buffers.b.get(chunks.longest() * k);
+            while let Some(cols) = chunks.next(part) {
+                let columns_as_rows = &mut space[..cols.len() * k];
+                // SAFETY: as above, and the `Avx512` kernel is only selected
+                // where AVX2 was detected too (`Microkernel::select`);
+                // `columns_as_rows` then holds op(B)'s columns `cols`, from
+                // column `cols.start`.
+                unsafe {
+                    transpose_columns(stored_b, n, k, cols.clone(), columns_as_rows);
+                    dot_products(problem, cols.clone(), columns_as_rows, cols.start);
+                }
             }
         });
     }

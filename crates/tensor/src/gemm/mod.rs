@@ -17,6 +17,7 @@
 //! - `reference.rs`: the naive triple loop every path is tested against
 
 mod blocked;
+mod chunks;
 #[cfg(target_arch = "x86_64")]
 mod dots;
 mod gemv;
