@@ -327,6 +327,48 @@ fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     }
 }
 
+/// Threads work through their shares of C in chunks, packing the operand all
+/// chunks share once, and take chunks from each other (`gemm/chunks.rs`).
+/// Shapes that reach each case: column chunks whose kept A has several row
+/// blocks and a short last depth block (160 x 790 x 400); row chunks of a
+/// weight gradient whose kept B ends in a short depth block (600 x 800 x
+/// 64); a split where part 0's share is empty at 3 threads, so its first
+/// chunk is taken from another part (12 x 300 x 300); chunks wider than a
+/// column block (4 x 32 x 20000). Each matches the reference and gives the
+/// same bits at 1 to 4 threads (more threads than this machine's cores).
+#[test]
+fn chunked_splits_match_the_reference_and_one_thread_bit_for_bit() {
+    for (m, k, n, trans_a) in [
+        (160, 790, 400, false),
+        (600, 800, 64, true),
+        (12, 300, 300, false),
+        (4, 32, 20000, false),
+    ] {
+        let case = Case {
+            m,
+            k,
+            n,
+            trans_a,
+            trans_b: false,
+            alpha: 0.75,
+            beta: 0.25,
+            epilogue: 2,
+            kernel: KernelChoice::Auto,
+            threads: 1,
+            seed: 11,
+        };
+        let one = fast(&case);
+        for threads in [2, 3, 4] {
+            let threaded = Case { threads, ..case };
+            check(&threaded);
+            assert!(
+                same_bits(&one, &fast(&threaded)),
+                "{m}x{k}x{n} with {threads} threads differs from 1 thread"
+            );
+        }
+    }
+}
+
 /// `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or n < 32) runs
 /// as dot products of rows on an AVX-512 CPU (`dots.rs`), and so does `A *
 /// B` with n < 128 after each thread copies its columns of B as rows,

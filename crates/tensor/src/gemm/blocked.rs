@@ -9,13 +9,15 @@
 //! ```
 //!
 //! With several threads, C is cut into one part per thread, a disjoint range
-//! of its columns or rows (see `split_by_columns`), handed out in chunks
-//! (see `chunks.rs`): the thread that claims a part (see `pool.rs`) runs
-//! the whole nest over each chunk it takes, with the part's own packing
-//! buffers, and where the operand all chunks share fits, packs it once for
-//! all of them (see [`Keep`]). Chunk boundaries are multiples of NR (MR),
-//! so every tile and every sum is the same whatever the thread count:
-//! results are bit-identical. `k` is never split.
+//! of its columns or rows (see `split_by_columns`). The thread that claims a
+//! part (see `pool.rs`) runs the whole nest over it with the part's own
+//! packing buffers. Where the operand every part shares fits in L2 (see
+//! [`Keep`]), a part is worked through in chunks, packing that operand once
+//! for all of them, and a thread done early takes chunks that a slowed one
+//! has not reached (see `chunks.rs`); otherwise a part is one chunk. Chunk
+//! boundaries are multiples of NR (MR), so every tile and every sum is the
+//! same whatever the thread count: results are bit-identical. `k` is never
+//! split.
 
 use super::chunks::Chunks;
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
@@ -74,7 +76,8 @@ pub(crate) struct OutputMatrix {
     pub cols: usize,
 }
 
-// SAFETY: threads only ever write disjoint tiles of C (their own ranges), and
+// SAFETY: threads only ever write disjoint tiles of C (the chunks each
+// claimed), and
 // the `&mut` borrow C came from outlives the call, so sharing the pointer is
 // sound.
 unsafe impl Sync for OutputMatrix {}
@@ -91,26 +94,25 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
     let parts = threads.clamp(1, length.div_ceil(unit));
     let keep = match (parts > 1, split_columns) {
         (false, _) => Keep::Nothing,
-        (true, true) if fits_kept(m.div_ceil(MR) * MR * k) => Keep::A,
-        (true, false) if n <= NC && fits_kept(n.div_ceil(NR) * NR * k) => Keep::B,
+        (true, true) if fits_kept(kept_floats(problem, Keep::A)) => Keep::A,
+        (true, false) if n <= NC && fits_kept(kept_floats(problem, Keep::B)) => Keep::B,
         _ => Keep::Nothing,
     };
     // Without a kept operand every chunk would pack the shared one again,
-    // so each part is a single chunk.
-    let chunk_units = match keep {
-        Keep::Nothing => length.div_ceil(unit).div_ceil(parts),
-        Keep::A => CHUNK_MULTIPLY_ADDS / (m * NR * k),
-        Keep::B => CHUNK_MULTIPLY_ADDS / (MR * n * k),
+    // so the chunks are whole shares.
+    let chunks = match keep {
+        Keep::Nothing => Chunks::whole_shares(length, unit, parts),
+        Keep::A => Chunks::by_work(n, NR, parts, m * NR * k, 1),
+        Keep::B => Chunks::by_work(m, MR, parts, MR * n * k, 1),
     };
-    let chunks = Chunks::new(length, unit, parts, chunk_units);
     run_parts_with_buffers(parts, &|part, buffers| {
         let (a_space, b_space) = packing_spaces(problem, keep, buffers);
         let mut kept_is_packed = false;
-        while let Some(share) = chunks.next(part) {
+        while let Some(chunk) = chunks.next(part) {
             let (rows, cols) = if split_columns {
-                (0..m, share)
+                (0..m, chunk)
             } else {
-                (share, 0..n)
+                (chunk, 0..n)
             };
             let spaces = (&mut *a_space, &mut *b_space);
             multiply_range(problem, rows, cols, spaces, keep, kept_is_packed);
@@ -118,12 +120,6 @@ pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
         }
     });
 }
-
-/// About how many multiply-adds a chunk of a split holds (see `chunks.rs`):
-/// ~10 us of one core, small enough that a core left waiting for a slowed
-/// one takes over most of its share, large enough that claiming a chunk and
-/// starting the loops over costs next to nothing.
-pub(crate) const CHUNK_MULTIPLY_ADDS: usize = 1 << 20;
 
 /// The operand every part of a split needs all of (op(A) when C is split by
 /// columns, op(B) when by rows), if a part keeps it packed from one chunk to
@@ -140,6 +136,21 @@ enum Keep {
 /// blocks and C.
 fn fits_kept(floats: usize) -> bool {
     floats * std::mem::size_of::<f32>() <= 512 * 1024
+}
+
+/// The values of the operand `keep` names, packed whole (0 for nothing).
+fn kept_floats(problem: &Problem, keep: Keep) -> usize {
+    let k = problem.a.cols();
+    match keep {
+        Keep::Nothing => 0,
+        Keep::A => padded(problem.c.rows, MR) * k,
+        Keep::B => padded(problem.c.cols, NR) * k,
+    }
+}
+
+/// `length` rounded up to whole tiles of `tile`.
+fn padded(length: usize, tile: usize) -> usize {
+    length.div_ceil(tile) * tile
 }
 
 /// Runs `task(0, buffers)`, ..., `task(parts - 1, buffers)` on the pool (see
@@ -284,12 +295,13 @@ fn multiply_range(
     };
     let (pc_step, pc_blocks) = balanced_step(k, KC, 1);
     let mc_step = balanced_step(rows.len(), MC, MR).0;
-    let padded_rows = rows.len().div_ceil(MR) * MR;
-    let padded_cols = cols.len().div_ceil(NR) * NR;
-    debug_assert!(keep != Keep::B || cols.len() <= NC);
-    let pack_a_blocks = keep != Keep::A || !kept_is_packed;
+    let (padded_rows, padded_cols) = (padded(rows.len(), MR), padded(cols.len(), NR));
+    debug_assert!(keep != Keep::A || rows == (0..problem.c.rows));
+    debug_assert!(keep != Keep::B || (cols == (0..problem.c.cols) && cols.len() <= NC));
     let pack_b_blocks = keep != Keep::B || !kept_is_packed;
     for jc in cols.clone().step_by(NC) {
+        // A kept A is the same for every column block: packed with the first.
+        let pack_a_blocks = keep != Keep::A || (!kept_is_packed && jc == cols.start);
         let nc = NC.min(cols.end - jc);
         for block in 0..pc_blocks {
             let pc = block * pc_step;
@@ -342,8 +354,8 @@ fn multiply_range(
                         };
                         // SAFETY: the tile `out` lies inside C (rows `i..i +
                         // out.rows <= ic + mc <= m`, likewise columns), and it
-                        // is inside this thread's own `rows x cols` range,
-                        // which no other thread writes.
+                        // is inside this call's `rows x cols`, a chunk that
+                        // `Chunks::next` handed to this thread alone.
                         unsafe { problem.kernel.run(kc, a_strip, b_strip, out, &store) };
                     }
                 }
@@ -362,16 +374,14 @@ fn packing_spaces<'b>(
     keep: Keep,
     buffers: &'b mut PackBuffers,
 ) -> (&'b mut [f32], &'b mut [f32]) {
-    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
-    let (padded_rows, padded_cols) = (m.div_ceil(MR) * MR, n.div_ceil(NR) * NR);
-    let pc_step = balanced_step(k, KC, 1).0;
+    let pc_step = balanced_step(problem.a.cols(), KC, 1).0;
     let a_space = buffers.a.get(match keep {
-        Keep::A => padded_rows * k,
-        _ => (MC.div_ceil(MR) * MR).min(padded_rows) * pc_step,
+        Keep::A => kept_floats(problem, keep),
+        _ => padded(MC, MR).min(padded(problem.c.rows, MR)) * pc_step,
     });
     let b_space = buffers.b.get(match keep {
-        Keep::B => padded_cols * k,
-        _ => NC.min(padded_cols) * pc_step,
+        Keep::B => kept_floats(problem, keep),
+        _ => NC.min(padded(problem.c.cols, NR)) * pc_step,
     });
     (a_space, b_space)
 }

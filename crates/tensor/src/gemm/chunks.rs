@@ -31,17 +31,44 @@ pub(crate) struct Chunks {
     chunk_length: usize,
     parts: usize,
     /// The shares of up to `INLINE_PARTS` parts, so that a GEMM does not
-    /// allocate (`shares` holds them for more parts).
+    /// allocate (`shares` holds them for more parts, allocated per call).
     inline: [AtomicU64; INLINE_PARTS],
     shares: Vec<AtomicU64>,
 }
 
 const INLINE_PARTS: usize = 16;
 
+/// About how many multiply-adds a chunk holds: ~10 us of one core, small
+/// enough that a core left waiting for a slowed one takes over most of its
+/// share, large enough that claiming a chunk and starting the loops over
+/// costs next to nothing.
+const CHUNK_MULTIPLY_ADDS: usize = 1 << 20;
+
 impl Chunks {
+    /// `0..length` in `parts` shares of whole units of `unit`, in chunks of
+    /// about [`CHUNK_MULTIPLY_ADDS`] (a unit costing `unit_multiply_adds`)
+    /// but at least `min_units` units, and never more than an even share.
+    pub(crate) fn by_work(
+        length: usize,
+        unit: usize,
+        parts: usize,
+        unit_multiply_adds: usize,
+        min_units: usize,
+    ) -> Self {
+        let units = CHUNK_MULTIPLY_ADDS / unit_multiply_adds.max(1);
+        let even_share = length.div_ceil(unit).div_ceil(parts);
+        Self::new(length, unit, parts, units.max(min_units).min(even_share))
+    }
+
+    /// `0..length` in `parts` shares of whole units of `unit`, each share one
+    /// chunk (which only a thread that finds the part unclaimed can take).
+    pub(crate) fn whole_shares(length: usize, unit: usize, parts: usize) -> Self {
+        Self::new(length, unit, parts, length.div_ceil(unit).div_ceil(parts))
+    }
+
     /// `0..length` in `parts` shares of whole chunks, each chunk
     /// `chunk_units` units of `unit` (the last chunk may be shorter).
-    pub(crate) fn new(length: usize, unit: usize, parts: usize, chunk_units: usize) -> Self {
+    fn new(length: usize, unit: usize, parts: usize, chunk_units: usize) -> Self {
         let chunk_length = unit * chunk_units.max(1);
         let chunks = length.div_ceil(chunk_length);
         assert!(chunks <= u32::MAX as usize, "{chunks} chunks do not fit");
@@ -149,6 +176,30 @@ mod tests {
         assert_eq!(chunks.next(1), Some(72..84));
         assert_eq!(chunks.next(1), None);
         assert_eq!(chunks.next(0), None);
+    }
+
+    #[test]
+    fn parts_beyond_the_chunks_get_empty_shares() {
+        // One chunk for four parts: only the last has a share, and any part
+        // takes it from there.
+        let chunks = Chunks::new(10, 4, 4, 4);
+        assert_eq!(chunks.next(0), Some(0..10));
+        assert!((0..4).all(|part| chunks.next(part).is_none()));
+    }
+
+    #[test]
+    fn chunks_by_work_are_never_more_than_an_even_share() {
+        // 300 rows in tiles of 6 (50 units) at 2^10 multiply-adds a unit
+        // would make one chunk of 1024 units: capped at 25, half each.
+        let chunks = Chunks::by_work(300, 6, 2, 1 << 10, 1);
+        assert_eq!(chunks.next(0), Some(0..150));
+        assert_eq!(chunks.next(1), Some(150..300));
+        // At 2^18 a unit, 4 units (24 rows) a chunk; with a minimum of 5, 5.
+        assert_eq!(Chunks::by_work(300, 6, 2, 1 << 18, 1).next(0), Some(0..24));
+        assert_eq!(Chunks::by_work(300, 6, 2, 1 << 18, 5).next(0), Some(0..30));
+        // Whole shares: one chunk each.
+        let chunks = Chunks::whole_shares(100, 6, 2);
+        assert_eq!(drain(&chunks, 0), [0..54, 54..100]);
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //! differ from theirs in the last bits; they are the same for any thread
 //! count, since an output's sum never depends on which thread computes it.
 
-use super::blocked::{run_parts_with_buffers, Problem, CHUNK_MULTIPLY_ADDS};
+use super::blocked::{run_parts_with_buffers, Problem};
 use super::chunks::Chunks;
 use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
 use super::pack_avx2::transpose_columns;
@@ -109,13 +109,12 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
     let parts = threads.clamp(1, n.div_ceil(BLOCK));
     // Chunks (see `chunks.rs`) of at least 16 columns: a chunk streams all
-    // of A past its columns, so narrower ones would read A more often than B.
-    let chunk_units = if parts == 1 {
-        n.div_ceil(BLOCK)
-    } else {
-        (CHUNK_MULTIPLY_ADDS / (m * BLOCK * k)).max(16 / BLOCK)
+    // of A past its columns, so narrower ones would read A more often than B
+    // (and one thread streams it once).
+    let chunks = match parts {
+        1 => Chunks::whole_shares(n, BLOCK, 1),
+        _ => Chunks::by_work(n, BLOCK, parts, m * BLOCK * k, 16 / BLOCK),
     };
-    let chunks = Chunks::new(n, BLOCK, parts, chunk_units);
     let stored_b = problem.b.matrix.as_slice();
     if problem.b.transposed {
         pool::run_parts(parts, &|part| {
@@ -179,7 +178,7 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_c
                 let sums = sum_lanes(&block::<BLOCK, BLOCK>(a_rows, b_rows, k));
                 // SAFETY: the 4 x 4 outputs from `corner` (rows `i..i + 4 <=
                 // m`, columns `j..j + 4 <= cols.end <= n`) are inside C and
-                // this part's: no other thread uses them.
+                // this chunk's: no other thread uses them.
                 unsafe { store_block(sums, corner, n, &store, j) };
             } else {
                 let mut dots = [[0.0f32; BLOCK]; BLOCK];
@@ -191,7 +190,7 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_c
                 for (r, row_dots) in dots.iter().enumerate().take(block_rows) {
                     for (s, &dot) in row_dots.iter().enumerate().take(block_cols) {
                         // SAFETY: row `i + r < m` and column `j + s < cols.end
-                        // <= n` of C, this part's.
+                        // <= n` of C, this chunk's.
                         unsafe {
                             let slot = corner.add(r * n + s);
                             let old = (store.beta != 0.0).then(|| *slot);

@@ -9,6 +9,8 @@
 //! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable) and
 //!   the C store
 //! - `pool.rs`: the persistent worker threads
+//! - `chunks.rs`: a split of C over threads, taken a chunk at a time, so a
+//!   thread done early takes over from one that was slowed
 //! - `dots.rs`: `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or
 //!   n < 32), as dot products of rows without packing, and likewise `A * B`
 //!   with n < 128 and 256 <= k < 1024 after copying B's columns as rows
