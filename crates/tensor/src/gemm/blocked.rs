@@ -250,7 +250,7 @@ fn split_costs(
     kernel: Microkernel,
 ) -> (usize, usize) {
     const PACK_COST: usize = 8;
-    let computed_rows = |rows: usize| rows.div_ceil(MR) * MR;
+    let computed_rows = |rows: usize| padded(rows, MR);
     let computed_columns = |cols: usize| match cols % NR {
         0 => cols,
         ragged => cols - ragged + kernel.computed_columns(ragged),
@@ -311,7 +311,7 @@ fn multiply_range(
             // `Keep::A` all rows `pc` deep and then the rows above `ic`
             // (whole strips) `kc` deep come before block (`pc`, `ic`).
             let b_offset = if keep == Keep::B { pc * padded_cols } else { 0 };
-            let b_block = &mut b_space[b_offset..][..nc.div_ceil(NR) * NR * kc];
+            let b_block = &mut b_space[b_offset..][..padded(nc, NR) * kc];
             if pack_b_blocks {
                 pack_b_panel(packer, &problem.b, pc..pc + kc, jc..jc + nc, b_block);
             }
@@ -326,7 +326,7 @@ fn multiply_range(
                     Keep::A => pc * padded_rows + (ic - rows.start) * kc,
                     _ => 0,
                 };
-                let a_block = &mut a_space[a_offset..][..mc.div_ceil(MR) * MR * kc];
+                let a_block = &mut a_space[a_offset..][..padded(mc, MR) * kc];
                 if pack_a_blocks {
                     pack_a_panel(packer, &problem.a, ic..ic + mc, pc..pc + kc, a_block);
                 }
