@@ -86,8 +86,9 @@ fn shapes() -> Vec<Shape> {
     shapes
 }
 
-/// Rounds per shape, alternating ours and numpy's, and timed samples per
-/// side per round; each side's figure is the median of all its samples.
+/// Rounds, each over every shape, alternating ours and numpy's at each, and
+/// timed samples per side per shape and round; each side's figure is the
+/// median of all its samples of the shape.
 const ROUNDS: usize = 4;
 const SAMPLES_PER_ROUND: usize = 3;
 
@@ -107,9 +108,9 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
         rows.extend(report::on_one_core(threads == 1, || {
             // With --compare, numpy runs in a process of its own beside
             // ours, and the two take turns at each shape, round by round: a
-            // slow moment of the machine then costs both sides a round,
-            // where one long sample per side put it all on whichever side
-            // ran during it.
+            // slow moment of the machine then costs both sides some
+            // samples, where one long sample per side put it all on
+            // whichever side ran during it.
             let mut numpy = None;
             if compare {
                 match NumpyPeer::start(threads) {
@@ -145,21 +146,31 @@ fn measure_rows(
         OurProduct::new(first, threads).seconds_per_call(1, 1);
         numpy_seconds(numpy, first, 1, 1);
     }
-    let mut rows = Vec::new();
-    for shape in shapes {
-        let mut ours = OurProduct::new(shape, threads);
-        let (mut our_samples, mut numpy_samples) = (Vec::new(), Vec::new());
-        for round in 0..rounds {
+    // A round visits every shape in turn, so a row's samples are spread
+    // over the whole pass rather than taken in one stretch: the host's slow
+    // moments last seconds (see BENCHMARKS.md, "Two threads on this VM"),
+    // long enough to cover all of one shape's rounds taken back to back.
+    let mut products: Vec<OurProduct> = shapes
+        .iter()
+        .map(|shape| OurProduct::new(shape, threads))
+        .collect();
+    let mut our_samples = vec![Vec::new(); shapes.len()];
+    let mut numpy_samples = vec![Vec::new(); shapes.len()];
+    for round in 0..rounds {
+        for (index, shape) in shapes.iter().enumerate() {
             // Who goes first alternates, so neither side always runs on
             // caches the other has just filled.
             if round % 2 == 1 {
-                numpy_samples.extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
+                numpy_samples[index].extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
             }
-            our_samples.extend(ours.seconds_per_call(1, SAMPLES_PER_ROUND));
+            our_samples[index].extend(products[index].seconds_per_call(1, SAMPLES_PER_ROUND));
             if round % 2 == 0 {
-                numpy_samples.extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
+                numpy_samples[index].extend(numpy_seconds(numpy, shape, 1, SAMPLES_PER_ROUND));
             }
         }
+    }
+    let mut rows = Vec::new();
+    for ((shape, our_samples), numpy_samples) in shapes.iter().zip(our_samples).zip(numpy_samples) {
         let gflops = shape.flops() / median(&our_samples) / 1e9;
         let mut row = json!({
             "m": shape.m, "k": shape.k, "n": shape.n,
@@ -169,7 +180,9 @@ fn measure_rows(
             "gflops": gflops,
             "percent_of_peak": 100.0 * gflops / peak,
         });
-        // A peer that failed this shape was dropped: `numpy` is then None.
+        // A peer that failed was dropped (`numpy` is then None), in
+        // whatever round: no row then has all its samples, and none is
+        // compared on a part of them.
         if let Some(peer) = numpy.as_ref() {
             let numpy_gflops = shape.flops() / median(&numpy_samples) / 1e9;
             row["numpy_gflops"] = json!(numpy_gflops);
@@ -248,8 +261,7 @@ impl OurProduct {
             },
             calls: 1,
         };
-        let once = product.seconds_per_call(0, 1)[0].max(1e-7);
-        product.calls = ((0.01 / once) as usize).max(1);
+        product.calls = calls_per_sample(|| product.call());
         product
     }
 
@@ -285,6 +297,23 @@ impl OurProduct {
             })
             .collect()
     }
+}
+
+/// How many calls of `call` take ~10 ms, timed warm: the first call of a
+/// shape also grows the packing buffers and faults their pages in, and
+/// timing it alone made samples of 1.5-4 ms, short enough that waking the
+/// parked pool worker at the start of each weighed on them.
+/// `matmul_numpy.py` sizes its samples the same way.
+fn calls_per_sample(mut call: impl FnMut()) -> usize {
+    call();
+    let start = Instant::now();
+    let mut calls = 0;
+    while calls == 0 || start.elapsed().as_secs_f64() < 0.002 {
+        call();
+        calls += 1;
+    }
+    let once = (start.elapsed().as_secs_f64() / calls as f64).max(1e-7);
+    ((0.01 / once) as usize).max(1)
 }
 
 /// `xtask/peers/matmul_numpy.py`, running at one thread count and timing
@@ -388,7 +417,8 @@ fn print_table(rows: &[Value]) {
     if compared {
         println!(
             "numpy: float32 np.matmul (OpenBLAS), taking turns with ours at each shape \
-             ({ROUNDS} rounds of {SAMPLES_PER_ROUND} samples each, medians of all samples; \
+             ({ROUNDS} rounds over all shapes, {SAMPLES_PER_ROUND} samples per shape and round, \
+             medians of a shape's samples; \
              both on one core for the 1-thread rows), OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE \
              unset in its environment."
         );
