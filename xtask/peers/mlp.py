@@ -212,6 +212,9 @@ def train_report(args, net, epoch_seconds, samples, accuracy):
     return {
         "seconds_per_epoch": seconds,
         "samples_per_second": rate,
+        # Every epoch, so xtask can take the median over several runs.
+        "epoch_seconds": epoch_seconds,
+        "samples_per_epoch": samples,
         "gflops": rate * flops_per_sample(net["sizes"]) / 1e9,
         "test_accuracy": accuracy,
         "peak_memory_mb": peak_memory_mb(),

@@ -4,9 +4,10 @@
 //!
 //! The trainer is built with `cargo build --release -p trainer` and run as
 //! `trainer train ... --val-split 0 --json`; its JSON gives each epoch's
-//! training seconds (evaluation excluded), from which the median epoch is
-//! taken, as `mlp.py` does for the peers. Peak memory is the child's
-//! `VmHWM` (peak resident set), polled from `/proc/PID/status`.
+//! training seconds (evaluation excluded). Ours and the peers take turns in
+//! rounds (see [`ROUNDS`]), and each side's figure is its median epoch over
+//! all rounds. Peak memory is the child's `VmHWM` (peak resident set),
+//! polled from `/proc/PID/status`.
 //!
 //! For reruns, `TRAIN_ONLY=a` limits the networks and `TRAIN_THREADS=2` the
 //! thread counts.
@@ -33,31 +34,10 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             // One-thread runs, ours and the peers', on one core (see
             // `report::on_one_core`).
             let row = report::on_one_core(threads == 1, || -> Result<Value, String> {
-                let ours = run_trainer(&trainer, network, threads, epochs)?;
-                let mut row = json!({
-                    "bench": "train",
-                    "network": network.name,
-                    "layers": network.shape(),
-                    "optimizer": network.optimizer,
-                    "batch": network.batch,
-                    "threads": threads,
-                    "epochs": epochs,
-                    "seconds_per_epoch": ours.seconds_per_epoch,
-                    "samples_per_second": ours.samples_per_second,
-                    "gflops": ours.samples_per_second * network.training_flops_per_sample() / 1e9,
-                    "percent_of_peak": 100.0 * ours.samples_per_second
-                        * network.training_flops_per_sample() / 1e9 / networks::peak_gflops(threads),
-                    "peak_memory_mb": ours.peak_memory_mb,
-                    "test_accuracy": ours.test_accuracy,
-                    "others_cpu_percent": ours.others_cpu_percent,
-                    "core_to_core_ns": ours.core_to_core_ns,
-                });
-                if options.compare {
-                    for framework in PEERS {
-                        attach_peer(&mut row, framework, network, threads, epochs);
-                    }
-                }
-                Ok(row)
+                let peers: &[&str] = if options.compare { &PEERS } else { &[] };
+                let rounds = if options.quick { 1 } else { ROUNDS };
+                let runs = run_rounds(&trainer, network, threads, epochs, peers, rounds)?;
+                Ok(row_of(network, threads, epochs, &runs))
             })?;
             rows.push(row);
         }
@@ -68,8 +48,9 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
 
 /// What one trainer run measured.
 struct TrainerRun {
-    seconds_per_epoch: f64,
-    samples_per_second: f64,
+    /// Each epoch's training seconds, in order.
+    epoch_seconds: Vec<f64>,
+    samples_per_epoch: f64,
     test_accuracy: f64,
     peak_memory_mb: Option<f64>,
     /// Percent of the machine's CPU other processes used during the run.
@@ -175,15 +156,16 @@ fn run_trainer(
             Some(epoch["seconds"].as_f64()? * epoch["samples_per_second"].as_f64()?)
         })
         .collect();
-    let seconds_per_epoch = networks::median(&epoch_seconds)
-        .ok_or("the trainer's JSON history has no epoch with \"seconds\"")?;
-    let samples = samples_per_epoch
+    if epoch_seconds.is_empty() {
+        return Err("the trainer's JSON history has no epoch with \"seconds\"".into());
+    }
+    let samples_per_epoch = samples_per_epoch
         .first()
         .ok_or("the trainer's JSON history has no epoch with samples_per_second")?
         .round();
     Ok(TrainerRun {
-        seconds_per_epoch,
-        samples_per_second: samples / seconds_per_epoch,
+        epoch_seconds,
+        samples_per_epoch,
         test_accuracy: report["test_accuracy"]
             .as_f64()
             .ok_or("the trainer's JSON has no \"test_accuracy\"")?,
@@ -193,38 +175,145 @@ fn run_trainer(
     })
 }
 
-/// Runs the peer's training workload and adds `FRAMEWORK_samples_per_second`,
-/// `FRAMEWORK_peak_memory_mb`, `FRAMEWORK_test_accuracy` and
-/// `ours_over_FRAMEWORK` to `row`, or `FRAMEWORK_skipped` with the reason.
-fn attach_peer(row: &mut Value, framework: &str, network: &Network, threads: usize, epochs: usize) {
-    match networks::run_peer(framework, network, "train", threads, epochs) {
-        PeerResult::Measured(peer) => {
-            let theirs = peer["samples_per_second"].as_f64();
-            let ours = row["samples_per_second"].as_f64();
-            row[format!("{framework}_samples_per_second")] = json!(theirs);
-            row[format!("{framework}_seconds_per_epoch")] = peer["seconds_per_epoch"].clone();
-            row[format!("{framework}_peak_memory_mb")] = peer["peak_memory_mb"].clone();
-            row[format!("{framework}_test_accuracy")] = peer["test_accuracy"].clone();
-            row[format!("{framework}_others_cpu_percent")] = peer["others_cpu_percent"].clone();
-            if let (Some(ours), Some(theirs)) = (ours, theirs) {
-                row[format!("ours_over_{framework}")] = json!(ours / theirs);
+/// Runs of each side: ours first, then the peers in `PEERS` order.
+struct Rounds {
+    ours: Vec<TrainerRun>,
+    /// Per peer: its JSON from each round, or why it was skipped.
+    peers: Vec<(&'static str, Result<Vec<Value>, String>)>,
+}
+
+/// Rounds, each running ours and every peer once (all `epochs` epochs), in
+/// turn: each side's figure is the median epoch of all its rounds.
+/// (a)'s two-thread epochs run at ~360k or ~220k samples/s for seconds at a
+/// time as the host places the two vCPUs (see BENCHMARKS.md, "Two threads
+/// on this VM"), so a single run per side compared whichever state each
+/// one happened to meet. The order reverses from round to round so that no
+/// side always follows the same one.
+const ROUNDS: usize = 3;
+
+fn run_rounds(
+    trainer: &Path,
+    network: &Network,
+    threads: usize,
+    epochs: usize,
+    peers: &[&'static str],
+    rounds: usize,
+) -> Result<Rounds, String> {
+    let mut ours = Vec::new();
+    let mut peer_runs: Vec<(&'static str, Result<Vec<Value>, String>)> =
+        peers.iter().map(|&peer| (peer, Ok(Vec::new()))).collect();
+    for round in 0..rounds {
+        // Side 0 is ours, side i + 1 the peer `peers[i]`.
+        let mut sides: Vec<usize> = (0..=peers.len()).collect();
+        if round % 2 == 1 {
+            sides.reverse();
+        }
+        for side in sides {
+            if side == 0 {
+                ours.push(run_trainer(trainer, network, threads, epochs)?);
+                continue;
+            }
+            let (framework, runs) = &mut peer_runs[side - 1];
+            let Ok(measured) = runs else { continue };
+            match networks::run_peer(framework, network, "train", threads, epochs) {
+                PeerResult::Measured(peer) => measured.push(peer),
+                PeerResult::Skipped(reason) => {
+                    eprintln!(
+                        "xtask bench train: {framework} skipped for ({}, {threads} threads): {reason}",
+                        network.name
+                    );
+                    *runs = Err(reason);
+                }
             }
         }
-        PeerResult::Skipped(reason) => {
-            eprintln!(
-                "xtask bench train: {framework} skipped for ({}, {threads} threads): {reason}",
-                network.name
-            );
-            row[format!("{framework}_skipped")] = json!(reason);
+    }
+    Ok(Rounds {
+        ours,
+        peers: peer_runs,
+    })
+}
+
+/// The row of one network and thread count: the median epoch of every
+/// round, the first round's test accuracy (each round trains the same
+/// epochs from the same seed), and the highest peak memory and share of
+/// the CPU taken by other processes of any round.
+fn row_of(network: &Network, threads: usize, epochs: usize, runs: &Rounds) -> Value {
+    let our_epochs: Vec<f64> = runs
+        .ours
+        .iter()
+        .flat_map(|run| run.epoch_seconds.clone())
+        .collect();
+    let first = &runs.ours[0];
+    let seconds_per_epoch = networks::median(&our_epochs).expect("every run has epochs");
+    let samples_per_second = first.samples_per_epoch / seconds_per_epoch;
+    let flops = network.training_flops_per_sample();
+    let highest = |values: Vec<Option<f64>>| values.into_iter().flatten().reduce(f64::max);
+    let round_trips: Vec<f64> = runs
+        .ours
+        .iter()
+        .filter_map(|run| run.core_to_core_ns)
+        .collect();
+    let mut row = json!({
+        "bench": "train",
+        "network": network.name,
+        "layers": network.shape(),
+        "optimizer": network.optimizer,
+        "batch": network.batch,
+        "threads": threads,
+        "epochs": epochs,
+        "rounds": runs.ours.len(),
+        "seconds_per_epoch": seconds_per_epoch,
+        "samples_per_second": samples_per_second,
+        "gflops": samples_per_second * flops / 1e9,
+        "percent_of_peak": 100.0 * samples_per_second * flops / 1e9
+            / networks::peak_gflops(threads),
+        "peak_memory_mb": highest(runs.ours.iter().map(|run| run.peak_memory_mb).collect()),
+        "test_accuracy": first.test_accuracy,
+        "others_cpu_percent": highest(runs.ours.iter().map(|run| run.others_cpu_percent).collect()),
+        "core_to_core_ns": (!round_trips.is_empty())
+            .then(|| round_trips.iter().sum::<f64>() / round_trips.len() as f64),
+    });
+    for (framework, peer_runs) in &runs.peers {
+        match peer_runs {
+            Ok(peer_runs) if !peer_runs.is_empty() => {
+                let field = |key: &str| -> Vec<Option<f64>> {
+                    peer_runs.iter().map(|run| run[key].as_f64()).collect()
+                };
+                // Every epoch of every round, as for ours.
+                let epochs: Vec<f64> = peer_runs
+                    .iter()
+                    .filter_map(|run| run["epoch_seconds"].as_array())
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .collect();
+                let samples = peer_runs[0]["samples_per_epoch"].as_f64();
+                let theirs = networks::median(&epochs)
+                    .zip(samples)
+                    .map(|(seconds, samples)| (samples / seconds, seconds));
+                row[format!("{framework}_samples_per_second")] = json!(theirs.map(|t| t.0));
+                row[format!("{framework}_seconds_per_epoch")] = json!(theirs.map(|t| t.1));
+                row[format!("{framework}_peak_memory_mb")] =
+                    json!(highest(field("peak_memory_mb")));
+                row[format!("{framework}_test_accuracy")] = peer_runs[0]["test_accuracy"].clone();
+                row[format!("{framework}_others_cpu_percent")] =
+                    json!(highest(field("others_cpu_percent")));
+                if let Some((theirs, _)) = theirs {
+                    row[format!("ours_over_{framework}")] = json!(samples_per_second / theirs);
+                }
+            }
+            Ok(_) => {}
+            Err(reason) => row[format!("{framework}_skipped")] = json!(reason),
         }
     }
+    row
 }
 
 fn print_table(rows: &[Value]) {
     println!("## train (`cargo xtask bench train`)\n");
     println!(
         "Full MNIST epochs (60,000 images) through `target/release/trainer train --json`; \
-         the median epoch's training time (evaluation excluded). GFLOP/s counts the GEMM work \
+         the median epoch's training time (evaluation excluded) over all the rounds of a row \
+         (each round a full run of every side). GFLOP/s counts the GEMM work \
          of a step (forward, dW, dX but the first layer's); % is of the measured FP32 peak for \
          the threads used. Memory is the process's peak resident set. core-core ns is the \
          round trip of a cache line between the two cores around the run (see the machine \
@@ -239,7 +328,8 @@ fn print_table(rows: &[Value]) {
         println!(
             "numpy and PyTorch run `xtask/peers/mlp.py` in the same session with the same \
              network, batch, optimizer and thread count (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE \
-             unset for them); the 1-thread runs of all three on the same core."
+             unset for them), taking turns with ours round by round; the 1-thread runs of all \
+             three on the same core."
         );
     }
     println!();
@@ -298,4 +388,61 @@ pub fn ratio(row: &Value, framework: &str) -> String {
     row[format!("ours_over_{framework}")]
         .as_f64()
         .map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(epoch_seconds: &[f64], accuracy: f64, peak_mb: f64) -> TrainerRun {
+        TrainerRun {
+            epoch_seconds: epoch_seconds.to_vec(),
+            samples_per_epoch: 60_000.0,
+            test_accuracy: accuracy,
+            peak_memory_mb: Some(peak_mb),
+            others_cpu_percent: None,
+            core_to_core_ns: None,
+        }
+    }
+
+    #[test]
+    fn a_row_takes_the_median_epoch_of_every_round_on_both_sides() {
+        let peer = |epochs: &[f64], peak: f64| {
+            json!({"epoch_seconds": epochs, "samples_per_epoch": 60_000.0,
+                   "test_accuracy": 0.9, "peak_memory_mb": peak})
+        };
+        let runs = Rounds {
+            // A slow round (0.4 s epochs) between two fast ones: the nine
+            // epochs sorted are 0.2 0.2 0.21 0.21 0.22 0.22 0.4 0.4 0.4, and
+            // the median, a fast one, is 0.22 s.
+            ours: vec![
+                ours(&[0.2, 0.21, 0.22], 0.96, 60.0),
+                ours(&[0.4, 0.4, 0.4], 0.95, 70.0),
+                ours(&[0.2, 0.21, 0.22], 0.96, 65.0),
+            ],
+            peers: vec![
+                (
+                    "numpy",
+                    Ok(vec![
+                        peer(&[0.3, 0.3], 400.0),
+                        peer(&[0.6, 0.6, 0.5], 430.0),
+                    ]),
+                ),
+                ("torch", Err("torch is not installed".into())),
+            ],
+        };
+        let row = row_of(&NETWORKS[0], 2, 3, &runs);
+        assert_eq!(row["seconds_per_epoch"], 0.22);
+        assert_eq!(row["samples_per_second"], 60_000.0 / 0.22);
+        assert_eq!(row["test_accuracy"], 0.96);
+        assert_eq!(row["peak_memory_mb"], 70.0);
+        assert_eq!(row["rounds"], 3);
+        // numpy's five epochs sorted: 0.3 0.3 0.5 0.6 0.6; upper middle 0.5.
+        assert_eq!(row["numpy_seconds_per_epoch"], 0.5);
+        assert_eq!(row["numpy_samples_per_second"], 120_000.0);
+        assert_eq!(row["ours_over_numpy"], (60_000.0 / 0.22) / 120_000.0);
+        assert_eq!(row["numpy_peak_memory_mb"], 430.0);
+        assert_eq!(row["torch_skipped"], "torch is not installed");
+        assert!(row.get("ours_over_torch").is_none());
+    }
 }
