@@ -207,6 +207,8 @@ def torch_workload(args, net):
 
 
 def train_report(args, net, epoch_seconds, samples, accuracy):
+    # This run's median epoch, for reading the script's output on its own;
+    # xtask takes the median over the epochs of all its rounds instead.
     seconds = sorted(epoch_seconds)[len(epoch_seconds) // 2]
     rate = samples / seconds
     return {

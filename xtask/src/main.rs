@@ -12,7 +12,7 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: cargo xtask bench [NAME...] [--compare] [--setup-peers] [--quick]
 
-  NAME           one or more of: matmul, data, train, infer (default: all)
+  NAME           one or more of: data, matmul, train, infer (default: all)
   --compare      also run the same workloads in numpy and PyTorch (xtask/peers/)
   --setup-peers  create .venv-peers and pip-install numpy and torch into it
   --quick        fewer repetitions, for a smoke test of the harness";

@@ -181,8 +181,9 @@ fn measure_rows(
             "percent_of_peak": 100.0 * gflops / peak,
         });
         // A peer that failed was dropped (`numpy` is then None), in
-        // whatever round: no row then has all its samples, and none is
-        // compared on a part of them.
+        // whatever round: every row of this thread count then goes without
+        // numpy's figure, even those whose samples were complete, rather
+        // than some being compared on fewer samples than others.
         if let Some(peer) = numpy.as_ref() {
             let numpy_gflops = shape.flops() / median(&numpy_samples) / 1e9;
             row["numpy_gflops"] = json!(numpy_gflops);

@@ -17,7 +17,8 @@ pub struct Network {
     pub optimizer: &'static str,
     pub lr: f32,
     pub batch: usize,
-    /// Epochs per training run; the reported epoch time is their median.
+    /// Epochs per training run; the reported epoch time is the median of
+    /// all epochs of all of a row's runs (see `train::ROUNDS`).
     pub epochs: usize,
 }
 

@@ -37,7 +37,8 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                 let peers: &[&str] = if options.compare { &PEERS } else { &[] };
                 let rounds = if options.quick { 1 } else { ROUNDS };
                 let runs = run_rounds(&trainer, network, threads, epochs, peers, rounds)?;
-                Ok(row_of(network, threads, epochs, &runs))
+                let peak = networks::peak_gflops(threads);
+                Ok(row_of(network, threads, epochs, peak, &runs))
             })?;
             rows.push(row);
         }
@@ -175,22 +176,22 @@ fn run_trainer(
     })
 }
 
-/// Runs of each side: ours first, then the peers in `PEERS` order.
+/// Every run of a row: ours, and per peer its runs or why it has none.
 struct Rounds {
     ours: Vec<TrainerRun>,
-    /// Per peer: its JSON from each round, or why it was skipped.
-    peers: Vec<(&'static str, Result<Vec<Value>, String>)>,
+    peers: Vec<(&'static str, Result<Vec<TrainerRun>, String>)>,
 }
 
-/// Rounds, each running ours and every peer once (all `epochs` epochs), in
-/// turn: each side's figure is the median epoch of all its rounds.
-/// (a)'s two-thread epochs run at ~360k or ~220k samples/s for seconds at a
-/// time as the host places the two vCPUs (see BENCHMARKS.md, "Two threads
-/// on this VM"), so a single run per side compared whichever state each
-/// one happened to meet. The order reverses from round to round so that no
-/// side always follows the same one.
+/// Rounds per row. (a)'s two-thread epochs run at ~360k or ~220k samples/s
+/// for seconds at a time as the host places the two vCPUs (see
+/// BENCHMARKS.md, "Two threads on this VM"), so a single run per side
+/// compared whichever state each one happened to meet.
 const ROUNDS: usize = 3;
 
+/// Runs ours and every peer in `peers` once per round (all `epochs` epochs
+/// each), in an order that reverses from one round to the next, so that no
+/// side always follows the same one. A peer is reported only if every round
+/// of it succeeded: one that fails keeps the reason, naming the round.
 fn run_rounds(
     trainer: &Path,
     network: &Network,
@@ -200,7 +201,7 @@ fn run_rounds(
     rounds: usize,
 ) -> Result<Rounds, String> {
     let mut ours = Vec::new();
-    let mut peer_runs: Vec<(&'static str, Result<Vec<Value>, String>)> =
+    let mut peer_runs: Vec<(&'static str, Result<Vec<TrainerRun>, String>)> =
         peers.iter().map(|&peer| (peer, Ok(Vec::new()))).collect();
     for round in 0..rounds {
         // Side 0 is ours, side i + 1 the peer `peers[i]`.
@@ -215,9 +216,18 @@ fn run_rounds(
             }
             let (framework, runs) = &mut peer_runs[side - 1];
             let Ok(measured) = runs else { continue };
-            match networks::run_peer(framework, network, "train", threads, epochs) {
-                PeerResult::Measured(peer) => measured.push(peer),
-                PeerResult::Skipped(reason) => {
+            let run = match networks::run_peer(framework, network, "train", threads, epochs) {
+                PeerResult::Measured(peer) => TrainerRun::from_peer(&peer),
+                PeerResult::Skipped(reason) => Err(reason),
+            };
+            match run {
+                Ok(run) => measured.push(run),
+                Err(reason) => {
+                    let reason = if round == 0 {
+                        reason
+                    } else {
+                        format!("round {} of {rounds}: {reason}", round + 1)
+                    };
                     eprintln!(
                         "xtask bench train: {framework} skipped for ({}, {threads} threads): {reason}",
                         network.name
@@ -233,26 +243,73 @@ fn run_rounds(
     })
 }
 
-/// The row of one network and thread count: the median epoch of every
-/// round, the first round's test accuracy (each round trains the same
-/// epochs from the same seed), and the highest peak memory and share of
-/// the CPU taken by other processes of any round.
-fn row_of(network: &Network, threads: usize, epochs: usize, runs: &Rounds) -> Value {
-    let our_epochs: Vec<f64> = runs
-        .ours
-        .iter()
-        .flat_map(|run| run.epoch_seconds.clone())
-        .collect();
-    let first = &runs.ours[0];
-    let seconds_per_epoch = networks::median(&our_epochs).expect("every run has epochs");
-    let samples_per_second = first.samples_per_epoch / seconds_per_epoch;
-    let flops = network.training_flops_per_sample();
-    let highest = |values: Vec<Option<f64>>| values.into_iter().flatten().reduce(f64::max);
-    let round_trips: Vec<f64> = runs
-        .ours
-        .iter()
-        .filter_map(|run| run.core_to_core_ns)
-        .collect();
+impl TrainerRun {
+    /// A run of `mlp.py`, from its JSON.
+    fn from_peer(json: &Value) -> Result<TrainerRun, String> {
+        let number = |key: &str| {
+            json[key]
+                .as_f64()
+                .ok_or_else(|| format!("mlp.py printed no number \"{key}\": {json}"))
+        };
+        let epoch_seconds: Vec<f64> = json["epoch_seconds"]
+            .as_array()
+            .map(|all| all.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        if epoch_seconds.is_empty() {
+            return Err(format!("mlp.py printed no \"epoch_seconds\": {json}"));
+        }
+        Ok(TrainerRun {
+            epoch_seconds,
+            samples_per_epoch: number("samples_per_epoch")?,
+            test_accuracy: number("test_accuracy")?,
+            peak_memory_mb: json["peak_memory_mb"].as_f64(),
+            others_cpu_percent: json["others_cpu_percent"].as_f64(),
+            core_to_core_ns: None,
+        })
+    }
+}
+
+/// One side's figures over all its rounds: the median epoch of every round,
+/// the first round's test accuracy (each round trains the same epochs from
+/// the same seed), the highest peak memory and share of the CPU taken by
+/// other processes, and the mean core-to-core round trip.
+struct Summary {
+    seconds_per_epoch: f64,
+    samples_per_second: f64,
+    test_accuracy: f64,
+    peak_memory_mb: Option<f64>,
+    others_cpu_percent: Option<f64>,
+    core_to_core_ns: Option<f64>,
+}
+
+impl Summary {
+    /// `runs` must not be empty, and each run has at least one epoch.
+    fn of(runs: &[TrainerRun]) -> Summary {
+        let epoch_seconds: Vec<f64> = runs
+            .iter()
+            .flat_map(|run| run.epoch_seconds.iter().copied())
+            .collect();
+        let seconds_per_epoch = networks::median(&epoch_seconds).expect("every run has epochs");
+        let highest =
+            |value: fn(&TrainerRun) -> Option<f64>| runs.iter().filter_map(value).reduce(f64::max);
+        let round_trips: Vec<f64> = runs.iter().filter_map(|run| run.core_to_core_ns).collect();
+        Summary {
+            seconds_per_epoch,
+            samples_per_second: runs[0].samples_per_epoch / seconds_per_epoch,
+            test_accuracy: runs[0].test_accuracy,
+            peak_memory_mb: highest(|run| run.peak_memory_mb),
+            others_cpu_percent: highest(|run| run.others_cpu_percent),
+            core_to_core_ns: (!round_trips.is_empty())
+                .then(|| round_trips.iter().sum::<f64>() / round_trips.len() as f64),
+        }
+    }
+}
+
+/// The row of one network and thread count; `peak` is the FP32 peak of
+/// `threads` threads in GFLOP/s.
+fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Rounds) -> Value {
+    let ours = Summary::of(&runs.ours);
+    let gflops = ours.samples_per_second * network.training_flops_per_sample() / 1e9;
     let mut row = json!({
         "bench": "train",
         "network": network.name,
@@ -262,44 +319,26 @@ fn row_of(network: &Network, threads: usize, epochs: usize, runs: &Rounds) -> Va
         "threads": threads,
         "epochs": epochs,
         "rounds": runs.ours.len(),
-        "seconds_per_epoch": seconds_per_epoch,
-        "samples_per_second": samples_per_second,
-        "gflops": samples_per_second * flops / 1e9,
-        "percent_of_peak": 100.0 * samples_per_second * flops / 1e9
-            / networks::peak_gflops(threads),
-        "peak_memory_mb": highest(runs.ours.iter().map(|run| run.peak_memory_mb).collect()),
-        "test_accuracy": first.test_accuracy,
-        "others_cpu_percent": highest(runs.ours.iter().map(|run| run.others_cpu_percent).collect()),
-        "core_to_core_ns": (!round_trips.is_empty())
-            .then(|| round_trips.iter().sum::<f64>() / round_trips.len() as f64),
+        "seconds_per_epoch": ours.seconds_per_epoch,
+        "samples_per_second": ours.samples_per_second,
+        "gflops": gflops,
+        "percent_of_peak": 100.0 * gflops / peak,
+        "peak_memory_mb": ours.peak_memory_mb,
+        "test_accuracy": ours.test_accuracy,
+        "others_cpu_percent": ours.others_cpu_percent,
+        "core_to_core_ns": ours.core_to_core_ns,
     });
     for (framework, peer_runs) in &runs.peers {
         match peer_runs {
             Ok(peer_runs) if !peer_runs.is_empty() => {
-                let field = |key: &str| -> Vec<Option<f64>> {
-                    peer_runs.iter().map(|run| run[key].as_f64()).collect()
-                };
-                // Every epoch of every round, as for ours.
-                let epochs: Vec<f64> = peer_runs
-                    .iter()
-                    .filter_map(|run| run["epoch_seconds"].as_array())
-                    .flatten()
-                    .filter_map(Value::as_f64)
-                    .collect();
-                let samples = peer_runs[0]["samples_per_epoch"].as_f64();
-                let theirs = networks::median(&epochs)
-                    .zip(samples)
-                    .map(|(seconds, samples)| (samples / seconds, seconds));
-                row[format!("{framework}_samples_per_second")] = json!(theirs.map(|t| t.0));
-                row[format!("{framework}_seconds_per_epoch")] = json!(theirs.map(|t| t.1));
-                row[format!("{framework}_peak_memory_mb")] =
-                    json!(highest(field("peak_memory_mb")));
-                row[format!("{framework}_test_accuracy")] = peer_runs[0]["test_accuracy"].clone();
-                row[format!("{framework}_others_cpu_percent")] =
-                    json!(highest(field("others_cpu_percent")));
-                if let Some((theirs, _)) = theirs {
-                    row[format!("ours_over_{framework}")] = json!(samples_per_second / theirs);
-                }
+                let theirs = Summary::of(peer_runs);
+                row[format!("{framework}_samples_per_second")] = json!(theirs.samples_per_second);
+                row[format!("{framework}_seconds_per_epoch")] = json!(theirs.seconds_per_epoch);
+                row[format!("{framework}_peak_memory_mb")] = json!(theirs.peak_memory_mb);
+                row[format!("{framework}_test_accuracy")] = json!(theirs.test_accuracy);
+                row[format!("{framework}_others_cpu_percent")] = json!(theirs.others_cpu_percent);
+                row[format!("ours_over_{framework}")] =
+                    json!(ours.samples_per_second / theirs.samples_per_second);
             }
             Ok(_) => {}
             Err(reason) => row[format!("{framework}_skipped")] = json!(reason),
@@ -316,7 +355,8 @@ fn print_table(rows: &[Value]) {
          (each round a full run of every side). GFLOP/s counts the GEMM work \
          of a step (forward, dW, dX but the first layer's); % is of the measured FP32 peak for \
          the threads used. Memory is the process's peak resident set. core-core ns is the \
-         round trip of a cache line between the two cores around the run (see the machine \
+         round trip of a cache line between the two cores around each run, averaged over \
+         the rounds (see the machine \
          header): multi-thread figures drop as it rises."
     );
     let compared = rows.iter().any(|row| {
@@ -394,7 +434,7 @@ pub fn ratio(row: &Value, framework: &str) -> String {
 mod tests {
     use super::*;
 
-    fn ours(epoch_seconds: &[f64], accuracy: f64, peak_mb: f64) -> TrainerRun {
+    fn run(epoch_seconds: &[f64], accuracy: f64, peak_mb: f64) -> TrainerRun {
         TrainerRun {
             epoch_seconds: epoch_seconds.to_vec(),
             samples_per_epoch: 60_000.0,
@@ -407,33 +447,33 @@ mod tests {
 
     #[test]
     fn a_row_takes_the_median_epoch_of_every_round_on_both_sides() {
-        let peer = |epochs: &[f64], peak: f64| {
-            json!({"epoch_seconds": epochs, "samples_per_epoch": 60_000.0,
-                   "test_accuracy": 0.9, "peak_memory_mb": peak})
-        };
         let runs = Rounds {
             // A slow round (0.4 s epochs) between two fast ones: the nine
             // epochs sorted are 0.2 0.2 0.21 0.21 0.22 0.22 0.4 0.4 0.4, and
             // the median, a fast one, is 0.22 s.
             ours: vec![
-                ours(&[0.2, 0.21, 0.22], 0.96, 60.0),
-                ours(&[0.4, 0.4, 0.4], 0.95, 70.0),
-                ours(&[0.2, 0.21, 0.22], 0.96, 65.0),
+                run(&[0.2, 0.21, 0.22], 0.96, 60.0),
+                run(&[0.4, 0.4, 0.4], 0.95, 70.0),
+                run(&[0.2, 0.21, 0.22], 0.96, 65.0),
             ],
             peers: vec![
                 (
                     "numpy",
                     Ok(vec![
-                        peer(&[0.3, 0.3], 400.0),
-                        peer(&[0.6, 0.6, 0.5], 430.0),
+                        run(&[0.3, 0.3], 0.9, 400.0),
+                        run(&[0.6, 0.6, 0.5], 0.9, 430.0),
                     ]),
                 ),
                 ("torch", Err("torch is not installed".into())),
             ],
         };
-        let row = row_of(&NETWORKS[0], 2, 3, &runs);
+        let row = row_of(&NETWORKS[0], 2, 3, 100.0, &runs);
         assert_eq!(row["seconds_per_epoch"], 0.22);
         assert_eq!(row["samples_per_second"], 60_000.0 / 0.22);
+        // (a) is 319,600 FLOP per sample (networks.rs); the peak is 100 GFLOP/s.
+        let gflops = 60_000.0 / 0.22 * 319_600.0 / 1e9;
+        assert_eq!(row["gflops"], gflops);
+        assert_eq!(row["percent_of_peak"], 100.0 * gflops / 100.0);
         assert_eq!(row["test_accuracy"], 0.96);
         assert_eq!(row["peak_memory_mb"], 70.0);
         assert_eq!(row["rounds"], 3);
@@ -444,5 +484,20 @@ mod tests {
         assert_eq!(row["numpy_peak_memory_mb"], 430.0);
         assert_eq!(row["torch_skipped"], "torch is not installed");
         assert!(row.get("ours_over_torch").is_none());
+    }
+
+    #[test]
+    fn a_peer_run_without_its_epochs_is_a_reason_to_skip_it() {
+        let complete = json!({"epoch_seconds": [0.5, 0.4], "samples_per_epoch": 60_000,
+                              "test_accuracy": 0.97, "peak_memory_mb": 400.0});
+        let parsed = TrainerRun::from_peer(&complete).unwrap();
+        assert_eq!(parsed.epoch_seconds, [0.5, 0.4]);
+        assert_eq!(parsed.samples_per_epoch, 60_000.0);
+        assert_eq!(parsed.peak_memory_mb, Some(400.0));
+        // An older mlp.py: one median per run, no epochs.
+        let old = json!({"seconds_per_epoch": 0.4, "samples_per_second": 150_000.0,
+                         "test_accuracy": 0.97});
+        let reason = TrainerRun::from_peer(&old).err().unwrap();
+        assert!(reason.contains("epoch_seconds"), "{reason}");
     }
 }
