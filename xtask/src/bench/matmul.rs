@@ -137,15 +137,6 @@ fn measure_rows(
     peak: f64,
     numpy: &mut Option<NumpyPeer>,
 ) -> Vec<Value> {
-    // An untimed pass over the first shape: its figure was otherwise
-    // taken on a cold start (the pool's threads, the pages of the
-    // buffers, the core after the peak's idle gaps) and came out 10-30%
-    // below the same shape measured later. The peer's first shape is
-    // likewise its first use of OpenBLAS.
-    if let Some(first) = shapes.first() {
-        OurProduct::new(first, threads).seconds_per_call(1, 1);
-        numpy_seconds(numpy, first, 1, 1);
-    }
     // A round visits every shape in turn, so a row's samples are spread
     // over the whole pass rather than taken in one stretch: the host's slow
     // moments last seconds (see BENCHMARKS.md, "Two threads on this VM"),
@@ -154,6 +145,15 @@ fn measure_rows(
         .iter()
         .map(|shape| OurProduct::new(shape, threads))
         .collect();
+    // An untimed pass over the first shape: its figure was otherwise
+    // taken on a cold start (the pool's threads, the pages of the
+    // buffers, the core after the peak's idle gaps) and came out 10-30%
+    // below the same shape measured later. The peer's first shape is
+    // likewise its first use of OpenBLAS.
+    if let (Some(first), Some(product)) = (shapes.first(), products.first_mut()) {
+        product.seconds_per_call(1, 1);
+        numpy_seconds(numpy, first, 1, 1);
+    }
     let mut our_samples = vec![Vec::new(); shapes.len()];
     let mut numpy_samples = vec![Vec::new(); shapes.len()];
     for round in 0..rounds {
