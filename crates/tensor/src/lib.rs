@@ -10,6 +10,8 @@
 //! Shape legend used throughout the workspace:
 //! - `m`, `k`, `n`: `C (m x n) = op(A) (m x k) * op(B) (k x n)`
 //! - `B` batch size, `I` inputs of a layer, `O` outputs of a layer
+//! - images `[B, C, H, W]` (NCHW): a `B x (C*H*W)` matrix, one image a row,
+//!   channel after channel, each row after row ([`conv`], [`pool`])
 //!
 //! ```
 //! use tensor::{gemm, Epilogue, Matrix};
@@ -21,12 +23,14 @@
 //! assert_eq!(c.as_slice(), &[4.0, 2.0, 10.0, 5.0]);
 //! ```
 
+pub mod conv;
 pub mod cpu;
 mod error;
 mod gemm;
 mod matrix;
 pub mod ops;
 pub mod parallel;
+pub mod pool;
 
 pub use error::ShapeError;
 pub use gemm::{

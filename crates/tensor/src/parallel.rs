@@ -87,6 +87,52 @@ pub fn part_range(len: usize, parts: usize, part: usize, align: usize) -> Range<
     start..end
 }
 
+/// The most threads [`for_each_block`] splits work over (its shares live
+/// in a fixed array on the stack, so a call allocates nothing).
+pub const MAX_BLOCK_THREADS: usize = 16;
+
+/// Runs `task(items, out_share)` over the `out.len() / item_len` items whose
+/// results are consecutive runs of `item_len` values of `out`, on up to
+/// [`threads()`](crate::threads) threads, each given a contiguous range of
+/// items (at least `min_items` of them) and the matching share of `out`.
+/// Image kernels (im2col, pooling) split a batch by image this way.
+///
+/// ```
+/// let mut out = vec![0.0_f32; 6 * 4];
+/// tensor::parallel::for_each_block(&mut out, 4, 1, &|items, share| {
+///     for (item, values) in items.zip(share.chunks_mut(4)) {
+///         values.fill(item as f32);
+///     }
+/// });
+/// assert_eq!(out[5 * 4], 5.0);
+/// ```
+pub fn for_each_block<T: Send>(
+    out: &mut [T],
+    item_len: usize,
+    min_items: usize,
+    task: &(dyn Fn(Range<usize>, &mut [T]) + Sync),
+) {
+    let items = out.len().checked_div(item_len).unwrap_or(0);
+    let parts = crate::threads()
+        .min(items / min_items.max(1))
+        .clamp(1, MAX_BLOCK_THREADS);
+    if parts == 1 {
+        task(0..items, out);
+        return;
+    }
+    let mut shares: [(Range<usize>, &mut [T]); MAX_BLOCK_THREADS] = Default::default();
+    let mut rest = out;
+    for (part, share) in shares.iter_mut().take(parts).enumerate() {
+        let range = part_range(items, parts, part, 1);
+        let (these, later) = std::mem::take(&mut rest).split_at_mut(range.len() * item_len);
+        *share = (range, these);
+        rest = later;
+    }
+    for_each_part(&mut shares[..parts], &|(range, share)| {
+        task(range.clone(), share)
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +219,23 @@ mod tests {
         }
         assert_eq!(part_range(401_408, 2, 0, 16), 0..200_704);
         assert_eq!(part_range(10, 0, 0, 0), 0..10);
+    }
+
+    #[test]
+    fn blocks_cover_every_item_once_with_its_own_share() {
+        for items in [0_usize, 1, 2, 3, 17, 64] {
+            for min_items in [1, 4, 100] {
+                let mut out = vec![-1.0_f32; items * 3];
+                for_each_block(&mut out, 3, min_items, &|range, share| {
+                    assert_eq!(share.len(), range.len() * 3);
+                    for (item, values) in range.zip(share.chunks_mut(3)) {
+                        values.fill(item as f32);
+                    }
+                });
+                for (index, &value) in out.iter().enumerate() {
+                    assert_eq!(value, (index / 3) as f32, "{items} items, {min_items}");
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,323 @@
+//! Pooling over NCHW images (see [`crate::conv`] for the layout): the
+//! maximum or the mean of every `K x K` window, channel by channel, on all
+//! threads. Windows see no padding here (`SlidingWindow::padding` must be 0),
+//! as in the networks we build.
+
+use crate::conv::SlidingWindow;
+use crate::parallel::for_each_block;
+use crate::ShapeError;
+
+/// Channel planes per thread below which pooling stays on one thread.
+const MIN_PLANES_PER_THREAD: usize = 16;
+
+fn check(
+    op: &'static str,
+    window: &SlidingWindow,
+    input: usize,
+    output: usize,
+) -> Result<(), ShapeError> {
+    let (plane, out_plane) = (window.height * window.width, window.positions());
+    let planes = input / plane.max(1);
+    if window.padding != 0 || input != planes * plane || output != planes * out_plane {
+        return Err(ShapeError::VectorLength {
+            op,
+            expected: planes * out_plane,
+            len: output,
+        });
+    }
+    Ok(())
+}
+
+/// `output[plane, oy, ox] = max` over the window of `input[plane, ..]`, and
+/// `argmax` the index of that maximum within its input plane (the first one
+/// on ties), which [`max_pool_backward`] routes the gradient to.
+pub fn max_pool(
+    window: &SlidingWindow,
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u32],
+) -> Result<(), ShapeError> {
+    check("max_pool", window, input.len(), output.len())?;
+    if argmax.len() != output.len() {
+        return Err(ShapeError::VectorLength {
+            op: "max_pool argmax",
+            expected: output.len(),
+            len: argmax.len(),
+        });
+    }
+    let w = *window;
+    let (plane, out_plane) = (w.height * w.width, w.positions());
+    for_each_block(
+        argmax,
+        out_plane,
+        MIN_PLANES_PER_THREAD,
+        &|planes, indices| {
+            for (p, index) in planes.zip(indices.chunks_exact_mut(out_plane)) {
+                let source = &input[p * plane..(p + 1) * plane];
+                for oy in 0..w.out_height() {
+                    for ox in 0..w.out_width() {
+                        index[oy * w.out_width() + ox] = window_argmax(&w, source, oy, ox) as u32;
+                    }
+                }
+            }
+        },
+    );
+    for_each_block(output, out_plane, MIN_PLANES_PER_THREAD, &|planes, out| {
+        let range = planes.start * out_plane..planes.end * out_plane;
+        for ((value, &at), p) in out.iter_mut().zip(&argmax[range.clone()]).zip(range) {
+            *value = input[p / out_plane * plane + at as usize];
+        }
+    });
+    Ok(())
+}
+
+/// The index in its plane of the first maximum of window `(oy, ox)`.
+fn window_argmax(w: &SlidingWindow, plane: &[f32], oy: usize, ox: usize) -> usize {
+    let (y0, x0) = (oy * w.stride, ox * w.stride);
+    let mut best = (y0 * w.width + x0, f32::NEG_INFINITY);
+    for y in y0..y0 + w.kernel {
+        let row = &plane[y * w.width + x0..y * w.width + x0 + w.kernel];
+        for (dx, &v) in row.iter().enumerate() {
+            // NaN propagates, as in PyTorch: it beats every number.
+            if v > best.1 || v.is_nan() && !best.1.is_nan() {
+                best = (y * w.width + x0 + dx, v);
+            }
+        }
+    }
+    best.0
+}
+
+/// `input_grad` (overwritten) gets each output gradient added at the index
+/// its window's maximum came from.
+pub fn max_pool_backward(
+    window: &SlidingWindow,
+    argmax: &[u32],
+    output_grad: &[f32],
+    input_grad: &mut [f32],
+) -> Result<(), ShapeError> {
+    check(
+        "max_pool_backward",
+        window,
+        input_grad.len(),
+        output_grad.len(),
+    )?;
+    if argmax.len() != output_grad.len() {
+        return Err(ShapeError::VectorLength {
+            op: "max_pool_backward argmax",
+            expected: output_grad.len(),
+            len: argmax.len(),
+        });
+    }
+    let (plane, out_plane) = (window.height * window.width, window.positions());
+    for_each_block(
+        input_grad,
+        plane,
+        MIN_PLANES_PER_THREAD,
+        &|planes, grads| {
+            for (p, grad) in planes.zip(grads.chunks_exact_mut(plane)) {
+                grad.fill(0.0);
+                let range = p * out_plane..(p + 1) * out_plane;
+                for (&at, &g) in argmax[range.clone()].iter().zip(&output_grad[range]) {
+                    grad[at as usize] += g;
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+/// `output[plane, oy, ox] =` the mean of the window (`K*K` values).
+pub fn avg_pool(
+    window: &SlidingWindow,
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<(), ShapeError> {
+    check("avg_pool", window, input.len(), output.len())?;
+    let w = *window;
+    let (plane, out_plane) = (w.height * w.width, w.positions());
+    let scale = 1.0 / (w.kernel * w.kernel) as f32;
+    for_each_block(output, out_plane, MIN_PLANES_PER_THREAD, &|planes, out| {
+        for (p, out) in planes.zip(out.chunks_exact_mut(out_plane)) {
+            let source = &input[p * plane..(p + 1) * plane];
+            for oy in 0..w.out_height() {
+                for ox in 0..w.out_width() {
+                    let (y0, x0) = (oy * w.stride, ox * w.stride);
+                    let sum: f32 = (y0..y0 + w.kernel)
+                        .map(|y| {
+                            source[y * w.width + x0..y * w.width + x0 + w.kernel]
+                                .iter()
+                                .sum::<f32>()
+                        })
+                        .sum();
+                    out[oy * w.out_width() + ox] = sum * scale;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `input_grad` (overwritten): every pixel gets `1 / (K*K)` of the gradient
+/// of each window that covers it.
+pub fn avg_pool_backward(
+    window: &SlidingWindow,
+    output_grad: &[f32],
+    input_grad: &mut [f32],
+) -> Result<(), ShapeError> {
+    check(
+        "avg_pool_backward",
+        window,
+        input_grad.len(),
+        output_grad.len(),
+    )?;
+    let w = *window;
+    let (plane, out_plane) = (w.height * w.width, w.positions());
+    let scale = 1.0 / (w.kernel * w.kernel) as f32;
+    for_each_block(
+        input_grad,
+        plane,
+        MIN_PLANES_PER_THREAD,
+        &|planes, grads| {
+            for (p, grad) in planes.zip(grads.chunks_exact_mut(plane)) {
+                grad.fill(0.0);
+                let from = &output_grad[p * out_plane..(p + 1) * out_plane];
+                for oy in 0..w.out_height() {
+                    for ox in 0..w.out_width() {
+                        let g = from[oy * w.out_width() + ox] * scale;
+                        let (y0, x0) = (oy * w.stride, ox * w.stride);
+                        for y in y0..y0 + w.kernel {
+                            for v in &mut grad[y * w.width + x0..y * w.width + x0 + w.kernel] {
+                                *v += g;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(c: usize, h: usize, w: usize, k: usize, s: usize) -> SlidingWindow {
+        SlidingWindow {
+            channels: c,
+            height: h,
+            width: w,
+            kernel: k,
+            stride: s,
+            padding: 0,
+        }
+    }
+
+    /// The definition: every window's values, gathered one by one.
+    fn windows(w: &SlidingWindow, input: &[f32]) -> Vec<Vec<(usize, f32)>> {
+        let plane = w.height * w.width;
+        let mut all = Vec::new();
+        for p in 0..input.len() / plane {
+            for oy in 0..w.out_height() {
+                for ox in 0..w.out_width() {
+                    let mut values = Vec::new();
+                    for ky in 0..w.kernel {
+                        for kx in 0..w.kernel {
+                            let at = (oy * w.stride + ky) * w.width + ox * w.stride + kx;
+                            values.push((p * plane + at, input[p * plane + at]));
+                        }
+                    }
+                    all.push(values);
+                }
+            }
+        }
+        all
+    }
+
+    fn shapes() -> Vec<(SlidingWindow, usize)> {
+        let mut all = Vec::new();
+        for (c, h, w) in [(1, 1, 1), (1, 5, 7), (3, 6, 6), (20, 9, 4)] {
+            for k in 1..=3 {
+                for s in 1..=3 {
+                    let candidate = window(c, h, w, k, s);
+                    if candidate.check().is_ok() {
+                        for batch in [1, 2, 5] {
+                            all.push((candidate, batch));
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn max_pool_and_its_backward_match_the_definition() {
+        for (w, batch) in shapes() {
+            // Distinct values in a scrambled order, so every maximum is unique.
+            let n = batch * w.image_len();
+            let input: Vec<f32> = (0..n)
+                .map(|v| ((v * 37) % 101) as f32 + v as f32 * 1e-3)
+                .collect();
+            let out_len = batch * w.channels * w.positions();
+            let (mut output, mut argmax) = (vec![f32::NAN; out_len], vec![u32::MAX; out_len]);
+            max_pool(&w, &input, &mut output, &mut argmax).unwrap();
+            let grad: Vec<f32> = (0..out_len).map(|v| v as f32 + 1.0).collect();
+            let mut want_grad = vec![0.0; n];
+            for (o, values) in windows(&w, &input).into_iter().enumerate() {
+                let (at, best) =
+                    values
+                        .into_iter()
+                        .fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+                assert_eq!(output[o], best, "{w:?}");
+                want_grad[at] += grad[o];
+            }
+            let mut input_grad = vec![f32::NAN; n];
+            max_pool_backward(&w, &argmax, &grad, &mut input_grad).unwrap();
+            assert_eq!(input_grad, want_grad, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn avg_pool_and_its_backward_match_the_definition() {
+        for (w, batch) in shapes() {
+            let n = batch * w.image_len();
+            let input: Vec<f32> = (0..n).map(|v| ((v * 13) % 17) as f32 - 8.0).collect();
+            let out_len = batch * w.channels * w.positions();
+            let mut output = vec![f32::NAN; out_len];
+            avg_pool(&w, &input, &mut output).unwrap();
+            let grad: Vec<f32> = (0..out_len).map(|v| v as f32 - 3.0).collect();
+            let mut want_grad = vec![0.0; n];
+            let scale = 1.0 / (w.kernel * w.kernel) as f32;
+            for (o, values) in windows(&w, &input).into_iter().enumerate() {
+                let sum: f32 = values.iter().map(|v| v.1).sum();
+                assert!((output[o] - sum * scale).abs() < 1e-5, "{w:?}");
+                for (at, _) in values {
+                    want_grad[at] += grad[o] * scale;
+                }
+            }
+            let mut input_grad = vec![f32::NAN; n];
+            avg_pool_backward(&w, &grad, &mut input_grad).unwrap();
+            for (a, b) in input_grad.iter().zip(&want_grad) {
+                assert!((a - b).abs() < 1e-4, "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_nan_wins_its_window_and_wrong_lengths_are_errors() {
+        let w = window(1, 2, 2, 2, 2);
+        let (mut out, mut at) = ([0.0], [0]);
+        max_pool(&w, &[1.0, f32::NAN, 3.0, 2.0], &mut out, &mut at).unwrap();
+        assert!(out[0].is_nan());
+        assert_eq!(at, [1]);
+        assert!(max_pool(&w, &[0.0; 5], &mut [0.0; 1], &mut [0; 1]).is_err());
+        assert!(max_pool(&w, &[0.0; 4], &mut [0.0; 1], &mut [0; 2]).is_err());
+        assert!(avg_pool(&w, &[0.0; 4], &mut [0.0; 2]).is_err());
+        let padded = SlidingWindow {
+            padding: 1,
+            ..window(1, 4, 4, 2, 2)
+        };
+        assert!(avg_pool(&padded, &[0.0; 16], &mut [0.0; 9]).is_err());
+    }
+}
