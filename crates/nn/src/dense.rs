@@ -6,6 +6,7 @@
 //! backward pass is two GEMMs on transposed views, never a copy.
 
 use crate::activation::same_shape;
+use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
 use tensor::{gemm, ops, Epilogue, Matrix, MatrixRef};
 
@@ -27,6 +28,9 @@ pub struct Dense {
     input_grad: Matrix,
     weight_name: String,
     bias_name: String,
+    /// False for a layer followed by batch norm, whose mean removes any
+    /// bias: then `b` stays zero and is neither saved nor trained.
+    has_bias: bool,
     weight_shape: [usize; 2],
     bias_shape: [usize; 1],
 }
@@ -45,6 +49,7 @@ impl Dense {
             input_grad: Matrix::zeros(0, inputs),
             weight_name: "weight".into(),
             bias_name: "bias".into(),
+            has_bias: true,
             weight_shape: [outputs, inputs],
             bias_shape: [outputs],
         }
@@ -74,6 +79,14 @@ impl Dense {
         layer.weight = weight;
         layer.bias = bias;
         Ok(layer)
+    }
+
+    /// Drops the bias (PyTorch's `bias=False`), for a layer followed by
+    /// batch norm.
+    pub fn without_bias(mut self) -> Dense {
+        self.has_bias = false;
+        self.bias.fill(0.0);
+        self
     }
 
     /// Names the parameters `{prefix}.weight` and `{prefix}.bias`.
@@ -124,27 +137,45 @@ impl Dense {
         &mut self.input_grad
     }
 
-    /// `(name, shape, value)` of the weight, then of the bias.
-    pub fn params(&self) -> [(&str, &[usize], &[f32]); 2] {
+    /// `(name, shape, value)` of the weight, then of the bias if any.
+    pub fn params(&self) -> [Option<TensorRef<'_>>; 2] {
         [
-            (
+            Some((
                 &self.weight_name,
                 &self.weight_shape,
                 self.weight.as_slice(),
-            ),
-            (&self.bias_name, &self.bias_shape, &self.bias),
+            )),
+            self.has_bias
+                .then_some((&self.bias_name, &self.bias_shape[..], &self.bias[..])),
         ]
     }
 
-    /// `(name, value, gradient)` of the weight, then of the bias.
-    pub fn params_mut(&mut self) -> [(&str, &mut [f32], &[f32]); 2] {
+    /// `(name, value, gradient)` of the weight, then of the bias if any.
+    pub fn params_mut(&mut self) -> [Option<ParamMut<'_>>; 2] {
+        let bias = (&self.bias_name, &mut self.bias, &self.bias_grad);
         [
-            (
+            Some((
                 &self.weight_name,
                 self.weight.as_mut_slice(),
                 self.weight_grad.as_slice(),
-            ),
-            (&self.bias_name, &mut self.bias, &self.bias_grad),
+            )),
+            self.has_bias
+                .then_some((bias.0.as_str(), &mut bias.1[..], &bias.2[..])),
+        ]
+    }
+
+    /// `(name, shape, value)` of the weight, then of the bias if any,
+    /// writable (for loading).
+    pub(crate) fn tensors_mut(&mut self) -> [Option<TensorMut<'_>>; 2] {
+        let bias = (&self.bias_name, &self.bias_shape, &mut self.bias);
+        [
+            Some((
+                &self.weight_name,
+                &self.weight_shape,
+                self.weight.as_mut_slice(),
+            )),
+            self.has_bias
+                .then_some((bias.0.as_str(), &bias.1[..], &mut bias.2[..])),
         ]
     }
 
@@ -204,7 +235,9 @@ impl Dense {
             self.weight_grad.view_mut(),
             Epilogue::None,
         )?;
-        ops::column_sums(output_grad, &mut self.bias_grad)?;
+        if self.has_bias {
+            ops::column_sums(output_grad, &mut self.bias_grad)?;
+        }
         if !want_input_grad {
             return Ok(None);
         }

@@ -24,20 +24,29 @@
 //! ```
 
 mod activation;
+mod batch_norm;
+mod conv;
 mod dense;
 mod dropout;
 mod error;
 mod init;
 mod loss;
 mod model;
+mod pool;
 pub mod safetensors;
 mod spec;
+mod stage;
+mod weights;
 
 pub use activation::{sigmoid, Activation};
+pub use batch_norm::{BatchNorm, BATCH_NORM_EPS, BATCH_NORM_MOMENTUM};
+pub use conv::Conv2d;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use error::{NnError, Result};
 pub use init::{standard_normal, Init};
 pub use loss::{mse, sigmoid_binary_cross_entropy, softmax_cross_entropy, Targets};
 pub use model::{Sequential, ARCHITECTURE_KEY, PREDICT_BATCH};
-pub use spec::ModelSpec;
+pub use pool::{Pool2d, PoolKind};
+pub use spec::{LayerSpec, ModelSpec, PlacedLayer, Shape};
+pub use stage::{Layer, ParamMut, TensorRef};

@@ -1,5 +1,6 @@
-//! A sequential multilayer perceptron: dense layers, each followed by its
-//! activation and (in hidden layers, when asked) dropout.
+//! A sequential network: stages of dense, convolution and pooling layers,
+//! each followed by its batch norm, activation and dropout (see
+//! [`crate::ModelSpec`] for how a spec names them).
 //!
 //! One training step, with no allocation once the batch size is steady:
 //!
@@ -10,26 +11,35 @@
 //! for (name, w, dw) in model.params_mut() { /* optimizer */ }
 //! ```
 
-use crate::safetensors::{self, TensorFile};
-use crate::{Activation, Dense, Dropout, Init, ModelSpec, NnError, Result};
+use crate::spec::{window_of, LayerSpec};
+use crate::stage::{Layer, ParamMut, Stage, TensorRef};
+use crate::{
+    Activation, BatchNorm, Conv2d, Dense, Dropout, Init, ModelSpec, NnError, Pool2d, PoolKind,
+    Result,
+};
 use rand::{rngs::StdRng, RngCore, SeedableRng};
-use std::collections::BTreeMap;
-use std::path::Path;
 use tensor::{Matrix, MatrixRef};
 
-/// Rows per forward pass in [`Sequential::predict`] and
-/// [`Sequential::predict_proba`], so a 60 000-row input needs no 60 000-row buffers.
+/// Rows per forward pass at most in [`Sequential::predict`] and
+/// [`Sequential::predict_proba`], so a 60 000-row input needs no 60 000-row
+/// buffers (convolutional networks take fewer, see [`Sequential::predict_rows`]).
 pub const PREDICT_BATCH: usize = 1000;
+
+/// Values of scratch (patches, activations) that one prediction chunk may
+/// take: 16 M values, 64 MB.
+const PREDICT_SCRATCH_VALUES: usize = 16 << 20;
 
 /// The metadata key holding the architecture line in a weights file.
 pub const ARCHITECTURE_KEY: &str = "architecture";
 
-/// A stack of [`Dense`] layers built from a [`ModelSpec`].
+/// A network built from a [`ModelSpec`]: a multilayer perceptron or a
+/// convolutional network.
 ///
-/// Parameters are named as PyTorch names those of
-/// `nn.Sequential(Linear, act, [Dropout], Linear, ...)` held in an attribute
-/// called `layers`: `layers.0.weight` `[O, I]`, `layers.0.bias` `[O]`, then
-/// `layers.2.*` (or `layers.3.*` with dropout), see [`ModelSpec::torch_index`].
+/// Parameters are named as PyTorch names those of the equivalent
+/// `nn.Sequential` held in an attribute called `layers`: `layers.0.weight`
+/// (`[O, I]` for a dense layer, `[O, C, K, K]` for a convolution),
+/// `layers.0.bias`, batch norm's `layers.N.running_mean` and so on, each
+/// module numbered as `nn.Sequential` numbers it ([`ModelSpec::placed`]).
 ///
 /// ```
 /// use nn::{softmax_cross_entropy, Init, ModelSpec, Sequential, Targets};
@@ -56,79 +66,89 @@ pub const ARCHITECTURE_KEY: &str = "architecture";
 #[derive(Clone, Debug)]
 pub struct Sequential {
     spec: ModelSpec,
-    blocks: Vec<Block>,
+    stages: Vec<Stage>,
     training: bool,
     /// Rows and mode of the last forward pass, which backward must match.
     last_forward: Option<(usize, bool)>,
 }
 
-/// One dense layer with what follows it.
-#[derive(Clone, Debug)]
-struct Block {
-    dense: Dense,
-    activation: Activation,
-    dropout: Option<Dropout>,
-    /// `dL/dZ` of the last layer when its activation is not the identity
-    /// (the caller's `dL/dY` is read-only, so it cannot be scaled in place).
-    pre_activation_grad: Matrix,
-}
-
-impl Block {
-    /// `Y` as the next layer sees it: after dropout in training.
-    fn output(&self, training: bool) -> &Matrix {
-        match &self.dropout {
-            Some(dropout) if training => dropout.output(),
-            _ => self.dense.output(),
-        }
-    }
-
-    fn forward(&mut self, input: MatrixRef<'_>, training: bool) -> Result<()> {
-        // ReLU rides in the GEMM epilogue for free; others take one pass.
-        let fuse_relu = self.activation == Activation::Relu;
-        self.dense.forward(input, fuse_relu)?;
-        if !fuse_relu {
-            self.activation
-                .forward_in_place(self.dense.output_mut().view_mut());
-        }
-        if let (Some(dropout), true) = (&mut self.dropout, training) {
-            dropout.forward(self.dense.output().view())?;
-        }
-        Ok(())
-    }
-}
-
 impl Sequential {
     /// Builds the model with weights drawn by `init` from an RNG seeded with
-    /// `seed` (biases zero); the same spec, init and seed give the same
-    /// weights every time. Dropout layers get seeds drawn from the same RNG.
-    /// The model starts in training mode.
+    /// `seed` (biases zero, batch norm's scale one); the same spec, init and
+    /// seed give the same weights every time. Dropout layers get seeds drawn
+    /// from the same RNG after the weights. The model starts in training mode.
     pub fn new(spec: &ModelSpec, init: Init, seed: u64) -> Result<Sequential> {
         // Re-validate: the fields are public, so the spec may not come from parse.
         let spec = ModelSpec::parse(&spec.to_string())?;
         let mut rng = StdRng::seed_from_u64(seed);
-        let depth = spec.depth();
-        let mut blocks = Vec::with_capacity(depth);
-        for k in 0..depth {
-            let (inputs, outputs) = (spec.sizes[k], spec.sizes[k + 1]);
-            let mut dense =
-                Dense::new(inputs, outputs).with_names(&format!("layers.{}", spec.torch_index(k)));
-            init.fill(dense.weight_mut().as_mut_slice(), inputs, outputs, &mut rng);
-            let is_last = k + 1 == depth;
-            blocks.push(Block {
-                dense,
-                activation: if is_last { spec.output } else { spec.hidden },
-                dropout: None,
-                pre_activation_grad: Matrix::zeros(0, 0),
-            });
-        }
-        if spec.dropout > 0.0 {
-            for block in &mut blocks[..depth - 1] {
-                block.dropout = Some(Dropout::new(spec.dropout, rng.next_u64())?);
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut dropout_rates = Vec::new();
+        let name = |index: usize| format!("layers.{index}");
+        for placed in spec.placed() {
+            let (input, output, index) = (placed.input, placed.output, placed.torch_index);
+            let (layer, batch_norm) = match placed.layer {
+                LayerSpec::Conv {
+                    filters,
+                    kernel,
+                    batch_norm,
+                    ..
+                } => {
+                    let window =
+                        window_of(&placed.layer, input).expect("a convolution has a window");
+                    let mut conv =
+                        Conv2d::new(window, filters, !batch_norm)?.with_names(&name(index));
+                    let (fan_in, fan_out) = (window.patch_len(), filters * kernel * kernel);
+                    init.fill(conv.weight_mut().as_mut_slice(), fan_in, fan_out, &mut rng);
+                    (Layer::Conv2d(conv), batch_norm)
+                }
+                LayerSpec::MaxPool { .. } | LayerSpec::AvgPool { .. } => {
+                    let window = window_of(&placed.layer, input).expect("a pooling has a window");
+                    let kind = match placed.layer {
+                        LayerSpec::MaxPool { .. } => PoolKind::Max,
+                        _ => PoolKind::Average,
+                    };
+                    stages.push(Stage::new(
+                        Layer::Pool2d(Pool2d::new(window, kind)?),
+                        Activation::Identity,
+                    ));
+                    continue;
+                }
+                LayerSpec::Dense { units, batch_norm } => {
+                    let dense = dense_layer(input.len(), units, &name(index), init, &mut rng);
+                    let dense = if batch_norm {
+                        dense.without_bias()
+                    } else {
+                        dense
+                    };
+                    (Layer::Dense(dense), batch_norm)
+                }
+                LayerSpec::Dropout(rate) => {
+                    dropout_rates.push((stages.len() - 1, rate));
+                    continue;
+                }
+            };
+            let mut stage = Stage::new(layer, spec.hidden);
+            if batch_norm {
+                let spatial = output.height * output.width;
+                stage.norm =
+                    Some(BatchNorm::new(output.channels, spatial).with_names(&name(index + 1)));
             }
+            stages.push(stage);
+        }
+        let last = dense_layer(
+            spec.last_hidden_shape().len(),
+            spec.outputs,
+            &name(spec.output_torch_index()),
+            init,
+            &mut rng,
+        );
+        stages.push(Stage::new(Layer::Dense(last), spec.output));
+        for (stage, rate) in dropout_rates {
+            stages[stage].dropout = Some(Dropout::new(rate, rng.next_u64())?);
         }
         Ok(Sequential {
             spec,
-            blocks,
+            stages,
             training: true,
             last_forward: None,
         })
@@ -138,33 +158,74 @@ impl Sequential {
         &self.spec
     }
 
+    /// The stages' layers, in order.
+    pub fn layers(&self) -> impl Iterator<Item = &Layer> + '_ {
+        self.stages.iter().map(|s| &s.layer)
+    }
+
     /// Dense layer `k` (0-based, counting dense layers only).
     pub fn dense(&self, k: usize) -> Option<&Dense> {
-        self.blocks.get(k).map(|b| &b.dense)
+        self.dense_stage(k).map(|s| match &self.stages[s].layer {
+            Layer::Dense(dense) => dense,
+            _ => unreachable!("dense_stage finds dense layers"),
+        })
     }
 
     /// Dense layer `k`, writable (to set weights by hand).
     pub fn dense_mut(&mut self, k: usize) -> Option<&mut Dense> {
-        self.blocks.get_mut(k).map(|b| &mut b.dense)
+        let s = self.dense_stage(k)?;
+        match &mut self.stages[s].layer {
+            Layer::Dense(dense) => Some(dense),
+            _ => None,
+        }
+    }
+
+    /// Convolution `k` (0-based, counting convolutions only).
+    pub fn conv(&self, k: usize) -> Option<&Conv2d> {
+        self.layers()
+            .filter_map(|layer| match layer {
+                Layer::Conv2d(conv) => Some(conv),
+                _ => None,
+            })
+            .nth(k)
+    }
+
+    fn dense_stage(&self, k: usize) -> Option<usize> {
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.layer, Layer::Dense(_)))
+            .nth(k)
+            .map(|(index, _)| index)
     }
 
     /// The dropout after dense layer `k`, if there is one (its mask is that
     /// of the last training forward pass).
     pub fn dropout(&self, k: usize) -> Option<&Dropout> {
-        self.blocks.get(k).and_then(|b| b.dropout.as_ref())
+        self.dense_stage(k)
+            .and_then(|s| self.stages[s].dropout.as_ref())
     }
 
-    /// Reseeds every dropout layer: layer `k` from `seed + k` (wrapping), so
-    /// layers draw different masks. See [`Dropout::reseed`].
+    /// Every dropout layer, in order.
+    pub fn dropouts(&self) -> impl Iterator<Item = &Dropout> + '_ {
+        self.stages.iter().filter_map(|s| s.dropout.as_ref())
+    }
+
+    /// Reseeds every dropout layer: the one of stage `k` from `seed + k`
+    /// (wrapping), so layers draw different masks. See [`Dropout::reseed`].
     pub fn reseed_dropout(&mut self, seed: u64) {
-        for (k, block) in self.blocks.iter_mut().enumerate() {
-            if let Some(dropout) = &mut block.dropout {
-                dropout.reseed(seed.wrapping_add(k as u64));
+        let mut k = 0;
+        for stage in &mut self.stages {
+            if let Some(dropout) = &mut stage.dropout {
+                dropout.reseed(seed.wrapping_add(k));
+                k += 1;
             }
         }
     }
 
-    /// Training mode: dropout active. Evaluation mode: dropout is the identity.
+    /// Training mode: dropout active, batch norm on batch statistics.
+    /// Evaluation mode: dropout is the identity, batch norm uses its running
+    /// statistics.
     pub fn set_training(&mut self, training: bool) {
         self.training = training;
     }
@@ -173,16 +234,22 @@ impl Sequential {
         self.training
     }
 
-    /// `(name, shape, value)` of every parameter, in layer order.
-    pub fn params(&self) -> impl Iterator<Item = (&str, &[usize], &[f32])> + '_ {
-        self.blocks.iter().flat_map(|b| b.dense.params())
+    /// `(name, shape, value)` of every trainable parameter, in layer order.
+    pub fn params(&self) -> impl Iterator<Item = TensorRef<'_>> + '_ {
+        self.tensors().filter(|(name, _, _)| is_trainable(name))
+    }
+
+    /// `(name, shape, value)` of every tensor a weights file holds: the
+    /// parameters and batch norm's running statistics, in layer order.
+    pub fn tensors(&self) -> impl Iterator<Item = TensorRef<'_>> + '_ {
+        self.stages.iter().flat_map(Stage::tensors)
     }
 
     /// `(name, value, gradient)` of every parameter, for an optimizer.
     /// Gradients are those of the last [`Sequential::backward`]; backward
     /// overwrites them, so there is no `zero_grad`.
-    pub fn params_mut(&mut self) -> impl Iterator<Item = (&str, &mut [f32], &[f32])> + '_ {
-        self.blocks.iter_mut().flat_map(|b| b.dense.params_mut())
+    pub fn params_mut(&mut self) -> impl Iterator<Item = ParamMut<'_>> + '_ {
+        self.stages.iter_mut().flat_map(Stage::params_mut)
     }
 
     /// Number of trainable values.
@@ -190,8 +257,8 @@ impl Sequential {
         self.params().map(|(_, _, v)| v.len()).sum()
     }
 
-    /// The forward pass: `X` `[B, I]` to the output `[B, O]` (logits when the
-    /// output activation is the identity).
+    /// The forward pass: `X` `[B, I]` (`I = C*H*W` for images) to the
+    /// output `[B, O]` (logits when the output activation is the identity).
     pub fn forward(&mut self, input: MatrixRef<'_>) -> Result<&Matrix> {
         if input.cols() != self.spec.inputs() {
             return Err(NnError::InputWidth {
@@ -201,8 +268,8 @@ impl Sequential {
         }
         let training = self.training;
         self.last_forward = None;
-        for k in 0..self.blocks.len() {
-            let (done, rest) = self.blocks.split_at_mut(k);
+        for k in 0..self.stages.len() {
+            let (done, rest) = self.stages.split_at_mut(k);
             let x = match done.last() {
                 Some(previous) => previous.output(training).view(),
                 None => input,
@@ -210,7 +277,7 @@ impl Sequential {
             rest[0].forward(x, training)?;
         }
         self.last_forward = Some((input.rows(), training));
-        Ok(self.blocks[self.blocks.len() - 1].output(training))
+        Ok(self.stages[self.stages.len() - 1].output(training))
     }
 
     /// The backward pass from `dL/dY` of the output, `[B, O]`, filling every
@@ -237,42 +304,44 @@ impl Sequential {
                 })
             }
         }
-        let last = self.blocks.len() - 1;
+        let last = self.stages.len() - 1;
         for k in (0..=last).rev() {
-            let (upto, after) = self.blocks.split_at_mut(k + 1);
+            let (upto, after) = self.stages.split_at_mut(k + 1);
             let (before, current) = upto.split_at_mut(k);
-            let block = &mut current[0];
-            let x = match before.last() {
-                Some(previous) => previous.output(training).view(),
-                None => input,
-            };
-            let y = block.dense.output().view();
-            // dL/dZ (Z = the dense output before its activation).
-            let pre_activation_grad = if let Some(next) = after.first_mut() {
-                // Our output gradient is the next layer's input gradient,
-                // ours to scale in place.
-                let grad = next.dense.input_grad_mut();
-                if let (Some(dropout), true) = (&block.dropout, training) {
-                    dropout.backward_in_place(grad.view_mut())?;
+            let x = before.last().map_or(input, |s| s.output(training).view());
+            // The first stage's input gradient would be the data's: skipped.
+            let want_input_grad = k > 0;
+            match after.first_mut() {
+                // dL/dY is the next stage's input gradient, ours to scale in place.
+                Some(next) => {
+                    let grad = next.input_grad_mut().view_mut();
+                    current[0].backward(x, grad, training, want_input_grad)?
                 }
-                block.activation.backward_in_place(y, grad.view_mut())?;
-                grad.view()
-            } else if block.activation == Activation::Identity {
-                crate::activation::same_shape("backward dY", y.shape(), output_grad.shape())?;
-                output_grad
-            } else {
-                let grad = &mut block.pre_activation_grad;
-                grad.resize(y.rows(), y.cols());
-                block.activation.backward(y, output_grad, grad.view_mut())?;
-                grad.view()
-            };
-            block.dense.backward(x, pre_activation_grad, k > 0)?;
+                None => {
+                    current[0].backward_from_output(x, output_grad, training, want_input_grad)?
+                }
+            }
         }
         Ok(())
     }
 
-    /// Class probabilities `[N, O]` in evaluation mode, `PREDICT_BATCH` rows
-    /// at a time: the softmax of the logits when the output activation is the
+    /// Rows per chunk of a prediction: [`PREDICT_BATCH`], or fewer when one
+    /// input's scratch (a convolution's patches) is large.
+    pub fn predict_rows(&self) -> usize {
+        let per_row: usize = self
+            .spec
+            .placed()
+            .iter()
+            .map(|placed| match window_of(&placed.layer, placed.input) {
+                Some(window) => window.positions() * window.patch_len() + placed.output.len(),
+                None => placed.output.len(),
+            })
+            .sum();
+        (PREDICT_SCRATCH_VALUES / per_row.max(1)).clamp(1, PREDICT_BATCH)
+    }
+
+    /// Class probabilities `[N, O]` in evaluation mode, a chunk of rows at
+    /// a time: the softmax of the logits when the output activation is the
     /// identity, otherwise the output activation's values.
     pub fn predict_proba(&mut self, input: MatrixRef<'_>) -> Result<Matrix> {
         let mut out = Matrix::zeros(input.rows(), self.spec.outputs());
@@ -287,7 +356,7 @@ impl Sequential {
     }
 
     /// The most likely class of every row (argmax of the output), in
-    /// evaluation mode, `PREDICT_BATCH` rows at a time.
+    /// evaluation mode, a chunk of rows at a time.
     pub fn predict(&mut self, input: MatrixRef<'_>) -> Result<Vec<usize>> {
         let mut classes = vec![0; input.rows()];
         self.in_eval_mode(input, |start, y| {
@@ -315,9 +384,10 @@ impl Sequential {
                 got: input.cols(),
             });
         }
+        let chunk = self.predict_rows();
         let mut start = 0;
         while result.is_ok() && start < input.rows() {
-            let end = (start + PREDICT_BATCH).min(input.rows());
+            let end = (start + chunk).min(input.rows());
             match self.forward(input.rows_range(start..end)) {
                 Ok(y) => visit(start, y),
                 Err(e) => result = Err(e),
@@ -329,114 +399,26 @@ impl Sequential {
         result
     }
 
-    /// The metadata stored with the weights: the architecture line.
-    pub fn metadata(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (ARCHITECTURE_KEY.to_string(), self.spec.to_string()),
-            ("format".to_string(), "nn.Sequential".to_string()),
-        ])
+    pub(crate) fn stages_mut(&mut self) -> &mut [Stage] {
+        &mut self.stages
     }
 
-    /// Writes the weights as safetensors (atomically: temp file, then rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        safetensors::write_tensors(path, self.params(), &self.metadata())
-    }
-
-    /// Builds a model from a weights file, using the architecture in its
-    /// metadata; every name, dtype and shape is checked. Dropout layers (if
-    /// any) are seeded with `0`: their state is not part of the weights.
-    pub fn load(path: &Path) -> Result<Sequential> {
-        Sequential::from_tensor_file(&safetensors::read_tensors(path)?, path, false)
-    }
-
-    /// [`Sequential::load`] for a file already read (`path` only names it in
-    /// errors), so a caller that reads the metadata first need not read the
-    /// file twice. With `allow_extra`, tensors that are not parameters (a
-    /// trainer checkpoint's optimizer state) are ignored.
-    pub fn from_tensor_file(
-        file: &TensorFile,
-        path: &Path,
-        allow_extra: bool,
-    ) -> Result<Sequential> {
-        let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) else {
-            return Err(NnError::Format {
-                path: path.to_path_buf(),
-                problem: format!(
-                    "no {ARCHITECTURE_KEY:?} in __metadata__; build the model from its spec \
-                     and use load_weights"
-                ),
-            });
-        };
-        let spec = ModelSpec::parse(architecture).map_err(|e| NnError::Format {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        })?;
-        let mut model = Sequential::new(&spec, Init::HeNormal, 0)?;
-        model.assign_params(file, path, allow_extra)?;
-        Ok(model)
-    }
-
-    /// Loads weights into this model. If the file names an architecture it
-    /// must be this one; then every name, dtype and shape is checked.
-    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
-        let file = safetensors::read_tensors(path)?;
-        if let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) {
-            let same = ModelSpec::parse(architecture).is_ok_and(|spec| spec == self.spec);
-            if !same {
-                return Err(NnError::ArchitectureMismatch {
-                    path: path.to_path_buf(),
-                    found: architecture.clone(),
-                    expected: self.spec.to_string(),
-                });
-            }
-        }
-        self.assign_params(&file, path, false)
-    }
-
-    /// Copies this model's parameters out of `file` (read from `path`, named in
-    /// errors): every parameter must be present with its exact shape. With
-    /// `allow_extra`, other tensors (an optimizer's state in a checkpoint)
-    /// are ignored; without it they are an error. Nothing is changed on error.
-    pub fn assign_params(
-        &mut self,
-        file: &TensorFile,
-        path: &Path,
-        allow_extra: bool,
-    ) -> Result<()> {
-        for (name, shape, _) in self.params() {
-            let tensor = file.get(name).ok_or_else(|| NnError::MissingTensor {
-                path: path.to_path_buf(),
-                name: name.to_string(),
-            })?;
-            if tensor.shape != shape {
-                return Err(NnError::WrongShape {
-                    path: path.to_path_buf(),
-                    name: name.to_string(),
-                    expected: shape.to_vec(),
-                    found: tensor.shape.clone(),
-                });
-            }
-        }
-        if !allow_extra {
-            for tensor in &file.tensors {
-                if !self.params().any(|(name, _, _)| name == tensor.name) {
-                    return Err(NnError::UnexpectedTensor {
-                        path: path.to_path_buf(),
-                        name: tensor.name.clone(),
-                    });
-                }
-            }
-        }
-        for block in &mut self.blocks {
-            for (name, value, _) in block.dense.params_mut() {
-                if let Some(tensor) = file.get(name) {
-                    value.copy_from_slice(&tensor.data);
-                }
-            }
-        }
+    pub(crate) fn forget_forward(&mut self) {
         self.last_forward = None;
-        Ok(())
     }
+}
+
+/// Batch norm's running statistics are saved, but no optimizer touches them.
+fn is_trainable(name: &str) -> bool {
+    !(name.ends_with(".running_mean")
+        || name.ends_with(".running_var")
+        || name.ends_with(".num_batches_tracked"))
+}
+
+fn dense_layer(inputs: usize, outputs: usize, name: &str, init: Init, rng: &mut StdRng) -> Dense {
+    let mut dense = Dense::new(inputs, outputs).with_names(name);
+    init.fill(dense.weight_mut().as_mut_slice(), inputs, outputs, rng);
+    dense
 }
 
 fn mode_name(training: bool) -> &'static str {

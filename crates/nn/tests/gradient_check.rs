@@ -11,7 +11,7 @@
 
 use nn::{
     mse, sigmoid_binary_cross_entropy, softmax_cross_entropy, Activation, Dense, Dropout, Init,
-    ModelSpec, Sequential, Targets,
+    LayerSpec, ModelSpec, Sequential, Shape, Targets,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tensor::Matrix;
@@ -341,48 +341,210 @@ fn sigmoid_binary_cross_entropy_gradient() {
 
 type LossF64 = dyn Fn(&[f64]) -> f64;
 
-/// The loss of a whole network in f64, given its flat parameters in the
-/// order of `Sequential::params` and the dropout masks of the forward pass.
+/// `Y[b, o, y, x] = bias[o] + sum over c, ky, kx of W[o, c, ky, kx] *
+/// X[b, c, y*s + ky - p, x*s + kx - p]` (zero outside): the seven nested
+/// loops of the definition, the oracle of the fast convolution.
+#[allow(clippy::too_many_arguments)]
+fn conv_f64(
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+    batch: usize,
+    input: Shape,
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> (Vec<f64>, Shape) {
+    let out_h = (input.height + 2 * padding - kernel) / stride + 1;
+    let out_w = (input.width + 2 * padding - kernel) / stride + 1;
+    let (c_in, h, wd) = (input.channels, input.height, input.width);
+    let mut y = vec![0.0; batch * filters * out_h * out_w];
+    for b in 0..batch {
+        for o in 0..filters {
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    let mut sum = bias.map_or(0.0, |bias| bias[o]);
+                    for c in 0..c_in {
+                        for ky in 0..kernel {
+                            for kx in 0..kernel {
+                                let iy = (oy * stride + ky) as isize - padding as isize;
+                                let ix = (ox * stride + kx) as isize - padding as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((b * c_in + c) * h + iy as usize) * wd + ix as usize];
+                                sum += w[((o * c_in + c) * kernel + ky) * kernel + kx] * xv;
+                            }
+                        }
+                    }
+                    y[((b * filters + o) * out_h + oy) * out_w + ox] = sum;
+                }
+            }
+        }
+    }
+    let shape = Shape::image(filters, out_h, out_w);
+    (y, shape)
+}
+
+/// Max or mean of every window, by the definition.
+fn pool_f64(
+    x: &[f64],
+    batch: usize,
+    input: Shape,
+    kernel: usize,
+    stride: usize,
+    max: bool,
+) -> (Vec<f64>, Shape) {
+    let out_h = (input.height - kernel) / stride + 1;
+    let out_w = (input.width - kernel) / stride + 1;
+    let mut y = Vec::new();
+    for plane in x
+        .chunks(input.height * input.width)
+        .take(batch * input.channels)
+    {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let values = (0..kernel * kernel).map(|k| {
+                    plane[(oy * stride + k / kernel) * input.width + ox * stride + k % kernel]
+                });
+                y.push(if max {
+                    values.fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    values.sum::<f64>() / (kernel * kernel) as f64
+                });
+            }
+        }
+    }
+    let shape = Shape::image(input.channels, out_h, out_w);
+    (y, shape)
+}
+
+/// Batch norm in training mode: each channel over the batch and its pixels.
+fn batch_norm_f64(
+    x: &[f64],
+    batch: usize,
+    channels: usize,
+    spatial: usize,
+    gamma: &[f64],
+    beta: &[f64],
+) -> Vec<f64> {
+    let mut y = x.to_vec();
+    let count = (batch * spatial) as f64;
+    for c in 0..channels {
+        let at = |b: usize, s: usize| (b * channels + c) * spatial + s;
+        let all = || (0..batch).flat_map(move |b| (0..spatial).map(move |s| (b, s)));
+        let mean = all().map(|(b, s)| x[at(b, s)]).sum::<f64>() / count;
+        let var = all()
+            .map(|(b, s)| (x[at(b, s)] - mean).powi(2))
+            .sum::<f64>()
+            / count;
+        for (b, s) in all() {
+            y[at(b, s)] = gamma[c] * (x[at(b, s)] - mean) / (var + 1e-5).sqrt() + beta[c];
+        }
+    }
+    y
+}
+
+/// The loss of a whole network in f64, interpreting its spec layer by
+/// layer, given its flat trainable parameters in the order of
+/// `Sequential::params` and the dropout masks of the forward pass.
 fn network_loss_f64(
     spec: &ModelSpec,
     params: &[f64],
     x: &[f64],
     rows: usize,
-    masks: &[Option<Vec<f64>>],
+    masks: &[Vec<f64>],
     loss: &dyn Fn(&[f64]) -> f64,
 ) -> f64 {
-    let mut a = x.to_vec();
-    let mut offset = 0;
-    for (k, mask) in masks.iter().enumerate() {
-        let (inputs, outputs) = (spec.sizes[k], spec.sizes[k + 1]);
-        let w = &params[offset..offset + outputs * inputs];
-        offset += outputs * inputs;
-        let b = &params[offset..offset + outputs];
-        offset += outputs;
-        let activation = if k + 1 == spec.depth() {
-            spec.output
-        } else {
-            spec.hidden
-        };
-        a = activation_f64(activation, &dense_f64(&a, w, b, rows, inputs), outputs);
-        if let Some(mask) = mask {
-            a.iter_mut().zip(mask).for_each(|(a, m)| *a *= m);
+    let mut next_params = {
+        let mut offset = 0;
+        move |n: usize| {
+            offset += n;
+            &params[offset - n..offset]
         }
+    };
+    let mut masks = masks.iter();
+    let mut a = x.to_vec();
+    let mut shape = spec.input;
+    for layer in &spec.layers {
+        let (z, out, norm) = match *layer {
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride,
+                padding,
+                batch_norm,
+            } => {
+                let w = next_params(filters * shape.channels * kernel * kernel);
+                let bias = (!batch_norm).then(|| next_params(filters));
+                let (z, out) = conv_f64(&a, w, bias, rows, shape, filters, kernel, stride, padding);
+                (z, out, batch_norm)
+            }
+            LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => {
+                let max = matches!(layer, LayerSpec::MaxPool { .. });
+                let (kernel, stride) = if kernel == 0 {
+                    (shape.height, shape.height)
+                } else {
+                    (kernel, stride)
+                };
+                (a, shape) = pool_f64(&a, rows, shape, kernel, stride, max);
+                continue;
+            }
+            LayerSpec::Dense { units, batch_norm } => {
+                let w = next_params(units * shape.len());
+                let zeros = vec![0.0; units];
+                let b = if batch_norm {
+                    &zeros[..]
+                } else {
+                    next_params(units)
+                };
+                (
+                    dense_f64(&a, w, b, rows, shape.len()),
+                    Shape::flat(units),
+                    batch_norm,
+                )
+            }
+            LayerSpec::Dropout(_) => {
+                let mask = masks.next().expect("a mask per dropout layer");
+                a.iter_mut().zip(mask).for_each(|(a, m)| *a *= m);
+                continue;
+            }
+        };
+        let z = if norm {
+            let gamma = next_params(out.channels);
+            let beta = next_params(out.channels);
+            batch_norm_f64(&z, rows, out.channels, out.height * out.width, gamma, beta)
+        } else {
+            z
+        };
+        a = activation_f64(spec.hidden, &z, out.len());
+        shape = out;
     }
-    loss(&a)
+    let w = next_params(spec.outputs * shape.len());
+    let b = next_params(spec.outputs);
+    let y = dense_f64(&a, w, b, rows, shape.len());
+    loss(&activation_f64(spec.output, &y, spec.outputs))
 }
 
 /// Trains nothing: one forward + loss + backward, then every parameter's
 /// gradient against finite differences of the f64 network.
 fn check_network(spec_text: &str, loss_kind: &str) {
+    check_network_rows(spec_text, loss_kind, 6)
+}
+
+fn check_network_rows(spec_text: &str, loss_kind: &str, rows: usize) {
     let spec = ModelSpec::parse(spec_text).unwrap();
     let mut model = Sequential::new(&spec, Init::XavierUniform, 7).unwrap();
     let mut rng = StdRng::seed_from_u64(8);
-    let rows = 6;
-    // Non-zero biases, so their gradients and the kinks are exercised too.
+    // Non-zero biases and batch-norm shifts, scales away from one, so their
+    // gradients and the kinks are exercised too.
     for (name, value, _) in model.params_mut() {
         if name.ends_with("bias") {
             value.iter_mut().for_each(|b| *b = rng.gen_range(-0.5..0.5));
+        }
+        if name.ends_with("weight") && value.len() < 10 {
+            value.iter_mut().for_each(|g| *g = rng.gen_range(0.5..1.5));
         }
     }
     let x = random_matrix(rows, spec.inputs(), 1.0, &mut rng);
@@ -415,8 +577,9 @@ fn check_network(spec_text: &str, loss_kind: &str) {
     };
     model.backward(x.view(), grad.view()).unwrap();
 
-    let masks: Vec<Option<Vec<f64>>> = (0..spec.depth())
-        .map(|k| model.dropout(k).map(|d| to_f64(d.mask().as_slice())))
+    let masks: Vec<Vec<f64>> = model
+        .dropouts()
+        .map(|d| to_f64(d.mask().as_slice()))
         .collect();
     let params64: Vec<f64> = model.params().flat_map(|(_, _, v)| to_f64(v)).collect();
     let x64 = to_f64(x.as_slice());
@@ -460,4 +623,59 @@ fn three_layer_network_with_dropout_masks() {
             "cross_entropy",
         );
     }
+}
+
+#[test]
+fn convolutions_with_odd_sizes_strides_and_padding() {
+    for spec in [
+        "1x7x6 c3k3 5",
+        "2x7x7 c3k3s2p1 c2k2 4",
+        "3x9x5 c4k3p1 c2k3s2 3 hidden=tanh",
+        "1x5x5 c2k5p2 c3k1 2 hidden=sigmoid",
+    ] {
+        check_network(spec, "cross_entropy");
+    }
+}
+
+#[test]
+fn pooling_max_average_and_global() {
+    for spec in [
+        "1x8x8 c3k3 p2 4",
+        "2x9x9 c3k2 p3s2 3",
+        "1x8x7 c2k3 a2 3 hidden=tanh",
+        "2x6x6 c3k3p1 gap 3",
+    ] {
+        check_network(spec, "cross_entropy");
+    }
+}
+
+#[test]
+fn batch_norm_in_training_mode_after_convolutions_and_dense_layers() {
+    for spec in [
+        "1x6x6 c3k3bn 3",
+        "2x7x7 c3k3s2p1bn p2 f5bn 4 hidden=tanh",
+        "6 f7bn f5bn 3",
+    ] {
+        check_network_rows(spec, "cross_entropy", 5);
+    }
+    // A small batch, where each row weighs much in the statistics. (Two
+    // rows normalise to exactly -1 and 1: the weights' true gradient is
+    // then ~0 and f32 rounding is all a check would see.)
+    check_network_rows("4 f3bn 3", "mse", 3);
+}
+
+#[test]
+fn a_small_lenet_with_dropout_everywhere() {
+    check_network_rows(
+        "1x12x12 c4k5p2 d0.2 p2 c6k3 p2 f8 d0.3 f7 3",
+        "cross_entropy",
+        3,
+    );
+}
+
+#[test]
+fn a_batch_cut_into_several_chunks_sums_their_gradients() {
+    // 6400 patch values per image: a chunk holds 10 images, so 12 rows
+    // make two chunks, the second one short.
+    check_network_rows("1x20x20 c2k5 3", "cross_entropy", 12);
 }

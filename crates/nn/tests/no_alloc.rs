@@ -106,6 +106,8 @@ fn training_steps_allocate_nothing_once_warm() {
         "784-64-32-10 hidden=sigmoid",
         "50-40-30-10 hidden=tanh output=softmax",
         "50-40-30-10 hidden=leaky_relu dropout=0.5",
+        "1x12x12 c4k3p1 p2 c6k3bn d0.1 a2 f16bn d0.2 10",
+        "2x9x9 c3k3s2p1 gap 5 hidden=tanh",
     ] {
         assert_eq!(allocations_in_steady_state(spec, 32, 1, 5), 0, "{spec}");
     }

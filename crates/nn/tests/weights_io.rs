@@ -345,3 +345,51 @@ fn saving_replaces_the_old_file_and_a_failed_save_names_the_path() {
     assert!(matches!(err, NnError::Io { .. }), "{err}");
     assert!(err.to_string().contains("no-such-dir"), "{err}");
 }
+
+#[test]
+fn a_convolutional_network_with_batch_norm_round_trips_with_its_running_statistics() {
+    let dir = TempDir::new("cnn");
+    let path = dir.join("cnn.safetensors");
+    let spec = ModelSpec::parse("1x10x10 c4k3bn p2 c3k3p1 d0.2 gap f6bn 5").unwrap();
+    let mut model = Sequential::new(&spec, Init::HeNormal, 5).unwrap();
+    let x = Matrix::from_fn(8, 100, |r, c| ((r * 100 + c) as f32 * 0.37).sin());
+    // A few training forward passes move the running statistics.
+    for _ in 0..3 {
+        model.forward(x.view()).unwrap();
+    }
+    let names: Vec<(String, Vec<usize>)> = model
+        .tensors()
+        .map(|(name, shape, _)| (name.to_string(), shape.to_vec()))
+        .collect();
+    assert_eq!(names, spec.tensor_shapes());
+    assert!(names.contains(&("layers.1.num_batches_tracked".to_string(), vec![])));
+    assert!(!names.iter().any(|(name, _)| name == "layers.0.bias"));
+    assert_eq!(
+        model.tensors().count(),
+        model.params().count() + 2 * 3,
+        "two batch norms, three buffers each"
+    );
+    model.save(&path).unwrap();
+    let mut loaded = Sequential::load(&path).unwrap();
+    for ((name, _, a), (_, _, b)) in model.tensors().zip(loaded.tensors()) {
+        assert_eq!(a, b, "{name}");
+    }
+    assert_eq!(
+        model.predict_proba(x.view()).unwrap(),
+        loaded.predict_proba(x.view()).unwrap()
+    );
+}
+
+#[test]
+fn a_file_claiming_a_huge_architecture_is_refused_before_anything_is_built() {
+    let dir = TempDir::new("claims");
+    let path = dir.join("huge.safetensors");
+    let metadata = BTreeMap::from([("architecture".to_string(), "784-100000000-10".to_string())]);
+    write_tensors(&path, std::iter::empty(), &metadata).unwrap();
+    let started = std::time::Instant::now();
+    let error = Sequential::load(&path).unwrap_err();
+    assert!(matches!(error, NnError::MissingTensor { .. }), "{error}");
+    assert!(error.to_string().contains("layers.0.weight"), "{error}");
+    // Built first, 78 GB of weights would have been asked for.
+    assert!(started.elapsed().as_secs() < 5);
+}

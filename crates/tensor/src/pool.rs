@@ -54,6 +54,10 @@ pub fn max_pool(
         &|planes, indices| {
             for (p, index) in planes.zip(indices.chunks_exact_mut(out_plane)) {
                 let source = &input[p * plane..(p + 1) * plane];
+                if w.kernel == 2 && w.stride == 2 {
+                    argmax_2x2(&w, source, index);
+                    continue;
+                }
                 for oy in 0..w.out_height() {
                     for ox in 0..w.out_width() {
                         index[oy * w.out_width() + ox] = window_argmax(&w, source, oy, ox) as u32;
@@ -63,16 +67,80 @@ pub fn max_pool(
         },
     );
     for_each_block(output, out_plane, MIN_PLANES_PER_THREAD, &|planes, out| {
-        let range = planes.start * out_plane..planes.end * out_plane;
-        for ((value, &at), p) in out.iter_mut().zip(&argmax[range.clone()]).zip(range) {
-            *value = input[p / out_plane * plane + at as usize];
+        for (p, out) in planes.zip(out.chunks_exact_mut(out_plane)) {
+            let source = &input[p * plane..(p + 1) * plane];
+            let index = &argmax[p * out_plane..(p + 1) * out_plane];
+            for (value, &at) in out.iter_mut().zip(index) {
+                *value = source[at as usize];
+            }
         }
     });
     Ok(())
 }
 
+/// [`window_argmax`] of every 2x2 window with stride 2 (the usual pooling),
+/// two input rows at a time.
+fn argmax_2x2(w: &SlidingWindow, plane: &[f32], index: &mut [u32]) {
+    let width = w.width;
+    for (oy, out) in index.chunks_exact_mut(w.out_width()).enumerate() {
+        let top = 2 * oy * width;
+        let (upper, lower) = (
+            &plane[top..top + width],
+            &plane[top + width..top + 2 * width],
+        );
+        for (ox, out) in out.iter_mut().enumerate() {
+            let x = 2 * ox;
+            let candidates = [
+                (upper[x], top + x),
+                (upper[x + 1], top + x + 1),
+                (lower[x], top + width + x),
+                (lower[x + 1], top + width + x + 1),
+            ];
+            let mut best = candidates[0];
+            for candidate in &candidates[1..] {
+                // The first maximum wins; NaN beats every number, as in PyTorch.
+                if candidate.0 > best.0 || candidate.0.is_nan() && !best.0.is_nan() {
+                    best = *candidate;
+                }
+            }
+            *out = best.1 as u32;
+        }
+    }
+}
+
 /// The index in its plane of the first maximum of window `(oy, ox)`.
+#[inline(always)]
 fn window_argmax(w: &SlidingWindow, plane: &[f32], oy: usize, ox: usize) -> usize {
+    // The common 2x2 window with a constant width: no loop, no slices.
+    match w.kernel {
+        2 => window_argmax_fixed::<2>(w, plane, oy, ox),
+        3 => window_argmax_fixed::<3>(w, plane, oy, ox),
+        _ => window_argmax_any(w, plane, oy, ox),
+    }
+}
+
+#[inline(always)]
+fn window_argmax_fixed<const K: usize>(
+    w: &SlidingWindow,
+    plane: &[f32],
+    oy: usize,
+    ox: usize,
+) -> usize {
+    let (y0, x0) = (oy * w.stride, ox * w.stride);
+    let mut best = (y0 * w.width + x0, f32::NEG_INFINITY);
+    for y in y0..y0 + K {
+        let at = y * w.width + x0;
+        let row: &[f32; K] = plane[at..at + K].try_into().expect("K values");
+        for (dx, &v) in row.iter().enumerate() {
+            if v > best.1 || v.is_nan() && !best.1.is_nan() {
+                best = (at + dx, v);
+            }
+        }
+    }
+    best.0
+}
+
+fn window_argmax_any(w: &SlidingWindow, plane: &[f32], oy: usize, ox: usize) -> usize {
     let (y0, x0) = (oy * w.stride, ox * w.stride);
     let mut best = (y0 * w.width + x0, f32::NEG_INFINITY);
     for y in y0..y0 + w.kernel {

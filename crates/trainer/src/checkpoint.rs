@@ -101,7 +101,7 @@ pub fn save(
         .map(|(name, _)| format!("{OPTIMIZER_PREFIX}{name}"))
         .collect();
     let buffer_shapes: Vec<[usize; 1]> = state.buffers.iter().map(|(_, v)| [v.len()]).collect();
-    let tensors = model.params().chain(
+    let tensors = model.tensors().chain(
         state
             .buffers
             .iter()
@@ -200,7 +200,7 @@ mod tests {
         let dir = temp_dir("checkpoint");
         let path = dir.join("checkpoint");
         let mut config = TrainConfig::from_preset(presets::find("default").unwrap());
-        config.layers = vec![784, 8, 10];
+        config.layers = "784-8-10".into();
         let spec = ModelSpec::parse("784-8-10 dropout=0.5").unwrap();
         let mut model = Sequential::new(&spec, Init::HeNormal, 5).unwrap();
         let mut optimizer = optimizer_by_name("adam", &CommonSettings::default()).unwrap();

@@ -75,9 +75,9 @@ pub struct TrainArgs {
     /// Start from a preset's settings; other flags override single settings [default: default]
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// Layer sizes, input first and classes last, e.g. 784,256,10
-    #[arg(long, value_name = "SIZES", value_delimiter = ',', num_args = 1..)]
-    pub layers: Option<Vec<usize>>,
+    /// The network: sizes like 784,256,10 or a spec like "1x28x28 c32k3 p2 f128 10" (see below)
+    #[arg(long, visible_alias = "arch", value_name = "SPEC")]
+    pub layers: Option<String>,
     /// Activation of the hidden layers
     #[arg(long, value_enum)]
     pub activation: Option<ActivationName>,
@@ -301,7 +301,7 @@ mod tests {
         let Some(Command::Train(args)) = cli.command else {
             panic!("not train")
         };
-        assert_eq!(args.layers, Some(vec![784, 32, 10]));
+        assert_eq!(args.layers, Some("784,32,10".to_string()));
         assert_eq!(args.optimizer, Some(OptimizerName::AdamW));
         assert_eq!(args.activation, Some(ActivationName::LeakyRelu));
         assert_eq!(args.lr, Some(0.01));

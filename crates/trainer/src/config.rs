@@ -35,7 +35,10 @@ pub struct TrainConfig {
     pub preset: String,
     pub data: DataSource,
     pub limit: Option<usize>,
-    pub layers: Vec<usize>,
+    /// The network in `nn`'s spec language; a list of sizes in the
+    /// `config.json` of runs from before convolutions reads as `784-100-10`.
+    #[serde(deserialize_with = "spec_or_sizes")]
+    pub layers: String,
     pub activation: ActivationName,
     pub init: InitName,
     pub dropout: f32,
@@ -56,13 +59,31 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
 }
 
+/// `layers` as written by this version (a spec) or by earlier ones (a
+/// list of sizes).
+fn spec_or_sizes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Layers {
+        Spec(String),
+        Sizes(Vec<usize>),
+    }
+    Ok(match Layers::deserialize(deserializer)? {
+        Layers::Spec(text) => text,
+        Layers::Sizes(sizes) => {
+            let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+            sizes.join("-")
+        }
+    })
+}
+
 impl TrainConfig {
     pub fn from_preset(preset: &Preset) -> TrainConfig {
         TrainConfig {
             preset: preset.name.to_string(),
             data: DataSource::Idx { dir: None },
             limit: None,
-            layers: preset.layers.to_vec(),
+            layers: preset.layers.to_string(),
             activation: preset.activation,
             init: preset.init,
             dropout: preset.dropout,
@@ -127,40 +148,33 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<(), Error> {
         let usage = |message: String| Err(Error::Usage(message));
-        let layers = &self.layers;
-        if layers.len() < 2 {
+        let spec = nn::ModelSpec::parse(&self.layers)
+            .map_err(|e| Error::Usage(format!("--layers: {e}")))?;
+        let input = spec.input;
+        let image = nn::Shape::image(1, 28, 28);
+        if input != nn::Shape::flat(INPUTS) && input != image {
             return usage(format!(
-                "--layers needs at least an input and an output size (e.g. {INPUTS},{CLASSES})"
+                "--layers must start with the input {INPUTS} (28x28 pixels, for dense layers) \
+                 or {image} (for convolutions), not {input}"
             ));
         }
-        if layers[0] != INPUTS {
-            return usage(format!(
-                "--layers must start with the input size {INPUTS} (28x28 pixels), not {}",
-                layers[0]
-            ));
-        }
-        if layers[layers.len() - 1] != CLASSES {
+        if spec.outputs() != CLASSES {
             return usage(format!(
                 "--layers must end with the number of classes {CLASSES}, not {}",
-                layers[layers.len() - 1]
+                spec.outputs()
             ));
         }
-        if layers.contains(&0) {
-            return usage("--layers sizes must be positive".into());
-        }
-        let parameters = layers.windows(2).fold(0u128, |sum, pair| {
-            let weights_and_biases = (pair[0] as u128 + 1).saturating_mul(pair[1] as u128);
-            sum.saturating_add(weights_and_biases)
+        let parameters = spec.tensor_shapes().iter().fold(0u128, |sum, (_, shape)| {
+            let values = shape
+                .iter()
+                .fold(1u128, |n, &d| n.saturating_mul(d as u128));
+            sum.saturating_add(values)
         });
         if parameters > MAX_PARAMETERS {
             return usage(format!(
                 "--layers {} would have {parameters} parameters, more than the {MAX_PARAMETERS} \
                  this trainer accepts (the best preset has about 1.9 million)",
-                layers
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                self.layers
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -254,7 +268,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.preset, "softmax-regression");
-        assert_eq!(config.layers, vec![784, 10]);
+        assert_eq!(config.layers, "784-10");
         assert_eq!(config.lr, 0.05);
         assert_eq!((config.epochs, config.seed), (2, 7));
         let config = resolve(&[
@@ -327,6 +341,15 @@ mod tests {
         assert_eq!(error.exit_code(), 2);
         assert!(error.to_string().contains("parameters"), "{error}");
         assert!(resolve(&["--preset", "best"]).is_ok());
+        // Both spellings of a network, and a convolutional one.
+        for layers in [
+            "784-64-10",
+            "784,64,10",
+            "784 f64 10",
+            "1x28x28 c8k3 p2 f32 10",
+        ] {
+            assert_eq!(resolve(&["--layers", layers]).unwrap().layers, layers);
+        }
     }
 
     #[test]
@@ -334,14 +357,19 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (
                 &["--layers", "100,10"],
-                "--layers must start with the input size 784",
+                "--layers must start with the input 784 (28x28 pixels, for dense layers) or 1x28x28",
             ),
             (
                 &["--layers", "784,30"],
                 "--layers must end with the number of classes 10",
             ),
-            (&["--layers", "784"], "--layers needs at least"),
-            (&["--layers", "784,0,10"], "positive"),
+            (&["--layers", "784"], "--layers: invalid model spec \"784\": need at least"),
+            (&["--layers", "784,0,10"], "at least 1"),
+            (
+                &["--layers", "1x28x28 c8k3 p2 c8k15 10"],
+                "token 4 \"c8k15\": a 15x15 kernel does not fit in a 13x13 image",
+            ),
+            (&["--layers", "3x28x28 c8k3 10"], "not 3x28x28"),
             (&["--lr", "0"], "--lr must be a positive"),
             (&["--lr=-1"], "--lr must be a positive"),
             (&["--lr", "NaN"], "--lr must be a positive"),

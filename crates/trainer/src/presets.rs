@@ -10,7 +10,8 @@ pub struct Preset {
     pub name: &'static str,
     /// Where it comes from or what it is for, shown by `--help`.
     pub about: &'static str,
-    pub layers: &'static [usize],
+    /// The network in `nn`'s spec language (`784-256-10`, `1x28x28 c32k3 p2 f128 10`).
+    pub layers: &'static str,
     pub activation: ActivationName,
     pub optimizer: OptimizerName,
     pub lr: f32,
@@ -37,7 +38,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "softmax-regression",
         about: "784-10, no hidden layer: TensorFlow's first MNIST tutorial (about 92%)",
-        layers: &[784, 10],
+        layers: "784-10",
         activation: Relu,
         optimizer: Sgd,
         lr: 0.05,
@@ -53,7 +54,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "tutorial-relu100",
         about: "784-100-10 ReLU, plain SGD: the PyTorch beginner tutorial's network",
-        layers: &[784, 100, 10],
+        layers: "784-100-10",
         activation: Relu,
         optimizer: Sgd,
         lr: 0.1,
@@ -69,7 +70,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "tutorial-25x25-adam",
         about: "784-25-25-10 ReLU, Adam lr 1e-3: the small Keras/PyTorch tutorial network",
-        layers: &[784, 25, 25, 10],
+        layers: "784-25-25-10",
         activation: Relu,
         optimizer: Adam,
         lr: 1e-3,
@@ -85,7 +86,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "book-sigmoid-50-100",
         about: "784-50-100-10 sigmoid, SGD: the network of 'Deep Learning from Scratch' ch. 3-4",
-        layers: &[784, 50, 100, 10],
+        layers: "784-50-100-10",
         activation: Sigmoid,
         optimizer: Sgd,
         lr: 0.1,
@@ -101,7 +102,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: DEFAULT,
         about: "784-256-128-10 ReLU, 1-px shifts, Adam, cosine schedule: >= 98% in under 30 s",
-        layers: &[784, 256, 128, 10],
+        layers: "784-256-128-10",
         activation: Relu,
         optimizer: Adam,
         lr: 2e-3,
@@ -118,7 +119,7 @@ pub const PRESETS: &[Preset] = &[
         name: "best",
         about:
             "784-1024-1024-10 ReLU, dropout, 2-px shifts, AdamW, cosine: most accurate in < 10 min",
-        layers: &[784, 1024, 1024, 10],
+        layers: "784-1024-1024-10",
         activation: Relu,
         optimizer: AdamW,
         lr: 1e-3,
@@ -168,8 +169,9 @@ mod tests {
                 "{} twice",
                 p.name
             );
-            assert_eq!(p.layers.first(), Some(&784), "{}", p.name);
-            assert_eq!(p.layers.last(), Some(&10), "{}", p.name);
+            let spec = nn::ModelSpec::parse(p.layers).unwrap();
+            assert_eq!(spec.inputs(), 784, "{}", p.name);
+            assert_eq!(spec.outputs(), 10, "{}", p.name);
             assert!(p.lr > 0.0 && p.batch_size > 0 && p.epochs > 0, "{}", p.name);
             assert!((0.0..1.0).contains(&p.dropout), "{}", p.name);
         }
@@ -184,7 +186,7 @@ mod tests {
         for name in issue_names {
             assert!(find(name).is_some(), "{name} missing");
         }
-        assert_eq!(find("softmax-regression").unwrap().layers, &[784, 10]);
+        assert_eq!(find("softmax-regression").unwrap().layers, "784-10");
         assert!(help_table().lines().count() == PRESETS.len() + 1);
     }
 }

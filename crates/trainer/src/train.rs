@@ -46,19 +46,26 @@ pub struct EpochTally {
     pub seconds: f64,
 }
 
-pub fn model_spec(config: &TrainConfig) -> ModelSpec {
-    let hidden = match config.activation {
-        ActivationName::Relu => Activation::Relu,
-        ActivationName::Sigmoid => Activation::Sigmoid,
-        ActivationName::Tanh => Activation::Tanh,
-        ActivationName::LeakyRelu => Activation::LeakyRelu(0.01),
+/// The network of `config`: its `--layers` spec, with `--activation` as
+/// the hidden activation unless the spec names one (`hidden=`), and
+/// `--dropout` after every hidden dense layer when set.
+pub fn model_spec(config: &TrainConfig) -> Result<ModelSpec, Error> {
+    let spec = ModelSpec::parse(&config.layers)?;
+    let spec = if config.layers.contains("hidden=") {
+        spec
+    } else {
+        spec.hidden(match config.activation {
+            ActivationName::Relu => Activation::Relu,
+            ActivationName::Sigmoid => Activation::Sigmoid,
+            ActivationName::Tanh => Activation::Tanh,
+            ActivationName::LeakyRelu => Activation::LeakyRelu(0.01),
+        })
     };
-    ModelSpec {
-        sizes: config.layers.clone(),
-        hidden,
-        output: Activation::Identity,
-        dropout: config.dropout,
-    }
+    Ok(if config.dropout > 0.0 {
+        spec.dropout(config.dropout)
+    } else {
+        spec
+    })
 }
 
 fn init(config: &TrainConfig) -> Init {
@@ -237,7 +244,7 @@ impl Run {
             test: set.test,
         };
 
-        let spec = model_spec(&config);
+        let spec = model_spec(&config)?;
         let (model, optimizer, position, history, tally) = match resumed {
             Some(saved) => {
                 if saved.model.spec() != &spec {
@@ -313,17 +320,13 @@ impl Run {
             data.validation.as_ref().map_or(0, Dataset::len),
             data.test.len()
         ));
-        let mut extras = match config.dropout {
-            0.0 => String::new(),
-            rate => format!(", dropout {rate}"),
-        };
+        let mut extras = String::new();
         if config.augment > 0 {
             extras.push_str(&format!(", shifts up to {} px", config.augment));
         }
         self.progress.line(&format!(
-            "network: {} {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
-            config.layers.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
-            self.model.spec().hidden,
+            "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
+            self.model.spec().summary(),
             self.model.parameter_count(),
             config.optimizer.as_str(),
             config.lr,

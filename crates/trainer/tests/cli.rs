@@ -148,7 +148,7 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
         &std::fs::read_to_string(trained_run.dir.join("config.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(config["layers"], serde_json::json!([784, 256, 128, 10]));
+    assert_eq!(config["layers"], "784-256-128-10");
     assert_eq!(
         (config["epochs"].as_u64(), config["seed"].as_u64()),
         (Some(3), Some(42))
@@ -346,7 +346,7 @@ fn bad_flags_are_one_line_usage_errors() {
         (&["train", "--lr", "-1"], "--lr must be a positive number"),
         (
             &["train", "--layers", "100,10"],
-            "--layers must start with the input size 784",
+            "--layers must start with the input 784 (28x28 pixels, for dense layers) or 1x28x28",
         ),
         (&["train", "--epoch", "3"], "unexpected argument '--epoch'"),
         (&["train", "--preset", "nope"], "unknown preset 'nope'"),

@@ -1,0 +1,138 @@
+//! A model's weights on disk: safetensors with PyTorch's names, the
+//! architecture line in the metadata, every name and shape checked on load.
+
+use crate::safetensors::{self, TensorFile};
+use crate::{Init, ModelSpec, NnError, Result, Sequential, ARCHITECTURE_KEY};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl Sequential {
+    /// The metadata stored with the weights: the architecture line.
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (ARCHITECTURE_KEY.to_string(), self.spec().to_string()),
+            ("format".to_string(), "nn.Sequential".to_string()),
+        ])
+    }
+
+    /// Writes the weights as safetensors (atomically: temp file, then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        safetensors::write_tensors(path, self.tensors(), &self.metadata())
+    }
+
+    /// Builds a model from a weights file, using the architecture in its
+    /// metadata; every name, dtype and shape is checked. Dropout layers (if
+    /// any) are seeded with `0`: their state is not part of the weights.
+    pub fn load(path: &Path) -> Result<Sequential> {
+        Sequential::from_tensor_file(&safetensors::read_tensors(path)?, path, false)
+    }
+
+    /// [`Sequential::load`] for a file already read (`path` only names it in
+    /// errors), so a caller that reads the metadata first need not read the
+    /// file twice. With `allow_extra`, tensors that are not parameters (a
+    /// trainer checkpoint's optimizer state) are ignored.
+    pub fn from_tensor_file(
+        file: &TensorFile,
+        path: &Path,
+        allow_extra: bool,
+    ) -> Result<Sequential> {
+        let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) else {
+            return Err(NnError::Format {
+                path: path.to_path_buf(),
+                problem: format!(
+                    "no {ARCHITECTURE_KEY:?} in __metadata__; build the model from its spec \
+                     and use load_weights"
+                ),
+            });
+        };
+        let spec = ModelSpec::parse(architecture).map_err(|e| NnError::Format {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+        // Check the file against the architecture before building anything:
+        // a file's claims must not allocate more than the file holds.
+        check_tensors(file, path, &spec.tensor_shapes(), allow_extra)?;
+        let mut model = Sequential::new(&spec, Init::HeNormal, 0)?;
+        model.assign_params(file, path, allow_extra)?;
+        Ok(model)
+    }
+
+    /// Loads weights into this model. If the file names an architecture it
+    /// must be this one; then every name, dtype and shape is checked.
+    pub fn load_weights(&mut self, path: &Path) -> Result<()> {
+        let file = safetensors::read_tensors(path)?;
+        if let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) {
+            let same = ModelSpec::parse(architecture).is_ok_and(|spec| &spec == self.spec());
+            if !same {
+                return Err(NnError::ArchitectureMismatch {
+                    path: path.to_path_buf(),
+                    found: architecture.clone(),
+                    expected: self.spec().to_string(),
+                });
+            }
+        }
+        self.assign_params(&file, path, false)
+    }
+
+    /// Copies this model's tensors (parameters and batch norm statistics)
+    /// out of `file` (read from `path`, named in errors): every one must be
+    /// present with its exact shape. With `allow_extra`, other tensors (an
+    /// optimizer's state in a checkpoint) are ignored; without it they are
+    /// an error. Nothing is changed on error.
+    pub fn assign_params(
+        &mut self,
+        file: &TensorFile,
+        path: &Path,
+        allow_extra: bool,
+    ) -> Result<()> {
+        let expected: Vec<(String, Vec<usize>)> = self
+            .tensors()
+            .map(|(name, shape, _)| (name.to_string(), shape.to_vec()))
+            .collect();
+        check_tensors(file, path, &expected, allow_extra)?;
+        for stage in self.stages_mut() {
+            for (name, _, value) in stage.tensors_mut() {
+                if let Some(tensor) = file.get(name) {
+                    value.copy_from_slice(&tensor.data);
+                }
+            }
+        }
+        self.forget_forward();
+        Ok(())
+    }
+}
+
+/// Every `(name, shape)` of `expected` must be in `file` with that shape;
+/// unless `allow_extra`, nothing else may be.
+fn check_tensors(
+    file: &TensorFile,
+    path: &Path,
+    expected: &[(String, Vec<usize>)],
+    allow_extra: bool,
+) -> Result<()> {
+    for (name, shape) in expected {
+        let tensor = file.get(name).ok_or_else(|| NnError::MissingTensor {
+            path: path.to_path_buf(),
+            name: name.clone(),
+        })?;
+        if &tensor.shape != shape {
+            return Err(NnError::WrongShape {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                expected: shape.clone(),
+                found: tensor.shape.clone(),
+            });
+        }
+    }
+    if !allow_extra {
+        for tensor in &file.tensors {
+            if !expected.iter().any(|(name, _)| name == &tensor.name) {
+                return Err(NnError::UnexpectedTensor {
+                    path: path.to_path_buf(),
+                    name: tensor.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
