@@ -101,7 +101,7 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         );
         println!(
             "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
-             confusion_matrix.svg, test_digits.svg in {})",
+             confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
             report.model.display(),
             report.run_dir.display()
         );

@@ -425,6 +425,57 @@ pub fn digit_grid_svg(digits: &[GridDigit<'_>]) -> String {
     )
 }
 
+/// The first layer's filters as pictures: a convolution's kernels (each
+/// input channel of each), or a dense layer's first 64 units' weights
+/// seen as 28x28 images. Grey is zero, white positive, black negative,
+/// each filter on its own scale (what it looks for, not how strongly).
+pub fn first_layer_svg(model: &nn::Sequential) -> String {
+    let (filters, side, title): (Vec<&[f32]>, usize, String) = match model.layers().next() {
+        Some(nn::Layer::Conv2d(conv)) => {
+            let k = conv.window().kernel;
+            let kernels = conv.weight().as_slice().chunks(k * k).collect();
+            (kernels, k, format!("First layer: {} convolution kernels, {k}x{k}", conv.filters()))
+        }
+        Some(nn::Layer::Dense(dense)) if dense.inputs() == picture::SIDE * picture::SIDE => {
+            let units = dense.outputs().min(64);
+            let rows = (0..units).map(|o| dense.weight().row(o)).collect();
+            let title = format!("First layer: the weights of {units} of {} units", dense.outputs());
+            (rows, picture::SIDE, title)
+        }
+        _ => (Vec::new(), 1, "First layer: nothing to draw".to_string()),
+    };
+    const COLUMNS: usize = 16;
+    let scale = (56 / side).max(4) as f64;
+    let cell = side as f64 * scale + 6.0;
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<text x=\"10\" y=\"22\" {FONT} font-size=\"15\" font-weight=\"bold\">{title}</text>"
+    );
+    for (i, weights) in filters.iter().enumerate() {
+        let largest = weights.iter().fold(0.0f32, |m, w| m.max(w.abs())).max(1e-12);
+        let pixels: Vec<u8> = weights
+            .iter()
+            .map(|w| (127.5 + 127.5 * w / largest).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let png = picture::encode_grey_png(side, side, &pixels);
+        let (x, y) = (10.0 + cell * (i % COLUMNS) as f64, 34.0 + cell * (i / COLUMNS) as f64);
+        let _ = writeln!(
+            body,
+            "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{0}\" height=\"{0}\" style=\"image-rendering:pixelated\" \
+             href=\"data:image/png;base64,{1}\"/>",
+            side as f64 * scale,
+            base64(&png)
+        );
+    }
+    let rows = filters.len().div_ceil(COLUMNS).max(1);
+    svg_document(
+        20.0 + cell * COLUMNS.min(filters.len().max(1)) as f64 + 300.0,
+        44.0 + cell * rows as f64,
+        &body,
+    )
+}
+
 /// Standard base64 (RFC 4648) with padding, for data URIs.
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -447,13 +498,18 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Writes the three pictures into `dir`.
+/// Writes the four pictures into `dir`.
 pub fn write_plots(
     dir: &Path,
     history: &[EpochMetrics],
     confusion: &[Vec<usize>],
     digits: &[GridDigit<'_>],
+    model: &nn::Sequential,
 ) -> Result<(), Error> {
+    write_atomic(
+        &dir.join("first_layer.svg"),
+        first_layer_svg(model).as_bytes(),
+    )?;
     write_atomic(
         &dir.join("learning_curves.svg"),
         learning_curves_svg(history).as_bytes(),
@@ -470,6 +526,22 @@ pub fn write_plots(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn the_first_layer_picture_has_one_image_per_filter_or_unit() {
+        let images = |spec: &str| {
+            let spec = nn::ModelSpec::parse(spec).unwrap();
+            let model = nn::Sequential::new(&spec, nn::Init::HeNormal, 1).unwrap();
+            let svg = first_layer_svg(&model);
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+            (svg.matches("<image").count(), svg)
+        };
+        let (count, svg) = images("1x28x28 c6k5 p2 10");
+        assert_eq!(count, 6);
+        assert!(svg.contains("6 convolution kernels, 5x5"), "{svg}");
+        assert_eq!(images("784-100-10").0, 64);
+        assert_eq!(images("784-12-10").0, 12);
+    }
+
     use super::*;
 
     pub(crate) fn sample_history() -> Vec<EpochMetrics> {

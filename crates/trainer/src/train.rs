@@ -448,7 +448,7 @@ impl Run {
         let model_path = self.run_dir.join("model.safetensors");
         self.model.save(&model_path)?;
         report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        write_test_pictures(&self.run_dir, &self.history, test, &tested.predictions)?;
+        write_test_pictures(&self.run_dir, &self.history, test, &tested.predictions, &self.model)?;
         let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
         let samples: f64 = self
             .history
@@ -493,6 +493,7 @@ pub fn write_test_pictures(
     history: &[EpochMetrics],
     test: &Dataset,
     predictions: &[usize],
+    model: &Sequential,
 ) -> Result<(), Error> {
     let confusion = confusion_matrix(test.labels(), predictions, test.classes());
     let chosen = report::grid_selection(test.labels(), predictions, 50, 30);
@@ -504,7 +505,7 @@ pub fn write_test_pictures(
             predicted: predictions[i],
         })
         .collect();
-    report::write_plots(dir, history, &confusion, &digits)
+    report::write_plots(dir, history, &confusion, &digits, model)
 }
 
 #[cfg(test)]

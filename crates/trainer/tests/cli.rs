@@ -118,6 +118,7 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
         "learning_curves.svg",
         "confusion_matrix.svg",
         "test_digits.svg",
+        "first_layer.svg",
     ] {
         assert!(trained_run.dir.join(name).is_file(), "{name} missing");
     }
@@ -157,6 +158,7 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
         "learning_curves.svg",
         "confusion_matrix.svg",
         "test_digits.svg",
+        "first_layer.svg",
     ] {
         let content = std::fs::read_to_string(trained_run.dir.join(svg)).unwrap();
         assert!(content.starts_with("<svg") && content.trim_end().ends_with("</svg>"));
