@@ -184,18 +184,18 @@ impl BatchNorm {
             let (mean, square) = self.sums.split_at_mut(channels);
             mean.fill(0.0);
             square.fill(0.0);
+            // Each run of `S` values is summed in f32 (vectorised), the runs
+            // in f64, which keeps big batches exact enough.
             for row in input.as_slice().chunks_exact(channels * spatial) {
                 for (c, values) in row.chunks_exact(spatial).enumerate() {
-                    mean[c] += values.iter().map(|&v| v as f64).sum::<f64>();
+                    mean[c] += sum_f32(values) as f64;
                 }
             }
             mean.iter_mut().for_each(|m| *m /= count as f64);
             for row in input.as_slice().chunks_exact(channels * spatial) {
                 for (c, values) in row.chunks_exact(spatial).enumerate() {
-                    square[c] += values
-                        .iter()
-                        .map(|&v| (v as f64 - mean[c]).powi(2))
-                        .sum::<f64>();
+                    let centre = mean[c] as f32;
+                    square[c] += sum_f32_by(values, |v| (v - centre) * (v - centre)) as f64;
                 }
             }
             let m = self.momentum as f64;
@@ -270,10 +270,9 @@ impl BatchNorm {
         {
             for c in 0..channels {
                 let range = c * spatial..(c + 1) * spatial;
-                for (&g, &h) in dy[range.clone()].iter().zip(&xhat[range]) {
-                    dbeta[c] += g as f64;
-                    dgamma[c] += g as f64 * h as f64;
-                }
+                let (dy, xhat) = (&dy[range.clone()], &xhat[range]);
+                dbeta[c] += sum_f32(dy) as f64;
+                dgamma[c] += dot_f32(dy, xhat) as f64;
             }
         }
         for c in 0..channels {
@@ -309,6 +308,46 @@ impl BatchNorm {
         }
         Ok(&self.input_grad)
     }
+}
+
+/// Lanes of the f32 sums below: eight partial sums let the compiler keep
+/// a vector register of them (a single running sum is a serial chain).
+const LANES: usize = 8;
+
+/// `sum of f(v)` over `values`, in `LANES` partial sums.
+#[inline(always)]
+fn sum_f32_by(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut partial = [0.0f32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f(v);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    partial.iter().sum::<f32>() + tail
+}
+
+fn sum_f32(values: &[f32]) -> f32 {
+    sum_f32_by(values, |v| v)
+}
+
+/// `sum of a * b`, in `LANES` partial sums.
+fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut partial = [0.0f32; LANES];
+    let (mut left, mut right) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut left).zip(&mut right) {
+        for ((p, &x), &y) in partial.iter_mut().zip(x).zip(y) {
+            *p += x * y;
+        }
+    }
+    let tail: f32 = left
+        .remainder()
+        .iter()
+        .zip(right.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    partial.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Pooling layers, PyTorch's `nn.MaxPool2d` and `nn.AvgPool2d` (no padding):
 //! each channel of each image shrinks to the maximum or the mean of every
-//! `K x K` window. No parameters; max pooling remembers where each maximum
-//! came from, which is where its gradient goes back to.
+//! `K x K` window. No parameters; max pooling's gradient goes back to where
+//! each maximum came from, found again in backward from `X` and `Y`.
 //!
 //! Shapes: `X` `[B, C, H, W]`, `Y` `[B, C, OH, OW]` (NCHW rows).
 
@@ -20,15 +20,12 @@ pub enum PoolKind {
     Average,
 }
 
-/// A max or average pooling layer with its output, input-gradient and
-/// (for max) argmax buffers.
+/// A max or average pooling layer with its output and input-gradient buffers.
 #[derive(Clone, Debug)]
 pub struct Pool2d {
     window: SlidingWindow,
     kind: PoolKind,
     output: Matrix,
-    /// For max pooling: the index within its channel plane of every output's maximum.
-    argmax: Vec<u32>,
     input_grad: Matrix,
 }
 
@@ -50,7 +47,6 @@ impl Pool2d {
             window,
             kind,
             output: Matrix::zeros(0, window.channels * window.positions()),
-            argmax: Vec::new(),
             input_grad: Matrix::zeros(0, window.image_len()),
         })
     }
@@ -85,21 +81,14 @@ impl Pool2d {
         }
         self.output.resize(input.rows(), w.channels * w.positions());
         match self.kind {
-            PoolKind::Max => {
-                self.argmax.resize(self.output.len(), 0);
-                max_pool(
-                    &w,
-                    input.as_slice(),
-                    self.output.as_mut_slice(),
-                    &mut self.argmax,
-                )?
-            }
+            PoolKind::Max => max_pool(&w, input.as_slice(), self.output.as_mut_slice())?,
             PoolKind::Average => avg_pool(&w, input.as_slice(), self.output.as_mut_slice())?,
         }
         Ok(&self.output)
     }
 
-    /// `dX` from `dY` (see [`PoolKind`]); `input` is checked for its shape.
+    /// `dX` from `dY` (see [`PoolKind`]); `input` must be the `X` of the last
+    /// forward pass (max pooling finds its maxima in it again).
     pub fn backward(
         &mut self,
         input: MatrixRef<'_>,
@@ -124,7 +113,9 @@ impl Pool2d {
         self.input_grad.resize(input.rows(), w.image_len());
         let (dy, dx) = (output_grad.as_slice(), self.input_grad.as_mut_slice());
         match self.kind {
-            PoolKind::Max => max_pool_backward(&w, &self.argmax, dy, dx)?,
+            PoolKind::Max => {
+                max_pool_backward(&w, input.as_slice(), self.output.as_slice(), dy, dx)?
+            }
             PoolKind::Average => avg_pool_backward(&w, dy, dx)?,
         }
         Ok(&self.input_grad)

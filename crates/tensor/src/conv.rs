@@ -392,15 +392,28 @@ pub fn transpose_blocks(
         .chunks_exact(block)
         .zip(target.chunks_exact_mut(block))
     {
-        // Tiles of 8 x 8 keep both sides' lines in cache.
-        const TILE: usize = 8;
-        for r0 in (0..rows).step_by(TILE) {
-            for c0 in (0..cols).step_by(TILE) {
-                for r in r0..(r0 + TILE).min(rows) {
-                    for c in c0..(c0 + TILE).min(cols) {
-                        out[c * rows + r] = from[r * cols + c];
-                    }
+        // Strips of 16 source rows: each target row gets 16 consecutive
+        // values (one cache line) per strip, read from 16 short rows that
+        // stay in cache.
+        const STRIP: usize = 16;
+        let mut strips = from.chunks_exact(STRIP * cols);
+        let mut r0 = 0;
+        for strip in &mut strips {
+            for (c, target) in out.chunks_exact_mut(rows).enumerate() {
+                let target: &mut [f32; STRIP] =
+                    (&mut target[r0..r0 + STRIP]).try_into().expect("a strip");
+                for (r, value) in target.iter_mut().enumerate() {
+                    *value = strip[r * cols + c];
                 }
+            }
+            r0 += STRIP;
+        }
+        // The rows left (all of them when there are fewer than a strip):
+        // each scattered down its target column.
+        for (r, row) in strips.remainder().chunks_exact(cols).enumerate() {
+            let column = out[r0 + r..].iter_mut().step_by(rows);
+            for (target, &value) in column.zip(row) {
+                *target = value;
             }
         }
     }

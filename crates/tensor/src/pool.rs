@@ -28,82 +28,49 @@ fn check(
     Ok(())
 }
 
-/// `output[plane, oy, ox] = max` over the window of `input[plane, ..]`, and
-/// `argmax` the index of that maximum within its input plane (the first one
-/// on ties), which [`max_pool_backward`] routes the gradient to.
+/// `output[plane, oy, ox] = max` over the window of `input[plane, ..]`
+/// (NaN, if the window holds one, as in PyTorch).
 pub fn max_pool(
     window: &SlidingWindow,
     input: &[f32],
     output: &mut [f32],
-    argmax: &mut [u32],
 ) -> Result<(), ShapeError> {
     check("max_pool", window, input.len(), output.len())?;
-    if argmax.len() != output.len() {
-        return Err(ShapeError::VectorLength {
-            op: "max_pool argmax",
-            expected: output.len(),
-            len: argmax.len(),
-        });
-    }
     let w = *window;
     let (plane, out_plane) = (w.height * w.width, w.positions());
-    for_each_block(
-        argmax,
-        out_plane,
-        MIN_PLANES_PER_THREAD,
-        &|planes, indices| {
-            for (p, index) in planes.zip(indices.chunks_exact_mut(out_plane)) {
-                let source = &input[p * plane..(p + 1) * plane];
-                if w.kernel == 2 && w.stride == 2 {
-                    argmax_2x2(&w, source, index);
-                    continue;
-                }
-                for oy in 0..w.out_height() {
-                    for ox in 0..w.out_width() {
-                        index[oy * w.out_width() + ox] = window_argmax(&w, source, oy, ox) as u32;
-                    }
-                }
-            }
-        },
-    );
     for_each_block(output, out_plane, MIN_PLANES_PER_THREAD, &|planes, out| {
         for (p, out) in planes.zip(out.chunks_exact_mut(out_plane)) {
             let source = &input[p * plane..(p + 1) * plane];
-            let index = &argmax[p * out_plane..(p + 1) * out_plane];
-            for (value, &at) in out.iter_mut().zip(index) {
-                *value = source[at as usize];
+            if w.kernel == 2 && w.stride == 2 {
+                max_2x2(&w, source, out);
+                continue;
+            }
+            for oy in 0..w.out_height() {
+                for ox in 0..w.out_width() {
+                    out[oy * w.out_width() + ox] = source[window_argmax(&w, source, oy, ox)];
+                }
             }
         }
     });
     Ok(())
 }
 
-/// [`window_argmax`] of every 2x2 window with stride 2 (the usual pooling),
-/// two input rows at a time.
-fn argmax_2x2(w: &SlidingWindow, plane: &[f32], index: &mut [u32]) {
+/// [`max_pool`] of one plane with 2x2 windows and stride 2 (the usual
+/// pooling), two input rows at a time and without branches, so that the
+/// compiler vectorises it.
+fn max_2x2(w: &SlidingWindow, plane: &[f32], out: &mut [f32]) {
     let width = w.width;
-    for (oy, out) in index.chunks_exact_mut(w.out_width()).enumerate() {
+    for (oy, out) in out.chunks_exact_mut(w.out_width()).enumerate() {
         let top = 2 * oy * width;
         let (upper, lower) = (
             &plane[top..top + width],
             &plane[top + width..top + 2 * width],
         );
-        for (ox, out) in out.iter_mut().enumerate() {
-            let x = 2 * ox;
-            let candidates = [
-                (upper[x], top + x),
-                (upper[x + 1], top + x + 1),
-                (lower[x], top + width + x),
-                (lower[x + 1], top + width + x + 1),
-            ];
-            let mut best = candidates[0];
-            for candidate in &candidates[1..] {
-                // The first maximum wins; NaN beats every number, as in PyTorch.
-                if candidate.0 > best.0 || candidate.0.is_nan() && !best.0.is_nan() {
-                    best = *candidate;
-                }
-            }
-            *out = best.1 as u32;
+        let pairs = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+        for (out, (u, l)) in out.iter_mut().zip(pairs) {
+            let largest = u[0].max(u[1]).max(l[0].max(l[1]));
+            let nan = u[0].is_nan() | u[1].is_nan() | l[0].is_nan() | l[1].is_nan();
+            *out = if nan { f32::NAN } else { largest };
         }
     }
 }
@@ -155,11 +122,14 @@ fn window_argmax_any(w: &SlidingWindow, plane: &[f32], oy: usize, ox: usize) -> 
     best.0
 }
 
-/// `input_grad` (overwritten) gets each output gradient added at the index
-/// its window's maximum came from.
+/// `input_grad` (overwritten) gets each output gradient added at the first
+/// place of its window that holds the window's maximum (`output`, from
+/// [`max_pool`] of the same `input`): found again here rather than stored,
+/// which keeps the forward pass to one branch-free sweep.
 pub fn max_pool_backward(
     window: &SlidingWindow,
-    argmax: &[u32],
+    input: &[f32],
+    output: &[f32],
     output_grad: &[f32],
     input_grad: &mut [f32],
 ) -> Result<(), ShapeError> {
@@ -169,14 +139,15 @@ pub fn max_pool_backward(
         input_grad.len(),
         output_grad.len(),
     )?;
-    if argmax.len() != output_grad.len() {
+    if input.len() != input_grad.len() || output.len() != output_grad.len() {
         return Err(ShapeError::VectorLength {
-            op: "max_pool_backward argmax",
-            expected: output_grad.len(),
-            len: argmax.len(),
+            op: "max_pool_backward",
+            expected: input_grad.len(),
+            len: input.len(),
         });
     }
-    let (plane, out_plane) = (window.height * window.width, window.positions());
+    let w = *window;
+    let (plane, out_plane) = (w.height * w.width, w.positions());
     for_each_block(
         input_grad,
         plane,
@@ -184,14 +155,52 @@ pub fn max_pool_backward(
         &|planes, grads| {
             for (p, grad) in planes.zip(grads.chunks_exact_mut(plane)) {
                 grad.fill(0.0);
+                let source = &input[p * plane..(p + 1) * plane];
                 let range = p * out_plane..(p + 1) * out_plane;
-                for (&at, &g) in argmax[range.clone()].iter().zip(&output_grad[range]) {
-                    grad[at as usize] += g;
+                if w.kernel == 2 && w.stride == 2 {
+                    route_2x2(
+                        &w,
+                        source,
+                        &output[range.clone()],
+                        &output_grad[range],
+                        grad,
+                    );
+                    continue;
+                }
+                let maxima = output[range.clone()].iter().zip(&output_grad[range]);
+                for (o, (&largest, &g)) in maxima.enumerate() {
+                    let (y0, x0) = (o / w.out_width() * w.stride, o % w.out_width() * w.stride);
+                    let at = (y0..y0 + w.kernel)
+                        .flat_map(|y| (y * w.width + x0)..(y * w.width + x0 + w.kernel))
+                        .find(|&i| source[i] == largest || source[i].is_nan() && largest.is_nan());
+                    if let Some(at) = at {
+                        grad[at] += g;
+                    }
                 }
             }
         },
     );
     Ok(())
+}
+
+/// [`max_pool_backward`] of one plane with 2x2 windows and stride 2: each
+/// gradient to the first of its four pixels that equals the maximum.
+fn route_2x2(w: &SlidingWindow, plane: &[f32], maxima: &[f32], grads: &[f32], out: &mut [f32]) {
+    let width = w.width;
+    let rows = maxima
+        .chunks_exact(w.out_width())
+        .zip(grads.chunks_exact(w.out_width()));
+    for (oy, (maxima, grads)) in rows.enumerate() {
+        let top = 2 * oy * width;
+        for (ox, (&largest, &g)) in maxima.iter().zip(grads).enumerate() {
+            let corner = top + 2 * ox;
+            let places = [corner, corner + 1, corner + width, corner + width + 1];
+            let same = |i: usize| plane[i] == largest || plane[i].is_nan() && largest.is_nan();
+            if let Some(&at) = places.iter().find(|&&i| same(i)) {
+                out[at] += g;
+            }
+        }
+    }
 }
 
 /// `output[plane, oy, ox] =` the mean of the window (`K*K` values).
@@ -328,8 +337,8 @@ mod tests {
                 .map(|v| ((v * 37) % 101) as f32 + v as f32 * 1e-3)
                 .collect();
             let out_len = batch * w.channels * w.positions();
-            let (mut output, mut argmax) = (vec![f32::NAN; out_len], vec![u32::MAX; out_len]);
-            max_pool(&w, &input, &mut output, &mut argmax).unwrap();
+            let mut output = vec![f32::NAN; out_len];
+            max_pool(&w, &input, &mut output).unwrap();
             let grad: Vec<f32> = (0..out_len).map(|v| v as f32 + 1.0).collect();
             let mut want_grad = vec![0.0; n];
             for (o, values) in windows(&w, &input).into_iter().enumerate() {
@@ -341,7 +350,7 @@ mod tests {
                 want_grad[at] += grad[o];
             }
             let mut input_grad = vec![f32::NAN; n];
-            max_pool_backward(&w, &argmax, &grad, &mut input_grad).unwrap();
+            max_pool_backward(&w, &input, &output, &grad, &mut input_grad).unwrap();
             assert_eq!(input_grad, want_grad, "{w:?}");
         }
     }
@@ -373,14 +382,23 @@ mod tests {
     }
 
     #[test]
-    fn a_nan_wins_its_window_and_wrong_lengths_are_errors() {
+    fn a_nan_wins_its_window_ties_go_to_the_first_and_wrong_lengths_are_errors() {
+        for w in [window(1, 2, 2, 2, 2), window(1, 2, 2, 2, 1)] {
+            let input = [1.0, f32::NAN, 3.0, 2.0];
+            let mut out = [0.0];
+            max_pool(&w, &input, &mut out).unwrap();
+            assert!(out[0].is_nan());
+            let mut grad = [9.0; 4];
+            max_pool_backward(&w, &input, &out, &[5.0], &mut grad).unwrap();
+            assert_eq!(grad, [0.0, 5.0, 0.0, 0.0]);
+            let input = [3.0, 1.0, 3.0, 3.0];
+            max_pool(&w, &input, &mut out).unwrap();
+            max_pool_backward(&w, &input, &out, &[5.0], &mut grad).unwrap();
+            assert_eq!(grad, [5.0, 0.0, 0.0, 0.0]);
+        }
         let w = window(1, 2, 2, 2, 2);
-        let (mut out, mut at) = ([0.0], [0]);
-        max_pool(&w, &[1.0, f32::NAN, 3.0, 2.0], &mut out, &mut at).unwrap();
-        assert!(out[0].is_nan());
-        assert_eq!(at, [1]);
-        assert!(max_pool(&w, &[0.0; 5], &mut [0.0; 1], &mut [0; 1]).is_err());
-        assert!(max_pool(&w, &[0.0; 4], &mut [0.0; 1], &mut [0; 2]).is_err());
+        assert!(max_pool(&w, &[0.0; 5], &mut [0.0; 1]).is_err());
+        assert!(max_pool_backward(&w, &[0.0; 3], &[0.0], &[0.0], &mut [0.0; 4]).is_err());
         assert!(avg_pool(&w, &[0.0; 4], &mut [0.0; 2]).is_err());
         let padded = SlidingWindow {
             padding: 1,

@@ -434,12 +434,22 @@ pub fn first_layer_svg(model: &nn::Sequential) -> String {
         Some(nn::Layer::Conv2d(conv)) => {
             let k = conv.window().kernel;
             let kernels = conv.weight().as_slice().chunks(k * k).collect();
-            (kernels, k, format!("First layer: {} convolution kernels, {k}x{k}", conv.filters()))
+            (
+                kernels,
+                k,
+                format!(
+                    "First layer: {} convolution kernels, {k}x{k}",
+                    conv.filters()
+                ),
+            )
         }
         Some(nn::Layer::Dense(dense)) if dense.inputs() == picture::SIDE * picture::SIDE => {
             let units = dense.outputs().min(64);
             let rows = (0..units).map(|o| dense.weight().row(o)).collect();
-            let title = format!("First layer: the weights of {units} of {} units", dense.outputs());
+            let title = format!(
+                "First layer: the weights of {units} of {} units",
+                dense.outputs()
+            );
             (rows, picture::SIDE, title)
         }
         _ => (Vec::new(), 1, "First layer: nothing to draw".to_string()),
@@ -453,13 +463,19 @@ pub fn first_layer_svg(model: &nn::Sequential) -> String {
         "<text x=\"10\" y=\"22\" {FONT} font-size=\"15\" font-weight=\"bold\">{title}</text>"
     );
     for (i, weights) in filters.iter().enumerate() {
-        let largest = weights.iter().fold(0.0f32, |m, w| m.max(w.abs())).max(1e-12);
+        let largest = weights
+            .iter()
+            .fold(0.0f32, |m, w| m.max(w.abs()))
+            .max(1e-12);
         let pixels: Vec<u8> = weights
             .iter()
             .map(|w| (127.5 + 127.5 * w / largest).round().clamp(0.0, 255.0) as u8)
             .collect();
         let png = picture::encode_grey_png(side, side, &pixels);
-        let (x, y) = (10.0 + cell * (i % COLUMNS) as f64, 34.0 + cell * (i / COLUMNS) as f64);
+        let (x, y) = (
+            10.0 + cell * (i % COLUMNS) as f64,
+            34.0 + cell * (i / COLUMNS) as f64,
+        );
         let _ = writeln!(
             body,
             "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{0}\" height=\"{0}\" style=\"image-rendering:pixelated\" \

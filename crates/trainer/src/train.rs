@@ -448,7 +448,13 @@ impl Run {
         let model_path = self.run_dir.join("model.safetensors");
         self.model.save(&model_path)?;
         report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        write_test_pictures(&self.run_dir, &self.history, test, &tested.predictions, &self.model)?;
+        write_test_pictures(
+            &self.run_dir,
+            &self.history,
+            test,
+            &tested.predictions,
+            &self.model,
+        )?;
         let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
         let samples: f64 = self
             .history
