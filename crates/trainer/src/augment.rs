@@ -250,26 +250,85 @@ pub fn warp_image(
     tensor::cpu::with_avx2(
         #[inline(always)]
         || match displacement {
-            None => {
-                for (y, row) in target.chunks_exact_mut(side).enumerate() {
-                    for (x, pixel) in row.iter_mut().enumerate() {
-                        let (sx, sy) = source_point(x as f32, y as f32);
-                        *pixel = bilinear(padded, width, limit, sx, sy);
-                    }
-                }
-            }
+            None => sample_rows(target, side, padded, width, limit, |x, y| {
+                source_point(x as f32, y as f32)
+            }),
             Some((dx, dy)) => {
                 let (dx, dy) = (&dx[..n], &dy[..n]);
-                for (y, row) in target.chunks_exact_mut(side).enumerate() {
-                    for (x, pixel) in row.iter_mut().enumerate() {
-                        let i = y * side + x;
-                        let (sx, sy) = source_point(x as f32 + dx[i], y as f32 + dy[i]);
-                        *pixel = bilinear(padded, width, limit, sx, sy);
-                    }
-                }
+                sample_rows(target, side, padded, width, limit, |x, y| {
+                    let i = y * side + x;
+                    source_point(x as f32 + dx[i], y as f32 + dy[i])
+                })
             }
         },
     );
+}
+
+/// Pixels sampled per block in `sample_rows`: one AVX2 vector of f32.
+const BLOCK: usize = 8;
+
+/// Fills each pixel `(x, y)` of `target` with the padded image at
+/// `point(x, y)`. Blocks of [`BLOCK`] pixels of a row go through
+/// `sample_block`, whose lane-by-lane loops the compiler turns into vector
+/// code (the four reads stay scalar); the rest of a row one by one. Every
+/// lane does the same operations in the same order as `bilinear`, so the
+/// bits do not depend on which path a pixel took.
+#[inline(always)]
+fn sample_rows(
+    target: &mut [f32],
+    side: usize,
+    padded: &[f32],
+    width: usize,
+    limit: f32,
+    point: impl Fn(usize, usize) -> (f32, f32),
+) {
+    for (y, row) in target.chunks_exact_mut(side).enumerate() {
+        let mut blocks = row.chunks_exact_mut(BLOCK);
+        for (b, block) in (&mut blocks).enumerate() {
+            let (mut sx, mut sy) = ([0.0; BLOCK], [0.0; BLOCK]);
+            for lane in 0..BLOCK {
+                (sx[lane], sy[lane]) = point(b * BLOCK + lane, y);
+            }
+            block.copy_from_slice(&sample_block(padded, width, limit, sx, sy));
+        }
+        let done = side - side % BLOCK;
+        for (x, pixel) in blocks.into_remainder().iter_mut().enumerate() {
+            let (sx, sy) = point(done + x, y);
+            *pixel = bilinear(padded, width, limit, sx, sy);
+        }
+    }
+}
+
+/// [`bilinear`] for [`BLOCK`] points at once, written as loops over lanes.
+#[inline(always)]
+fn sample_block(
+    padded: &[f32],
+    width: usize,
+    limit: f32,
+    x: [f32; BLOCK],
+    y: [f32; BLOCK],
+) -> [f32; BLOCK] {
+    let (mut fx, mut fy, mut index) = ([0.0; BLOCK], [0.0; BLOCK], [0; BLOCK]);
+    for lane in 0..BLOCK {
+        let (x, y) = (x[lane].max(-1.0).min(limit), y[lane].max(-1.0).min(limit));
+        let (x0, y0) = (floor(x), floor(y));
+        (fx[lane], fy[lane]) = (x - x0, y - y0);
+        index[lane] = (y0 + 1.0) as i32 as usize * width + (x0 + 1.0) as i32 as usize;
+    }
+    let (mut a, mut b, mut c, mut d) = ([0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK], [0.0; BLOCK]);
+    for lane in 0..BLOCK {
+        let i = index[lane];
+        (a[lane], b[lane]) = (padded[i], padded[i + 1]);
+        (c[lane], d[lane]) = (padded[i + width], padded[i + width + 1]);
+    }
+    let lerp = |a: f32, b: f32, t: f32| a + (b - a) * t;
+    let mut out = [0.0; BLOCK];
+    for lane in 0..BLOCK {
+        let top = lerp(a[lane], b[lane], fx[lane]);
+        let bottom = lerp(c[lane], d[lane], fx[lane]);
+        out[lane] = lerp(top, bottom, fy[lane]);
+    }
+    out
 }
 
 /// Copies `source` into `padded` with a border of `background`: one pixel
@@ -599,27 +658,59 @@ mod tests {
 
     #[test]
     fn a_whole_pixel_translation_equals_shift_image() {
-        let side = 7;
-        let source = irregular(side, 0);
-        let (mut warped, mut shifted) = (vec![f32::NAN; 49], vec![f32::NAN; 49]);
-        for dy in -8..=8_isize {
-            for dx in -8..=8_isize {
-                let transform = Affine {
-                    shift_x: dx as f32,
-                    shift_y: dy as f32,
-                    ..Affine::IDENTITY
-                };
+        // 7: pixels one by one only; 19: two blocks of 8 and three alone.
+        for side in [7, 19] {
+            let source = irregular(side, 0);
+            let reach = side as isize + 1;
+            let mut warped = vec![f32::NAN; side * side];
+            let mut shifted = vec![f32::NAN; side * side];
+            for dy in -reach..=reach {
+                for dx in -reach..=reach {
+                    let transform = Affine {
+                        shift_x: dx as f32,
+                        shift_y: dy as f32,
+                        ..Affine::IDENTITY
+                    };
+                    let padded = &mut Vec::new();
+                    warp_image(&source, &mut warped, side, &transform, None, -1.0, padded);
+                    shift_image(&source, &mut shifted, side, dx, dy, -1.0);
+                    assert_eq!(bits(&warped), bits(&shifted), "{side}: ({dx}, {dy})");
+                }
+            }
+        }
+    }
+
+    /// Blocks of pixels and pixels one by one give the same bits: every
+    /// pixel of random warps against `bilinear` called for it alone.
+    #[test]
+    fn blocks_and_single_pixels_sample_alike() {
+        let mut rng = StdRng::seed_from_u64(9);
+        for side in [28, 17, 9] {
+            let source = irregular(side, 4);
+            let n = side * side;
+            for _ in 0..20 {
+                let transform = Affine::draw(&everything(), &mut rng);
+                let dx: Vec<f32> = (0..n).map(|_| rng.gen_range(-3.0..3.0)).collect();
+                let dy: Vec<f32> = (0..n).map(|_| rng.gen_range(-3.0..3.0)).collect();
+                let (mut warped, mut padded) = (vec![f32::NAN; n], Vec::new());
+                let field = Some((&dx[..], &dy[..]));
                 warp_image(
                     &source,
                     &mut warped,
                     side,
                     &transform,
-                    None,
-                    -1.0,
-                    &mut Vec::new(),
+                    field,
+                    0.3,
+                    &mut padded,
                 );
-                shift_image(&source, &mut shifted, side, dx, dy, -1.0);
-                assert_eq!(bits(&warped), bits(&shifted), "shift ({dx}, {dy})");
+                let InverseMap { m, offset } = transform.inverse_map(side);
+                for (i, &got) in warped.iter().enumerate() {
+                    let (x, y) = ((i % side) as f32 + dx[i], (i / side) as f32 + dy[i]);
+                    let sx = m[0] * x + m[1] * y + offset[0];
+                    let sy = m[2] * x + m[3] * y + offset[1];
+                    let alone = bilinear(&padded, side + 3, side as f32, sx, sy);
+                    assert_eq!(got.to_bits(), alone.to_bits(), "{side}: pixel {i}");
+                }
             }
         }
     }
