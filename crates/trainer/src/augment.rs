@@ -467,6 +467,11 @@ fn convolve_group(from: &[f32], stride: usize, kernel: &[f32], gain: f32) -> [f3
 /// The reusable buffers of [`Augmenter::augment_batch`]: after the first
 /// batch (and while `side` and `elastic_sigma` stay the same) it allocates
 /// nothing.
+///
+/// Speed, 60,000 28 x 28 images on one core of a shared 2-core AMD EPYC
+/// (Zen 4), best of 20 slices (`tests::augment_speed`, release build):
+/// affine 0.36 to 0.5 s, elastic 1.35 s, both 1.4 s. The elastic time is
+/// about 30% smoothing, 45% sampling, 8% random numbers.
 #[derive(Debug, Clone, Default)]
 pub struct Augmenter {
     /// The elastic displacement in x and in y, `side²` each.
@@ -513,6 +518,9 @@ impl Augmenter {
         );
         debug_assert_eq!(config.validate(), Ok(()));
         out.resize(images.rows(), images.cols());
+        if n == 0 {
+            return;
+        }
         let elastic = config.elastic_alpha != 0.0;
         if elastic {
             for buffer in [&mut self.field_x, &mut self.field_y] {
