@@ -468,10 +468,12 @@ fn convolve_group(from: &[f32], stride: usize, kernel: &[f32], gain: f32) -> [f3
 /// batch (and while `side` and `elastic_sigma` stay the same) it allocates
 /// nothing.
 ///
-/// Speed, 60,000 28 x 28 images on one core of a shared 2-core AMD EPYC
-/// (Zen 4), best of 20 slices (`tests::augment_speed`, release build):
-/// affine 0.36 to 0.5 s, elastic 1.35 s, both 1.4 s. The elastic time is
-/// about 30% smoothing, 45% sampling, 8% random numbers.
+/// Speed, 60,000 28 x 28 images on one thread of a 2-core AMD EPYC (Zen 4)
+/// shared with two other builds (load 4 to 5), release build,
+/// `tests::augment_speed`, fastest of 20 slices over 4 runs (median slice):
+/// affine 0.37 s (0.5 to 0.6 s), elastic 1.0 s (1.1 to 1.5 s), both 1.0 s
+/// (1.3 s). The elastic time is about 30% smoothing, 45% sampling, 8%
+/// random numbers.
 #[derive(Debug, Clone, Default)]
 pub struct Augmenter {
     /// The elastic displacement in x and in y, `side²` each.
