@@ -2,18 +2,19 @@
 //! saved state when resuming.
 
 use crate::{
-    AdaGrad, AdaGradConfig, Adam, AdamConfig, OptimError, Optimizer, OptimizerState, RmsProp,
-    RmsPropConfig, Sgd, SgdConfig,
+    AdaGrad, AdaGradConfig, Adadelta, AdadeltaConfig, Adam, AdamConfig, OptimError, Optimizer,
+    OptimizerState, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 
 /// Every name [`optimizer_by_name`] accepts.
-pub const OPTIMIZER_NAMES: [&str; 7] = [
-    "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw",
+pub const OPTIMIZER_NAMES: [&str; 8] = [
+    "sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw",
 ];
 
 /// The settings a command line sets for any optimizer; `None` keeps the
 /// optimizer's own default (lr 0.01 for the SGD family, AdaGrad and RMSProp,
-/// 0.001 for Adam; weight decay 0, or 0.01 for AdamW; no clipping).
+/// 1 for Adadelta, 0.001 for Adam; weight decay 0, or 0.01 for AdamW; no
+/// clipping).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CommonSettings {
     pub lr: Option<f32>,
@@ -29,7 +30,7 @@ pub struct CommonSettings {
 /// let opt = optim::optimizer_by_name("adam", &optim::CommonSettings::default()).unwrap();
 /// assert_eq!(opt.learning_rate(), 1e-3);
 /// let err = optim::optimizer_by_name("lbfgs", &Default::default()).err().unwrap();
-/// assert!(err.to_string().contains("sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw"));
+/// assert!(err.to_string().contains("sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"));
 /// ```
 pub fn optimizer_by_name(
     name: &str,
@@ -65,6 +66,15 @@ pub fn optimizer_by_name(
         "adagrad" => {
             let d = AdaGradConfig::default();
             Ok(Box::new(AdaGrad::new(AdaGradConfig {
+                lr: lr.unwrap_or(d.lr),
+                weight_decay: weight_decay.unwrap_or(d.weight_decay),
+                clip_norm,
+                ..d
+            })?))
+        }
+        "adadelta" => {
+            let d = AdadeltaConfig::default();
+            Ok(Box::new(Adadelta::new(AdadeltaConfig {
                 lr: lr.unwrap_or(d.lr),
                 weight_decay: weight_decay.unwrap_or(d.weight_decay),
                 clip_norm,

@@ -33,6 +33,7 @@
 //! assert_eq!(sgd.state().buffers[0].0, "momentum.velocity.w");
 //! ```
 
+mod adadelta;
 mod adagrad;
 mod adam;
 mod by_name;
@@ -48,6 +49,7 @@ pub use error::OptimError;
 pub use optimizer::{Optimizer, OptimizerState, Param};
 pub use rule::{RuleOptimizer, UpdateRule, MAX_BUFFERS};
 
+pub use adadelta::{Adadelta, AdadeltaConfig};
 pub use adagrad::{AdaGrad, AdaGradConfig};
 pub use adam::{Adam, AdamConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};

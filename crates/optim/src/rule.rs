@@ -76,7 +76,7 @@ pub trait UpdateRule: Clone + Sync {
 }
 
 /// An [`UpdateRule`] plus the machinery every optimizer needs.
-/// `Sgd`, `AdaGrad`, `RmsProp` and `Adam` are this type with their rule.
+/// `Sgd`, `AdaGrad`, `Adadelta`, `RmsProp` and `Adam` are this type with their rule.
 #[derive(Debug, Clone)]
 pub struct RuleOptimizer<R> {
     rule: R,
@@ -600,7 +600,7 @@ pub(crate) fn clip_norm_from_hyper(value: f32) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AdaGradConfig, AdamConfig, RmsPropConfig, SgdConfig};
+    use crate::{AdaGradConfig, AdadeltaConfig, AdamConfig, RmsPropConfig, SgdConfig};
     use std::cell::Cell;
 
     thread_local! {
@@ -670,6 +670,7 @@ mod tests {
         };
         assert_every_build_agrees("nesterov", &nesterov);
         assert_every_build_agrees("adagrad", &AdaGradConfig::default());
+        assert_every_build_agrees("adadelta", &AdadeltaConfig::default());
         assert_every_build_agrees("rmsprop", &RmsPropConfig::default());
     }
 

@@ -43,22 +43,31 @@ fn quadratic_gradient(x: &[f32]) -> Vec<f32> {
 
 #[test]
 fn every_optimizer_minimises_a_convex_quadratic() {
-    let learning_rates = [
-        ("sgd", 0.1),
-        ("momentum", 0.01),
-        ("nesterov", 0.01),
-        ("adagrad", 0.15),
-        ("rmsprop", 0.01),
-        ("adam", 0.03),
-        ("adamw", 0.03), // with its default weight decay 0.01, which also pulls to 0
+    // (name, learning rate, how close to 0 every coordinate must end).
+    let settings = [
+        ("sgd", 0.1, 1e-4),
+        ("momentum", 0.01, 1e-4),
+        ("nesterov", 0.01, 1e-4),
+        ("adagrad", 0.15, 1e-4),
+        // Adadelta's step is lr * RMS(past steps) / RMS(gradients): it grows
+        // from sqrt(eps) = 1e-3 by about (1-rho)*eps in u per step, so it
+        // needs lr of about 0.3 to travel 3 in 2000 steps, and on the stiffest
+        // coordinate (curvature 10) it then settles into an oscillation of
+        // about lr * sqrt(u) / 2 = 5e-3 (f64 simulation: 5.4e-3 at lr 0.35;
+        // the three gentler coordinates reach 1e-100). A floor of the
+        // method on exact gradients, not a defect: the test asks for 1e-2.
+        ("adadelta", 0.35, 1e-2),
+        ("rmsprop", 0.01, 1e-4),
+        ("adam", 0.03, 1e-4),
+        ("adamw", 0.03, 1e-4), // with its default weight decay 0.01, which also pulls to 0
     ];
-    assert_eq!(learning_rates.len(), OPTIMIZER_NAMES.len());
-    for (name, lr) in learning_rates {
+    assert_eq!(settings.len(), OPTIMIZER_NAMES.len());
+    for (name, lr, tolerance) in settings {
         let mut optimizer = build(name, lr);
         let mut x = [1.0_f32, -2.0, 3.0, -0.5];
         descend(optimizer.as_mut(), &mut x, 2000, quadratic_gradient);
         let farthest = x.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
-        assert!(farthest < 1e-4, "{name}: x = {x:?} after 2000 steps");
+        assert!(farthest < tolerance, "{name}: x = {x:?} after 2000 steps");
     }
 }
 
@@ -82,6 +91,7 @@ fn every_optimizer_makes_steady_progress_on_rosenbrock() {
         ("momentum", 3e-4),
         ("nesterov", 3e-4),
         ("adagrad", 0.1),
+        ("adadelta", 0.07), // f64 simulation: passes from 0.06 to 0.09
         ("rmsprop", 1e-3),
         ("adam", 1e-2),
         ("adamw", 1e-2),

@@ -3,8 +3,8 @@
 //! done by hand, in the comments), never a call into the crate.
 
 use optim::{
-    AdaGrad, AdaGradConfig, Adam, AdamConfig, OptimError, Optimizer, Param, RmsProp, RmsPropConfig,
-    Sgd, SgdConfig,
+    AdaGrad, AdaGradConfig, Adadelta, AdadeltaConfig, Adam, AdamConfig, OptimError, Optimizer,
+    Param, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 
 /// The gradients fed at steps 1, 2, 3 (fixed, so the hand arithmetic stays short).
@@ -148,6 +148,55 @@ fn rmsprop_divides_by_root_of_mean_square() {
         &run(&mut rmsprop, 3),
         &[[p0_1, p1_1], [p0_2, p1_2], [p0_3, p1_3]],
     );
+}
+
+/// `actual` within `tolerance` of `expected`, relative to `expected`: for
+/// buffers whose values are far below 1.
+fn assert_relative(what: &str, actual: &[f32], expected: &[f64], tolerance: f64) {
+    assert_eq!(actual.len(), expected.len());
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let error = (f64::from(a) - e).abs() / e.abs();
+        assert!(error <= tolerance, "{what}[{i}]: got {a}, expected {e}");
+    }
+}
+
+#[test]
+fn adadelta_scales_gradients_by_rms_of_steps_over_rms_of_gradients() {
+    // The defaults: lr 1, rho 0.9, eps 1e-6 (Zeiler 2012, Algorithm 1, with
+    // PyTorch's lr in front).
+    let mut adadelta = Adadelta::new(AdadeltaConfig::default()).unwrap();
+    let eps = 1e-6_f64;
+    // v, the average of squared gradients, as RMSProp's with alpha 0.9:
+    // v0: 0.025; 0.0225 + 0.00625 = 0.02875; 0.025875 + 0.1 = 0.125875
+    // v1: 0.1; 0.09 + 0.4 = 0.49; 0.441 + 0.025 = 0.466
+    let v = [[0.025, 0.1], [0.02875, 0.49], [0.125875, 0.466]];
+    // u, the average of squared steps, starts at 0 and follows the deltas.
+    let delta = |u: f64, v: f64, g: f64| (u + eps).sqrt() / (v + eps).sqrt() * g;
+    let next_u = |u: f64, delta: f64| 0.9 * u + 0.1 * delta * delta;
+    let (mut u, mut p) = ([0.0_f64; 2], [1.0_f64, -2.0]);
+    let mut expected = Vec::new();
+    for (grad, v) in GRADS.iter().zip(v) {
+        for i in 0..2 {
+            let d = delta(u[i], v[i], f64::from(grad[i]));
+            u[i] = next_u(u[i], d);
+            p[i] -= d;
+        }
+        expected.push(p);
+    }
+    // The first step is about lr * sqrt(eps / (1 - rho)) * sign(g) = 3.16e-3,
+    // whatever the gradient's size: u starts at 0, so eps sets the pace.
+    let first = 1e-5_f64.sqrt();
+    assert!((1.0 - expected[0][0] - first).abs() < 1e-4 * first);
+    assert!((expected[0][1] + 2.0 - first).abs() < 1e-4 * first);
+
+    assert_close(&run(&mut adadelta, 3), &expected);
+    // The steps are small beside p, so check the buffers relative to their size.
+    let state = adadelta.state();
+    assert_eq!(state.kind, "adadelta");
+    assert_eq!(state.buffers[0].0, "adadelta.square_avg.w");
+    assert_eq!(state.buffers[1].0, "adadelta.acc_delta.w");
+    assert_relative("square_avg", &state.buffers[0].1, &v[2], 2e-6);
+    assert_relative("acc_delta", &state.buffers[1].1, &u, 2e-6);
 }
 
 /// Adam's three steps with lr 0.1 (Kingma & Ba, Algorithm 1), for both elements.

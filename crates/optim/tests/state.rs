@@ -368,7 +368,7 @@ fn unknown_names_and_bad_settings_are_errors() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "unknown optimizer 'lbfgs'; valid names: sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw"
+        "unknown optimizer 'lbfgs'; valid names: sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"
     );
     let negative_lr = CommonSettings {
         lr: Some(-0.1),

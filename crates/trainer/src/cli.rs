@@ -215,6 +215,7 @@ pub enum OptimizerName {
     Momentum,
     Nesterov,
     Adagrad,
+    Adadelta,
     Rmsprop,
     Adam,
     #[value(name = "adamw")]
@@ -237,6 +238,7 @@ impl OptimizerName {
             OptimizerName::Momentum => "momentum",
             OptimizerName::Nesterov => "nesterov",
             OptimizerName::Adagrad => "adagrad",
+            OptimizerName::Adadelta => "adadelta",
             OptimizerName::Rmsprop => "rmsprop",
             OptimizerName::Adam => "adam",
             OptimizerName::AdamW => "adamw",

@@ -184,8 +184,8 @@ impl TrainConfig {
             if !(0.0..1.0).contains(&momentum) {
                 return usage(format!("--momentum must be in [0, 1), not {momentum}"));
             }
-            use OptimizerName::{Adagrad, Rmsprop};
-            if matches!(self.optimizer, Adagrad | Rmsprop) {
+            use OptimizerName::{Adadelta, Adagrad, Rmsprop};
+            if matches!(self.optimizer, Adagrad | Adadelta | Rmsprop) {
                 return usage(format!(
                     "--momentum does not apply to {}; it sets sgd/momentum/nesterov's momentum \
                      or adam/adamw's beta1",
