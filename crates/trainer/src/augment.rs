@@ -16,11 +16,6 @@
 //! Coordinates: pixel `(x, y)` is column `x`, row `y` (y grows downwards),
 //! pixel centres at whole numbers, the image centre at `c = (side - 1) / 2`.
 
-// `Augmenter` is not wired to a flag yet (the trainer's model and flag
-// handling are being reworked on another branch): until it is, only the
-// tests use it. Remove this line when `train` calls `augment_batch`.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tensor::Matrix;
 
@@ -162,6 +157,7 @@ pub struct Affine {
 }
 
 impl Affine {
+    #[cfg(test)]
     pub const IDENTITY: Affine = Affine {
         rotation_degrees: 0.0,
         scale: 1.0,

@@ -108,6 +108,21 @@ pub struct TrainArgs {
     /// Shift training images randomly by up to N pixels each way (0 = off)
     #[arg(long, value_name = "N")]
     pub augment: Option<usize>,
+    /// Rotate training images randomly by up to DEG degrees either way (0 = off)
+    #[arg(long, value_name = "DEG")]
+    pub rotate: Option<f32>,
+    /// Scale training images randomly by a factor in [1 - S, 1 + S] (0 = off)
+    #[arg(long, value_name = "S")]
+    pub scale: Option<f32>,
+    /// Shear training images randomly by up to DEG degrees either way (0 = off)
+    #[arg(long, value_name = "DEG")]
+    pub shear: Option<f32>,
+    /// Elastic distortion of training images with strength ALPHA (Simard et al. 2003; 34 is theirs; 0 = off)
+    #[arg(long, value_name = "ALPHA")]
+    pub elastic: Option<f32>,
+    /// Smoothness of the elastic distortion, in pixels [default: 4]
+    #[arg(long, value_name = "SIGMA")]
+    pub elastic_sigma: Option<f32>,
     /// Weight initialisation (auto: He for ReLU-like, Xavier for sigmoid/tanh)
     #[arg(long, value_enum)]
     pub init: Option<InitName>,

@@ -30,6 +30,49 @@ pub enum DataSource {
     },
 }
 
+/// Random distortions of training images beyond whole-pixel shifts: the
+/// strengths of `augment::AugmentConfig`, zero when off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Distortion {
+    /// Rotation up to this many degrees either way.
+    pub rotate: f32,
+    /// Scaling by a factor in `[1 - scale, 1 + scale]`.
+    pub scale: f32,
+    /// Horizontal shear up to this many degrees either way.
+    pub shear: f32,
+    /// Elastic distortion's strength `alpha` (Simard et al. 2003); 0 is off.
+    pub elastic_alpha: f32,
+    /// Elastic distortion's smoothness `sigma`, in pixels.
+    pub elastic_sigma: f32,
+}
+
+impl Distortion {
+    pub const NONE: Distortion = Distortion {
+        rotate: 0.0,
+        scale: 0.0,
+        shear: 0.0,
+        elastic_alpha: 0.0,
+        elastic_sigma: 0.0,
+    };
+
+    pub fn is_none(&self) -> bool {
+        *self == Distortion::NONE
+    }
+
+    /// The augmenter's settings, with `max_shift` pixels of translation.
+    pub fn augment_config(&self, max_shift: usize) -> crate::augment::AugmentConfig {
+        crate::augment::AugmentConfig {
+            max_shift: max_shift as f32,
+            rotation_degrees: self.rotate,
+            scale: self.scale,
+            shear_degrees: self.shear,
+            elastic_alpha: self.elastic_alpha,
+            elastic_sigma: self.elastic_sigma,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub preset: String,
@@ -45,6 +88,8 @@ pub struct TrainConfig {
     /// Random shifts of training images, in pixels (0 = none).
     #[serde(default)]
     pub augment: usize,
+    #[serde(default)]
+    pub distortion: Distortion,
     pub optimizer: OptimizerName,
     pub lr: f32,
     /// `None`: the optimizer's default (0.9 for momentum/nesterov, beta1 0.9 for Adam).
@@ -88,6 +133,7 @@ impl TrainConfig {
             init: preset.init,
             dropout: preset.dropout,
             augment: preset.augment,
+            distortion: preset.distortion,
             optimizer: preset.optimizer,
             lr: preset.lr,
             momentum: preset.momentum,
@@ -141,6 +187,22 @@ impl TrainConfig {
         }
         if a.momentum.is_some() {
             config.momentum = a.momentum;
+        }
+        let d = &mut config.distortion;
+        for (flag, field) in [
+            (a.rotate, &mut d.rotate),
+            (a.scale, &mut d.scale),
+            (a.shear, &mut d.shear),
+            (a.elastic, &mut d.elastic_alpha),
+            (a.elastic_sigma, &mut d.elastic_sigma),
+        ] {
+            if let Some(value) = flag {
+                *field = value;
+            }
+        }
+        if d.elastic_alpha > 0.0 && d.elastic_sigma == 0.0 {
+            // Simard et al.'s choice for 28x28 digits.
+            d.elastic_sigma = 4.0;
         }
         config.validate()?;
         Ok(config)
@@ -222,6 +284,21 @@ impl TrainConfig {
         }
         if self.epochs == 0 {
             return usage("--epochs must be at least 1".into());
+        }
+        if let Err(problem) = self.distortion.augment_config(self.augment).validate() {
+            // Name the flag, not the field.
+            let flags = [
+                ("rotation_degrees", "--rotate"),
+                ("scale", "--scale"),
+                ("shear_degrees", "--shear"),
+                ("elastic_alpha", "--elastic"),
+                ("elastic_sigma", "--elastic-sigma"),
+                ("max_shift", "--augment"),
+            ];
+            let problem = flags
+                .iter()
+                .fold(problem, |text, (field, flag)| text.replace(field, flag));
+            return usage(problem);
         }
         if self.threads == Some(0) {
             return usage("--threads must be at least 1".into());

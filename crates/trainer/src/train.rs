@@ -163,8 +163,11 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
         Batches::new(&data.train, run.batch_options()).map_err(|e| Error::Data(e.to_string()))?;
     let (mut batch, mut dlogits, mut predicted) =
         (Batch::new(), tensor::Matrix::zeros(0, 0), Vec::new());
-    // For --augment: shifted copies of the batch, filled with blank pixels.
+    // For --augment and the distortions: changed copies of the batch,
+    // blank pixels where an image leaves the frame.
     let (mut shifted, blank) = (tensor::Matrix::zeros(0, 0), PIXELS.table()[0]);
+    let mut augmenter = augment::Augmenter::new();
+    let distortion = run.config.distortion.augment_config(run.config.augment);
     while run.position.epoch < run.config.epochs {
         batches.start_epoch(run.position.epoch as u64);
         batches.skip_batches(run.position.step_in_epoch);
@@ -175,11 +178,24 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
             run.optimizer.set_learning_rate(run.learning_rate());
             run.model
                 .reseed_dropout(dropout_seed(run.config.seed, run.position.global_step));
-            let images = match run.config.augment {
-                0 => batch.images().view(),
-                max_shift => {
-                    let seed = augment_seed(run.config.seed, run.position.global_step);
+            let seed = augment_seed(run.config.seed, run.position.global_step);
+            let images = match (run.config.augment, run.config.distortion.is_none()) {
+                (0, true) => batch.images().view(),
+                // Whole-pixel shifts alone keep their own, faster path.
+                (max_shift, true) => {
                     augment::shift_batch(batch.images(), &mut shifted, max_shift, seed, blank);
+                    shifted.view()
+                }
+                (_, false) => {
+                    let side = crate::picture::SIDE;
+                    augmenter.augment_batch(
+                        batch.images(),
+                        &mut shifted,
+                        side,
+                        &distortion,
+                        seed,
+                        blank,
+                    );
                     shifted.view()
                 }
             };
@@ -323,6 +339,23 @@ impl Run {
         let mut extras = String::new();
         if config.augment > 0 {
             extras.push_str(&format!(", shifts up to {} px", config.augment));
+        }
+        let d = &config.distortion;
+        for (value, text) in [
+            (d.rotate, format!("rotations up to {} deg", d.rotate)),
+            (d.scale, format!("scaling by up to {}%", d.scale * 100.0)),
+            (d.shear, format!("shear up to {} deg", d.shear)),
+            (
+                d.elastic_alpha,
+                format!(
+                    "elastic alpha {} sigma {}",
+                    d.elastic_alpha, d.elastic_sigma
+                ),
+            ),
+        ] {
+            if value > 0.0 {
+                extras.push_str(&format!(", {text}"));
+            }
         }
         self.progress.line(&format!(
             "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
