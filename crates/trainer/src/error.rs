@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// Exit codes: 0 success, 1 a runtime failure (data, model, picture, file),
 /// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C
-/// (128 + SIGINT, what shells report for an interrupted program).
+/// (128 + SIGINT, what shells report for an interrupted program), 141 the
+/// reader of stdout closed the pipe (128 + SIGPIPE, what a shell reports
+/// for `cat` in the same place).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -40,6 +42,9 @@ pub enum Error {
     },
     #[error("interrupted; checkpoint saved, continue with --resume {}", .0.display())]
     Interrupted(PathBuf),
+    /// Stdout is a pipe whose reader has gone: nothing to say, no one to say it to.
+    #[error("standard output: the reader closed the pipe")]
+    BrokenPipe,
 }
 
 fn checkpoint_note(checkpoint: &Option<PathBuf>) -> String {
@@ -55,6 +60,7 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Diverged { .. } => 3,
             Error::Interrupted(_) => 130,
+            Error::BrokenPipe => 141,
             Error::Io { .. }
             | Error::Picture { .. }
             | Error::Model { .. }
@@ -68,6 +74,15 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A failed write to stdout: a closed pipe, or a real failure (a full disk).
+    pub fn stdout(source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::io("standard output", source)
         }
     }
 

@@ -32,6 +32,7 @@ use config::{DataSource, CLASSES, INPUTS};
 use error::Error;
 use nn::Sequential;
 use serde::Serialize;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,17 +49,44 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}", cli::one_line_usage_error(&e.to_string()));
+            let line = cli::one_line_usage_error(&e.to_string());
+            let _ = writeln!(std::io::stderr(), "{line}");
             return ExitCode::from(2);
         }
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader has gone (`trainer eval | head -1`): like `cat`, say nothing.
+        Err(Error::BrokenPipe) => ExitCode::from(Error::BrokenPipe.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Ignored: with stderr closed too, there is no one left to tell.
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// `println!` that returns an error instead of panicking when stdout is a
+/// pipe whose reader has closed it (`trainer data --show 100 | head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` as [`outln!`], without the line end.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Writes to stdout; a closed pipe becomes [`Error::BrokenPipe`].
+fn write_stdout(text: std::fmt::Arguments) -> Result<(), Error> {
+    std::io::stdout()
+        .lock()
+        .write_fmt(text)
+        .map_err(Error::stdout)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -71,11 +99,11 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn print_json(value: &impl Serialize) {
-    println!(
+fn print_json(value: &impl Serialize) -> Result<(), Error> {
+    outln!(
         "{}",
         serde_json::to_string(value).expect("reports serialise")
-    );
+    )
 }
 
 fn train_command(args: &TrainArgs) -> Result<(), Error> {
@@ -89,22 +117,22 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     });
     let report = train::run(args, &STOP)?;
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "test accuracy {:.2}% (loss {:.4}) after {} epochs; {:.1} s of training, {:.0} samples/s",
             100.0 * report.test_accuracy,
             report.test_loss,
             report.epochs,
             report.train_seconds,
             report.samples_per_second
-        );
-        println!(
+        )?;
+        outln!(
             "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
              confusion_matrix.svg, test_digits.svg in {})",
             report.model.display(),
             report.run_dir.display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -145,9 +173,9 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
     let evaluation = evaluate::evaluate(&mut model, &test)?;
     let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!("{}", report.to_text());
+        outln!("{}", report.to_text())?;
     }
     Ok(())
 }
@@ -174,7 +202,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
                 .iter()
                 .map(|&d| format!("{d}: {:.1}%", 100.0 * probabilities[d]))
                 .collect();
-            println!("{}: {digit}  ({})", path.display(), top.join(", "));
+            outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
         }
         if args.show {
             let pixels: Vec<u8> = input
@@ -185,9 +213,9 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
             // With --json, stdout holds only the JSON object.
             if args.json {
-                eprint!("{drawing}");
+                let _ = write!(std::io::stderr(), "{drawing}");
             } else {
-                print!("{drawing}");
+                out!("{drawing}")?;
             }
         }
         predictions.push(Prediction {
@@ -201,7 +229,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         struct Predictions {
             predictions: Vec<Prediction>,
         }
-        print_json(&Predictions { predictions });
+        print_json(&Predictions { predictions })?;
     }
     Ok(())
 }
@@ -209,15 +237,15 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
 fn data_command(args: &DataArgs) -> Result<(), Error> {
     let source = DataSource::from_args(&args.source);
     let set = source.load(args.source.limit)?;
-    println!("dataset: {}", source.describe());
-    println!("training set: {}", set.train.summary());
-    println!("test set: {}", set.test.summary());
+    outln!("dataset: {}", source.describe())?;
+    outln!("training set: {}", set.train.summary())?;
+    outln!("test set: {}", set.test.summary())?;
     for index in 0..args.show.min(set.train.len()) {
-        println!(
+        outln!(
             "\ntraining image {index}, label {}:",
             set.train.label(index)
-        );
-        print!("{}", set.train.render_ascii(index));
+        )?;
+        out!("{}", set.train.render_ascii(index))?;
     }
     Ok(())
 }
