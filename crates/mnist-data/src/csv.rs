@@ -4,6 +4,7 @@
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::idx::MAX_ITEMS;
 use crate::input::{read_error, Input};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -28,6 +29,18 @@ impl Dataset {
         image_shape: Option<(usize, usize)>,
         classes: Option<usize>,
     ) -> Result<Dataset> {
+        Dataset::from_csv_limited(path, image_shape, classes, None)
+    }
+
+    /// [`Dataset::from_csv`] keeping only the first `limit` images: reading
+    /// stops after them. Without a limit, more than 10 million images is
+    /// an error (no real dataset has them; a bomb would take the memory).
+    pub fn from_csv_limited(
+        path: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<Dataset> {
         let path = path.as_ref();
         let input = Input::open(path)?;
         let gzip = input.is_gzip();
@@ -44,6 +57,19 @@ impl Dataset {
         let mut text = Vec::new();
         let mut line_number = 0;
         loop {
+            if Some(labels.len()) == limit {
+                break;
+            }
+            if labels.len() == MAX_ITEMS {
+                return Err(error(
+                    line_number + 1,
+                    format!(
+                        "more than {} million images; no real dataset has that many, \
+                         so the file is taken to be damaged",
+                        MAX_ITEMS / 1_000_000
+                    ),
+                ));
+            }
             text.clear();
             let read = reader
                 .read_until(b'\n', &mut text)

@@ -74,6 +74,11 @@ pub enum DataError {
     #[error("{}: the dimensions {dims:?} multiply to more bytes than this machine can address", path.display())]
     DimensionOverflow { path: PathBuf, dims: Vec<u32> },
 
+    /// The header claims a count or size no real dataset has: the file is
+    /// damaged or hostile, and believing it would cost gigabytes.
+    #[error("{}: {problem}", path.display())]
+    Implausible { path: PathBuf, problem: String },
+
     /// The payload ends before the header's dimensions are filled.
     #[error(
         "{}: payload shorter than the header says: {expected} bytes of data expected, {found} present",

@@ -78,14 +78,35 @@ impl MnistSet {
     /// Loads an MNIST-format directory. `classes` defaults to the largest
     /// label in either half + 1; if given, a label at or above it is an error.
     pub fn load_dir(dir: impl AsRef<Path>, classes: Option<usize>) -> Result<MnistSet> {
+        MnistSet::load_dir_limited(dir, classes, None)
+    }
+
+    /// [`MnistSet::load_dir`] keeping only the first `limit` items of each
+    /// half, and reading no more than those into memory.
+    pub fn load_dir_limited(
+        dir: impl AsRef<Path>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
         let files = DatasetFiles::find(dir)?;
-        MnistSet::load_files(&files, classes)
+        MnistSet::load_files_limited(&files, classes, limit)
     }
 
     /// Loads the four files named in `files`.
     pub fn load_files(files: &DatasetFiles, classes: Option<usize>) -> Result<MnistSet> {
-        let train = Dataset::from_idx_files(&files.train_images, &files.train_labels, classes)?;
-        let test = Dataset::from_idx_files(&files.test_images, &files.test_labels, classes)?;
+        MnistSet::load_files_limited(files, classes, None)
+    }
+
+    /// [`MnistSet::load_files`] keeping only the first `limit` items of each half.
+    pub fn load_files_limited(
+        files: &DatasetFiles,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
+        let (train_images, train_labels) = (&files.train_images, &files.train_labels);
+        let train = Dataset::from_idx_files_limited(train_images, train_labels, classes, limit)?;
+        let (test_images, test_labels) = (&files.test_images, &files.test_labels);
+        let test = Dataset::from_idx_files_limited(test_images, test_labels, classes, limit)?;
         MnistSet::join(
             train,
             test,
@@ -102,9 +123,22 @@ impl MnistSet {
         image_shape: Option<(usize, usize)>,
         classes: Option<usize>,
     ) -> Result<MnistSet> {
+        MnistSet::load_csv_limited(train_csv, test_csv, image_shape, classes, None)
+    }
+
+    /// [`MnistSet::load_csv`] keeping only the first `limit` images of each
+    /// file, and reading no further.
+    pub fn load_csv_limited(
+        train_csv: impl AsRef<Path>,
+        test_csv: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
         let (train_csv, test_csv) = (train_csv.as_ref(), test_csv.as_ref());
-        let train = Dataset::from_csv(train_csv, image_shape, classes)?;
-        let test = Dataset::from_csv(test_csv, image_shape.or(Some(train.image_shape())), classes)?;
+        let train = Dataset::from_csv_limited(train_csv, image_shape, classes, limit)?;
+        let shape = image_shape.or(Some(train.image_shape()));
+        let test = Dataset::from_csv_limited(test_csv, shape, classes, limit)?;
         MnistSet::join(train, test, classes, [train_csv, test_csv], test_csv)
     }
 

@@ -135,6 +135,15 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Reads and discards up to `count` bytes of content (fewer only at its
+    /// end) through a fixed buffer; returns how many.
+    pub(crate) fn skip(&mut self, count: u64) -> Result<u64> {
+        match io::copy(&mut self.reader.by_ref().take(count), &mut io::sink()) {
+            Ok(n) => Ok(n),
+            Err(e) => Err(self.read_error(e)),
+        }
+    }
+
     /// Reads and discards the rest of the content; returns how many bytes
     /// it had. Uses a fixed buffer, so a lying header costs time bounded by
     /// the file, never memory.

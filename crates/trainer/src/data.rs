@@ -60,14 +60,16 @@ impl DataSource {
         }
     }
 
-    /// Loads training and test sets, each cut to the first `limit` items.
+    /// Loads training and test sets, each cut to the first `limit` items
+    /// (only those are read into memory).
     pub fn load(&self, limit: Option<usize>) -> Result<MnistSet, Error> {
         let set = match self {
             DataSource::Idx { dir } => {
-                MnistSet::load_dir(idx_dir(dir), Some(CLASSES)).map_err(explain_data_error)?
+                MnistSet::load_dir_limited(idx_dir(dir), Some(CLASSES), limit)
+                    .map_err(explain_data_error)?
             }
             DataSource::Csv { train, test } => {
-                MnistSet::load_csv(train, test, Some((28, 28)), Some(CLASSES))
+                MnistSet::load_csv_limited(train, test, Some((28, 28)), Some(CLASSES), limit)
                     .map_err(explain_data_error)?
             }
         };
@@ -77,10 +79,7 @@ impl DataSource {
                 "the images are {rows}x{cols} pixels; these networks take 28x28 (784 inputs)"
             )));
         }
-        Ok(MnistSet {
-            train: first(set.train, limit)?,
-            test: first(set.test, limit)?,
-        })
+        Ok(set)
     }
 }
 
@@ -92,23 +91,6 @@ fn explain_data_error(error: DataError) -> Error {
             bundled_in_source_tree().display()
         )),
         other => Error::Data(other.to_string()),
-    }
-}
-
-/// The first `limit` items of `set` (all of them without a limit).
-fn first(set: Dataset, limit: Option<usize>) -> Result<Dataset, Error> {
-    match limit {
-        Some(n) if n < set.len() => {
-            let pixels = set.pixels_per_image();
-            Dataset::new(
-                set.images()[..n * pixels].to_vec(),
-                set.labels()[..n].to_vec(),
-                set.image_shape(),
-                Some(set.classes()),
-            )
-            .map_err(|e| Error::Data(e.to_string()))
-        }
-        _ => Ok(set),
     }
 }
 
