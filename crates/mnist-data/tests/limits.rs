@@ -126,3 +126,28 @@ fn a_limit_cuts_csv_files_and_both_halves_of_a_file_set() {
     );
     assert!(MnistSet::load_csv(&train, &test, None, None).is_err());
 }
+
+#[test]
+fn an_endless_csv_line_is_refused_as_it_is_read() {
+    // A gzipped CSV whose second line is 50 MB of digits: 50 KB on disk.
+    let dir = ScratchDir::new("long-line");
+    let path = dir.0.join("train.csv.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    gz.write_all(b"label,p1,p2,p3,p4\n1,0,0,0,0\n").unwrap();
+    let digits = vec![b'7'; 1 << 20];
+    for _ in 0..50 {
+        gz.write_all(&digits).unwrap();
+    }
+    gz.write_all(b"\n").unwrap();
+    gz.finish().unwrap();
+
+    let (result, peak) = peak_bytes_during(|| Dataset::from_csv(&path, None, None));
+    let message = result.unwrap_err().to_string();
+    assert!(peak < 1 << 20, "allocated {peak} bytes");
+    assert!(
+        message.contains(&path.display().to_string())
+            && message.contains("line 3: the line is longer than 9420 bytes"),
+        "{message}"
+    );
+}
