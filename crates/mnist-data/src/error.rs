@@ -14,6 +14,11 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// The path is a directory, device, FIFO or socket: reading it could
+    /// block forever (a FIFO) or never end (`/dev/zero`).
+    #[error("{}: not a regular file (a directory, device, FIFO or socket); a data file is needed", path.display())]
+    NotARegularFile { path: PathBuf },
+
     /// A dataset directory lacks one of the files it needs.
     #[error(
         "{}: no {what} file; expected one of: {}",

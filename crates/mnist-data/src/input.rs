@@ -31,14 +31,27 @@ pub(crate) struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Opens `path`; an error if it cannot be opened or is empty.
+    /// Opens `path`; an error if it cannot be opened, is not a regular
+    /// file, or is empty. Every read of a data file starts here.
     pub(crate) fn open(path: &Path) -> Result<Input<'static>> {
         let io_error = |source| DataError::Io {
             path: path.to_path_buf(),
             source,
         };
+        let not_a_file = || DataError::NotARegularFile {
+            path: path.to_path_buf(),
+        };
+        // Asked before opening: opening a FIFO blocks until someone writes
+        // to it. Asked again of the opened file, in case the path changed.
+        if !std::fs::metadata(path).map_err(io_error)?.is_file() {
+            return Err(not_a_file());
+        }
         let file = File::open(path).map_err(io_error)?;
-        let file_bytes = file.metadata().map_err(io_error)?.len();
+        let metadata = file.metadata().map_err(io_error)?;
+        if !metadata.is_file() {
+            return Err(not_a_file());
+        }
+        let file_bytes = metadata.len();
         let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
         Input::detect(reader, file_bytes, path)
     }

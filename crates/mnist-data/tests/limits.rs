@@ -52,9 +52,14 @@ fn headers_claiming_more_than_any_real_dataset_are_refused() {
     let mut wide = idx_header(0x08, &[1, 28, 2000]);
     wide.extend_from_slice(&[0; 16]);
     let wide = dir.file("wide-images", &wide);
+    // 9 million images of 1000x1: within both bounds, but 9 GB.
+    let mut heavy = idx_header(0x08, &[9_000_000, 1000, 1]);
+    heavy.extend_from_slice(&[0; 16]);
+    let heavy = dir.file("heavy-images", &gzip(&heavy));
     let cases = [
         (&images, &many, "20000000 labels", "10 million"),
         (&wide, &labels, "images of 28x2000 pixels", "1024x1024"),
+        (&heavy, &labels, "9000000000 bytes of images", "8 GB"),
     ];
     for (images, labels, claim, bound) in cases {
         let error = Dataset::from_idx_files_limited(images, labels, None, Some(1)).unwrap_err();
@@ -150,4 +155,27 @@ fn an_endless_csv_line_is_refused_as_it_is_read() {
             && message.contains("line 3: the line is longer than 9420 bytes"),
         "{message}"
     );
+}
+
+#[test]
+fn devices_and_fifos_are_refused_before_they_are_opened() {
+    // Opening a FIFO blocks until a writer comes; /dev/zero never ends.
+    let dir = ScratchDir::new("not-files");
+    let fifo = dir.0.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    for path in [fifo.as_path(), std::path::Path::new("/dev/zero"), &dir.0] {
+        let error = mnist_data::read_idx(path).unwrap_err();
+        assert!(
+            matches!(error, DataError::NotARegularFile { .. }),
+            "{error}"
+        );
+        let error = Dataset::from_csv(path, None, None).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&path.display().to_string())
+                && message.contains("not a regular file"),
+            "{message}"
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::report::EpochMetrics;
 use crate::train::EpochTally;
-use nn::safetensors::{read_tensors, write_tensors};
+use nn::safetensors::write_tensors;
 use nn::Sequential;
 use optim::{Optimizer, OptimizerState};
 use std::collections::BTreeMap;
@@ -116,7 +116,8 @@ pub fn save(
 /// Reads a checkpoint written by [`save`]; every missing or malformed part
 /// is an error naming the file.
 pub fn load(path: &Path) -> Result<Checkpoint, Error> {
-    let file = read_tensors(path)?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_MODEL_BYTES, "a checkpoint")?;
+    let file = nn::safetensors::decode(&bytes, path)?;
     let bad = |problem: String| Error::model(path, problem);
     let meta = |key: &str| {
         file.metadata.get(key).ok_or_else(|| {

@@ -29,6 +29,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })
 }
 
+/// The largest model or checkpoint file this trainer can have written: the
+/// most parameters it accepts (`config::MAX_PARAMETERS`), as f32, three
+/// times over (weights and Adam's two moments), plus room for the header.
+pub const MAX_MODEL_BYTES: u64 = 3 * 4 * crate::config::MAX_PARAMETERS as u64 + (64 << 20);
+
+/// The largest picture file `predict` reads: a 50-megapixel phone photo as
+/// JPEG is about 25 MB, as PNG about 40.
+pub const MAX_PICTURE_BYTES: u64 = 50 << 20;
+
+/// Reads a whole file given by a person, at most `max_bytes` of it; `what`
+/// names its kind in the error ("a model", "a picture"). Refuses what is
+/// not a regular file before opening it: opening a FIFO blocks until a
+/// writer comes, and `/dev/zero` or `/dev/urandom` never end.
+pub fn read_bounded(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let error = |source| Error::io(path, source);
+    let refuse = |problem: String| error(std::io::Error::other(problem));
+    let not_a_file = || {
+        refuse(format!(
+            "not a regular file (a directory, device, FIFO or socket); {what} file is needed"
+        ))
+    };
+    if !std::fs::metadata(path).map_err(error)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = std::fs::File::open(path).map_err(error)?;
+    // Asked again of the opened file, in case the path changed meanwhile.
+    let metadata = file.metadata().map_err(error)?;
+    if !metadata.is_file() {
+        return Err(not_a_file());
+    }
+    let too_large = |size: u64| {
+        refuse(format!(
+            "{size} bytes, more than the {max_bytes} that {what} file can take"
+        ))
+    };
+    if metadata.len() > max_bytes {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // One byte past the bound tells a file that grew since from one that fits.
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(error)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Serialises `value` as pretty JSON and writes it atomically.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(value)

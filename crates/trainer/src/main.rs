@@ -140,7 +140,8 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// A model from a `model.safetensors` or a training `checkpoint`, checked
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
-    let file = nn::safetensors::read_tensors(path)?;
+    let bytes = files::read_bounded(path, files::MAX_MODEL_BYTES, "a model")?;
+    let file = nn::safetensors::decode(&bytes, path)?;
     // A checkpoint holds the model's tensors and the optimizer's besides.
     let allow_extra = checkpoint::is_checkpoint(&file.metadata);
     let model = Sequential::from_tensor_file(&file, path, allow_extra)?;

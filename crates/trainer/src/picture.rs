@@ -48,7 +48,7 @@ impl GreyImage {
 /// Reads the picture at `path` and prepares it as MNIST was prepared:
 /// 784 values, row-major, `0.0` background to `1.0` ink.
 pub fn load_digit(path: &Path) -> Result<Vec<f32>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::io(path, source))?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_PICTURE_BYTES, "a picture")?;
     let picture_error = |problem| Error::Picture {
         path: path.to_path_buf(),
         problem,

@@ -48,10 +48,7 @@ fn assert_quiet_on_a_closed_pipe(args: &[&str]) {
 fn a_reader_closing_the_pipe_early_ends_the_command_quietly() {
     // println! panicked with "Broken pipe" (exit 101).
     let dir = temp_dir("closed-pipe");
-    let out = dir.join("run");
-    let model = out.join("model.safetensors");
-    let args = ["train", "--limit", "300", "--epochs", "1"];
-    assert_success(&run(&[&args[..], &["--out", path_arg(&out)]].concat()));
+    let model = small_model(&dir);
     assert_quiet_on_a_closed_pipe(&["data", "--limit", "50", "--show", "50"]);
     assert_quiet_on_a_closed_pipe(&["eval", "--model", path_arg(&model), "--limit", "100"]);
     assert_quiet_on_a_closed_pipe(&[
@@ -62,5 +59,54 @@ fn a_reader_closing_the_pipe_early_ends_the_command_quietly() {
         "100",
         "--json",
     ]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn devices_fifos_and_huge_files_are_refused_not_read() {
+    // /dev/zero as a picture was read until memory ran out; a FIFO as a
+    // picture, model, checkpoint or CSV blocked forever.
+    let dir = temp_dir("not-files");
+    let model = small_model(&dir);
+    let fifo = dir.join("fifo");
+    make_fifo(&fifo);
+    let huge = dir.join("huge.png");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(60 << 20)
+        .unwrap();
+    let model = path_arg(&model);
+    let fifo = path_arg(&fifo);
+    let refused = "not a regular file";
+    let cases: [(&[&str], &str, &str); 8] = [
+        (
+            &["predict", "--model", model, "/dev/zero"],
+            "/dev/zero",
+            refused,
+        ),
+        (&["predict", "--model", model, fifo], fifo, refused),
+        (
+            &["predict", "--model", model, path_arg(&huge)],
+            "huge.png",
+            "62914560 bytes, more than",
+        ),
+        (
+            &["eval", "--model", "/dev/urandom"],
+            "/dev/urandom",
+            refused,
+        ),
+        (&["eval", "--model", fifo], fifo, refused),
+        (&["train", "--resume", fifo], fifo, refused),
+        (&["train", "--resume", "/dev/zero"], "/dev/zero", refused),
+        (
+            &["data", "--csv-train", fifo, "--csv-test", fifo],
+            fifo,
+            refused,
+        ),
+    ];
+    for (args, path, problem) in cases {
+        let output = run_with_timeout(args, 30);
+        assert_clean_failure(&output, 1, &[path, problem]);
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

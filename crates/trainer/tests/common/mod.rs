@@ -4,7 +4,8 @@
 #![allow(dead_code)] // each test file uses its own share
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn trainer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trainer"))
@@ -54,4 +55,51 @@ pub fn assert_success(output: &Output) -> String {
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     text(&output.stdout)
+}
+
+/// Runs `args`, killing the program if it takes longer than `seconds`
+/// (then the test fails: the program hung or read without end).
+pub fn run_with_timeout(args: &[&str], seconds: u64) -> Output {
+    let mut child = trainer()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("trainer runs");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(seconds) {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} still running after {seconds} s; stderr: {}",
+                text(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Makes a FIFO at `path` (with `mkfifo`, as a person would).
+pub fn make_fifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A small trained model, for the tests that need one: `dir/run/model.safetensors`.
+pub fn small_model(dir: &Path) -> PathBuf {
+    let out = dir.join("run");
+    let output = run(&[
+        "train",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--out",
+        path_arg(&out),
+    ]);
+    assert_success(&output);
+    out.join("model.safetensors")
 }
