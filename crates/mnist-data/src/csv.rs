@@ -94,7 +94,14 @@ impl Dataset {
                     ),
                 ));
             }
-            let line = trim_line(&text);
+            // Some editors and exporters start UTF-8 text with a byte-order
+            // mark; left on, it made the first label unreadable, and a
+            // headerless file silently lost its first image as a "header".
+            let text = match line_number {
+                1 => text.strip_prefix(UTF8_BOM).unwrap_or(&text),
+                _ => &text[..],
+            };
+            let line = trim_line(text);
             if line.is_empty() {
                 continue;
             }
@@ -164,6 +171,9 @@ impl Dataset {
         Ok(set)
     }
 }
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// MNIST's label and 784 pixels: the line length allowed before the first
 /// line says how many columns there are.
@@ -286,6 +296,27 @@ mod tests {
             fast_taken > 100 && declined > 100,
             "{fast_taken} {declined}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_header() {
+        let dir = std::env::temp_dir().join(format!("csv-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let headerless = dir.join("headerless.csv");
+        std::fs::write(&headerless, b"\xEF\xBB\xBF3,1,2,3,4\n5,5,6,7,8\n").unwrap();
+        let set = Dataset::from_csv(&headerless, None, None).unwrap();
+        assert_eq!(
+            (set.labels(), set.image(0)),
+            (&[3, 5][..], &[1, 2, 3, 4][..])
+        );
+        // With a header after the mark, the header still goes.
+        let headed = dir.join("headed.csv");
+        std::fs::write(&headed, b"\xEF\xBB\xBFlabel,a,b,c,d\n5,5,6,7,8\n").unwrap();
+        assert_eq!(
+            Dataset::from_csv(&headed, None, None).unwrap().labels(),
+            &[5]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
