@@ -35,6 +35,11 @@ pub enum DataError {
     #[error("{}: the file is empty", path.display())]
     Empty { path: PathBuf },
 
+    /// The file is well formed but holds no images: one half of a file
+    /// set, where there must be something to train on or to measure.
+    #[error("{}: the file holds no images", path.display())]
+    NoImages { path: PathBuf },
+
     /// The file ends inside the IDX header.
     #[error("{}: the file ends inside the IDX header ({found} bytes, the header needs {needed})", path.display())]
     TruncatedHeader {

@@ -112,7 +112,7 @@ impl MnistSet {
             test,
             classes,
             [&files.train_labels, &files.test_labels],
-            &files.test_images,
+            [&files.train_images, &files.test_images],
         )
     }
 
@@ -139,20 +139,30 @@ impl MnistSet {
         let train = Dataset::from_csv_limited(train_csv, image_shape, classes, limit)?;
         let shape = image_shape.or(Some(train.image_shape()));
         let test = Dataset::from_csv_limited(test_csv, shape, classes, limit)?;
-        MnistSet::join(train, test, classes, [train_csv, test_csv], test_csv)
+        let paths = [train_csv, test_csv];
+        MnistSet::join(train, test, classes, paths, paths)
     }
 
-    /// Checks the halves agree on image shape and gives both one class count.
+    /// Checks that neither half is empty (nothing to train on, or an
+    /// accuracy of 0% measured on nothing) and that both agree on image
+    /// shape, and gives both one class count.
     fn join(
         mut train: Dataset,
         mut test: Dataset,
         classes: Option<usize>,
         label_paths: [&Path; 2],
-        test_images: &Path,
+        image_paths: [&Path; 2],
     ) -> Result<MnistSet> {
+        for (set, path) in [(&train, image_paths[0]), (&test, image_paths[1])] {
+            if set.is_empty() {
+                return Err(DataError::NoImages {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
         if train.image_shape() != test.image_shape() {
             return Err(DataError::ImageShapeMismatch {
-                path: test_images.to_path_buf(),
+                path: image_paths[1].to_path_buf(),
                 expected: train.image_shape(),
                 found: test.image_shape(),
             });

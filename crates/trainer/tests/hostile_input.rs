@@ -110,3 +110,22 @@ fn devices_fifos_and_huge_files_are_refused_not_read() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_test_set_with_no_images_is_an_error_naming_the_file() {
+    // eval reported "accuracy 0.00% on 0 test images" and exit 0.
+    let dir = temp_dir("no-test-images");
+    let model = small_model(&dir);
+    let data = idx_dir(&dir, 20, 0);
+    let output = run(&[
+        "eval",
+        "--model",
+        path_arg(&model),
+        "--data",
+        path_arg(&data),
+    ]);
+    assert_clean_failure(&output, 1, &["t10k-images-idx3-ubyte", "holds no images"]);
+    let output = run(&["train", "--data", path_arg(&data), "--epochs", "1"]);
+    assert_clean_failure(&output, 1, &["t10k-images-idx3-ubyte", "holds no images"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -103,3 +103,36 @@ pub fn small_model(dir: &Path) -> PathBuf {
     assert_success(&output);
     out.join("model.safetensors")
 }
+
+/// An uncompressed u8 IDX file: magic, big-endian sizes, data.
+pub fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// An IDX folder of `train` and `test` made-up 28x28 images (pixel and
+/// label patterns, not digits: for tests of the plumbing).
+pub fn idx_dir(dir: &Path, train: usize, test: usize) -> PathBuf {
+    let dir = dir.join("idx");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (prefix, count) in [("train", train), ("t10k", test)] {
+        let pixels: Vec<u8> = (0..count * 784).map(|i| (i * 31 % 256) as u8).collect();
+        let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+        let n = count as u32;
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &pixels,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
+    }
+    dir
+}
