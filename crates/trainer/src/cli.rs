@@ -127,6 +127,9 @@ pub struct TrainArgs {
     /// Continue an interrupted run from its checkpoint file
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
+    /// Let --out name a folder that already holds a run: its files are replaced
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON object with the results on stdout (progress goes to stderr)
     #[arg(long)]
     pub json: bool,

@@ -92,6 +92,142 @@ pub fn create_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::io(dir, source))
 }
 
+/// The lock file of a run folder: it holds the PID of the process writing
+/// into the folder, and exists only while that process runs there.
+pub const LOCK_NAME: &str = ".trainer.lock";
+
+/// A run folder this process holds: its lock file is removed when this is
+/// dropped, at the end of the run or when it fails. (A process that dies
+/// leaves the lock behind; the next run takes it over, see below.)
+#[derive(Debug)]
+pub struct RunFolderLock {
+    lock: PathBuf,
+}
+
+impl Drop for RunFolderLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+/// Creates `dir` if needed and locks it for this run. Refuses a folder that
+/// another live process is writing into, and one that already holds files
+/// of a run (which this run would silently replace, or mix with) unless it
+/// is the folder of `resumed_checkpoint` or `overwrite` is set. A lock left
+/// by a process that no longer exists is taken over with a warning.
+pub fn lock_run_dir(
+    dir: &Path,
+    resumed_checkpoint: Option<&Path>,
+    overwrite: bool,
+) -> Result<RunFolderLock, Error> {
+    create_dir(dir)?;
+    let lock = take_lock(dir)?;
+    let resuming_here = resumed_checkpoint.is_some_and(|checkpoint| {
+        let folder = checkpoint
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        same_folder(folder, dir)
+    });
+    if !overwrite && !resuming_here {
+        let mut held: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|source| Error::io(dir, source))?
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != LOCK_NAME && !is_temporary_name(name))
+            .collect();
+        if !held.is_empty() {
+            held.sort();
+            return Err(Error::Usage(format!(
+                "{}: the folder already holds files ({}); give --out a new folder, \
+                 continue that run with --resume, or pass --overwrite to replace its files",
+                dir.display(),
+                held.join(", ")
+            )));
+        }
+    }
+    Ok(lock)
+}
+
+/// Whether two paths name one folder (both exist when this is asked).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Creates the lock file with our PID (create_new: of two runs starting
+/// at once, one gets it). An existing lock whose process is gone (no
+/// /proc/PID) is removed with a warning and taken.
+fn take_lock(dir: &Path) -> Result<RunFolderLock, Error> {
+    use std::io::ErrorKind;
+    let path = dir.join(LOCK_NAME);
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                let lock = RunFolderLock { lock: path.clone() };
+                writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                return Ok(lock);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let owner = text.trim().parse::<u32>().ok();
+                if let Some(pid) = owner.filter(|&pid| process_exists(pid)) {
+                    return Err(Error::io(
+                        &path,
+                        std::io::Error::other(format!(
+                            "another run (process {pid}) is writing into this folder; \
+                             wait for it to end or give --out another folder"
+                        )),
+                    ));
+                }
+                let owner =
+                    owner.map_or("an unreadable".to_string(), |pid| format!("process {pid}"));
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "warning: {}: taking over the lock left by {owner}, which no longer runs",
+                    path.display()
+                );
+                // Removed only if unchanged, so a lock another starting
+                // run has just taken over is not removed under it.
+                if std::fs::read_to_string(&path).unwrap_or_default() == text {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            Err(source) => return Err(Error::io(&path, source)),
+        }
+    }
+    Err(Error::io(
+        &path,
+        std::io::Error::other("another run took this folder's lock at the same time"),
+    ))
+}
+
+/// Whether a process with this PID runs (Linux: /proc/PID exists). Our own
+/// PID in a lock can only be a dead process's that the PID was reused for.
+fn process_exists(pid: u32) -> bool {
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The names `write_atomic` and nn's writer give their temporary files:
+/// `.NAME.tmp-PID` or `.NAME.tmp-PID-N`.
+fn is_temporary_name(name: &str) -> bool {
+    let Some((stem, suffix)) = name.rsplit_once(".tmp-") else {
+        return false;
+    };
+    name.starts_with('.')
+        && stem.len() > 1
+        && !suffix.is_empty()
+        && suffix
+            .split('-')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// A new folder under `runs/` named by the UTC start time, e.g.
 /// `runs/2026-11-22T12-00-00` (dashes, since ':' is not allowed on every
 /// file system), with `-2`, `-3` ... appended when that name is taken.
@@ -180,6 +316,28 @@ pub(crate) mod tests {
         let error = write_atomic(&dir.join("missing/x.json"), b"{}").unwrap_err();
         assert!(error.to_string().contains("missing/x.json"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_names_are_those_of_the_atomic_writers() {
+        for name in [
+            ".checkpoint.tmp-123",
+            ".metrics.jsonl.tmp-9",
+            ".checkpoint.tmp-77-3",
+        ] {
+            assert!(is_temporary_name(name), "{name}");
+        }
+        for name in [
+            "checkpoint",
+            "checkpoint.tmp-12",
+            ".tmp-12",
+            ".x.tmp-",
+            ".x.tmp-12a",
+            ".x.tmp-1--2",
+            LOCK_NAME,
+        ] {
+            assert!(!is_temporary_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::evaluate::{confusion_matrix, evaluate, PIXELS};
-use crate::files::{create_dir, new_run_dir, write_json};
+use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
@@ -144,6 +144,8 @@ struct Run {
     tally: EpochTally,
     steps_per_epoch: u64,
     run_dir: PathBuf,
+    /// Held until the run ends: no other run writes into `run_dir` meanwhile.
+    _lock: RunFolderLock,
     progress: Progress,
 }
 
@@ -283,7 +285,7 @@ impl Run {
                 .to_path_buf(),
             (None, None) => new_run_dir(Path::new("runs"))?,
         };
-        create_dir(&run_dir)?;
+        let lock = lock_run_dir(&run_dir, args.resume.as_deref(), args.overwrite)?;
         let mut config = config;
         config.threads = Some(tensor::threads());
         write_json(&run_dir.join("config.json"), &config)?;
@@ -299,6 +301,7 @@ impl Run {
             tally,
             steps_per_epoch,
             run_dir,
+            _lock: lock,
             progress: Progress::new(args.json),
         };
         run.describe(&data);

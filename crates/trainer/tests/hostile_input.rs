@@ -129,3 +129,64 @@ fn a_test_set_with_no_images_is_an_error_naming_the_file() {
     assert_clean_failure(&output, 1, &["t10k-images-idx3-ubyte", "holds no images"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn out_refuses_a_folder_holding_another_run_and_a_folder_in_use() {
+    // A second run into the same --out silently replaced the first one's files.
+    let dir = temp_dir("out-taken");
+    let out = dir.join("run");
+    let train = |extra: &[&str]| {
+        let args = [
+            "train",
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--out",
+            path_arg(&out),
+        ];
+        run(&[&args[..], extra].concat())
+    };
+    assert_success(&train(&[]));
+    assert!(
+        !out.join(".trainer.lock").exists(),
+        "the lock outlived the run"
+    );
+    let model = std::fs::read(out.join("model.safetensors")).unwrap();
+    assert_clean_failure(
+        &train(&["--seed", "7"]),
+        2,
+        &[
+            path_arg(&out),
+            "already holds files",
+            "config.json",
+            "--overwrite",
+        ],
+    );
+    assert_eq!(std::fs::read(out.join("model.safetensors")).unwrap(), model);
+    assert_success(&train(&["--seed", "7", "--overwrite"]));
+    assert_ne!(std::fs::read(out.join("model.safetensors")).unwrap(), model);
+
+    // A lock held by a live process (this test's) keeps a run out, even
+    // with --overwrite; one left by a dead process is taken over.
+    let lock = out.join(".trainer.lock");
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    assert_clean_failure(
+        &train(&["--overwrite"]),
+        1,
+        &[".trainer.lock", &format!("process {}", std::process::id())],
+    );
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, format!("{dead}\n")).unwrap();
+    let output = train(&["--overwrite"]);
+    assert_success(&output);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains(&format!("process {dead}")),
+        "{stderr}"
+    );
+    assert!(!lock.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
