@@ -19,7 +19,8 @@ use std::path::PathBuf;
         trainer predict --model runs/best/model.safetensors my-seven.png --show\n  \
         trainer data\n\n\
         Exit codes: 0 ok, 1 failure (data, model, picture, file), 2 bad usage,\n\
-        3 training diverged, 130 interrupted by Ctrl-C (a checkpoint was saved),\n\
+        3 training diverged, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP\n\
+        (the step is finished and a checkpoint saved; a second signal quits at once),\n\
         141 the reader of the output closed the pipe (e.g. `| head -1`), quietly, as `cat` does."
 )]
 pub struct Cli {

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 /// Exit codes: 0 success, 1 a runtime failure (data, model, picture, file),
-/// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C
-/// (128 + SIGINT, what shells report for an interrupted program), 141 the
+/// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C,
+/// 143 SIGTERM, 129 SIGHUP (128 + the signal's number, what shells report
+/// for a program a signal ended), 141 the
 /// reader of stdout closed the pipe (128 + SIGPIPE, what a shell reports
 /// for `cat` in the same place).
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +41,19 @@ pub enum Error {
         suggested_lr: f32,
         checkpoint: Option<PathBuf>,
     },
-    #[error("interrupted; checkpoint saved, continue with --resume {}", .0.display())]
+    #[error(
+        "interrupted by {}; checkpoint saved, continue with --resume {}",
+        crate::signals::received_name(),
+        .0.display()
+    )]
     Interrupted(PathBuf),
+    #[error(
+        "interrupted by {} during the final test and save, which were finished: the run is \
+         complete in {}",
+        crate::signals::received_name(),
+        .0.display()
+    )]
+    InterruptedAtTheEnd(PathBuf),
     /// Stdout is a pipe whose reader has gone: nothing to say, no one to say it to.
     #[error("standard output: the reader closed the pipe")]
     BrokenPipe,
@@ -59,7 +71,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Diverged { .. } => 3,
-            Error::Interrupted(_) => 130,
+            Error::Interrupted(_) | Error::InterruptedAtTheEnd(_) => crate::signals::exit_code(),
             Error::BrokenPipe => 141,
             Error::Io { .. }
             | Error::Picture { .. }

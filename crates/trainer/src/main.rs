@@ -19,6 +19,7 @@ mod checkpoint; // everything needed to resume exactly
 mod data; // which dataset, --limit, the validation split
 mod evaluate; // loss, accuracy, confusion matrix
 mod progress; // bar or plain lines
+mod signals; // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop
 mod train; // set-up and the loop
 
 // What a person opens afterwards, and their own pictures.
@@ -35,10 +36,6 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set by Ctrl-C; the training loop checks it after every step.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -107,15 +104,10 @@ fn print_json(value: &impl Serialize) -> Result<(), Error> {
 }
 
 fn train_command(args: &TrainArgs) -> Result<(), Error> {
-    // First Ctrl-C: finish the step, checkpoint, exit 130. A second one
-    // means "now": exit at once (the last checkpoint on disk is whole).
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("stopping after this step and saving a checkpoint (Ctrl-C again to quit now)");
-    });
-    let report = train::run(args, &STOP)?;
+    // First signal: finish the step, checkpoint, exit 128 + its number.
+    // A second one means "now".
+    signals::install();
+    let report = train::run(args, &signals::STOP)?;
     if args.json {
         print_json(&report)?;
     } else {
@@ -133,6 +125,11 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             report.model.display(),
             report.run_dir.display()
         )?;
+    }
+    // A signal during the final test and save: they were finished (the
+    // run is whole), but the caller asked us to stop and should know.
+    if signals::received().is_some() {
+        return Err(Error::InterruptedAtTheEnd(report.run_dir));
     }
     Ok(())
 }

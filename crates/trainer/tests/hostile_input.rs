@@ -190,3 +190,84 @@ fn out_refuses_a_folder_holding_another_run_and_a_folder_in_use() {
     assert!(!lock.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Starts `train` with `args` (plain lines on stdout), sends `signal` when
+/// a stdout line starts with `after`, and returns the output.
+fn signal_during_training(args: &[&str], after: &str, signal: &str) -> std::process::Output {
+    use std::io::{BufRead, BufReader};
+    let mut child = trainer()
+        .arg("train")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with(after));
+    assert!(seen.is_some(), "no line starting {after:?}");
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    lines.for_each(drop);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigterm_and_sighup_checkpoint_and_exit_like_ctrl_c() {
+    // They ended a run with no message and no checkpoint.
+    let dir = temp_dir("signals");
+    for (signal, code) in [("TERM", 143), ("HUP", 129), ("INT", 130)] {
+        let out = dir.join(signal);
+        let args = ["--limit", "20000", "--epochs", "4", "--out", path_arg(&out)];
+        let output = signal_during_training(&args, "epoch 1/4", signal);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let checkpoint = out.join("checkpoint");
+        assert!(
+            stderr.contains(&format!("SIG{signal}"))
+                && stderr.contains(&format!("--resume {}", checkpoint.display())),
+            "{stderr}"
+        );
+        assert!(!out.join("model.safetensors").exists(), "finished first");
+        assert!(!out.join(".trainer.lock").exists());
+        // The checkpoint is whole: the run resumes and finishes.
+        let resumed = run(&["train", "--resume", path_arg(&checkpoint)]);
+        assert_success(&resumed);
+        assert!(out.join("model.safetensors").is_file());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_during_the_final_test_and_save_still_exits_130() {
+    // It exited 0. A large network, so the last checkpoint and the model
+    // (80 MB and more) take a while to write after the last epoch's line.
+    let dir = temp_dir("late-signal");
+    let out = dir.join("run");
+    let args = [
+        "--limit",
+        "200",
+        "--epochs",
+        "1",
+        "--layers",
+        "784,4096,4096,10",
+        "--out",
+        path_arg(&out),
+    ];
+    let output = signal_during_training(&args, "epoch 1/1", "INT");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("during the final test and save") && stderr.contains(path_arg(&out)),
+        "{stderr}"
+    );
+    assert!(out.join("model.safetensors").is_file());
+    std::fs::remove_dir_all(dir).unwrap();
+}
