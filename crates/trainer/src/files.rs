@@ -110,7 +110,8 @@ impl Drop for RunFolderLock {
     }
 }
 
-/// Creates `dir` if needed and locks it for this run. Refuses a folder that
+/// Creates `dir` if needed and locks it for this run, removing the
+/// temporary files interrupted saves left there. Refuses a folder that
 /// another live process is writing into, and one that already holds files
 /// of a run (which this run would silently replace, or mix with) unless it
 /// is the folder of `resumed_checkpoint` or `overwrite` is set. A lock left
@@ -146,7 +147,22 @@ pub fn lock_run_dir(
             )));
         }
     }
+    remove_temporaries(dir)?;
     Ok(lock)
+}
+
+/// Removes the temporary files of saves that never finished (a process
+/// killed mid-write): with the folder's lock held, no live writer owns
+/// them, and nothing else would ever remove them.
+fn remove_temporaries(dir: &Path) -> Result<(), Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::io(dir, source))?;
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        if is_temporary_name(&entry.file_name().to_string_lossy()) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|source| Error::io(&path, source))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether two paths name one folder (both exist when this is asked).

@@ -271,3 +271,33 @@ fn ctrl_c_during_the_final_test_and_save_still_exits_130() {
     assert!(out.join("model.safetensors").is_file());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn leftovers_of_interrupted_saves_are_removed_when_a_run_starts() {
+    // Temporary files of saves a killed process never finished stayed forever.
+    let dir = temp_dir("leftovers");
+    let out = dir.join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let leftovers = [".checkpoint.tmp-999999-0", ".metrics.jsonl.tmp-999999"];
+    for name in leftovers {
+        std::fs::write(out.join(name), b"half a file").unwrap();
+    }
+    // Not hidden, so not a writer's temporary: a person's file, kept.
+    let keep = out.join("notes.tmp-1");
+    std::fs::write(&keep, b"mine").unwrap();
+    let args = [
+        "train",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--out",
+        path_arg(&out),
+    ];
+    assert_success(&run(&[&args[..], &["--overwrite"]].concat()));
+    for name in leftovers {
+        assert!(!out.join(name).exists(), "{name} is still there");
+    }
+    assert!(keep.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
