@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let line = cli::one_line_usage_error(&e.to_string());
+            let line = one_line(&cli::one_line_usage_error(&e.to_string()));
             let _ = writeln!(std::io::stderr(), "{line}");
             return ExitCode::from(2);
         }
@@ -57,10 +57,22 @@ fn main() -> ExitCode {
         Err(Error::BrokenPipe) => ExitCode::from(Error::BrokenPipe.exit_code()),
         Err(e) => {
             // Ignored: with stderr closed too, there is no one left to tell.
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The message with control characters escaped (`\n`, `\r`, `\u{1b}`): a
+/// path may contain a newline, and an error is one line a script can read.
+fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// `println!` that returns an error instead of panicking when stdout is a

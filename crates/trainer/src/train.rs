@@ -231,7 +231,10 @@ impl Run {
             (set.train, None)
         };
         if train.is_empty() {
-            return Err(Error::Data("the training set is empty".into()));
+            return Err(Error::Data(format!(
+                "{}: the training set is empty",
+                config.data.describe()
+            )));
         }
         let data = Datasets {
             train,
@@ -249,7 +252,13 @@ impl Run {
                         saved.model.spec()
                     )));
                 }
-                let optimizer = optim::optimizer_from_state(&saved.optimizer)?;
+                // Its problem is the checkpoint's: name the file.
+                let optimizer = optim::optimizer_from_state(&saved.optimizer).map_err(|e| {
+                    Error::model(
+                        args.resume.as_deref().unwrap_or(Path::new("")),
+                        e.to_string(),
+                    )
+                })?;
                 (
                     saved.model,
                     optimizer,

@@ -301,3 +301,66 @@ fn leftovers_of_interrupted_saves_are_removed_when_a_run_starts() {
     assert!(keep.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn every_error_about_a_file_names_it_on_one_line() {
+    let dir = temp_dir("name-the-file");
+    // Images of 32x32 pixels: the error named no file.
+    let data = dir.join("idx32");
+    std::fs::create_dir_all(&data).unwrap();
+    for prefix in ["train", "t10k"] {
+        let images = data.join(format!("{prefix}-images-idx3-ubyte"));
+        write_idx(&images, &[2, 32, 32], &[0; 2 * 32 * 32]);
+        write_idx(
+            &data.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[2],
+            &[1, 2],
+        );
+    }
+    let output = run(&["data", "--data", path_arg(&data)]);
+    let images = data.join("train-images-idx3-ubyte");
+    assert_clean_failure(
+        &output,
+        1,
+        &[&format!("{}: the images are 32x32", images.display())],
+    );
+
+    // A path with a newline in it: the error was two lines.
+    let output = run(&["predict", "--model", "no\nsuch.safetensors", "x.png"]);
+    assert_clean_failure(&output, 1, &["no\\nsuch.safetensors"]);
+
+    // A checkpoint whose optimizer state is bad: the error named no file.
+    let out = dir.join("run");
+    let args = [
+        "train",
+        "--limit",
+        "300",
+        "--epochs",
+        "2",
+        "--out",
+        path_arg(&out),
+    ];
+    assert_success(&run(&args));
+    let checkpoint = out.join("checkpoint");
+    let bytes = std::fs::read(&checkpoint).unwrap();
+    let kind = b"\"optimizer.kind\":\"adam\"";
+    let at = bytes
+        .windows(kind.len())
+        .position(|w| w == kind)
+        .expect("the default preset's optimizer is adam");
+    let mut damaged = bytes.clone();
+    damaged[at + kind.len() - 5..at + kind.len() - 1].copy_from_slice(b"wxyz");
+    let bad = dir.join("bad-checkpoint");
+    std::fs::write(&bad, damaged).unwrap();
+    let output = run(&[
+        "train",
+        "--resume",
+        path_arg(&bad),
+        "--epochs",
+        "3",
+        "--out",
+        path_arg(&dir.join("again")),
+    ]);
+    assert_clean_failure(&output, 1, &[&format!("{}: ", bad.display()), "wxyz"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
