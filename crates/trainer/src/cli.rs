@@ -187,7 +187,8 @@ pub struct PredictArgs {
     /// Draw the prepared 28x28 input in the terminal
     #[arg(long)]
     pub show: bool,
-    /// Print one JSON object ({"predictions": [...]}) on stdout
+    /// Print one JSON object ({"predictions": [...]}) on stdout; a picture that
+    /// cannot be read gets {"file", "error"} instead, and the exit code is 1
     #[arg(long)]
     pub json: bool,
 }

@@ -20,6 +20,9 @@ pub enum Error {
     },
     #[error("{}: {problem}", path.display())]
     Picture { path: PathBuf, problem: String },
+    /// `predict --json`: the JSON has an "error" entry for each of these.
+    #[error("{failed} of {total} pictures could not be read; the JSON says why for each")]
+    PicturesFailed { failed: usize, total: usize },
     #[error("{}: {problem}", path.display())]
     Model { path: PathBuf, problem: String },
     #[error("{0}")]
@@ -75,6 +78,7 @@ impl Error {
             Error::BrokenPipe => 141,
             Error::Io { .. }
             | Error::Picture { .. }
+            | Error::PicturesFailed { .. }
             | Error::Model { .. }
             | Error::Data(_)
             | Error::Nn(_)

@@ -190,19 +190,40 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// One picture's entry in `predict --json`: its prediction, or why there
+/// is none (so one bad picture does not cost the others their answers).
 #[derive(Serialize)]
-struct Prediction {
-    file: PathBuf,
-    digit: usize,
-    probabilities: Vec<f32>,
+#[serde(untagged)]
+enum Prediction {
+    Digit {
+        file: PathBuf,
+        digit: usize,
+        probabilities: Vec<f32>,
+    },
+    Failed {
+        file: PathBuf,
+        error: String,
+    },
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut model = load_model(&args.model)?;
     let mut predictions = Vec::new();
+    let mut failed = 0;
     for path in &args.images {
-        let input = tensor::Matrix::from_vec(1, INPUTS, picture::load_digit(path)?)
-            .map_err(nn::NnError::from)?;
+        let pixels = match picture::load_digit(path) {
+            Ok(pixels) => pixels,
+            Err(e) if args.json => {
+                failed += 1;
+                predictions.push(Prediction::Failed {
+                    file: path.clone(),
+                    error: one_line(&e.to_string()),
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
         let probabilities = model.predict_proba(input.view())?.into_vec();
         let digit = tensor::ops::argmax(&probabilities);
         if !args.json {
@@ -228,7 +249,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
                 out!("{drawing}")?;
             }
         }
-        predictions.push(Prediction {
+        predictions.push(Prediction::Digit {
             file: path.clone(),
             digit,
             probabilities,
@@ -240,6 +261,12 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             predictions: Vec<Prediction>,
         }
         print_json(&Predictions { predictions })?;
+    }
+    if failed > 0 {
+        return Err(Error::PicturesFailed {
+            failed,
+            total: args.images.len(),
+        });
     }
     Ok(())
 }

@@ -364,3 +364,44 @@ fn every_error_about_a_file_names_it_on_one_line() {
     assert_clean_failure(&output, 1, &[&format!("{}: ", bad.display()), "wxyz"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn predict_json_reports_each_bad_picture_beside_the_good_ones() {
+    // One bad picture among good ones printed no JSON at all.
+    let dir = temp_dir("predict-some-bad");
+    let model = small_model(&dir);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let (seven, two) = (
+        fixtures.join("seven-grey.jpg"),
+        fixtures.join("two-rgb.jpg"),
+    );
+    let bad = dir.join("notes.png");
+    std::fs::write(&bad, b"not a picture").unwrap();
+    let output = run(&[
+        "predict",
+        "--json",
+        "--model",
+        path_arg(&model),
+        path_arg(&seven),
+        path_arg(&bad),
+        path_arg(&two),
+    ]);
+    assert_clean_failure(&output, 1, &["1 of 3 pictures could not be read"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let predictions = json["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 3);
+    for (entry, path) in predictions.iter().zip([&seven, &bad, &two]) {
+        assert_eq!(entry["file"], path_arg(path));
+    }
+    for good in [&predictions[0], &predictions[2]] {
+        assert!(good["digit"].as_u64().unwrap() < 10, "{good}");
+        assert_eq!(good["probabilities"].as_array().unwrap().len(), 10);
+        assert!(good.get("error").is_none());
+    }
+    let error = predictions[1]["error"].as_str().unwrap();
+    assert!(error.contains("not a PNG or JPEG"), "{error}");
+    assert!(predictions[1].get("digit").is_none());
+    std::fs::remove_dir_all(dir).unwrap();
+}
