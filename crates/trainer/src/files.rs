@@ -191,7 +191,7 @@ fn take_lock(dir: &Path) -> Result<RunFolderLock, Error> {
                 return Ok(lock);
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let text = read_lock(&path);
                 let owner = text.trim().parse::<u32>().ok();
                 if let Some(pid) = owner.filter(|&pid| process_exists(pid)) {
                     return Err(Error::io(
@@ -211,7 +211,7 @@ fn take_lock(dir: &Path) -> Result<RunFolderLock, Error> {
                 );
                 // Removed only if unchanged, so a lock another starting
                 // run has just taken over is not removed under it.
-                if std::fs::read_to_string(&path).unwrap_or_default() == text {
+                if read_lock(&path) == text {
                     let _ = std::fs::remove_file(&path);
                 }
             }
@@ -222,6 +222,14 @@ fn take_lock(dir: &Path) -> Result<RunFolderLock, Error> {
         &path,
         std::io::Error::other("another run took this folder's lock at the same time"),
     ))
+}
+
+/// A lock file's text; empty if it cannot be read, and bounded (a lock
+/// replaced by a FIFO or a link to /dev/zero must not hang or fill memory).
+fn read_lock(path: &Path) -> String {
+    read_bounded(path, 64, "a lock")
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 /// Whether a process with this PID runs (Linux: /proc/PID exists). Our own

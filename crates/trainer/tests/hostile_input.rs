@@ -188,6 +188,12 @@ fn out_refuses_a_folder_holding_another_run_and_a_folder_in_use() {
         "{stderr}"
     );
     assert!(!lock.exists());
+    // A lock that is a FIFO is unreadable, not a reason to hang.
+    make_fifo(&lock);
+    let args = ["train", "--limit", "300", "--epochs", "1", "--overwrite"];
+    let output = run_with_timeout(&[&args[..], &["--out", path_arg(&out)]].concat(), 30);
+    assert_success(&output);
+    assert!(text(&output.stderr).contains("an unreadable"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
