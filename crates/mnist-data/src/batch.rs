@@ -280,7 +280,12 @@ impl<'a> Batches<'a> {
         // Ask for the next batch's images now: their lines arrive from
         // memory while the caller trains on this batch, so the next call
         // converts from cache instead of waiting on each line in turn.
-        let next_end = (self.cursor + self.options.batch_size).min(self.order.len());
+        // Saturating: the batch size is the user's number and may be as
+        // large as usize allows (`--batch-size 18446744073709551615`).
+        let next_end = self
+            .cursor
+            .saturating_add(self.options.batch_size)
+            .min(self.order.len());
         for &index in &self.order[self.cursor..next_end] {
             prefetch(self.dataset.image(index));
         }
@@ -437,6 +442,29 @@ mod tests {
         })
         .table();
         assert!(constant.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn the_largest_batch_size_gives_one_batch_of_everything() {
+        // `cursor + batch_size` overflowed (a panic) for sizes near usize::MAX.
+        let set = Dataset::new(vec![0, 1, 2], vec![0, 1, 2], (1, 1), None).unwrap();
+        for drop_last in [false, true] {
+            let options = BatchOptions {
+                batch_size: usize::MAX,
+                drop_last,
+                ..BatchOptions::default()
+            };
+            let mut batches = Batches::new(&set, options).unwrap();
+            assert_eq!(batches.batches_per_epoch(), usize::from(!drop_last));
+            let mut batch = Batch::new();
+            assert_eq!(batches.next_batch(&mut batch), !drop_last);
+            if !drop_last {
+                assert_eq!(batch.labels(), &[0, 1, 2]);
+            }
+            assert!(!batches.next_batch(&mut batch));
+            batches.skip_batches(usize::MAX);
+            assert!(!batches.next_batch(&mut batch));
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::idx::MAX_ITEMS;
 use crate::input::{read_error, Input};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 impl Dataset {
@@ -28,6 +29,18 @@ impl Dataset {
         image_shape: Option<(usize, usize)>,
         classes: Option<usize>,
     ) -> Result<Dataset> {
+        Dataset::from_csv_limited(path, image_shape, classes, None)
+    }
+
+    /// [`Dataset::from_csv`] keeping only the first `limit` images: reading
+    /// stops after them. Without a limit, more than 10 million images is
+    /// an error (no real dataset has them; a bomb would take the memory).
+    pub fn from_csv_limited(
+        path: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<Dataset> {
         let path = path.as_ref();
         let input = Input::open(path)?;
         let gzip = input.is_gzip();
@@ -44,15 +57,51 @@ impl Dataset {
         let mut text = Vec::new();
         let mut line_number = 0;
         loop {
+            if Some(labels.len()) == limit {
+                break;
+            }
+            if labels.len() == MAX_ITEMS {
+                return Err(error(
+                    line_number + 1,
+                    format!(
+                        "more than {} million images; no real dataset has that many, \
+                         so the file is taken to be damaged",
+                        MAX_ITEMS / 1_000_000
+                    ),
+                ));
+            }
             text.clear();
+            // A line can hold no more than its numbers take, so a longer one
+            // is refused as it is read, not after the whole of it (a gzipped
+            // 2 GB line once took 2.1 GB of memory before any error).
+            let columns = expected_columns.unwrap_or(MNIST_COLUMNS).max(MNIST_COLUMNS);
+            let max_line = columns.saturating_mul(BYTES_PER_NUMBER);
             let read = reader
+                .by_ref()
+                .take(max_line as u64 + 1)
                 .read_until(b'\n', &mut text)
                 .map_err(|e| read_error(path, gzip, e))?;
             if read == 0 {
                 break;
             }
             line_number += 1;
-            let line = trim_line(&text);
+            if text.len() > max_line && !text.ends_with(b"\n") {
+                return Err(error(
+                    line_number,
+                    format!(
+                        "the line is longer than {max_line} bytes, more than {columns} numbers \
+                         take; not a CSV of images"
+                    ),
+                ));
+            }
+            // Some editors and exporters start UTF-8 text with a byte-order
+            // mark; left on, it made the first label unreadable, and a
+            // headerless file silently lost its first image as a "header".
+            let text = match line_number {
+                1 => text.strip_prefix(UTF8_BOM).unwrap_or(&text),
+                _ => &text[..],
+            };
+            let line = trim_line(text);
             if line.is_empty() {
                 continue;
             }
@@ -122,6 +171,17 @@ impl Dataset {
         Ok(set)
     }
 }
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// MNIST's label and 784 pixels: the line length allowed before the first
+/// line says how many columns there are.
+const MNIST_COLUMNS: usize = 785;
+
+/// The most bytes one number of a line can take: "255.0" (5) with spaces
+/// around it and a comma, and a generous margin.
+const BYTES_PER_NUMBER: usize = 12;
 
 /// The fast path for lines of plain digits and commas (what exporters
 /// write): parses and appends the label and pixels in one pass. Returns
@@ -236,6 +296,27 @@ mod tests {
             fast_taken > 100 && declined > 100,
             "{fast_taken} {declined}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_header() {
+        let dir = std::env::temp_dir().join(format!("csv-bom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let headerless = dir.join("headerless.csv");
+        std::fs::write(&headerless, b"\xEF\xBB\xBF3,1,2,3,4\n5,5,6,7,8\n").unwrap();
+        let set = Dataset::from_csv(&headerless, None, None).unwrap();
+        assert_eq!(
+            (set.labels(), set.image(0)),
+            (&[3, 5][..], &[1, 2, 3, 4][..])
+        );
+        // With a header after the mark, the header still goes.
+        let headed = dir.join("headed.csv");
+        std::fs::write(&headed, b"\xEF\xBB\xBFlabel,a,b,c,d\n5,5,6,7,8\n").unwrap();
+        assert_eq!(
+            Dataset::from_csv(&headed, None, None).unwrap().labels(),
+            &[5]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `N x P` pixels (P = rows x cols), plus their labels.
 
 use crate::error::{DataError, Result};
-use crate::idx::{read_idx, IdxData};
+use crate::idx::read_u8_items;
 use std::path::Path;
 
 /// `N` images of `rows x cols` `u8` pixels, row-major, one after another,
@@ -87,15 +87,29 @@ impl Dataset {
         labels_path: impl AsRef<Path>,
         classes: Option<usize>,
     ) -> Result<Dataset> {
+        Dataset::from_idx_files_limited(images_path, labels_path, classes, None)
+    }
+
+    /// [`Dataset::from_idx_files`] keeping only the first `limit` items:
+    /// only their bytes are read into memory (the rest of each file is
+    /// checked for length, not kept), so a limit bounds the memory whatever
+    /// the files hold.
+    pub fn from_idx_files_limited(
+        images_path: impl AsRef<Path>,
+        labels_path: impl AsRef<Path>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<Dataset> {
         let (images_path, labels_path) = (images_path.as_ref(), labels_path.as_ref());
-        let (image_dims, images) = u8_array(images_path, "images", 3)?;
-        let (_, labels) = u8_array(labels_path, "labels", 1)?;
-        if image_dims[0] != labels.len() {
+        let (image_dims, images) = read_u8_items(images_path, "images", 3, limit)?;
+        let (label_dims, labels) = read_u8_items(labels_path, "labels", 1, limit)?;
+        // The headers' counts: the files must agree even when cut short.
+        if image_dims[0] != label_dims[0] {
             return Err(DataError::CountMismatch {
                 images_path: images_path.to_path_buf(),
                 labels_path: labels_path.to_path_buf(),
                 images: image_dims[0],
-                labels: labels.len(),
+                labels: label_dims[0],
             });
         }
         let mut set = Dataset {
@@ -274,27 +288,6 @@ impl Dataset {
             .enumerate()
             .find(|&(_, &label)| label as usize >= classes)
             .map(|(i, &label)| (i, label))
-    }
-}
-
-/// Reads a u8 IDX array with `dim_count` dimensions; `what` names it in errors.
-fn u8_array(path: &Path, what: &'static str, dim_count: usize) -> Result<(Vec<usize>, Vec<u8>)> {
-    let (dims, data) = read_idx(path)?.into_parts();
-    if dims.len() != dim_count {
-        return Err(DataError::WrongDimensionCount {
-            path: path.to_path_buf(),
-            what,
-            expected: dim_count,
-            found: dims.len(),
-        });
-    }
-    match data {
-        IdxData::U8(bytes) => Ok((dims, bytes)),
-        other => Err(DataError::WrongElementType {
-            path: path.to_path_buf(),
-            what,
-            found: other.idx_type().name(),
-        }),
     }
 }
 

@@ -14,6 +14,11 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// The path is a directory, device, FIFO or socket: reading it could
+    /// block forever (a FIFO) or never end (`/dev/zero`).
+    #[error("{}: not a regular file (a directory, device, FIFO or socket); a data file is needed", path.display())]
+    NotARegularFile { path: PathBuf },
+
     /// A dataset directory lacks one of the files it needs.
     #[error(
         "{}: no {what} file; expected one of: {}",
@@ -29,6 +34,11 @@ pub enum DataError {
     /// The file (or its decompressed content) has no bytes at all.
     #[error("{}: the file is empty", path.display())]
     Empty { path: PathBuf },
+
+    /// The file is well formed but holds no images: one half of a file
+    /// set, where there must be something to train on or to measure.
+    #[error("{}: the file holds no images", path.display())]
+    NoImages { path: PathBuf },
 
     /// The file ends inside the IDX header.
     #[error("{}: the file ends inside the IDX header ({found} bytes, the header needs {needed})", path.display())]
@@ -73,6 +83,11 @@ pub enum DataError {
     /// not fit in memory addresses.
     #[error("{}: the dimensions {dims:?} multiply to more bytes than this machine can address", path.display())]
     DimensionOverflow { path: PathBuf, dims: Vec<u32> },
+
+    /// The header claims a count or size no real dataset has: the file is
+    /// damaged or hostile, and believing it would cost gigabytes.
+    #[error("{}: {problem}", path.display())]
+    Implausible { path: PathBuf, problem: String },
 
     /// The payload ends before the header's dimensions are filled.
     #[error(

@@ -78,20 +78,41 @@ impl MnistSet {
     /// Loads an MNIST-format directory. `classes` defaults to the largest
     /// label in either half + 1; if given, a label at or above it is an error.
     pub fn load_dir(dir: impl AsRef<Path>, classes: Option<usize>) -> Result<MnistSet> {
+        MnistSet::load_dir_limited(dir, classes, None)
+    }
+
+    /// [`MnistSet::load_dir`] keeping only the first `limit` items of each
+    /// half, and reading no more than those into memory.
+    pub fn load_dir_limited(
+        dir: impl AsRef<Path>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
         let files = DatasetFiles::find(dir)?;
-        MnistSet::load_files(&files, classes)
+        MnistSet::load_files_limited(&files, classes, limit)
     }
 
     /// Loads the four files named in `files`.
     pub fn load_files(files: &DatasetFiles, classes: Option<usize>) -> Result<MnistSet> {
-        let train = Dataset::from_idx_files(&files.train_images, &files.train_labels, classes)?;
-        let test = Dataset::from_idx_files(&files.test_images, &files.test_labels, classes)?;
+        MnistSet::load_files_limited(files, classes, None)
+    }
+
+    /// [`MnistSet::load_files`] keeping only the first `limit` items of each half.
+    pub fn load_files_limited(
+        files: &DatasetFiles,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
+        let (train_images, train_labels) = (&files.train_images, &files.train_labels);
+        let train = Dataset::from_idx_files_limited(train_images, train_labels, classes, limit)?;
+        let (test_images, test_labels) = (&files.test_images, &files.test_labels);
+        let test = Dataset::from_idx_files_limited(test_images, test_labels, classes, limit)?;
         MnistSet::join(
             train,
             test,
             classes,
             [&files.train_labels, &files.test_labels],
-            &files.test_images,
+            [&files.train_images, &files.test_images],
         )
     }
 
@@ -102,23 +123,46 @@ impl MnistSet {
         image_shape: Option<(usize, usize)>,
         classes: Option<usize>,
     ) -> Result<MnistSet> {
-        let (train_csv, test_csv) = (train_csv.as_ref(), test_csv.as_ref());
-        let train = Dataset::from_csv(train_csv, image_shape, classes)?;
-        let test = Dataset::from_csv(test_csv, image_shape.or(Some(train.image_shape())), classes)?;
-        MnistSet::join(train, test, classes, [train_csv, test_csv], test_csv)
+        MnistSet::load_csv_limited(train_csv, test_csv, image_shape, classes, None)
     }
 
-    /// Checks the halves agree on image shape and gives both one class count.
+    /// [`MnistSet::load_csv`] keeping only the first `limit` images of each
+    /// file, and reading no further.
+    pub fn load_csv_limited(
+        train_csv: impl AsRef<Path>,
+        test_csv: impl AsRef<Path>,
+        image_shape: Option<(usize, usize)>,
+        classes: Option<usize>,
+        limit: Option<usize>,
+    ) -> Result<MnistSet> {
+        let (train_csv, test_csv) = (train_csv.as_ref(), test_csv.as_ref());
+        let train = Dataset::from_csv_limited(train_csv, image_shape, classes, limit)?;
+        let shape = image_shape.or(Some(train.image_shape()));
+        let test = Dataset::from_csv_limited(test_csv, shape, classes, limit)?;
+        let paths = [train_csv, test_csv];
+        MnistSet::join(train, test, classes, paths, paths)
+    }
+
+    /// Checks that neither half is empty (nothing to train on, or an
+    /// accuracy of 0% measured on nothing) and that both agree on image
+    /// shape, and gives both one class count.
     fn join(
         mut train: Dataset,
         mut test: Dataset,
         classes: Option<usize>,
         label_paths: [&Path; 2],
-        test_images: &Path,
+        image_paths: [&Path; 2],
     ) -> Result<MnistSet> {
+        for (set, path) in [(&train, image_paths[0]), (&test, image_paths[1])] {
+            if set.is_empty() {
+                return Err(DataError::NoImages {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
         if train.image_shape() != test.image_shape() {
             return Err(DataError::ImageShapeMismatch {
-                path: test_images.to_path_buf(),
+                path: image_paths[1].to_path_buf(),
                 expected: train.image_shape(),
                 found: test.image_shape(),
             });

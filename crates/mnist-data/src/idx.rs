@@ -322,6 +322,126 @@ fn read_from_input(mut input: Input<'_>) -> Result<IdxArray> {
     Ok(IdxArray { dims, data })
 }
 
+/// No real dataset has more items than this: MNIST has 70 thousand,
+/// EMNIST ByClass 815 thousand, the largest 28x28 sets a few million. A
+/// header claiming more is damaged or hostile, and believing it would have
+/// us read (and hold) gigabytes before finding out.
+pub(crate) const MAX_ITEMS: usize = 10_000_000;
+
+/// No image in a dataset of this kind is larger than this on a side
+/// (MNIST-like sets are 28x28; the larger image sets stay far below).
+pub(crate) const MAX_SIDE: usize = 1024;
+
+/// No real dataset's images or labels file holds more bytes than this:
+/// 10 million 28x28 images are 7.8 GB (EMNIST ByClass, the largest common
+/// one, 0.64 GB).
+pub(crate) const MAX_DATA_BYTES: u64 = 8 << 30;
+
+/// Reads the first `limit` items (all without a limit) of a `u8` IDX file
+/// of `dim_count` dimensions, the outermost counting items; `what` names
+/// them in errors ("images", "labels"). Returns the header's dimensions
+/// (the whole file's item count, not the limit's) and the items' bytes.
+///
+/// Streams: the header is read and checked first (type, dimensions, counts
+/// and sizes no real dataset has), then only the bytes the limit needs are
+/// held. The body must still be exactly as long as the header says: a raw
+/// file's size is checked before anything is read; a gzip stream is read on
+/// to its end through a fixed buffer (time bounded by the header's claim,
+/// no memory), which also checks its CRC.
+pub(crate) fn read_u8_items(
+    path: &Path,
+    what: &'static str,
+    dim_count: usize,
+    limit: Option<usize>,
+) -> Result<(Vec<usize>, Vec<u8>)> {
+    let mut input = Input::open(path)?;
+    let (idx_type, raw_dims) = read_header(&mut input)?;
+    let path = path.to_path_buf();
+    if raw_dims.len() != dim_count {
+        return Err(DataError::WrongDimensionCount {
+            path,
+            what,
+            expected: dim_count,
+            found: raw_dims.len(),
+        });
+    }
+    if idx_type != IdxType::U8 {
+        return Err(DataError::WrongElementType {
+            path,
+            what,
+            found: idx_type.name(),
+        });
+    }
+    let dims: Vec<usize> = raw_dims.iter().map(|&d| d as usize).collect();
+    let implausible = |problem: String| DataError::Implausible {
+        path: path.clone(),
+        problem,
+    };
+    if dims[0] > MAX_ITEMS {
+        return Err(implausible(format!(
+            "the header claims {} {what}; no real dataset has more than {} million, \
+             so the file is taken to be damaged",
+            dims[0],
+            MAX_ITEMS / 1_000_000
+        )));
+    }
+    if dims[1..].iter().any(|&side| side > MAX_SIDE) {
+        let shape: Vec<String> = dims[1..].iter().map(usize::to_string).collect();
+        return Err(implausible(format!(
+            "the header claims {what} of {} pixels; no real dataset of this kind has \
+             them larger than {MAX_SIDE}x{MAX_SIDE}, so the file is taken to be damaged",
+            shape.join("x")
+        )));
+    }
+    // Both bounds hold, so these products fit (at most 10^7 x 2^20).
+    let item_bytes: u64 = dims[1..].iter().map(|&d| d as u64).product();
+    let total = dims[0] as u64 * item_bytes;
+    if total > MAX_DATA_BYTES {
+        return Err(implausible(format!(
+            "the header claims {total} bytes of {what}; no real dataset has more than {} GB, \
+             so the file is taken to be damaged",
+            MAX_DATA_BYTES >> 30
+        )));
+    }
+    let header_bytes = 4 + 4 * dim_count as u64;
+    if !input.is_gzip() {
+        // The exact size is known: a wrong one is reported before any read.
+        let body = input.max_content_bytes().saturating_sub(header_bytes);
+        if body != total {
+            return Err(short_or_long(&path, total, body));
+        }
+    } else if total > input.max_content_bytes().saturating_sub(header_bytes) {
+        let found = input.count_remaining()?;
+        return Err(short_or_long(&path, total, found));
+    }
+
+    let wanted = dims[0].min(limit.unwrap_or(usize::MAX)) as u64 * item_bytes;
+    let bytes = read_payload(&mut input, wanted)?;
+    let short = |found: u64| DataError::ShortPayload {
+        path: path.clone(),
+        expected: total,
+        found,
+    };
+    if (bytes.len() as u64) < wanted {
+        return Err(short(bytes.len() as u64));
+    }
+    if input.is_gzip() {
+        let rest = total - wanted;
+        let skipped = input.skip(rest)?;
+        if skipped < rest {
+            return Err(short(wanted + skipped));
+        }
+        // One byte past the body: trailing data, and for gzip the CRC check.
+        if input.read_up_to(&mut [0u8; 1])? != 0 {
+            return Err(DataError::LongPayload {
+                path,
+                expected: total,
+            });
+        }
+    }
+    Ok((dims, bytes))
+}
+
 /// Reads up to `payload_bytes` of content straight into the returned
 /// buffer. Capacity is reserved fallibly and, beyond what the file likely
 /// holds, only as data arrives (doubling), so neither a lying header nor a

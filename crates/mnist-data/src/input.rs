@@ -31,14 +31,27 @@ pub(crate) struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    /// Opens `path`; an error if it cannot be opened or is empty.
+    /// Opens `path`; an error if it cannot be opened, is not a regular
+    /// file, or is empty. Every read of a data file starts here.
     pub(crate) fn open(path: &Path) -> Result<Input<'static>> {
         let io_error = |source| DataError::Io {
             path: path.to_path_buf(),
             source,
         };
+        let not_a_file = || DataError::NotARegularFile {
+            path: path.to_path_buf(),
+        };
+        // Asked before opening: opening a FIFO blocks until someone writes
+        // to it. Asked again of the opened file, in case the path changed.
+        if !std::fs::metadata(path).map_err(io_error)?.is_file() {
+            return Err(not_a_file());
+        }
         let file = File::open(path).map_err(io_error)?;
-        let file_bytes = file.metadata().map_err(io_error)?.len();
+        let metadata = file.metadata().map_err(io_error)?;
+        if !metadata.is_file() {
+            return Err(not_a_file());
+        }
+        let file_bytes = metadata.len();
         let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
         Input::detect(reader, file_bytes, path)
     }
@@ -131,6 +144,15 @@ impl<'a> Input<'a> {
     pub(crate) fn read_into_vec(&mut self, count: u64, buf: &mut Vec<u8>) -> Result<u64> {
         match self.reader.by_ref().take(count).read_to_end(buf) {
             Ok(n) => Ok(n as u64),
+            Err(e) => Err(self.read_error(e)),
+        }
+    }
+
+    /// Reads and discards up to `count` bytes of content (fewer only at its
+    /// end) through a fixed buffer; returns how many.
+    pub(crate) fn skip(&mut self, count: u64) -> Result<u64> {
+        match io::copy(&mut self.reader.by_ref().take(count), &mut io::sink()) {
+            Ok(n) => Ok(n),
             Err(e) => Err(self.read_error(e)),
         }
     }

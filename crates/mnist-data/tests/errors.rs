@@ -435,3 +435,24 @@ fn write_idx_is_atomic_and_round_trips_gzipped() {
     let error = write_idx(dir.0.join("missing-dir/x"), &array, Compression::None).unwrap_err();
     assert!(matches!(error, DataError::Io { .. }));
 }
+
+#[test]
+fn a_half_with_no_images_is_refused_naming_its_file() {
+    // An empty test set gave "accuracy 0.00%" and exit 0.
+    let dir = ScratchDir::new("no-images");
+    write_set(&dir, &[0, 1], &[], 2);
+    let error = MnistSet::load_dir(&dir.0, None).unwrap_err();
+    assert!(matches!(error, DataError::NoImages { .. }), "{error}");
+    assert_message(
+        &error,
+        &dir.0.join("t10k-images.idx3-ubyte"),
+        "the file holds no images",
+    );
+    write_set(&dir, &[], &[0], 2);
+    let error = MnistSet::load_dir(&dir.0, None).unwrap_err();
+    assert_message(
+        &error,
+        &dir.0.join("train-images-idx3-ubyte"),
+        "the file holds no images",
+    );
+}

@@ -16,7 +16,7 @@ use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::report::EpochMetrics;
 use crate::train::EpochTally;
-use nn::safetensors::{read_tensors, write_tensors};
+use nn::safetensors::write_tensors;
 use nn::Sequential;
 use optim::{Optimizer, OptimizerState};
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ use std::path::Path;
 
 const FORMAT: &str = "trainer.checkpoint.v1";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
+/// The bound on a checkpoint's epoch and step counters (see `load`).
+const MAX_POSITION: u64 = 1 << 48;
 
 /// Where a run stands: `epoch` (from 0) is the one in progress, of which
 /// `step_in_epoch` steps are done; `(epochs, 0)` means finished.
@@ -116,7 +118,8 @@ pub fn save(
 /// Reads a checkpoint written by [`save`]; every missing or malformed part
 /// is an error naming the file.
 pub fn load(path: &Path) -> Result<Checkpoint, Error> {
-    let file = read_tensors(path)?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_MODEL_BYTES, "a checkpoint")?;
+    let file = nn::safetensors::decode(&bytes, path)?;
     let bad = |problem: String| Error::model(path, problem);
     let meta = |key: &str| {
         file.metadata.get(key).ok_or_else(|| {
@@ -156,10 +159,22 @@ pub fn load(path: &Path) -> Result<Checkpoint, Error> {
 
     let kind = meta("optimizer.kind")?.clone();
     let step = number("optimizer.step")?;
+    // The loop adds one to these counters: a damaged file must not take
+    // them to where that overflows. No run gets near 2^48 steps (nine
+    // years at a million steps a second).
+    let counter = |key: &str| -> Result<u64, Error> {
+        let value = number(key)?;
+        if value >= MAX_POSITION {
+            return Err(bad(format!(
+                "{key} = {value} is more than any run reaches: the file is damaged"
+            )));
+        }
+        Ok(value)
+    };
     let position = Position {
-        epoch: number("epoch")? as usize,
-        step_in_epoch: number("step_in_epoch")? as usize,
-        global_step: number("global_step")?,
+        epoch: counter("epoch")? as usize,
+        step_in_epoch: counter("step_in_epoch")? as usize,
+        global_step: counter("global_step")?,
     };
     // The model's tensors, then the optimizer's (the rest) moved out, not copied.
     let model = Sequential::from_tensor_file(&file, path, true)?;
@@ -288,6 +303,30 @@ mod tests {
             error.contains("model.safetensors") && error.contains("not a trainer checkpoint"),
             "{error}"
         );
+        // A position no run reaches, whose next step overflowed (a panic).
+        let absurd = Position {
+            global_step: u64::MAX,
+            ..position
+        };
+        let at_the_end = dir.join("at-the-end");
+        let history = &restored.history;
+        save(
+            &at_the_end,
+            &config,
+            &model,
+            optimizer.as_ref(),
+            absurd,
+            history,
+            tally,
+        )
+        .unwrap();
+        let error = load(&at_the_end).err().unwrap().to_string();
+        assert!(
+            error.starts_with(&at_the_end.display().to_string())
+                && error.contains("global_step = 18446744073709551615"),
+            "{error}"
+        );
+
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let error = load(&path).err().unwrap().to_string();

@@ -19,7 +19,9 @@ use std::path::PathBuf;
         trainer predict --model runs/best/model.safetensors my-seven.png --show\n  \
         trainer data\n\n\
         Exit codes: 0 ok, 1 failure (data, model, picture, file), 2 bad usage,\n\
-        3 training diverged, 130 interrupted by Ctrl-C (a checkpoint was saved)."
+        3 training diverged, 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by SIGHUP\n\
+        (the step is finished and a checkpoint saved; a second signal quits at once),\n\
+        141 the reader of the output closed the pipe (e.g. `| head -1`), quietly, as `cat` does."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -143,6 +145,9 @@ pub struct TrainArgs {
     /// Continue an interrupted run from its checkpoint file
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
+    /// Let --out name a folder that already holds a run: its files are replaced
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print one JSON object with the results on stdout (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -199,7 +204,8 @@ pub struct PredictArgs {
     /// Draw the prepared 28x28 input in the terminal
     #[arg(long)]
     pub show: bool,
-    /// Print one JSON object ({"predictions": [...]}) on stdout
+    /// Print one JSON object ({"predictions": [...]}) on stdout; a picture that
+    /// cannot be read gets {"file", "error"} instead, and the exit code is 1
     #[arg(long)]
     pub json: bool,
 }

@@ -15,7 +15,7 @@ pub const CLASSES: usize = 10;
 /// is 1 GiB of f32 weights, about 4 GiB with gradients and Adam's moments
 /// (the best preset has 1.9 million). Beyond it the allocation would abort
 /// the program, or take the machine's memory, instead of a clear error.
-const MAX_PARAMETERS: u128 = 1 << 28;
+pub const MAX_PARAMETERS: u128 = 1 << 28;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

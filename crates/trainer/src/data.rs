@@ -5,7 +5,7 @@
 use crate::cli::DataSourceArgs;
 use crate::config::{DataSource, CLASSES, INPUTS};
 use crate::error::Error;
-use mnist_data::{DataError, Dataset, MnistSet, Split};
+use mnist_data::{DataError, Dataset, DatasetFiles, MnistSet, Split};
 use std::path::{Path, PathBuf};
 
 /// The bundled MNIST, found from the source tree (works wherever the binary
@@ -60,27 +60,31 @@ impl DataSource {
         }
     }
 
-    /// Loads training and test sets, each cut to the first `limit` items.
+    /// Loads training and test sets, each cut to the first `limit` items
+    /// (only those are read into memory).
     pub fn load(&self, limit: Option<usize>) -> Result<MnistSet, Error> {
-        let set = match self {
+        let (set, train_images) = match self {
             DataSource::Idx { dir } => {
-                MnistSet::load_dir(idx_dir(dir), Some(CLASSES)).map_err(explain_data_error)?
+                let files = DatasetFiles::find(idx_dir(dir)).map_err(explain_data_error)?;
+                let set = MnistSet::load_files_limited(&files, Some(CLASSES), limit)
+                    .map_err(explain_data_error)?;
+                (set, files.train_images)
             }
             DataSource::Csv { train, test } => {
-                MnistSet::load_csv(train, test, Some((28, 28)), Some(CLASSES))
-                    .map_err(explain_data_error)?
+                let set =
+                    MnistSet::load_csv_limited(train, test, Some((28, 28)), Some(CLASSES), limit)
+                        .map_err(explain_data_error)?;
+                (set, train.clone())
             }
         };
         if set.train.pixels_per_image() != INPUTS {
             let (rows, cols) = set.train.image_shape();
             return Err(Error::Data(format!(
-                "the images are {rows}x{cols} pixels; these networks take 28x28 (784 inputs)"
+                "{}: the images are {rows}x{cols} pixels; these networks take 28x28 (784 inputs)",
+                train_images.display()
             )));
         }
-        Ok(MnistSet {
-            train: first(set.train, limit)?,
-            test: first(set.test, limit)?,
-        })
+        Ok(set)
     }
 }
 
@@ -92,23 +96,6 @@ fn explain_data_error(error: DataError) -> Error {
             bundled_in_source_tree().display()
         )),
         other => Error::Data(other.to_string()),
-    }
-}
-
-/// The first `limit` items of `set` (all of them without a limit).
-fn first(set: Dataset, limit: Option<usize>) -> Result<Dataset, Error> {
-    match limit {
-        Some(n) if n < set.len() => {
-            let pixels = set.pixels_per_image();
-            Dataset::new(
-                set.images()[..n * pixels].to_vec(),
-                set.labels()[..n].to_vec(),
-                set.image_shape(),
-                Some(set.classes()),
-            )
-            .map_err(|e| Error::Data(e.to_string()))
-        }
-        _ => Ok(set),
     }
 }
 

@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 
 /// Exit codes: 0 success, 1 a runtime failure (data, model, picture, file),
-/// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C
-/// (128 + SIGINT, what shells report for an interrupted program).
+/// 2 a usage mistake (bad flag or value), 3 training diverged, 130 Ctrl-C,
+/// 143 SIGTERM, 129 SIGHUP (128 + the signal's number, what shells report
+/// for a program a signal ended), 141 the
+/// reader of stdout closed the pipe (128 + SIGPIPE, what a shell reports
+/// for `cat` in the same place).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -17,6 +20,9 @@ pub enum Error {
     },
     #[error("{}: {problem}", path.display())]
     Picture { path: PathBuf, problem: String },
+    /// `predict --json`: the JSON has an "error" entry for each of these.
+    #[error("{failed} of {total} pictures could not be read; the JSON says why for each")]
+    PicturesFailed { failed: usize, total: usize },
     #[error("{}: {problem}", path.display())]
     Model { path: PathBuf, problem: String },
     #[error("{0}")]
@@ -38,8 +44,22 @@ pub enum Error {
         suggested_lr: f32,
         checkpoint: Option<PathBuf>,
     },
-    #[error("interrupted; checkpoint saved, continue with --resume {}", .0.display())]
+    #[error(
+        "interrupted by {}; checkpoint saved, continue with --resume {}",
+        crate::signals::received_name(),
+        .0.display()
+    )]
     Interrupted(PathBuf),
+    #[error(
+        "interrupted by {} during the final test and save, which were finished: the run is \
+         complete in {}",
+        crate::signals::received_name(),
+        .0.display()
+    )]
+    InterruptedAtTheEnd(PathBuf),
+    /// Stdout is a pipe whose reader has gone: nothing to say, no one to say it to.
+    #[error("standard output: the reader closed the pipe")]
+    BrokenPipe,
 }
 
 fn checkpoint_note(checkpoint: &Option<PathBuf>) -> String {
@@ -54,9 +74,11 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Diverged { .. } => 3,
-            Error::Interrupted(_) => 130,
+            Error::Interrupted(_) | Error::InterruptedAtTheEnd(_) => crate::signals::exit_code(),
+            Error::BrokenPipe => 141,
             Error::Io { .. }
             | Error::Picture { .. }
+            | Error::PicturesFailed { .. }
             | Error::Model { .. }
             | Error::Data(_)
             | Error::Nn(_)
@@ -68,6 +90,15 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A failed write to stdout: a closed pipe, or a real failure (a full disk).
+    pub fn stdout(source: std::io::Error) -> Error {
+        if source.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::BrokenPipe
+        } else {
+            Error::io("standard output", source)
         }
     }
 

@@ -19,6 +19,7 @@ mod checkpoint; // everything needed to resume exactly
 mod data; // which dataset, --limit, the validation split
 mod evaluate; // loss, accuracy, confusion matrix
 mod progress; // bar or plain lines
+mod signals; // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop
 mod train; // set-up and the loop
 
 // What a person opens afterwards, and their own pictures.
@@ -32,12 +33,9 @@ use config::{DataSource, CLASSES, INPUTS};
 use error::Error;
 use nn::Sequential;
 use serde::Serialize;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Set by Ctrl-C; the training loop checks it after every step.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -48,17 +46,56 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}", cli::one_line_usage_error(&e.to_string()));
+            let line = one_line(&cli::one_line_usage_error(&e.to_string()));
+            let _ = writeln!(std::io::stderr(), "{line}");
             return ExitCode::from(2);
         }
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader has gone (`trainer eval | head -1`): like `cat`, say nothing.
+        Err(Error::BrokenPipe) => ExitCode::from(Error::BrokenPipe.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Ignored: with stderr closed too, there is no one left to tell.
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The message with control characters escaped (`\n`, `\r`, `\u{1b}`): a
+/// path may contain a newline, and an error is one line a script can read.
+fn one_line(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
+/// `println!` that returns an error instead of panicking when stdout is a
+/// pipe whose reader has closed it (`trainer data --show 100 | head -1`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` as [`outln!`], without the line end.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Writes to stdout; a closed pipe becomes [`Error::BrokenPipe`].
+fn write_stdout(text: std::fmt::Arguments) -> Result<(), Error> {
+    std::io::stdout()
+        .lock()
+        .write_fmt(text)
+        .map_err(Error::stdout)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -71,40 +108,40 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn print_json(value: &impl Serialize) {
-    println!(
+fn print_json(value: &impl Serialize) -> Result<(), Error> {
+    outln!(
         "{}",
         serde_json::to_string(value).expect("reports serialise")
-    );
+    )
 }
 
 fn train_command(args: &TrainArgs) -> Result<(), Error> {
-    // First Ctrl-C: finish the step, checkpoint, exit 130. A second one
-    // means "now": exit at once (the last checkpoint on disk is whole).
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("stopping after this step and saving a checkpoint (Ctrl-C again to quit now)");
-    });
-    let report = train::run(args, &STOP)?;
+    // First signal: finish the step, checkpoint, exit 128 + its number.
+    // A second one means "now".
+    signals::install();
+    let report = train::run(args, &signals::STOP)?;
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "test accuracy {:.2}% (loss {:.4}) after {} epochs; {:.1} s of training, {:.0} samples/s",
             100.0 * report.test_accuracy,
             report.test_loss,
             report.epochs,
             report.train_seconds,
             report.samples_per_second
-        );
-        println!(
+        )?;
+        outln!(
             "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
              confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
             report.model.display(),
             report.run_dir.display()
-        );
+        )?;
+    }
+    // A signal during the final test and save: they were finished (the
+    // run is whole), but the caller asked us to stop and should know.
+    if signals::received().is_some() {
+        return Err(Error::InterruptedAtTheEnd(report.run_dir));
     }
     Ok(())
 }
@@ -112,7 +149,8 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// A model from a `model.safetensors` or a training `checkpoint`, checked
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
-    let file = nn::safetensors::read_tensors(path)?;
+    let bytes = files::read_bounded(path, files::MAX_MODEL_BYTES, "a model")?;
+    let file = nn::safetensors::decode(&bytes, path)?;
     // A checkpoint holds the model's tensors and the optimizer's besides.
     let allow_extra = checkpoint::is_checkpoint(&file.metadata);
     let model = Sequential::from_tensor_file(&file, path, allow_extra)?;
@@ -145,26 +183,47 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
     let evaluation = evaluate::evaluate(&mut model, &test)?;
     let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
     if args.json {
-        print_json(&report);
+        print_json(&report)?;
     } else {
-        println!("{}", report.to_text());
+        outln!("{}", report.to_text())?;
     }
     Ok(())
 }
 
+/// One picture's entry in `predict --json`: its prediction, or why there
+/// is none (so one bad picture does not cost the others their answers).
 #[derive(Serialize)]
-struct Prediction {
-    file: PathBuf,
-    digit: usize,
-    probabilities: Vec<f32>,
+#[serde(untagged)]
+enum Prediction {
+    Digit {
+        file: PathBuf,
+        digit: usize,
+        probabilities: Vec<f32>,
+    },
+    Failed {
+        file: PathBuf,
+        error: String,
+    },
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut model = load_model(&args.model)?;
     let mut predictions = Vec::new();
+    let mut failed = 0;
     for path in &args.images {
-        let input = tensor::Matrix::from_vec(1, INPUTS, picture::load_digit(path)?)
-            .map_err(nn::NnError::from)?;
+        let pixels = match picture::load_digit(path) {
+            Ok(pixels) => pixels,
+            Err(e) if args.json => {
+                failed += 1;
+                predictions.push(Prediction::Failed {
+                    file: path.clone(),
+                    error: one_line(&e.to_string()),
+                });
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
         let probabilities = model.predict_proba(input.view())?.into_vec();
         let digit = tensor::ops::argmax(&probabilities);
         if !args.json {
@@ -174,7 +233,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
                 .iter()
                 .map(|&d| format!("{d}: {:.1}%", 100.0 * probabilities[d]))
                 .collect();
-            println!("{}: {digit}  ({})", path.display(), top.join(", "));
+            outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
         }
         if args.show {
             let pixels: Vec<u8> = input
@@ -185,12 +244,12 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
             // With --json, stdout holds only the JSON object.
             if args.json {
-                eprint!("{drawing}");
+                let _ = write!(std::io::stderr(), "{drawing}");
             } else {
-                print!("{drawing}");
+                out!("{drawing}")?;
             }
         }
-        predictions.push(Prediction {
+        predictions.push(Prediction::Digit {
             file: path.clone(),
             digit,
             probabilities,
@@ -201,7 +260,13 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         struct Predictions {
             predictions: Vec<Prediction>,
         }
-        print_json(&Predictions { predictions });
+        print_json(&Predictions { predictions })?;
+    }
+    if failed > 0 {
+        return Err(Error::PicturesFailed {
+            failed,
+            total: args.images.len(),
+        });
     }
     Ok(())
 }
@@ -209,15 +274,15 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
 fn data_command(args: &DataArgs) -> Result<(), Error> {
     let source = DataSource::from_args(&args.source);
     let set = source.load(args.source.limit)?;
-    println!("dataset: {}", source.describe());
-    println!("training set: {}", set.train.summary());
-    println!("test set: {}", set.test.summary());
+    outln!("dataset: {}", source.describe())?;
+    outln!("training set: {}", set.train.summary())?;
+    outln!("test set: {}", set.test.summary())?;
     for index in 0..args.show.min(set.train.len()) {
-        println!(
+        outln!(
             "\ntraining image {index}, label {}:",
             set.train.label(index)
-        );
-        print!("{}", set.train.render_ascii(index));
+        )?;
+        out!("{}", set.train.render_ascii(index))?;
     }
     Ok(())
 }

@@ -48,7 +48,7 @@ impl GreyImage {
 /// Reads the picture at `path` and prepares it as MNIST was prepared:
 /// 784 values, row-major, `0.0` background to `1.0` ink.
 pub fn load_digit(path: &Path) -> Result<Vec<f32>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::io(path, source))?;
+    let bytes = crate::files::read_bounded(path, crate::files::MAX_PICTURE_BYTES, "a picture")?;
     let picture_error = |problem| Error::Picture {
         path: path.to_path_buf(),
         problem,
@@ -82,7 +82,11 @@ fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
     let mut reader = decoder
         .read_info()
         .map_err(|e| format!("cannot decode PNG: {e}"))?;
-    check_size(reader.info().width as usize, reader.info().height as usize)?;
+    let (width, height) = (reader.info().width as usize, reader.info().height as usize);
+    check_size(width, height)?;
+    // The scanlines' bytes once inflated (packed pixels, at least).
+    let row_bytes = reader.info().raw_row_length();
+    check_png_data_length(bytes, row_bytes.saturating_mul(height), width, height)?;
     let mut buffer = vec![0u8; reader.output_buffer_size()];
     let frame = reader
         .next_frame(&mut buffer)
@@ -127,6 +131,7 @@ fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
         .ok_or_else(|| "cannot decode JPEG: no image header".to_string())?;
     let (width, height) = (usize::from(info.width), usize::from(info.height));
     check_size(width, height)?;
+    check_jpeg_scan_length(bytes, width, height)?;
     let data = decoder.decode().map_err(cannot)?;
     let pixels: Vec<f32> = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => data.iter().map(|&v| f32::from(v) / 255.0).collect(),
@@ -156,6 +161,101 @@ fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
         height,
         pixels,
     })
+}
+
+/// Refuses a JPEG whose compressed scans are too short for its size, before
+/// decoding: the decoder fills a scan that ends early with zero bits, so a
+/// 3.7 KB file claiming 65535x1024 pixels took seconds and a gigabyte to
+/// decode into a blank picture. Every 8x8 block of the first component
+/// costs at least one bit in some scan (a Huffman code is at least a bit
+/// long, and every block's DC value is coded: baseline or progressive).
+fn check_jpeg_scan_length(bytes: &[u8], width: usize, height: usize) -> Result<(), String> {
+    let blocks = width.div_ceil(8) * height.div_ceil(8);
+    let scan_bytes = jpeg_entropy_coded_bytes(bytes);
+    if scan_bytes.saturating_mul(8) < blocks {
+        return Err(format!(
+            "the JPEG is cut short or damaged: {scan_bytes} bytes of image data cannot \
+             hold {width}x{height} pixels (at least {} bytes)",
+            blocks.div_ceil(8)
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes of entropy-coded data in all of a JPEG's scans: what follows
+/// each start-of-scan header up to the next marker (other than stuffed
+/// FF 00 and the restart markers FF D0..D7, which belong to the scan).
+/// Marker layout: ITU T.81, annex B.
+fn jpeg_entropy_coded_bytes(bytes: &[u8]) -> usize {
+    const START_OF_SCAN: u8 = 0xDA;
+    const END_OF_IMAGE: u8 = 0xD9;
+    let mut total = 0;
+    let mut i = 2; // after the start-of-image marker
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return total; // not a marker where one must be: the decoder says why
+        }
+        let marker = bytes[i + 1];
+        match marker {
+            0xFF => i += 1, // fill byte before a marker
+            END_OF_IMAGE => return total,
+            0x01 | 0xD0..=0xD7 => i += 2, // markers without a segment
+            _ => {
+                let Some(length) = bytes.get(i + 2..i + 4) else {
+                    return total;
+                };
+                i += 2 + usize::from(u16::from_be_bytes([length[0], length[1]]));
+                if marker == START_OF_SCAN {
+                    let start = i;
+                    while i + 1 < bytes.len()
+                        && !(bytes[i] == 0xFF
+                            && bytes[i + 1] != 0x00
+                            && !(0xD0..=0xD7).contains(&bytes[i + 1]))
+                    {
+                        i += 1;
+                    }
+                    total += i.min(bytes.len()) - start.min(bytes.len());
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Refuses a PNG whose image data is too short for its size, before the
+/// decoder allocates for it: deflate expands at most 1032:1 (zlib's
+/// technical notes), so the compressed data of `raw_bytes` of scanlines
+/// has at least raw_bytes / 1032 bytes.
+fn check_png_data_length(
+    bytes: &[u8],
+    raw_bytes: usize,
+    width: usize,
+    height: usize,
+) -> Result<(), String> {
+    let data_bytes = png_image_data_bytes(bytes);
+    let needed = raw_bytes / 1032;
+    if data_bytes < needed {
+        return Err(format!(
+            "the PNG is cut short or damaged: {data_bytes} bytes of image data cannot \
+             hold {width}x{height} pixels (at least {needed} bytes)"
+        ));
+    }
+    Ok(())
+}
+
+/// The total length of a PNG's IDAT chunks (PNG spec, section 5.3: each
+/// chunk is a 4-byte big-endian length, a 4-byte type, data and a CRC).
+fn png_image_data_bytes(bytes: &[u8]) -> usize {
+    let mut total = 0usize;
+    let mut i = 8; // after the signature
+    while let Some(header) = bytes.get(i..i + 8) {
+        let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if &header[4..8] == b"IDAT" {
+            total = total.saturating_add(length.min(bytes.len() - i - 8));
+        }
+        i = i.saturating_add(12).saturating_add(length);
+    }
+    total
 }
 
 /// Called on the header's size, before pixels are decoded or allocated.
@@ -979,6 +1079,60 @@ pub(crate) mod tests {
         assert!(error.contains("65000x65000 pixels"), "{error}");
         // The size limit leaves room for a 50-megapixel photo.
         assert!(check_size(8160, 6120).is_ok());
+    }
+
+    /// A 3.7 KB JPEG claiming 65535x1024 pixels decoded (slowly, into a
+    /// gigabyte) as a blank picture: the decoder fills a short scan with zeros.
+    #[test]
+    fn pictures_whose_data_is_too_short_for_their_size_are_refused_before_decoding() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for name in ["four-cmyk.jpg", "seven-grey.jpg", "two-rgb.jpg"] {
+            let mut jpeg = std::fs::read(fixtures.join(name)).unwrap();
+            // Start of frame: FF C0 (baseline) or C2 (progressive), length (2),
+            // precision (1), height (2), width (2).
+            let sof = jpeg
+                .windows(2)
+                .position(|w| w == [0xFF, 0xC0] || w == [0xFF, 0xC2])
+                .unwrap();
+            jpeg[sof + 5..sof + 9].copy_from_slice(&[0x04, 0x00, 0xFF, 0xFF]);
+            let started = std::time::Instant::now();
+            let error = match decode(&jpeg) {
+                Ok(image) => panic!("{name} decoded as {}x{}", image.width, image.height),
+                Err(error) => error,
+            };
+            assert!(
+                error.contains("cut short") && error.contains("65535x1024 pixels"),
+                "{name}: {error}"
+            );
+            assert!(started.elapsed().as_secs_f64() < 0.5, "{name} was decoded");
+            // Their real scans are long enough for their real sizes.
+            let real = std::fs::read(fixtures.join(name)).unwrap();
+            let info = {
+                let mut decoder = jpeg_decoder::Decoder::new(&real[..]);
+                decoder.read_info().unwrap();
+                decoder.info().unwrap()
+            };
+            let (w, h) = (usize::from(info.width), usize::from(info.height));
+            assert!(jpeg_entropy_coded_bytes(&real) * 8 >= w.div_ceil(8) * h.div_ceil(8));
+        }
+
+        // A PNG claiming 8000x8000 grey pixels (64 MB) with 4 bytes of data.
+        let mut png = Vec::new();
+        let mut writer = png::Encoder::new(&mut png, 8000, 8000)
+            .write_header()
+            .unwrap();
+        writer
+            .write_chunk(png::chunk::IDAT, &[0x78, 0x9C, 0x03, 0x00])
+            .unwrap();
+        drop(writer);
+        let error = match decode(&png) {
+            Ok(image) => panic!("decoded as {}x{}", image.width, image.height),
+            Err(error) => error,
+        };
+        assert!(
+            error.contains("cut short") && error.contains("8000x8000 pixels"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.println(text);
         } else if self.to_stderr {
-            eprintln!("{text}");
+            // Ignored, as below: a closed pipe must not stop training.
+            let _ = writeln!(std::io::stderr(), "{text}");
         } else {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{text}");

@@ -8,7 +8,7 @@ use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::evaluate::{confusion_matrix, evaluate, PIXELS};
-use crate::files::{create_dir, new_run_dir, write_json};
+use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
@@ -151,6 +151,8 @@ struct Run {
     tally: EpochTally,
     steps_per_epoch: u64,
     run_dir: PathBuf,
+    /// Held until the run ends: no other run writes into `run_dir` meanwhile.
+    _lock: RunFolderLock,
     progress: Progress,
 }
 
@@ -252,7 +254,10 @@ impl Run {
             (set.train, None)
         };
         if train.is_empty() {
-            return Err(Error::Data("the training set is empty".into()));
+            return Err(Error::Data(format!(
+                "{}: the training set is empty",
+                config.data.describe()
+            )));
         }
         let data = Datasets {
             train,
@@ -270,7 +275,13 @@ impl Run {
                         saved.model.spec()
                     )));
                 }
-                let optimizer = optim::optimizer_from_state(&saved.optimizer)?;
+                // Its problem is the checkpoint's: name the file.
+                let optimizer = optim::optimizer_from_state(&saved.optimizer).map_err(|e| {
+                    Error::model(
+                        args.resume.as_deref().unwrap_or(Path::new("")),
+                        e.to_string(),
+                    )
+                })?;
                 (
                     saved.model,
                     optimizer,
@@ -306,7 +317,7 @@ impl Run {
                 .to_path_buf(),
             (None, None) => new_run_dir(Path::new("runs"))?,
         };
-        create_dir(&run_dir)?;
+        let lock = lock_run_dir(&run_dir, args.resume.as_deref(), args.overwrite)?;
         let mut config = config;
         config.threads = Some(tensor::threads());
         write_json(&run_dir.join("config.json"), &config)?;
@@ -322,6 +333,7 @@ impl Run {
             tally,
             steps_per_epoch,
             run_dir,
+            _lock: lock,
             progress: Progress::new(args.json),
         };
         run.describe(&data);
