@@ -1,11 +1,23 @@
-//! `nn`: the layers, losses and models of a multilayer perceptron, with
-//! forward and backward passes side by side and every gradient proven against
-//! finite differences (see `tests/gradient_check.rs`). Weights are stored as
-//! safetensors with PyTorch's names, so Python reads them as they are.
+//! `nn`: the layers, losses and models of multilayer perceptrons and
+//! convolutional networks, with forward and backward passes side by side
+//! and every gradient proven against finite differences (see
+//! `tests/gradient_check.rs`, whose f64 oracle convolves with seven nested
+//! loops). Weights are stored as safetensors with PyTorch's names, so Python
+//! reads them as they are and a `torch.nn.Sequential` of the same modules
+//! loads them strictly.
 //!
 //! Shape legend: `B` batch size (rows), `I` inputs of a layer, `O` outputs of
 //! a layer. `X` is `[B, I]`, `W` is `[O, I]` (PyTorch's layout), `b` is `[O]`,
-//! `Y` is `[B, O]`; `dY` means `dL/dY`.
+//! `Y` is `[B, O]`; `dY` means `dL/dY`. Images are `[B, C, H, W]` (NCHW,
+//! PyTorch's order) held in the same `B x (C*H*W)` matrices: row `b` is image
+//! `b`, channel after channel, each channel row after row; a convolution's
+//! weight is `[O, C, K, K]`, stored as `[O, C*K*K]`. Flattening an image for
+//! a dense layer is free: its row already is PyTorch's `flatten` order.
+//!
+//! A network is written as one line ([`ModelSpec`]): `784-256-10` for a
+//! perceptron, `1x28x28 c32k3 p2 c64k3 p2 f128 10` for a convolutional
+//! network (convolutions `cNkK[sS][pP][bn]`, max pooling `pK`, average
+//! pooling `aK` or `gap`, dense `fN[bn]`, dropout `dR`, the outputs last).
 //!
 //! Layers own their output and gradient buffers and resize them only when the
 //! batch size changes, so a training step allocates nothing once warm
@@ -21,6 +33,13 @@
 //! let classes = model.predict(images.view()).unwrap();
 //! assert_eq!(classes.len(), 3);
 //! assert_eq!(model.parameter_count(), 784 * 100 + 100 + 100 * 10 + 10);
+//!
+//! let spec = ModelSpec::parse("1x28x28 c8k3 p2 10").unwrap();
+//! let mut cnn = Sequential::new(&spec, Init::HeNormal, 42).unwrap();
+//! let names: Vec<&str> = cnn.params().map(|(name, _, _)| name).collect();
+//! // Conv2d, ReLU, MaxPool2d, Flatten, Linear: the output layer is module 4.
+//! assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.4.weight", "layers.4.bias"]);
+//! assert_eq!(cnn.predict(images.view()).unwrap().len(), 3);
 //! ```
 
 mod activation;

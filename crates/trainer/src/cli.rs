@@ -155,10 +155,22 @@ pub struct TrainArgs {
 
 fn train_after_help() -> String {
     format!(
-        "{}\nExamples:\n  \
+        "{}\nNetworks (--layers): tokens separated by spaces, '-' or ',', the input first and\n\
+         the number of classes last:\n  \
+         784 or 1x28x28     the input: 784 pixels for dense layers, a 1x28x28 image for convolutions\n  \
+         c32k3, c32k5p2     convolution: 32 filters of 3x3 (5x5 with 2 pixels of zero padding);\n                     \
+         s2 for stride 2, bn for batch norm before the activation\n  \
+         p2, p3s2           max pooling over 2x2 windows (3x3 moved by 2)\n  \
+         a2, gap            average pooling over 2x2 windows, or over the whole image\n  \
+         f128, 128, f128bn  a hidden dense layer of 128 units (with batch norm)\n  \
+         d0.25              dropout after the layer before\n  \
+         hidden=tanh        the activation of hidden layers (else --activation)\n\
+         e.g. --layers 784,256,10  or  --layers \"1x28x28 c32k3 c32k3 p2 c64k3 p2 f256 10\"\n\n\
+         Examples:\n  \
          trainer train                                         the default preset\n  \
          trainer train --preset softmax-regression             the classic baseline\n  \
          trainer train --layers 784,512,256,10 --optimizer momentum --lr 0.05 --schedule cosine\n  \
+         trainer train --layers \"1x28x28 c16k5p2bn p2 c32k5bn p2 f128 10\" --rotate 10 --epochs 5\n  \
          trainer train --csv-train train.csv --csv-test test.csv --epochs 3\n  \
          trainer train --resume runs/2026-11-22T12-00-00/checkpoint\n  \
          trainer train --json --out runs/quick --epochs 1 | jq .test_accuracy",
