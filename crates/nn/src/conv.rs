@@ -3,12 +3,14 @@
 //! with stride and zero padding.
 //!
 //! Shapes: `X` `[B, C, H, W]`, `W` `[O, C, K, K]`, `b` `[O]`, `Y`
-//! `[B, O, OH, OW]`, each image a row of a matrix (NCHW). The forward pass
-//! is a GEMM over the patches of the images (`tensor::conv::im2col`):
-//! `Y' = patches * W^T + b`, `[B*P, O]`, turned into NCHW; the backward
-//! pass is two GEMMs on the same patches and a fold (`col2im`):
+//! `[B, O, OH, OW]`, each image a row of a matrix (NCHW). Per image, the
+//! forward pass is a GEMM over its patches (`tensor::conv::im2col`, a
+//! `[C*K*K, P]` matrix): `Y = W * patches + b`, `[O, P]`, which is the
+//! image's NCHW output as it stands; the backward pass is two GEMMs on the
+//! same patches and a fold (`col2im`):
 //!
-//! `dW = dY'^T * patches,  db = column sums of dY',  dX = col2im(dY' * W)`.
+//! `dW = sum over images of dY * patches^T,  db = row sums of dY,
+//!  dX = col2im(W^T * dY)`.
 //!
 //! A batch's patches are many times its images (9x for a 3x3 kernel), so
 //! they are never made whole: the batch is cut into chunks of a few images
@@ -22,9 +24,9 @@ use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
 use std::ops::Range;
-use tensor::conv::{col2im, im2col, transpose_blocks, SlidingWindow};
+use tensor::conv::{col2im, im2col, SlidingWindow};
 use tensor::parallel::{for_each_part, part_range};
-use tensor::{gemm_with, ops, Epilogue, GemmConfig, Matrix, MatrixRef};
+use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, MatrixMut, MatrixRef};
 
 /// Patch values per chunk: 64 K floats, 256 KB, a share of L2 that leaves
 /// room for the weights and the chunk's outputs.
@@ -37,12 +39,10 @@ const MAX_THREADS: usize = 16;
 /// What one thread needs for one chunk, kept from step to step.
 #[derive(Clone, Debug, Default)]
 struct ChunkScratch {
-    /// `[n*P, C*K*K]` for the chunk's `n` images.
-    patches: Matrix,
-    /// `[n*P, O]`: `Y'` in forward, `dY'` in backward.
-    position_rows: Matrix,
-    /// `[n*P, C*K*K]`: `dY' * W`.
-    patch_grads: Matrix,
+    /// `[C*K*K, P]` for each of the chunk's `n` images, one after another.
+    patches: Vec<f32>,
+    /// `[C*K*K, P]`: `W^T * dY` of one image.
+    patch_grads: Vec<f32>,
 }
 
 /// One thread's share of a pass: a run of chunks, and the slices of the
@@ -75,8 +75,6 @@ pub struct Conv2d {
     bias: Option<Vec<f32>>,
     weight_grad: Matrix,
     bias_grad: Vec<f32>,
-    /// Zeros standing in for a missing bias when ReLU is fused.
-    zero_bias: Vec<f32>,
     /// `Y`, `[B, O*P]`.
     output: Matrix,
     /// `dX`, `[B, C*H*W]`.
@@ -108,7 +106,6 @@ impl Conv2d {
             bias: bias.then(|| vec![0.0; filters]),
             weight_grad: Matrix::zeros(filters, patch),
             bias_grad: vec![0.0; if bias { filters } else { 0 }],
-            zero_bias: vec![0.0; filters],
             output: Matrix::zeros(0, filters * window.positions()),
             input_grad: Matrix::zeros(0, window.image_len()),
             scratch: Vec::new(),
@@ -290,13 +287,24 @@ impl Conv2d {
         let w = &self.window;
         scratch
             .patches
-            .resize(images.len() * w.positions(), w.patch_len());
+            .resize(images.len() * w.positions() * w.patch_len(), 0.0);
         let pixels = &input.as_slice()[images.start * w.image_len()..images.end * w.image_len()];
-        im2col(w, pixels, scratch.patches.as_mut_slice()).expect("chunk lengths agree");
+        im2col(w, pixels, &mut scratch.patches).expect("chunk lengths agree");
+    }
+
+    /// Image `i` of the chunk's patches, `[C*K*K, P]`.
+    fn patches_of<'a>(&self, scratch: &'a ChunkScratch, i: usize) -> MatrixRef<'a> {
+        let (rows, cols) = (self.window.patch_len(), self.window.positions());
+        MatrixRef::new(
+            rows,
+            cols,
+            &scratch.patches[i * rows * cols..(i + 1) * rows * cols],
+        )
+        .expect("patch lengths agree")
     }
 
     /// `Y = W (*) X + b` over a batch `X` `[B, C*H*W]`, into `[B, O*P]`;
-    /// with `fuse_relu`, `max(0, .)` in the same GEMM pass.
+    /// with `fuse_relu`, `max(0, .)` in the same pass as the bias.
     pub fn forward(&mut self, input: MatrixRef<'_>, fuse_relu: bool) -> Result<&Matrix> {
         let w = self.window;
         if input.cols() != w.image_len() {
@@ -308,48 +316,42 @@ impl Conv2d {
         let (batch, positions, filters) = (input.rows(), w.positions(), self.filters());
         let mut output = std::mem::take(&mut self.output);
         output.resize(batch, filters * positions);
+        let task = |share: &mut Share<'_>, layer: &Conv2d| {
+            let scratch = share.scratch.as_mut().expect("a scratch per share");
+            let mut outputs = share.images_out.chunks_exact_mut(filters * positions);
+            for c in share.chunks.clone() {
+                let images = layer.chunk_range(c, batch);
+                layer.unfold(input, &images, scratch);
+                for i in 0..images.len() {
+                    let out = outputs.next().expect("an output per image");
+                    let y = MatrixMut::new(filters, positions, out).expect("an image's output");
+                    let patches = layer.patches_of(scratch, i);
+                    gemm_with(
+                        &ONE_THREAD,
+                        1.0,
+                        &layer.weight,
+                        patches,
+                        0.0,
+                        y,
+                        Epilogue::None,
+                    )
+                    .expect("shapes agree");
+                    add_bias(out, layer.bias.as_deref(), positions, fuse_relu);
+                }
+            }
+        };
         self.run_shares(
             batch,
             filters * positions,
             output.as_mut_slice(),
             false,
-            &|share, layer| {
-                let scratch = share.scratch.as_mut().expect("a scratch per share");
-                let mut outputs = share
-                    .images_out
-                    .chunks_mut(layer.chunk_images() * filters * positions);
-                for c in share.chunks.clone() {
-                    let images = layer.chunk_range(c, batch);
-                    layer.unfold(input, &images, scratch);
-                    let rows = &mut scratch.position_rows;
-                    rows.resize(images.len() * positions, filters);
-                    let bias = layer.bias.as_deref().unwrap_or(&layer.zero_bias);
-                    let epilogue = match (fuse_relu, layer.bias.is_some()) {
-                        (true, _) => Epilogue::BiasRelu(bias),
-                        (false, true) => Epilogue::Bias(bias),
-                        (false, false) => Epilogue::None,
-                    };
-                    gemm_with(
-                        &ONE_THREAD,
-                        1.0,
-                        &scratch.patches,
-                        layer.weight.t(),
-                        0.0,
-                        rows.view_mut(),
-                        epilogue,
-                    )
-                    .expect("chunk shapes agree");
-                    let out = outputs.next().expect("an output slice per chunk");
-                    transpose_blocks(rows.as_slice(), out, positions, filters)
-                        .expect("chunk lengths agree");
-                }
-            },
+            &task,
         );
         self.output = output;
         Ok(&self.output)
     }
 
-    /// dW = dY'^T * patches, db = column sums of dY', dX = col2im(dY' * W).
+    /// dW = sum of dY * patches^T, db = row sums of dY, dX = col2im(W^T * dY).
     ///
     /// Gradients are overwritten, not accumulated. `input` is the `X` whose
     /// gradients are wanted: its patches are unfolded again, chunk by chunk.
@@ -373,60 +375,53 @@ impl Conv2d {
             input_grad.resize(batch, w.image_len());
         }
         let image_len = if want_input_grad { w.image_len() } else { 0 };
-        self.run_shares(
-            batch,
-            image_len,
-            input_grad.as_mut_slice(),
-            true,
-            &|share, layer| {
-                let scratch = share.scratch.as_mut().expect("a scratch per share");
-                let mut input_grads = share
-                    .images_out
-                    .chunks_mut(layer.chunk_images() * w.image_len());
-                let weight_grads = share.weight_grads.chunks_exact_mut(layer.weight.len());
-                let bias_grads = share.bias_grads.chunks_exact_mut(filters);
-                for ((c, weight_grad), bias_grad) in
-                    share.chunks.clone().zip(weight_grads).zip(bias_grads)
-                {
-                    let images = layer.chunk_range(c, batch);
-                    layer.unfold(input, &images, scratch);
-                    let rows = &mut scratch.position_rows;
-                    rows.resize(images.len() * positions, filters);
-                    let dy = &output_grad.as_slice()
-                        [images.start * filters * positions..images.end * filters * positions];
-                    transpose_blocks(dy, rows.as_mut_slice(), filters, positions)
-                        .expect("chunk lengths agree");
-                    let weight_grad = tensor::MatrixMut::new(filters, w.patch_len(), weight_grad)
+        let task = |share: &mut Share<'_>, layer: &Conv2d| {
+            let scratch = share.scratch.as_mut().expect("a scratch per share");
+            let mut input_grads = share.images_out.chunks_exact_mut(w.image_len());
+            let weight_grads = share.weight_grads.chunks_exact_mut(layer.weight.len());
+            let bias_grads = share.bias_grads.chunks_exact_mut(filters);
+            let chunks = share.chunks.clone().zip(weight_grads).zip(bias_grads);
+            for ((c, weight_grad), bias_grad) in chunks {
+                let images = layer.chunk_range(c, batch);
+                layer.unfold(input, &images, scratch);
+                bias_grad.fill(0.0);
+                for (i, image) in images.clone().enumerate() {
+                    let dy = output_grad.rows_range(image..image + 1).as_slice();
+                    let dy = MatrixRef::new(filters, positions, dy).expect("an image's dY");
+                    // The chunk's images add up in dW, in order.
+                    let beta = if i == 0 { 0.0 } else { 1.0 };
+                    let dw = MatrixMut::new(filters, w.patch_len(), &mut weight_grad[..])
                         .expect("a row of dW");
+                    let patches = layer.patches_of(scratch, i);
+                    gemm_with(&ONE_THREAD, 1.0, dy, patches.t(), beta, dw, Epilogue::None)
+                        .expect("shapes agree");
+                    for (b, row) in bias_grad
+                        .iter_mut()
+                        .zip(dy.as_slice().chunks_exact(positions))
+                    {
+                        *b += row.iter().sum::<f32>();
+                    }
+                    let Some(dx) = input_grads.next() else {
+                        continue;
+                    };
+                    scratch.patch_grads.resize(w.patch_len() * positions, 0.0);
+                    let grads = MatrixMut::new(w.patch_len(), positions, &mut scratch.patch_grads)
+                        .expect("one image's patch gradients");
                     gemm_with(
                         &ONE_THREAD,
                         1.0,
-                        rows.t(),
-                        &scratch.patches,
+                        layer.weight.t(),
+                        dy,
                         0.0,
-                        weight_grad,
+                        grads,
                         Epilogue::None,
                     )
-                    .expect("chunk shapes agree");
-                    ops::column_sums(rows.view(), bias_grad).expect("a row of db");
-                    if let Some(dx) = input_grads.next().filter(|_| want_input_grad) {
-                        let patch_grads = &mut scratch.patch_grads;
-                        patch_grads.resize(images.len() * positions, w.patch_len());
-                        gemm_with(
-                            &ONE_THREAD,
-                            1.0,
-                            &*rows,
-                            &layer.weight,
-                            0.0,
-                            patch_grads.view_mut(),
-                            Epilogue::None,
-                        )
-                        .expect("chunk shapes agree");
-                        col2im(&w, patch_grads.as_slice(), dx).expect("chunk lengths agree");
-                    }
+                    .expect("shapes agree");
+                    col2im(&w, &scratch.patch_grads, dx).expect("lengths agree");
                 }
-            },
-        );
+            }
+        };
+        self.run_shares(batch, image_len, input_grad.as_mut_slice(), true, &task);
         self.input_grad = input_grad;
         // Each chunk's share, summed in chunk order: the same bits on any
         // number of threads.
@@ -435,6 +430,18 @@ impl Conv2d {
             sum_rows_in_order(&self.bias_grad_parts, &mut self.bias_grad);
         }
         Ok(want_input_grad.then_some(&self.input_grad))
+    }
+}
+
+/// `Y[o] += b[o]` over each output channel's `P` values (when there is a
+/// bias), then `max(0, Y)` when asked.
+fn add_bias(output: &mut [f32], bias: Option<&[f32]>, positions: usize, relu: bool) {
+    for (o, channel) in output.chunks_exact_mut(positions).enumerate() {
+        let b = bias.map_or(0.0, |bias| bias[o]);
+        match relu {
+            true => channel.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+            false => channel.iter_mut().for_each(|v| *v += b),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The image side of a convolution: unfolding a batch of images into patches
-//! (im2col), so that a convolution is one GEMM, and folding patch gradients
+//! (im2col), so that a convolution is a GEMM, and folding patch gradients
 //! back into image gradients (col2im).
 //!
 //! Images are `[B, C, H, W]` (NCHW, PyTorch's order), stored as a row-major
@@ -115,10 +115,11 @@ fn check_lengths(
     Ok(batch)
 }
 
-/// Unfolds `images` (`B * C*H*W` values) into `patches` (`[B * P, C*K*K]`),
-/// padding with zeros. Every value of `patches` is written. On the calling
-/// thread: a convolution layer runs it per chunk of a batch, on its threads,
-/// so that a chunk's patches stay in cache for the GEMM that reads them.
+/// Unfolds `images` (`B * C*H*W` values) into `patches`: for each image a
+/// `[C*K*K, P]` matrix, padding with zeros. Every value of `patches` is
+/// written. On the calling thread: a convolution layer runs it per image,
+/// on its threads, so that an image's patches stay in cache for the GEMM
+/// that reads them.
 pub fn im2col(
     window: &SlidingWindow,
     images: &[f32],
@@ -130,150 +131,15 @@ pub fn im2col(
         .chunks_exact(window.image_len())
         .zip(patches.chunks_exact_mut(per_image.max(1)))
     {
-        unfold_image(window, image, out);
+        for_each_tap(window, out, |tap, row| unfold_tap(window, image, tap, row));
     }
     Ok(())
 }
 
-fn unfold_image(w: &SlidingWindow, image: &[f32], patches: &mut [f32]) {
-    // A kernel width known at compile time turns each run into a few
-    // vector moves (im2col took a quarter of a small network's step with
-    // the width a variable).
-    match w.kernel {
-        1 => unfold_fixed::<1>(w, image, patches),
-        2 => unfold_fixed::<2>(w, image, patches),
-        3 => unfold_fixed::<3>(w, image, patches),
-        4 => unfold_fixed::<4>(w, image, patches),
-        5 => unfold_fixed::<5>(w, image, patches),
-        7 => unfold_fixed::<7>(w, image, patches),
-        _ => unfold_any(w, image, patches),
-    }
-}
-
-/// [`unfold_any`] for a `K x K` kernel: windows wholly inside the image
-/// copy rows of `K` pixels; the rest, at the padded border, go the slow way.
-fn unfold_fixed<const K: usize>(w: &SlidingWindow, image: &[f32], patches: &mut [f32]) {
-    let plane = w.height * w.width;
-    let mut rows = patches.chunks_exact_mut(w.patch_len());
-    for oy in 0..w.out_height() {
-        let rows_inside = oy * w.stride >= w.padding && oy * w.stride + K <= w.padding + w.height;
-        for ox in 0..w.out_width() {
-            let patch = rows.next().expect("one patch row per position");
-            let x0 = ox * w.stride;
-            if !(rows_inside && x0 >= w.padding && x0 + K <= w.padding + w.width) {
-                unfold_border::<K>(w, image, patch, oy, ox);
-                continue;
-            }
-            let top = (oy * w.stride - w.padding) * w.width + x0 - w.padding;
-            for (c, runs) in patch.chunks_exact_mut(K * K).enumerate() {
-                let first = c * plane + top;
-                for (ky, run) in runs.chunks_exact_mut(K).enumerate() {
-                    let from = first + ky * w.width;
-                    let run: &mut [f32; K] = run.try_into().expect("runs of K");
-                    let source: &[f32; K] = image[from..from + K].try_into().expect("K pixels");
-                    *run = *source;
-                }
-            }
-        }
-    }
-}
-
-/// A window of [`unfold_fixed`] that reaches into the padding: each pixel
-/// tested, still with the width a constant (no calls to memset).
-fn unfold_border<const K: usize>(
-    w: &SlidingWindow,
-    image: &[f32],
-    patch: &mut [f32],
-    oy: usize,
-    ox: usize,
-) {
-    let plane = w.height * w.width;
-    let x0 = (ox * w.stride) as isize - w.padding as isize;
-    for (c, runs) in patch.chunks_exact_mut(K * K).enumerate() {
-        for (ky, run) in runs.chunks_exact_mut(K).enumerate() {
-            let run: &mut [f32; K] = run.try_into().expect("runs of K");
-            match w.source(oy, ky, w.height) {
-                None => *run = [0.0; K],
-                Some(iy) => {
-                    let row = &image[c * plane + iy * w.width..c * plane + (iy + 1) * w.width];
-                    for (kx, value) in run.iter_mut().enumerate() {
-                        let x = x0 + kx as isize;
-                        *value = if x >= 0 && (x as usize) < w.width {
-                            row[x as usize]
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Any kernel width: every position the general way.
-fn unfold_any(w: &SlidingWindow, image: &[f32], patches: &mut [f32]) {
-    let mut rows = patches.chunks_exact_mut(w.patch_len());
-    for oy in 0..w.out_height() {
-        for ox in 0..w.out_width() {
-            let patch = rows.next().expect("one patch row per position");
-            unfold_position(w, image, patch, oy, ox);
-        }
-    }
-}
-
-/// The patch of window `(oy, ox)`, zeros where it reaches into the padding.
-fn unfold_position(w: &SlidingWindow, image: &[f32], patch: &mut [f32], oy: usize, ox: usize) {
-    let (k, plane) = (w.kernel, w.height * w.width);
-    // The kernel's columns that fall inside the image, the same for every
-    // (c, ky).
-    let left = w.padding.saturating_sub(ox * w.stride).min(k);
-    let right = (ox * w.stride + k)
-        .saturating_sub(w.padding + w.width)
-        .min(k - left);
-    let first_x = (ox * w.stride + left).saturating_sub(w.padding);
-    let mut runs = patch.chunks_exact_mut(k);
-    for c in 0..w.channels {
-        for ky in 0..k {
-            let run = runs.next().expect("C*K runs of K per patch");
-            match w.source(oy, ky, w.height) {
-                None => run.fill(0.0),
-                Some(iy) => {
-                    let from = c * plane + iy * w.width + first_x;
-                    run[..left].fill(0.0);
-                    copy_short(&mut run[left..k - right], &image[from..]);
-                    run[k - right..].fill(0.0);
-                }
-            }
-        }
-    }
-}
-
-/// `target.copy_from_slice(&source[..target.len()])` for runs of a
-/// kernel's width: a call to `memmove` costs more than copying 3 or 5
-/// values (it was 8% of a small network's training time).
-#[inline(always)]
-fn copy_short(target: &mut [f32], source: &[f32]) {
-    fn fixed<const N: usize>(target: &mut [f32], source: &[f32]) {
-        // A constant length: LLVM copies with plain moves, no call.
-        target[..N].copy_from_slice(&source[..N]);
-    }
-    match target.len() {
-        0 => {}
-        1 => fixed::<1>(target, source),
-        2 => fixed::<2>(target, source),
-        3 => fixed::<3>(target, source),
-        4 => fixed::<4>(target, source),
-        5 => fixed::<5>(target, source),
-        6 => fixed::<6>(target, source),
-        7 => fixed::<7>(target, source),
-        n => target.copy_from_slice(&source[..n]),
-    }
-}
-
 /// Folds patch gradients back: `image_grads` (`B * C*H*W`, overwritten) gets,
-/// for every pixel, the sum of the `patch_grads` (`[B * P, C*K*K]`) of the
-/// patch entries that read it. The adjoint of [`im2col`]; on the calling
-/// thread, as it is.
+/// for every pixel, the sum of the `patch_grads` (per image `[C*K*K, P]`)
+/// of the patch entries that read it. The adjoint of [`im2col`]; on the
+/// calling thread, as it is.
 pub fn col2im(
     window: &SlidingWindow,
     patch_grads: &[f32],
@@ -285,139 +151,102 @@ pub fn col2im(
         .chunks_exact_mut(window.image_len())
         .zip(patch_grads.chunks_exact(per_image.max(1)))
     {
-        fold_image(window, patches, grad);
-    }
-    Ok(())
-}
-
-fn fold_image(w: &SlidingWindow, patch_grads: &[f32], image_grad: &mut [f32]) {
-    // As in `unfold_image`: a constant width for the common kernels.
-    match w.kernel {
-        3 => fold_fixed::<3>(w, patch_grads, image_grad),
-        5 => fold_fixed::<5>(w, patch_grads, image_grad),
-        _ => fold_any(w, patch_grads, image_grad),
-    }
-}
-
-/// [`fold_any`] for a `K x K` kernel, windows wholly inside the image
-/// adding rows of `K` values at once.
-fn fold_fixed<const K: usize>(w: &SlidingWindow, patch_grads: &[f32], image_grad: &mut [f32]) {
-    image_grad.fill(0.0);
-    let plane = w.height * w.width;
-    let mut rows = patch_grads.chunks_exact(w.patch_len());
-    for oy in 0..w.out_height() {
-        let rows_inside = oy * w.stride >= w.padding && oy * w.stride + K <= w.padding + w.height;
-        for ox in 0..w.out_width() {
-            let patch = rows.next().expect("one patch row per position");
-            let x0 = ox * w.stride;
-            if !(rows_inside && x0 >= w.padding && x0 + K <= w.padding + w.width) {
-                fold_position(w, patch, image_grad, oy, ox);
-                continue;
-            }
-            let top = (oy * w.stride - w.padding) * w.width + x0 - w.padding;
-            for (c, runs) in patch.chunks_exact(K * K).enumerate() {
-                let first = c * plane + top;
-                for (ky, run) in runs.chunks_exact(K).enumerate() {
-                    let from = first + ky * w.width;
-                    let target: &mut [f32; K] = (&mut image_grad[from..from + K])
-                        .try_into()
-                        .expect("K pixels");
-                    for (g, &d) in target.iter_mut().zip(run) {
-                        *g += d;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Any kernel width: every position the general way.
-fn fold_any(w: &SlidingWindow, patch_grads: &[f32], image_grad: &mut [f32]) {
-    image_grad.fill(0.0);
-    let mut rows = patch_grads.chunks_exact(w.patch_len());
-    for oy in 0..w.out_height() {
-        for ox in 0..w.out_width() {
-            let patch = rows.next().expect("one patch row per position");
-            fold_position(w, patch, image_grad, oy, ox);
-        }
-    }
-}
-
-/// Adds the gradient of window `(oy, ox)`'s patch to the pixels it read.
-fn fold_position(w: &SlidingWindow, patch: &[f32], image_grad: &mut [f32], oy: usize, ox: usize) {
-    let (k, plane) = (w.kernel, w.height * w.width);
-    let left = w.padding.saturating_sub(ox * w.stride).min(k);
-    let right = (ox * w.stride + k)
-        .saturating_sub(w.padding + w.width)
-        .min(k - left);
-    let first_x = (ox * w.stride + left).saturating_sub(w.padding);
-    let mut runs = patch.chunks_exact(k);
-    for c in 0..w.channels {
-        for ky in 0..k {
-            let run = runs.next().expect("C*K runs of K per patch");
-            if let Some(iy) = w.source(oy, ky, w.height) {
-                let from = c * plane + iy * w.width + first_x;
-                let target = &mut image_grad[from..from + k - left - right];
-                for (g, &d) in target.iter_mut().zip(&run[left..k - right]) {
-                    *g += d;
-                }
-            }
-        }
-    }
-}
-
-/// Transposes each of the `blocks` consecutive `rows x cols` blocks of
-/// `source` into a `cols x rows` block of `target`. With `rows = P` and
-/// `cols = O` it turns a convolution's GEMM output `[B * P, O]` into NCHW
-/// `[B, O * P]`; with the two swapped, an NCHW gradient back into rows of
-/// positions. On the calling thread.
-pub fn transpose_blocks(
-    source: &[f32],
-    target: &mut [f32],
-    rows: usize,
-    cols: usize,
-) -> Result<(), ShapeError> {
-    let block = rows * cols;
-    if source.len() != target.len() || !source.len().is_multiple_of(block.max(1)) {
-        return Err(ShapeError::VectorLength {
-            op: "transpose_blocks",
-            expected: source.len(),
-            len: target.len(),
-        });
-    }
-    if block == 0 {
-        return Ok(());
-    }
-    for (from, out) in source
-        .chunks_exact(block)
-        .zip(target.chunks_exact_mut(block))
-    {
-        // Strips of 16 source rows: each target row gets 16 consecutive
-        // values (one cache line) per strip, read from 16 short rows that
-        // stay in cache.
-        const STRIP: usize = 16;
-        let mut strips = from.chunks_exact(STRIP * cols);
-        let mut r0 = 0;
-        for strip in &mut strips {
-            for (c, target) in out.chunks_exact_mut(rows).enumerate() {
-                let target: &mut [f32; STRIP] =
-                    (&mut target[r0..r0 + STRIP]).try_into().expect("a strip");
-                for (r, value) in target.iter_mut().enumerate() {
-                    *value = strip[r * cols + c];
-                }
-            }
-            r0 += STRIP;
-        }
-        // The rows left (all of them when there are fewer than a strip):
-        // each scattered down its target column.
-        for (r, row) in strips.remainder().chunks_exact(cols).enumerate() {
-            let column = out[r0 + r..].iter_mut().step_by(rows);
-            for (target, &value) in column.zip(row) {
-                *target = value;
-            }
+        grad.fill(0.0);
+        for (tap, row) in patches.chunks_exact(window.positions()).enumerate() {
+            fold_tap(window, row, kernel_tap(window, tap), grad);
         }
     }
     Ok(())
+}
+
+/// One kernel tap: the channel and the offset `(ky, kx)` inside the window.
+#[derive(Clone, Copy)]
+struct Tap {
+    channel: usize,
+    ky: usize,
+    kx: usize,
+}
+
+fn kernel_tap(w: &SlidingWindow, index: usize) -> Tap {
+    let k = w.kernel;
+    Tap {
+        channel: index / (k * k),
+        ky: index / k % k,
+        kx: index % k,
+    }
+}
+
+/// Calls `visit(tap, row)` for every row of one image's `[C*K*K, P]` patches.
+fn for_each_tap(w: &SlidingWindow, patches: &mut [f32], mut visit: impl FnMut(Tap, &mut [f32])) {
+    for (index, row) in patches.chunks_exact_mut(w.positions()).enumerate() {
+        visit(kernel_tap(w, index), row);
+    }
+}
+
+/// The output columns `ox` whose input column `ox * stride + kx - padding`
+/// lies inside the image, as a range, and that first input column.
+fn inside_columns(w: &SlidingWindow, kx: usize) -> (std::ops::Range<usize>, usize) {
+    // ix = ox * s + kx - p >= 0  <=>  ox >= ceil((p - kx) / s)
+    let first = w.padding.saturating_sub(kx).div_ceil(w.stride);
+    // ix <= W - 1  <=>  ox <= (W - 1 + p - kx) / s
+    let last_plus_one = match (w.width + w.padding).checked_sub(kx + 1) {
+        Some(limit) => (limit / w.stride + 1).min(w.out_width()),
+        None => 0,
+    };
+    if first >= last_plus_one {
+        // The tap sees only padding.
+        return (0..0, 0);
+    }
+    let first_x = first * w.stride + kx - w.padding;
+    (first..last_plus_one, first_x)
+}
+
+/// Row `tap` of one image's patches: for each position, the pixel that
+/// tap sees (0 in the padding).
+fn unfold_tap(w: &SlidingWindow, image: &[f32], tap: Tap, row: &mut [f32]) {
+    let plane = &image[tap.channel * w.height * w.width..(tap.channel + 1) * w.height * w.width];
+    let (inside, first_x) = inside_columns(w, tap.kx);
+    for (oy, out) in row.chunks_exact_mut(w.out_width()).enumerate() {
+        let Some(iy) = w.source(oy, tap.ky, w.height) else {
+            out.fill(0.0);
+            continue;
+        };
+        let source = &plane[iy * w.width + first_x..(iy + 1) * w.width];
+        out[..inside.start].fill(0.0);
+        if w.stride == 1 {
+            out[inside.clone()].copy_from_slice(&source[..inside.len()]);
+        } else {
+            let columns = source.iter().step_by(w.stride);
+            for (value, &pixel) in out[inside.clone()].iter_mut().zip(columns) {
+                *value = pixel;
+            }
+        }
+        out[inside.end..].fill(0.0);
+    }
+}
+
+/// The adjoint of [`unfold_tap`]: adds row `tap` of the patch gradients to
+/// the pixels it came from.
+fn fold_tap(w: &SlidingWindow, row: &[f32], tap: Tap, image_grad: &mut [f32]) {
+    let plane_len = w.height * w.width;
+    let plane = &mut image_grad[tap.channel * plane_len..(tap.channel + 1) * plane_len];
+    let (inside, first_x) = inside_columns(w, tap.kx);
+    for (oy, grads) in row.chunks_exact(w.out_width()).enumerate() {
+        let Some(iy) = w.source(oy, tap.ky, w.height) else {
+            continue;
+        };
+        let target = &mut plane[iy * w.width + first_x..(iy + 1) * w.width];
+        let grads = &grads[inside.clone()];
+        if w.stride == 1 {
+            for (pixel, &g) in target.iter_mut().zip(grads) {
+                *pixel += g;
+            }
+        } else {
+            for (pixel, &g) in target.iter_mut().step_by(w.stride).zip(grads) {
+                *pixel += g;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -435,16 +264,17 @@ mod tests {
         }
     }
 
-    /// The definition, one value at a time.
+    /// The definition, one value at a time: per image, row `(c, ky, kx)`,
+    /// column `(oy, ox)`.
     fn naive_im2col(w: &SlidingWindow, images: &[f32]) -> Vec<f32> {
         let batch = images.len() / w.image_len();
         let mut out = Vec::new();
         for b in 0..batch {
-            for oy in 0..w.out_height() {
-                for ox in 0..w.out_width() {
-                    for c in 0..w.channels {
-                        for ky in 0..w.kernel {
-                            for kx in 0..w.kernel {
+            for c in 0..w.channels {
+                for ky in 0..w.kernel {
+                    for kx in 0..w.kernel {
+                        for oy in 0..w.out_height() {
+                            for ox in 0..w.out_width() {
                                 let iy = (oy * w.stride + ky) as isize - w.padding as isize;
                                 let ix = (ox * w.stride + kx) as isize - w.padding as isize;
                                 let inside = (0..w.height as isize).contains(&iy)
@@ -532,29 +362,5 @@ mod tests {
         assert!(window(0, 4, 4, 2, 1, 0).check().is_err());
         assert_eq!(window(1, 28, 28, 5, 1, 2).positions(), 784);
         assert_eq!(window(1, 28, 28, 3, 2, 1).out_height(), 14);
-    }
-
-    #[test]
-    fn transpose_blocks_transposes_each_block() {
-        for (blocks, rows, cols) in [(1, 1, 1), (3, 5, 2), (2, 17, 9), (5, 8, 8)] {
-            let source: Vec<f32> = (0..blocks * rows * cols).map(|v| v as f32).collect();
-            let mut target = vec![f32::NAN; source.len()];
-            transpose_blocks(&source, &mut target, rows, cols).unwrap();
-            for b in 0..blocks {
-                for r in 0..rows {
-                    for c in 0..cols {
-                        assert_eq!(
-                            target[b * rows * cols + c * rows + r],
-                            source[b * rows * cols + r * cols + c]
-                        );
-                    }
-                }
-            }
-            let mut back = vec![f32::NAN; source.len()];
-            transpose_blocks(&target, &mut back, cols, rows).unwrap();
-            assert_eq!(back, source);
-        }
-        assert!(transpose_blocks(&[0.0; 6], &mut [0.0; 5], 2, 3).is_err());
-        assert!(transpose_blocks(&[0.0; 7], &mut [0.0; 7], 2, 3).is_err());
     }
 }

@@ -184,7 +184,8 @@ pub fn max_pool_backward(
 }
 
 /// [`max_pool_backward`] of one plane with 2x2 windows and stride 2: each
-/// gradient to the first of its four pixels that equals the maximum.
+/// gradient to the first of its four pixels that equals the maximum. The
+/// windows do not overlap, so every pixel is written once, without branches.
 fn route_2x2(w: &SlidingWindow, plane: &[f32], maxima: &[f32], grads: &[f32], out: &mut [f32]) {
     let width = w.width;
     let rows = maxima
@@ -192,13 +193,26 @@ fn route_2x2(w: &SlidingWindow, plane: &[f32], maxima: &[f32], grads: &[f32], ou
         .zip(grads.chunks_exact(w.out_width()));
     for (oy, (maxima, grads)) in rows.enumerate() {
         let top = 2 * oy * width;
-        for (ox, (&largest, &g)) in maxima.iter().zip(grads).enumerate() {
-            let corner = top + 2 * ox;
-            let places = [corner, corner + 1, corner + width, corner + width + 1];
-            let same = |i: usize| plane[i] == largest || plane[i].is_nan() && largest.is_nan();
-            if let Some(&at) = places.iter().find(|&&i| same(i)) {
-                out[at] += g;
-            }
+        let (upper, lower) = (
+            &plane[top..top + width],
+            &plane[top + width..top + 2 * width],
+        );
+        let (out_upper, out_lower) = out[top..top + 2 * width].split_at_mut(width);
+        let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2)).zip(
+            out_upper
+                .chunks_exact_mut(2)
+                .zip(out_lower.chunks_exact_mut(2)),
+        );
+        for (((u, l), (du, dl)), (&largest, &g)) in windows.zip(maxima.iter().zip(grads)) {
+            // Bitwise `&` and `|`, not `&&` and `||`: no branches.
+            let nan = largest.is_nan();
+            let same = |v: f32| (v == largest) | (nan & v.is_nan());
+            let first = same(u[0]);
+            let second = same(u[1]) & !first;
+            let third = same(l[0]) & !(first | second);
+            let fourth = !(first | second | third);
+            let pick = |chosen: bool| g * f32::from(u8::from(chosen));
+            (du[0], du[1], dl[0], dl[1]) = (pick(first), pick(second), pick(third), pick(fourth));
         }
     }
 }
