@@ -25,9 +25,8 @@ use tensor::{Matrix, MatrixRef};
 /// buffers (convolutional networks take fewer, see [`Sequential::predict_rows`]).
 pub const PREDICT_BATCH: usize = 1000;
 
-/// Values of scratch (patches, activations) that one prediction chunk may
-/// take: 16 M values, 64 MB.
-const PREDICT_SCRATCH_VALUES: usize = 16 << 20;
+/// Activation values that one prediction chunk may keep: 4 M, 16 MB.
+const PREDICT_SCRATCH_VALUES: usize = 4 << 20;
 
 /// The metadata key holding the architecture line in a weights file.
 pub const ARCHITECTURE_KEY: &str = "architecture";
@@ -326,17 +325,10 @@ impl Sequential {
     }
 
     /// Rows per chunk of a prediction: [`PREDICT_BATCH`], or fewer when one
-    /// input's scratch (a convolution's patches) is large.
+    /// input's activations are large (a convolution's outputs, each kept
+    /// up to three times: the layer's, batch norm's and its `xhat`).
     pub fn predict_rows(&self) -> usize {
-        let per_row: usize = self
-            .spec
-            .placed()
-            .iter()
-            .map(|placed| match window_of(&placed.layer, placed.input) {
-                Some(window) => window.positions() * window.patch_len() + placed.output.len(),
-                None => placed.output.len(),
-            })
-            .sum();
+        let per_row: usize = self.spec.placed().iter().map(|p| 3 * p.output.len()).sum();
         (PREDICT_SCRATCH_VALUES / per_row.max(1)).clamp(1, PREDICT_BATCH)
     }
 
