@@ -124,10 +124,13 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_json(&report)?;
     } else {
         outln!(
-            "test accuracy {:.2}% (loss {:.4}) after {} epochs; {:.1} s of training, {:.0} samples/s",
+            "test accuracy {:.2}% (loss {:.4}) after {} epochs of {} ({} parameters); \
+             {:.1} s of training, {:.0} samples/s",
             100.0 * report.test_accuracy,
             report.test_loss,
             report.epochs,
+            report.architecture,
+            report.parameters,
             report.train_seconds,
             report.samples_per_second
         )?;

@@ -32,6 +32,8 @@ pub struct TrainReport {
     pub checkpoint: PathBuf,
     pub run_dir: PathBuf,
     pub preset: String,
+    /// The network in the spec language (`--layers` reads it back).
+    pub architecture: String,
     pub parameters: usize,
     pub history: Vec<EpochMetrics>,
 }
@@ -515,6 +517,7 @@ impl Run {
             model: model_path,
             checkpoint: self.checkpoint_path(),
             preset: self.config.preset.clone(),
+            architecture: self.model.spec().summary(),
             parameters: self.model.parameter_count(),
             run_dir: self.run_dir,
             history: self.history,

@@ -149,7 +149,9 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
         &std::fs::read_to_string(trained_run.dir.join("config.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(config["layers"], "784-256-128-10");
+    // The default preset's network, as the report names it.
+    assert_eq!(config["layers"], report["architecture"]);
+    assert!(config["layers"].as_str().unwrap().starts_with("1x28x28 c"));
     assert_eq!(
         (config["epochs"].as_u64(), config["seed"].as_u64()),
         (Some(3), Some(42))
