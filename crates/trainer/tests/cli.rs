@@ -352,6 +352,15 @@ fn bad_flags_are_one_line_usage_errors() {
             &["train", "--layers", "100,10"],
             "--layers must start with the input 784 (28x28 pixels, for dense layers) or 1x28x28",
         ),
+        (
+            &["train", "--layers", "1x28x28 c8q3 p2 10"],
+            "token 2 \"c8q3\": expected a layer like c32k3",
+        ),
+        (
+            &["train", "--arch", "1x28x28 c8k3 p2 p2 p2 p2 p2 10"],
+            "token 7 \"p2\": a 2x2 kernel does not fit in a 1x1 image",
+        ),
+        (&["train", "--rotate", "500"], "--rotate"),
         (&["train", "--epoch", "3"], "unexpected argument '--epoch'"),
         (&["train", "--preset", "nope"], "unknown preset 'nope'"),
         (&["train", "--optimizer", "lbfgs"], "'lbfgs'"),
