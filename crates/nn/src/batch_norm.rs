@@ -18,7 +18,7 @@
 use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
-use tensor::{Matrix, MatrixRef};
+use tensor::{ops, Matrix, MatrixRef};
 
 /// PyTorch's defaults.
 pub const BATCH_NORM_EPS: f32 = 1e-5;
@@ -188,14 +188,14 @@ impl BatchNorm {
             // in f64, which keeps big batches exact enough.
             for row in input.as_slice().chunks_exact(channels * spatial) {
                 for (c, values) in row.chunks_exact(spatial).enumerate() {
-                    mean[c] += sum_f32(values) as f64;
+                    mean[c] += ops::sum(values) as f64;
                 }
             }
             mean.iter_mut().for_each(|m| *m /= count as f64);
             for row in input.as_slice().chunks_exact(channels * spatial) {
                 for (c, values) in row.chunks_exact(spatial).enumerate() {
                     let centre = mean[c] as f32;
-                    square[c] += sum_f32_by(values, |v| (v - centre) * (v - centre)) as f64;
+                    square[c] += ops::sum_map(values, |v| (v - centre) * (v - centre)) as f64;
                 }
             }
             let m = self.momentum as f64;
@@ -271,8 +271,8 @@ impl BatchNorm {
             for c in 0..channels {
                 let range = c * spatial..(c + 1) * spatial;
                 let (dy, xhat) = (&dy[range.clone()], &xhat[range]);
-                dbeta[c] += sum_f32(dy) as f64;
-                dgamma[c] += dot_f32(dy, xhat) as f64;
+                dbeta[c] += ops::sum(dy) as f64;
+                dgamma[c] += ops::dot(dy, xhat).expect("one channel's run of dY and xhat") as f64;
             }
         }
         for c in 0..channels {
@@ -308,46 +308,6 @@ impl BatchNorm {
         }
         Ok(&self.input_grad)
     }
-}
-
-/// Lanes of the f32 sums below: eight partial sums let the compiler keep
-/// a vector register of them (a single running sum is a serial chain).
-const LANES: usize = 8;
-
-/// `sum of f(v)` over `values`, in `LANES` partial sums.
-#[inline(always)]
-fn sum_f32_by(values: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut partial = [0.0f32; LANES];
-    let mut chunks = values.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (p, &v) in partial.iter_mut().zip(chunk) {
-            *p += f(v);
-        }
-    }
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    partial.iter().sum::<f32>() + tail
-}
-
-fn sum_f32(values: &[f32]) -> f32 {
-    sum_f32_by(values, |v| v)
-}
-
-/// `sum of a * b`, in `LANES` partial sums.
-fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut partial = [0.0f32; LANES];
-    let (mut left, mut right) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    for (x, y) in (&mut left).zip(&mut right) {
-        for ((p, &x), &y) in partial.iter_mut().zip(x).zip(y) {
-            *p += x * y;
-        }
-    }
-    let tail: f32 = left
-        .remainder()
-        .iter()
-        .zip(right.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    partial.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -399,7 +399,7 @@ impl Conv2d {
                         .iter_mut()
                         .zip(dy.as_slice().chunks_exact(positions))
                     {
-                        *b += row.iter().sum::<f32>();
+                        *b += tensor::ops::sum(row);
                     }
                     let Some(dx) = input_grads.next() else {
                         continue;

