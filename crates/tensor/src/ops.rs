@@ -203,7 +203,10 @@ mod tests {
             let f64_squares: f64 = x.iter().map(|&v| (v as f64).powi(2)).sum();
             let f64_dot: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
             assert!((sum(&x) as f64 - f64_sum).abs() < 1e-4, "{n}");
-            assert!((sum_map(&x, |v| v * v) as f64 - f64_squares).abs() < 1e-4, "{n}");
+            assert!(
+                (sum_map(&x, |v| v * v) as f64 - f64_squares).abs() < 1e-4,
+                "{n}"
+            );
             assert!((dot(&x, &y).unwrap() as f64 - f64_dot).abs() < 1e-4, "{n}");
         }
         assert!(dot(&[1.0], &[1.0, 2.0]).is_err());

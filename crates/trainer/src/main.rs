@@ -152,6 +152,13 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// A model from a `model.safetensors` or a training `checkpoint`, checked
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
+    // A run folder stands for the model it holds.
+    let in_folder = path.join("model.safetensors");
+    let path = if path.is_dir() && in_folder.is_file() {
+        in_folder.as_path()
+    } else {
+        path
+    };
     let bytes = files::read_bounded(path, files::MAX_MODEL_BYTES, "a model")?;
     let file = nn::safetensors::decode(&bytes, path)?;
     // A checkpoint holds the model's tensors and the optimizer's besides.

@@ -203,6 +203,9 @@ fn eval_reports_the_same_accuracy_as_training_with_a_consistent_confusion_matrix
     assert!(human.contains("confusion matrix"), "{human}");
     let from_checkpoint = json_stdout(&run_eval(&trained_run.dir.join("checkpoint"), &["--json"]));
     assert_eq!(from_checkpoint["accuracy"], report["accuracy"]);
+    // A run folder stands for its model.
+    let from_folder = json_stdout(&run_eval(&trained_run.dir, &["--json"]));
+    assert_eq!(from_folder["accuracy"], report["accuracy"]);
 }
 
 fn run_eval(model: &Path, extra: &[&str]) -> Output {
