@@ -721,8 +721,11 @@ fn divergence_stops_at_once_with_advice_and_keeps_the_last_good_checkpoint() {
     let dir = temp_dir("diverge");
     let out = dir.join("run");
     // Epoch 1 trains normally; the schedule then multiplies the rate by 1e9.
+    // An MLP, whose loss turns NaN (batch norm would keep it finite).
     let args = [
         "train",
+        "--preset",
+        "mlp",
         "--limit",
         "2000",
         "--optimizer",
