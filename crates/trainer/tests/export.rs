@@ -542,6 +542,14 @@ fn info_prints_the_card_modules_and_tensors() {
     ] {
         assert!(info.contains(needle), "{needle:?} missing from:\n{info}");
     }
+    // A run folder stands for its model, as for eval and predict.
+    let folder = weights.parent().unwrap();
+    let source = assert_success(&run(&["info", "--model", path_arg(folder), "--pytorch"]));
+    let named = format!("load_file({:?})", path_arg(&weights));
+    assert!(source.contains(&named), "{named} missing from:\n{source}");
+    let onnx = folder.join("cnn.onnx");
+    export(folder, &onnx, &[]);
+    assert_eq!(read_onnx(&onnx).nodes.len(), 7);
 }
 
 // ---------------------------------------------------------------------------

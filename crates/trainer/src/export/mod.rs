@@ -49,7 +49,12 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
     let (model, metadata) = crate::load_model_and_metadata(&args.model)?;
     if args.pytorch {
-        let weights = args.model.display().to_string();
+        let in_folder = args.model.join("model.safetensors");
+        let file = match args.model.is_dir() {
+            true => &in_folder,
+            false => &args.model,
+        };
+        let weights = file.display().to_string();
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
     let card = ModelCard::new(&model, recorded_test_accuracy(&args.model, &metadata));
