@@ -652,7 +652,121 @@ fn onnxruntime_gives_our_accuracy_and_logits() {
         assert_eq!(checked["input_shape"], serde_json::json!(input));
         assert_eq!(checked["output_shape"], serde_json::json!(["N", "10"]));
         assert_eq!(checked["output_name"], "logits");
+        assert_ne!(checked["checker"], "failed");
         eprintln!("{name}: onnxruntime accuracy {accuracy}, logits within {diff:e}");
+    }
+}
+
+/// Every kind of layer and activation `nn` trains: strides, padding,
+/// average and global pooling, batch norm on images and on vectors,
+/// dropout, leaky ReLU, tanh, sigmoid, softmax over an image and at the
+/// output. The ops are checked here; onnxruntime and torch, when present,
+/// must agree with our outputs.
+#[test]
+fn every_kind_of_layer_exports_and_runs_the_same_elsewhere() {
+    let dir = temp_dir("export-kinds");
+    let onnxruntime = python_has("python3", "onnxruntime") && python_has("python3", "numpy");
+    let python = std::env::var("TRAINER_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let torch = python_has(&python, "torch") && python_has(&python, "numpy");
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "1x28x28 c4k3s2p1bn d0.1 p3s2 gap f10bn d0.5 10 hidden=leaky_relu:0.1 output=softmax",
+            &[
+                "Mul",
+                "Conv",
+                "BatchNormalization",
+                "LeakyRelu",
+                "MaxPool",
+                "AveragePool",
+                "Flatten",
+                "Gemm",
+                "BatchNormalization",
+                "LeakyRelu",
+                "Gemm",
+                "Softmax",
+            ],
+        ),
+        (
+            "1x28x28 c4k5p2 a2 c8k5 a2 f12 10 hidden=tanh",
+            &[
+                "Mul",
+                "Conv",
+                "Tanh",
+                "AveragePool",
+                "Conv",
+                "Tanh",
+                "AveragePool",
+                "Flatten",
+                "Gemm",
+                "Tanh",
+                "Gemm",
+            ],
+        ),
+        (
+            "784 f16bn 10 hidden=sigmoid dropout=0.2",
+            &["Mul", "Gemm", "BatchNormalization", "Sigmoid", "Gemm"],
+        ),
+        (
+            "1x28x28 c2k3 p2 10 hidden=softmax",
+            &[
+                "Mul", "Conv", "Flatten", "Softmax", "Reshape", "MaxPool", "Flatten", "Gemm",
+            ],
+        ),
+    ];
+    for (k, (layers, ops)) in cases.iter().enumerate() {
+        let out = dir.join(format!("run{k}"));
+        assert_success(&run(&[
+            "train",
+            "--layers",
+            layers,
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--out",
+            path_arg(&out),
+        ]));
+        let weights = out.join("model.safetensors");
+        let onnx_path = dir.join(format!("{k}.onnx"));
+        export(&weights, &onnx_path, &[]);
+        let onnx = read_onnx(&onnx_path);
+        let found: Vec<&str> = onnx.nodes.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(found, *ops, "{layers}");
+        let output = if layers.contains("output=softmax") {
+            "output"
+        } else {
+            "logits"
+        };
+        assert_eq!(onnx.outputs[0].0, output);
+        if !onnxruntime && !torch {
+            continue;
+        }
+        let logits = dir.join(format!("{k}.npy"));
+        let accuracy = our_results(&weights, &logits);
+        if onnxruntime {
+            let checked = run_checker(
+                "python3",
+                "check_onnx.py",
+                &[&onnx_path, &logits, &mnist_dir()],
+            );
+            assert_eq!(checked["accuracy"].as_f64().unwrap(), accuracy, "{layers}");
+            let diff = checked["max_abs_diff"].as_f64().unwrap();
+            assert!(diff <= 1e-4, "{layers}: onnxruntime differs by {diff}");
+        }
+        if torch {
+            let source =
+                assert_success(&run(&["info", "--model", path_arg(&weights), "--pytorch"]));
+            let source_path = dir.join(format!("{k}.py"));
+            std::fs::write(&source_path, source).unwrap();
+            let checked = run_checker(
+                &python,
+                "check_pytorch.py",
+                &[&source_path, &weights, &logits, &mnist_dir()],
+            );
+            assert_eq!(checked["accuracy"].as_f64().unwrap(), accuracy, "{layers}");
+            let diff = checked["max_abs_diff"].as_f64().unwrap();
+            assert!(diff <= 1e-4, "{layers}: torch differs by {diff}");
+        }
     }
 }
 

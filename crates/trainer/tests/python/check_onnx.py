@@ -6,7 +6,9 @@ compares it with the trainer's own outputs.
 MODEL.onnx from `trainer export`, OURS.npy from `trainer eval --dump-logits`,
 DATA_DIR holding t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz.
 Prints one JSON object: images, accuracy, max_abs_diff (against OURS.npy),
-input_shape and output_shape as onnxruntime reports them.
+input_shape, output_name and output_shape as onnxruntime reports them, and
+checker: "passed" when onnx.checker's full check passed (it raises if not),
+or why it did not run.
 """
 
 import json
@@ -22,6 +24,13 @@ def main():
     model, ours, data = sys.argv[1:4]
     images = read_idx(f"{data}/t10k-images-idx3-ubyte.gz")  # [N, 28, 28], 0-255
     labels = read_idx(f"{data}/t10k-labels-idx1-ubyte.gz")
+    try:
+        import onnx
+
+        onnx.checker.check_model(onnx.load(model), full_check=True)
+        checker = "passed"
+    except ImportError:
+        checker = "onnx not installed"
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     (graph_input,) = session.get_inputs()
     (graph_output,) = session.get_outputs()
@@ -39,6 +48,7 @@ def main():
                 "input_shape": [str(d) for d in graph_input.shape],
                 "output_name": graph_output.name,
                 "output_shape": [str(d) for d in graph_output.shape],
+                "checker": checker,
             }
         )
     )
