@@ -213,7 +213,7 @@ pub struct EvalArgs {
     output \"logits\": float N x 10, logits: softmax is left to the consumer (a network\n         \
     trained with output=softmax gives \"output\", its probabilities, instead)\n\
     metadata_props hold the model card: architecture, parameters, date, trainer_version,\n\
-    and test_accuracy when known (the run folder's metrics.jsonl, or --measure).\n\n\
+    and test_accuracy (with test_images) when known: --measure, or the run folder.\n\n\
     Examples:\n  \
     trainer export --model runs/best/model.safetensors --onnx mnist.onnx\n  \
     trainer export --model runs/best/checkpoint --onnx mnist.onnx --measure\n\n\

@@ -464,6 +464,7 @@ fn a_cnn_exports_convolution_batch_norm_and_pooling_with_their_attributes() {
     let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
     let accuracy: f64 = onnx.metadata["test_accuracy"].parse().unwrap();
     assert!((accuracy - eval["accuracy"].as_f64().unwrap()).abs() < 1e-4);
+    assert_eq!(onnx.metadata["test_images"], "10000");
     assert_eq!(onnx.metadata["architecture"], "1x28x28 c4k3bn p2 10");
 }
 
@@ -473,13 +474,16 @@ fn the_card_takes_the_test_accuracy_from_the_run_folders_metrics() {
     let weights = train(&dir, "mlp", "784-10");
     let metrics = weights.with_file_name("metrics.jsonl");
     let mut lines = std::fs::read_to_string(&metrics).unwrap();
-    lines.push_str("{\"test_accuracy\":0.9123,\"test_loss\":0.3}\n");
+    lines.push_str("{\"test_accuracy\":0.9123,\"test_loss\":0.3,\"test_images\":10000}\n");
     std::fs::write(&metrics, lines).unwrap();
     let onnx_path = dir.join("m.onnx");
     export(&weights, &onnx_path, &[]);
     assert_eq!(read_onnx(&onnx_path).metadata["test_accuracy"], "0.9123");
     let info = assert_success(&run(&["info", "--model", path_arg(&weights)]));
-    assert!(info.contains("test accuracy: 91.23%"), "{info}");
+    assert!(
+        info.contains("test accuracy: 91.23% on 10000 test images"),
+        "{info}"
+    );
 }
 
 #[test]

@@ -21,19 +21,22 @@ use std::path::Path;
 /// `trainer export`: the model as ONNX, with its card.
 pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
     let (mut model, metadata) = crate::load_model_and_metadata(&args.model)?;
-    let test_accuracy = if args.measure {
+    let test = if args.measure {
         let test = DataSource::from_args(&args.source)
             .load(args.source.limit)?
             .test;
-        Some(crate::evaluate::evaluate(&mut model, &test)?.accuracy)
+        Some(TestResult {
+            accuracy: crate::evaluate::evaluate(&mut model, &test)?.accuracy,
+            images: Some(test.len()),
+        })
     } else {
-        recorded_test_accuracy(&args.model, &metadata)
+        recorded_test_result(&args.model, &metadata)
     };
-    let card = ModelCard::new(&model, test_accuracy);
+    let card = ModelCard::new(&model, test);
     let bytes = onnx::encode(&model, &card);
     crate::files::write_atomic(&args.onnx, &bytes)?;
-    let accuracy = card.test_accuracy.map_or(String::new(), |a| {
-        format!(", test accuracy {:.2}%", 100.0 * a)
+    let accuracy = card.test.map_or(String::new(), |test| {
+        format!(", test accuracy {:.2}%", 100.0 * test.accuracy)
     });
     crate::write_stdout(format_args!(
         "wrote {} ({} bytes): {}, {} parameters{accuracy}; input \"{}\" is pixels 0-255\n",
@@ -57,7 +60,7 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         let weights = file.display().to_string();
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
-    let card = ModelCard::new(&model, recorded_test_accuracy(&args.model, &metadata));
+    let card = ModelCard::new(&model, recorded_test_result(&args.model, &metadata));
     crate::write_stdout(format_args!("{}", info_text(&model, &card)))
 }
 
@@ -231,12 +234,21 @@ pub struct ModelCard {
     /// When the card was written, UTC, ISO 8601 (`2026-12-07T13:45:00Z`).
     pub date: String,
     pub trainer_version: String,
-    /// Test accuracy, when the run folder or `--measure` tells it.
-    pub test_accuracy: Option<f32>,
+    /// The test accuracy, when the run folder or `--measure` tells it.
+    pub test: Option<TestResult>,
+}
+
+/// How a model did on a test set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestResult {
+    /// The fraction of test images classified correctly.
+    pub accuracy: f32,
+    /// How many test images, when known (`--limit` measures fewer).
+    pub images: Option<usize>,
 }
 
 impl ModelCard {
-    pub fn new(model: &Sequential, test_accuracy: Option<f32>) -> ModelCard {
+    pub fn new(model: &Sequential, test: Option<TestResult>) -> ModelCard {
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -245,7 +257,7 @@ impl ModelCard {
             parameters: model.parameter_count(),
             date: iso_date(&crate::files::utc_timestamp(seconds)),
             trainer_version: env!("CARGO_PKG_VERSION").to_string(),
-            test_accuracy,
+            test,
         }
     }
 
@@ -257,8 +269,11 @@ impl ModelCard {
             ("date".to_string(), self.date.clone()),
             ("trainer_version".to_string(), self.trainer_version.clone()),
         ];
-        if let Some(accuracy) = self.test_accuracy {
-            entries.push(("test_accuracy".to_string(), format!("{accuracy:.4}")));
+        if let Some(test) = self.test {
+            entries.push(("test_accuracy".to_string(), format!("{:.4}", test.accuracy)));
+            if let Some(images) = test.images {
+                entries.push(("test_images".to_string(), images.to_string()));
+            }
         }
         entries
     }
@@ -273,17 +288,19 @@ fn iso_date(timestamp: &str) -> String {
     }
 }
 
-/// The test accuracy a run folder records for the model at `path` (a
-/// file, or the run folder itself): the
-/// last `test_accuracy` in the folder's `metrics.jsonl`, or in the file's
-/// own metadata (a checkpoint's), else `None`.
-pub fn recorded_test_accuracy(
+/// The test result a run folder records for the model at `path` (a file,
+/// or the run folder itself): the last line of the folder's `metrics.jsonl`
+/// with a `test_accuracy` (and `test_images`, if it says), or the file's own
+/// metadata (`test_accuracy`, `test_images`), else `None`.
+pub fn recorded_test_result(
     path: &Path,
     metadata: &std::collections::BTreeMap<String, String>,
-) -> Option<f32> {
-    let from_metadata = metadata
-        .get("test_accuracy")
-        .and_then(|text| text.trim().parse::<f32>().ok());
+) -> Option<TestResult> {
+    let number = |key: &str| metadata.get(key)?.trim().parse::<f64>().ok();
+    let from_metadata = number("test_accuracy").map(|accuracy| TestResult {
+        accuracy: accuracy as f32,
+        images: number("test_images").map(|n| n as usize),
+    });
     let folder = match path.is_dir() {
         true => path,
         false => path.parent().unwrap_or(Path::new(".")),
@@ -293,11 +310,18 @@ pub fn recorded_test_accuracy(
         .lines()
         .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find_map(|value| value.get("test_accuracy")?.as_f64())
-        .map(|accuracy| accuracy as f32);
+        .find_map(|value| {
+            Some(TestResult {
+                accuracy: value.get("test_accuracy")?.as_f64()? as f32,
+                images: value
+                    .get("test_images")
+                    .and_then(serde_json::Value::as_u64)
+                    .map(|n| n as usize),
+            })
+        });
     from_metrics
         .or(from_metadata)
-        .filter(|accuracy| (0.0..=1.0).contains(accuracy))
+        .filter(|test| (0.0..=1.0).contains(&test.accuracy))
 }
 
 /// `PyTorch`-style text of one module (`Conv2d(1, 8, kernel_size=3)`).
@@ -320,8 +344,14 @@ pub fn info_text(model: &Sequential, card: &ModelCard) -> String {
         }
     );
     text.push_str(&format!("trainer version: {}\n", card.trainer_version));
-    if let Some(accuracy) = card.test_accuracy {
-        text.push_str(&format!("test accuracy: {:.2}%\n", 100.0 * accuracy));
+    if let Some(test) = card.test {
+        let images = test
+            .images
+            .map_or(String::new(), |n| format!(" on {n} test images"));
+        text.push_str(&format!(
+            "test accuracy: {:.2}%{images}\n",
+            100.0 * test.accuracy
+        ));
     }
     text.push_str("modules (nn.Sequential \"layers\"):\n");
     for (index, module) in modules(spec).iter().enumerate() {
@@ -403,8 +433,13 @@ mod tests {
             ["architecture", "parameters", "date", "trainer_version"]
         );
         assert_eq!(card.parameters, 784 * 8 + 8 + 8 * 10 + 10);
-        let card = ModelCard::new(&model, Some(0.9877));
-        assert_eq!(card.entries().last().unwrap().1, "0.9877");
+        let test = TestResult {
+            accuracy: 0.9877,
+            images: Some(10_000),
+        };
+        let entries = ModelCard::new(&model, Some(test)).entries();
+        assert_eq!(entries[4], ("test_accuracy".into(), "0.9877".into()));
+        assert_eq!(entries[5], ("test_images".into(), "10000".into()));
         assert_eq!(iso_date("2026-12-07T13-45-00"), "2026-12-07T13:45:00Z");
     }
 }
