@@ -40,6 +40,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Summarise a dataset and draw a few of its images in the terminal.
     Data(DataArgs),
+    /// Write a model as ONNX, for onnxruntime and other tools.
+    Export(ExportArgs),
+    /// Describe a model: architecture, parameters, tensors; or PyTorch source for it.
+    Info(InfoArgs),
 }
 
 /// Where the images come from: a folder of IDX files or a pair of CSV files.
@@ -194,6 +198,61 @@ pub struct EvalArgs {
     /// Print one JSON object (accuracy, per_class, confusion) on stdout
     #[arg(long)]
     pub json: bool,
+    /// Also write the model's outputs for every test image as a NumPy .npy
+    /// file (float32, N x 10, dataset order): logits unless the output
+    /// activation is something else
+    #[arg(long, value_name = "FILE")]
+    pub dump_logits: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "The ONNX graph (opset 13, standard operators only):\n  \
+    input  \"pixels\": float N x 1 x 28 x 28 for convolutional networks, N x 784 for\n         \
+    perceptrons (N free), pixel values 0-255 as float (0 = background); the\n         \
+    graph multiplies them by 1/255 first, as the trainer does\n  \
+    output \"logits\": float N x 10, logits: softmax is left to the consumer (a network\n         \
+    trained with output=softmax gives \"output\", its probabilities, instead)\n\
+    metadata_props hold the model card: architecture, parameters, date, trainer_version,\n\
+    and test_accuracy (with test_images) when known: --measure, or the run folder.\n\n\
+    Examples:\n  \
+    trainer export --model runs/best/model.safetensors --onnx mnist.onnx\n  \
+    trainer export --model runs/best/checkpoint --onnx mnist.onnx --measure\n\n\
+    In Python:\n  \
+    import onnxruntime, numpy\n  \
+    session = onnxruntime.InferenceSession(\"mnist.onnx\")\n  \
+    logits, = session.run(None, {\"pixels\": images.astype(numpy.float32)})")]
+pub struct ExportArgs {
+    /// A model.safetensors (or checkpoint) written by `trainer train`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Where to write the ONNX model (replaced atomically)
+    #[arg(long, value_name = "OUT.onnx")]
+    pub onnx: PathBuf,
+    /// Measure the test accuracy now (on the data below) and record it in the model card
+    #[arg(long)]
+    pub measure: bool,
+    #[command(flatten)]
+    pub source: DataSourceArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "With --pytorch, the printed source defines `model` (its `layers` is a\n\
+    torch.nn.Sequential numbered as the file's tensors are named) and `prepare(pixels)`,\n\
+    which turns uint8 images [N, 1, 28, 28] into the float input the network expects:\n  \
+    model.load_state_dict(safetensors.torch.load_file(FILE), strict=True)\n  \
+    logits = model(prepare(pixels))\n\n\
+    Examples:\n  \
+    trainer info --model runs/best/model.safetensors\n  \
+    trainer info --model runs/best/model.safetensors --pytorch > network.py"
+)]
+pub struct InfoArgs {
+    /// A model.safetensors (or checkpoint) written by `trainer train`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Print Python source for an equivalent PyTorch module instead
+    #[arg(long)]
+    pub pytorch: bool,
 }
 
 #[derive(Debug, Clone, Args)]

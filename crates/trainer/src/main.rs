@@ -27,6 +27,9 @@ mod files; // atomic writes, run folders
 mod picture; // a photo or drawing -> MNIST's 28x28
 mod report; // metrics.jsonl and the SVG plots
 
+// For other tools.
+mod export; // ONNX, PyTorch source, the model card
+
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
 use config::{DataSource, CLASSES, INPUTS};
@@ -105,6 +108,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Eval(args)) => eval_command(&args),
         Some(Command::Predict(args)) => predict_command(&args),
         Some(Command::Data(args)) => data_command(&args),
+        Some(Command::Export(args)) => export::export_command(&args),
+        Some(Command::Info(args)) => export::info_command(&args),
     }
 }
 
@@ -152,6 +157,13 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 /// A model from a `model.safetensors` or a training `checkpoint`, checked
 /// to take MNIST images and give 10 classes.
 fn load_model(path: &Path) -> Result<Sequential, Error> {
+    load_model_and_metadata(path).map(|(model, _)| model)
+}
+
+/// [`load_model`], and the file's metadata besides.
+fn load_model_and_metadata(
+    path: &Path,
+) -> Result<(Sequential, std::collections::BTreeMap<String, String>), Error> {
     // A run folder stands for the model it holds.
     let in_folder = path.join("model.safetensors");
     let path = if path.is_dir() && in_folder.is_file() {
@@ -176,7 +188,7 @@ fn load_model(path: &Path) -> Result<Sequential, Error> {
             ),
         ));
     }
-    Ok(model)
+    Ok((model, file.metadata))
 }
 
 fn eval_command(args: &EvalArgs) -> Result<(), Error> {
@@ -191,6 +203,9 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         .load(args.source.limit)?
         .test;
     let evaluation = evaluate::evaluate(&mut model, &test)?;
+    if let Some(path) = &args.dump_logits {
+        export::dump_outputs(&mut model, &test, path)?;
+    }
     let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
     if args.json {
         print_json(&report)?;
