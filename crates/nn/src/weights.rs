@@ -17,7 +17,16 @@ impl Sequential {
 
     /// Writes the weights as safetensors (atomically: temp file, then rename).
     pub fn save(&self, path: &Path) -> Result<()> {
-        safetensors::write_tensors(path, self.tensors(), &self.metadata())
+        self.save_with(path, &BTreeMap::new())
+    }
+
+    /// [`Sequential::save`] with more metadata beside the architecture (a
+    /// model card: how the weights were made, how well they did); the
+    /// model's own keys win over `extra`'s.
+    pub fn save_with(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
+        let mut metadata = extra.clone();
+        metadata.extend(self.metadata());
+        safetensors::write_tensors(path, self.tensors(), &metadata)
     }
 
     /// Builds a model from a weights file, using the architecture in its

@@ -303,6 +303,19 @@ pub fn utc_timestamp(seconds: u64) -> String {
     )
 }
 
+/// The CPU's model name as `/proc/cpuinfo` gives it, or "unknown CPU".
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

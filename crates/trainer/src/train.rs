@@ -5,9 +5,9 @@
 use crate::augment;
 use crate::checkpoint::{self, Position};
 use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
-use crate::config::TrainConfig;
+use crate::config::{DataSource, TrainConfig};
 use crate::error::Error;
-use crate::evaluate::{confusion_matrix, evaluate, PIXELS};
+use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
@@ -15,6 +15,7 @@ use mnist_data::{Batch, BatchOptions, Batches, Dataset};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
 use optim::{optimizer_by_name, AdamConfig, CommonSettings, Optimizer, Param, Schedule, SgdConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -490,10 +491,63 @@ impl Run {
     }
 
     /// Test, save the model and the pictures, sum up.
+    /// What the saved model says about itself beside its architecture: how
+    /// its inputs are scaled, what it was trained on and how, how well it
+    /// did, and where (`trainer info` and `export` show it).
+    fn model_card(
+        &self,
+        tested: &Evaluation,
+        test_images: usize,
+        train_seconds: f64,
+    ) -> BTreeMap<String, String> {
+        let config = &self.config;
+        let data = match &config.data {
+            DataSource::Idx { dir } => dir
+                .as_ref()
+                .map_or("the bundled MNIST (data/mnist)".to_string(), |d| {
+                    d.display().to_string()
+                }),
+            DataSource::Csv { train, .. } => train.display().to_string(),
+        };
+        BTreeMap::from([
+            (
+                "input_scaling".to_string(),
+                "pixel / 255 (0-255 becomes 0-1)".to_string(),
+            ),
+            (
+                "parameters".to_string(),
+                self.model.parameter_count().to_string(),
+            ),
+            ("training_data".to_string(), data),
+            ("preset".to_string(), config.preset.clone()),
+            (
+                "settings".to_string(),
+                serde_json::to_string(config).expect("plain data serialises"),
+            ),
+            ("epochs".to_string(), self.history.len().to_string()),
+            (
+                "test_accuracy".to_string(),
+                format!("{:.4}", tested.accuracy),
+            ),
+            ("test_images".to_string(), test_images.to_string()),
+            (
+                "training_seconds".to_string(),
+                format!("{train_seconds:.1}"),
+            ),
+            ("machine".to_string(), crate::files::cpu_name()),
+            (
+                "trainer_version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+        ])
+    }
+
     fn finish(mut self, test: &Dataset) -> Result<TrainReport, Error> {
         let tested = evaluate(&mut self.model, test)?;
         let model_path = self.run_dir.join("model.safetensors");
-        self.model.save(&model_path)?;
+        let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
+        let card = self.model_card(&tested, test.len(), train_seconds);
+        self.model.save_with(&model_path, &card)?;
         report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
         write_test_pictures(
             &self.run_dir,
@@ -502,7 +556,6 @@ impl Run {
             &tested.predictions,
             &self.model,
         )?;
-        let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
         let samples: f64 = self
             .history
             .iter()

@@ -110,6 +110,14 @@ fn train_json_has_the_promised_fields_and_the_run_folder_is_complete() {
     assert!(report["samples_per_second"].as_f64().unwrap() > 0.0);
     let model = PathBuf::from(report["model"].as_str().unwrap());
     assert_eq!(model, trained_run.dir.join("model.safetensors"));
+    // The model file carries its card: how inputs are scaled, how it did.
+    let card = nn::safetensors::read_tensors(&model).unwrap().metadata;
+    assert_eq!(card["test_accuracy"], format!("{accuracy:.4}"));
+    assert_eq!(card["test_images"], "10000");
+    assert_eq!(card["epochs"], "3");
+    assert_eq!(card["parameters"], report["parameters"].to_string());
+    assert!(card["input_scaling"].contains("/ 255"), "{card:?}");
+    assert!(card["settings"].contains("\"seed\":42"), "{card:?}");
     for name in [
         "model.safetensors",
         "checkpoint",
