@@ -61,8 +61,27 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
     let card = ModelCard::new(&model, recorded_test_result(&args.model, &metadata));
-    crate::write_stdout(format_args!("{}", info_text(&model, &card)))
+    crate::write_stdout(format_args!("{}", info_text(&model, &card)))?;
+    // The rest of the card `train` saved with the model (data, settings,
+    // time, machine), as it was written.
+    for key in TRAINING_CARD_KEYS {
+        if let Some(value) = metadata.get(*key) {
+            crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
+        }
+    }
+    Ok(())
 }
+
+/// The model-card entries of a trained model's metadata that `info_text`
+/// does not already show.
+const TRAINING_CARD_KEYS: &[&str] = &[
+    "training_data",
+    "preset",
+    "epochs",
+    "training_seconds",
+    "machine",
+    "settings",
+];
 
 /// Writes the model's outputs (evaluation mode) for every image of `set`,
 /// in order, as a NumPy `.npy` file of float32 `[N, O]`.
