@@ -27,6 +27,9 @@ mod files; // atomic writes, run folders
 mod picture; // a photo or drawing -> MNIST's 28x28
 mod report; // metrics.jsonl and the SVG plots
 
+#[cfg(test)]
+mod fuzz; // every reader of outside bytes, against mutated inputs
+
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
 use config::{DataSource, CLASSES, INPUTS};
