@@ -604,3 +604,82 @@ fn resuming_refuses_settings_that_made_the_weights_and_records_the_others() {
     assert_eq!(std::fs::read_to_string(&config_path).unwrap(), config_text);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Success, or one `error:` line with exit 1 or 2: never a panic or a
+/// signal. (The fuzz targets at unit level cover far more inputs; these
+/// check the binary's side of the same readers.)
+fn assert_success_or_one_error_line(output: &std::process::Output, args: &[&str]) {
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    match output.status.code() {
+        Some(0) => {}
+        Some(1 | 2) => {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        }
+        other => panic!("{args:?}: exit {other:?}; stderr: {stderr}"),
+    }
+}
+
+#[test]
+fn mutated_pictures_checkpoints_and_idx_files_give_one_error_line_through_the_binary() {
+    let dir = temp_dir("binary-mutants");
+    let out = dir.join("run");
+    assert_success(&train_small(&out, &["--epochs", "1"]));
+    let model = out.join("model.safetensors");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let originals: Vec<(String, Vec<u8>)> = [
+        "tests/corpus/picture/grey.png",
+        "tests/corpus/picture/rgba.png",
+        "tests/fixtures/seven-grey.jpg",
+        "tests/fixtures/two-rgb.jpg",
+    ]
+    .iter()
+    .map(|p| {
+        (
+            p.rsplit('/').next().unwrap().to_string(),
+            std::fs::read(manifest.join(p)).unwrap(),
+        )
+    })
+    .collect();
+    let checkpoint = std::fs::read(out.join("checkpoint")).unwrap();
+    let data = idx_dir(&dir, 20, 20);
+    let images = data.join("train-images-idx3-ubyte");
+    let good_images = std::fs::read(&images).unwrap();
+    let others: Vec<Vec<u8>> = originals.iter().map(|(_, b)| b.clone()).collect();
+    let mut rng = byte_fuzz::Rng::new(21);
+    let mut mutant = |original: &[u8]| {
+        let mut bytes = original.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            byte_fuzz::mutate(&mut rng, &mut bytes, &others);
+        }
+        bytes
+    };
+    for round in 0..4 {
+        for (name, bytes) in &originals {
+            let path = dir.join(format!("{round}-{name}"));
+            std::fs::write(&path, mutant(bytes)).unwrap();
+            let args = ["predict", "--model", path_arg(&model), path_arg(&path)];
+            assert_success_or_one_error_line(&run(&args), &args);
+        }
+        let damaged = dir.join(format!("{round}-checkpoint"));
+        std::fs::write(&damaged, mutant(&checkpoint)).unwrap();
+        let args = ["eval", "--model", path_arg(&damaged), "--limit", "50"];
+        assert_success_or_one_error_line(&run(&args), &args);
+        let again = dir.join(format!("{round}-resumed"));
+        let args = [
+            "train",
+            "--resume",
+            path_arg(&damaged),
+            "--epochs",
+            "2",
+            "--out",
+            path_arg(&again),
+        ];
+        assert_success_or_one_error_line(&run(&args), &args);
+        std::fs::write(&images, mutant(&good_images)).unwrap();
+        let args = ["data", "--data", path_arg(&data), "--show", "1"];
+        assert_success_or_one_error_line(&run(&args), &args);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
