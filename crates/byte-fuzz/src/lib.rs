@@ -397,6 +397,43 @@ mod tests {
         std::fs::remove_file(saved).unwrap();
     }
 
+    /// Every file of the regressions folder is replayed before anything else.
+    #[test]
+    fn a_kept_regression_that_fails_again_fails_the_run() {
+        let dir =
+            std::env::temp_dir().join(format!("byte-fuzz-regressions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("README.md"), "skipped").unwrap();
+        std::fs::write(dir.join("crash-1"), [0xDE, 0xAD]).unwrap();
+        let seeds = vec![vec![1u8, 2, 3]];
+        let outcome = std::panic::catch_unwind(|| {
+            run(
+                "replay",
+                &seeds,
+                &dir,
+                Duration::ZERO,
+                |bytes: &[u8]| match bytes.starts_with(&[0xDE, 0xAD]) {
+                    true => Err("the old crash".into()),
+                    false => Ok(()),
+                },
+            )
+        });
+        let message = *outcome.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            message.contains("regression")
+                && message.contains("crash-1")
+                && message.contains("the old crash"),
+            "{message}"
+        );
+        // Fixed, it passes; the README is not an input.
+        let report = run("replay", &seeds, &dir, Duration::ZERO, |bytes: &[u8]| {
+            assert!(!bytes.starts_with(b"skipped"));
+            Ok(())
+        });
+        assert_eq!((report.regressions, report.seeds), (1, 1));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn a_reader_that_never_returns_is_reported_as_a_hang() {
         let seeds = vec![vec![1u8, 2, 3, 4]];
