@@ -43,7 +43,9 @@ pub enum Error {
         /// What went wrong: "the loss became NaN", a mean loss far above
         /// the first epoch's, a non-finite weight.
         cause: String,
-        suggested_lr: f32,
+        /// A tenth of `--lr`, in f64 from its decimal text: `0.0002`,
+        /// not the f32 quotient's `0.00020000001`.
+        suggested_lr: f64,
         checkpoint: Option<PathBuf>,
     },
     #[error(

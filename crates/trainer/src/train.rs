@@ -462,7 +462,7 @@ impl Run {
             epoch: self.position.epoch + 1,
             step,
             cause,
-            suggested_lr: self.config.lr / 10.0,
+            suggested_lr: self.config.lr.to_string().parse::<f64>().unwrap_or(0.0) / 10.0,
             checkpoint: checkpoint.exists().then_some(checkpoint),
         }
     }

@@ -455,6 +455,8 @@ fn a_loss_far_above_the_first_epochs_is_divergence() {
         &[
             "diverged at epoch 2",
             "more than 10 times the first epoch's",
+            // A tenth of the MLP preset's 2e-3 (the f32 quotient printed 0.00020000001).
+            "(e.g. --lr 0.0002)",
             &format!(
                 "the last good checkpoint is {}",
                 out.join("checkpoint").display()
