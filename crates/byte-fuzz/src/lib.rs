@@ -12,7 +12,8 @@
 //!    takes a seed (half the time) or an earlier mutant and applies 1 to 8
 //!    mutations: bit
 //!    flips, interesting bytes, truncations, deletions, duplications,
-//!    splices with another seed, 16/32/64-bit fields set to huge values.
+//!    splices with another seed, 16/32/64-bit fields set to huge values,
+//!    numbers written as text (JSON headers, CSV) replaced by huge ones.
 //!
 //! The sequence of inputs is a function of the target's name (or of
 //! `FUZZ_SEED`), so a run is reproducible. A failing input is written to
@@ -75,7 +76,42 @@ const HUGE: [u64; 8] = [
 /// Applies one random mutation to `bytes`; `others` are splice partners.
 pub fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, others: &[Vec<u8>]) {
     let len = bytes.len();
-    match rng.below(10) {
+    match rng.below(12) {
+        9 | 10 if len > 0 => {
+            // A number written as text (a JSON header's offsets and shapes,
+            // a CSV field) replaced by one that breaks arithmetic.
+            let mut start = rng.below(len);
+            if !bytes[start].is_ascii_digit() {
+                match bytes[start..].iter().position(u8::is_ascii_digit) {
+                    Some(ahead) => start += ahead,
+                    None => return,
+                }
+            }
+            while start > 0 && bytes[start - 1].is_ascii_digit() {
+                start -= 1;
+            }
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+            let number: &[u8] = [
+                &b"0"[..],
+                b"1",
+                b"-1",
+                b"255",
+                b"256",
+                b"65536",
+                b"2147483648",
+                b"4294967296",
+                b"18446744073709551615",
+                b"18446744073709551616",
+                b"99999999999999999999999",
+                b"1e308",
+                b"0.5",
+            ][rng.below(13)];
+            bytes.splice(start..end, number.iter().copied());
+        }
         0 | 1 if len > 0 => {
             let at = rng.below(len);
             bytes[at] ^= 1 << rng.below(8);
