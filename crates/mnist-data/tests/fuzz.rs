@@ -192,3 +192,148 @@ proptest! {
         }
     }
 }
+
+// Time-bounded mutation fuzzing (`byte-fuzz`): each target replays its
+// `tests/regressions/<target>/` files, runs the valid seeds in
+// `tests/corpus/seeds/` (and the known-bad files of `tests/corpus/`), then
+// mutates them for `FUZZ_SECONDS` (10 s by default).
+
+fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The seeds whose names end with one of `endings`: the valid ones in
+/// `tests/corpus/seeds/`, then the known-bad ones in `tests/corpus/`.
+fn seeds(endings: &[&str]) -> Vec<Vec<u8>> {
+    let corpus = manifest_dir().join("tests/corpus");
+    let valid = byte_fuzz::files_in(&corpus.join("seeds"));
+    assert!(
+        !valid.is_empty(),
+        "no seeds: run the ignored test write_seed_corpus"
+    );
+    let bad = byte_fuzz::files_in(&corpus);
+    (valid.into_iter().chain(bad))
+        .filter(|(path, _)| endings.iter().any(|e| path.to_string_lossy().ends_with(e)))
+        .map(|(_, bytes)| bytes)
+        .collect()
+}
+
+/// The IDX check: no panic, an allocation bounded by the input, and an
+/// error that names the input.
+fn idx_check(bytes: &[u8]) -> Result<(), String> {
+    let (result, peak) = peak_bytes_during(|| parse_idx(bytes, "fuzz-input"));
+    if peak > allocation_bound(bytes) {
+        return Err(format!(
+            "{} input bytes allocated {peak} bytes",
+            bytes.len()
+        ));
+    }
+    match result {
+        Err(error) if !error.to_string().contains("fuzz-input") => {
+            Err(format!("the error names no file: {error}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[test]
+fn fuzz_idx_raw() {
+    let regressions = manifest_dir().join("tests/regressions/idx");
+    let seeds = seeds(&[".idx"]);
+    let report = byte_fuzz::run("idx", &seeds, &regressions, byte_fuzz::budget(), idx_check);
+    assert!(report.mutants > 0 || byte_fuzz::budget().is_zero());
+}
+
+#[test]
+fn fuzz_idx_gzip() {
+    let regressions = manifest_dir().join("tests/regressions/idx");
+    let seeds = seeds(&[".idx.gz"]);
+    let report = byte_fuzz::run(
+        "idx-gz",
+        &seeds,
+        &regressions,
+        byte_fuzz::budget(),
+        idx_check,
+    );
+    assert!(report.mutants > 0 || byte_fuzz::budget().is_zero());
+}
+
+#[test]
+fn fuzz_csv() {
+    let regressions = manifest_dir().join("tests/regressions/csv");
+    let seeds = seeds(&[".csv", ".csv.gz"]);
+    let dir = ScratchDir::new("fuzz-csv-mutants");
+    let path = dir.0.join("mutant.csv");
+    let report = byte_fuzz::run(
+        "csv",
+        &seeds,
+        &regressions,
+        byte_fuzz::budget(),
+        move |bytes| {
+            std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+            for limit in [None, Some(2)] {
+                if let Err(error) = Dataset::from_csv_limited(&path, None, None, limit) {
+                    if !error.to_string().contains("mutant.csv") {
+                        return Err(format!("the error names no file: {error}"));
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+    assert!(report.mutants > 0 || byte_fuzz::budget().is_zero());
+}
+
+/// Writes the valid seeds with our own writers: small files of each IDX
+/// type, raw and gzipped, and CSV files with and without a header.
+/// `cargo test -p mnist-data --test fuzz -- --ignored write_seed_corpus`
+#[test]
+#[ignore]
+fn write_seed_corpus() {
+    use mnist_data::{write_idx, Compression};
+    let dir = manifest_dir().join("tests/corpus/seeds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pixels: Vec<u8> = (0..3 * 28 * 28).map(|i| (i * 37 % 256) as u8).collect();
+    let arrays = [
+        (
+            "images",
+            IdxArray::new(vec![3, 28, 28], IdxData::U8(pixels)).unwrap(),
+        ),
+        (
+            "labels",
+            IdxArray::new(vec![5], IdxData::U8(vec![7, 2, 1, 0, 4])).unwrap(),
+        ),
+        (
+            "i16",
+            IdxArray::new(vec![2, 3], IdxData::I16(vec![-3, 0, 7, 300, -1, 2])).unwrap(),
+        ),
+        (
+            "f32",
+            IdxArray::new(vec![4], IdxData::F32(vec![0.5, -1.0, 3.25, 1e-3])).unwrap(),
+        ),
+        (
+            "f64",
+            IdxArray::new(vec![2], IdxData::F64(vec![2.5, -0.125])).unwrap(),
+        ),
+    ];
+    for (name, array) in &arrays {
+        write_idx(dir.join(format!("{name}.idx")), array, Compression::None).unwrap();
+        write_idx(dir.join(format!("{name}.idx.gz")), array, Compression::Gzip).unwrap();
+    }
+    let header = "label,p1,p2,p3,p4\n3,0,255,10,20\n1,1,2,3,4\n9,200,100,50,0\n";
+    std::fs::write(dir.join("header-2x2.csv"), header).unwrap();
+    let plain: String = (0..2)
+        .map(|row| {
+            let pixels: Vec<String> = (0..784)
+                .map(|i| ((i * 7 + row) % 256).to_string())
+                .collect();
+            format!("{},{}\n", row + 3, pixels.join(","))
+        })
+        .collect();
+    std::fs::write(dir.join("plain-28x28.csv"), &plain).unwrap();
+    std::fs::write(
+        dir.join("header-2x2.csv.gz"),
+        common::gzip(header.as_bytes()),
+    )
+    .unwrap();
+}

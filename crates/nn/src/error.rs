@@ -85,6 +85,17 @@ pub enum NnError {
         found: Vec<usize>,
     },
 
+    /// A weight is NaN or infinite: a model trained into divergence, or a
+    /// damaged file. Refused on load and on save; such a model predicts
+    /// nothing, often silently (ReLU turns NaN into 0).
+    #[error("{}: tensor {name:?} holds {value} at index {index}; a usable model has only finite weights", path.display())]
+    NonFinite {
+        path: PathBuf,
+        name: String,
+        index: usize,
+        value: f32,
+    },
+
     /// A tensor is stored in a dtype other than F32.
     #[error("{}: tensor {name:?} has dtype {dtype}, only F32 is supported", path.display())]
     WrongDtype {

@@ -69,3 +69,4 @@ pub use model::{Sequential, ARCHITECTURE_KEY, PREDICT_BATCH};
 pub use pool::{Pool2d, PoolKind};
 pub use spec::{LayerSpec, ModelSpec, PlacedLayer, Shape};
 pub use stage::{Layer, ParamMut, TensorRef};
+pub use weights::check_finite;

@@ -16,14 +16,16 @@ impl Sequential {
     }
 
     /// Writes the weights as safetensors (atomically: temp file, then rename).
+    /// Non-finite weights are refused ([`NnError::NonFinite`]).
     pub fn save(&self, path: &Path) -> Result<()> {
         self.save_with(path, &BTreeMap::new())
     }
 
     /// [`Sequential::save`] with more metadata beside the architecture (a
     /// model card: how the weights were made, how well they did); the
-    /// model's own keys win over `extra`'s.
+    /// model's own keys win over `extra`'s. Non-finite weights are refused.
     pub fn save_with(&self, path: &Path, extra: &BTreeMap<String, String>) -> Result<()> {
+        check_finite(path, self.tensors())?;
         let mut metadata = extra.clone();
         metadata.extend(self.metadata());
         safetensors::write_tensors(path, self.tensors(), &metadata)
@@ -99,6 +101,11 @@ impl Sequential {
             .map(|(name, shape, _)| (name.to_string(), shape.to_vec()))
             .collect();
         check_tensors(file, path, &expected, allow_extra)?;
+        let stored = (expected.iter()).filter_map(|(name, _)| file.get(name));
+        check_finite(
+            path,
+            stored.map(|t| (t.name.as_str(), &t.shape[..], &t.data[..])),
+        )?;
         for stage in self.stages_mut() {
             for (name, _, value) in stage.tensors_mut() {
                 if let Some(tensor) = file.get(name) {
@@ -109,6 +116,26 @@ impl Sequential {
         self.forget_forward();
         Ok(())
     }
+}
+
+/// Every value of every tensor finite, else [`NnError::NonFinite`] naming
+/// `path`, the tensor and the first bad value. Used on load and on save, and
+/// by writers of other files that hold weights (a trainer's checkpoint).
+pub fn check_finite<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [f32])>,
+) -> Result<()> {
+    for (name, _, values) in tensors {
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(NnError::NonFinite {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                index,
+                value: values[index],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Every `(name, shape)` of `expected` must be in `file` with that shape;

@@ -393,3 +393,44 @@ fn a_file_claiming_a_huge_architecture_is_refused_before_anything_is_built() {
     // Built first, 78 GB of weights would have been asked for.
     assert!(started.elapsed().as_secs() < 5);
 }
+
+/// A model trained into NaN (ReLU hides NaN weights from the loss) was saved,
+/// and loaded by `eval` and `predict` without a word. Now both directions
+/// refuse it, naming the file, the tensor and the value.
+#[test]
+fn non_finite_weights_are_refused_on_load_and_on_save() {
+    let dir = TempDir::new("non-finite");
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::NEG_INFINITY, "-inf")] {
+        let path = dir.join("nan.safetensors");
+        write_edited(&path, |t| t[1].2[2] = bad);
+        let name = model().params().nth(1).unwrap().0.to_string();
+        for error in [
+            Sequential::load(&path).unwrap_err(),
+            model().load_weights(&path).unwrap_err(),
+        ] {
+            assert!(matches!(error, NnError::NonFinite { .. }), "{error}");
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&path.display().to_string())
+                    && message.contains(&format!("tensor {name:?} holds {shown} at index 2")),
+                "{message}"
+            );
+        }
+        // A refused load leaves the model as it was.
+        let mut kept = model();
+        let _ = kept.load_weights(&path);
+        assert!(kept
+            .params()
+            .all(|(_, _, v)| v.iter().all(|x| x.is_finite())));
+
+        let mut broken = model();
+        broken.params_mut().nth(1).unwrap().1[2] = bad;
+        let saved = dir.join("saved.safetensors");
+        let message = broken.save(&saved).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&saved.display().to_string()) && message.contains(&name),
+            "{message}"
+        );
+        assert!(!saved.exists(), "a refused save wrote the file");
+    }
+}

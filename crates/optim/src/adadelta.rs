@@ -54,6 +54,10 @@ impl UpdateRule for AdadeltaConfig {
         &["square_avg", "acc_delta"]
     }
 
+    fn non_negative_buffers(&self) -> &'static [&'static str] {
+        &["square_avg", "acc_delta"]
+    }
+
     fn l2_weight_decay(&self) -> f32 {
         self.weight_decay
     }

@@ -42,6 +42,10 @@ impl UpdateRule for AdaGradConfig {
         &["sum_sq"]
     }
 
+    fn non_negative_buffers(&self) -> &'static [&'static str] {
+        &["sum_sq"]
+    }
+
     fn l2_weight_decay(&self) -> f32 {
         self.weight_decay
     }

@@ -70,6 +70,10 @@ impl UpdateRule for AdamConfig {
         &["m", "v"]
     }
 
+    fn non_negative_buffers(&self) -> &'static [&'static str] {
+        &["v"]
+    }
+
     fn l2_weight_decay(&self) -> f32 {
         if self.decoupled_weight_decay {
             0.0

@@ -47,7 +47,7 @@ mod sgd;
 
 pub use error::OptimError;
 pub use optimizer::{Optimizer, OptimizerState, Param};
-pub use rule::{RuleOptimizer, UpdateRule, MAX_BUFFERS};
+pub use rule::{RuleOptimizer, UpdateRule, MAX_BUFFERS, MAX_STEP};
 
 pub use adadelta::{Adadelta, AdadeltaConfig};
 pub use adagrad::{AdaGrad, AdaGradConfig};

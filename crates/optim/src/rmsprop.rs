@@ -45,6 +45,10 @@ impl UpdateRule for RmsPropConfig {
         &["mean_sq"]
     }
 
+    fn non_negative_buffers(&self) -> &'static [&'static str] {
+        &["mean_sq"]
+    }
+
     fn l2_weight_decay(&self) -> f32 {
         self.weight_decay
     }

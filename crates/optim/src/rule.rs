@@ -66,6 +66,13 @@ pub trait UpdateRule: Clone + Sync {
     /// Every hyper-parameter in its valid range.
     fn validate(&self) -> Result<(), OptimError>;
 
+    /// The buffers that are never negative (running sums or averages of
+    /// squares): a loaded state with a negative value in one is damaged,
+    /// and would take a square root of it. Every buffer must be finite.
+    fn non_negative_buffers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Moves one parameter, or one contiguous chunk of it: every element
     /// must move by its own value, gradient and buffers alone, so that a
     /// parameter cut into chunks on several threads ends bit for bit where
@@ -325,8 +332,15 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
             ));
         }
 
+        if state.step > MAX_STEP {
+            return bad(format!(
+                "it claims {} steps, more than any run takes (at most {MAX_STEP}): it is damaged",
+                state.step
+            ));
+        }
         let slots = slots_from_buffers(kind, rule.buffer_names(), state)
             .map_err(|problem| OptimError::BadState { problem })?;
+        check_buffer_values(&rule, &slots).map_err(|problem| OptimError::BadState { problem })?;
 
         self.rule = rule;
         self.step = state.step;
@@ -416,6 +430,41 @@ pub(crate) fn with_avx2(update_loop: impl FnOnce()) {
         return update_loop();
     }
     tensor::cpu::with_avx2(update_loop)
+}
+
+/// The most steps a loaded state may claim: 2^48, nine years at a million
+/// steps a second. Beyond it the count is damage, not history.
+pub const MAX_STEP: u64 = 1 << 48;
+
+/// Every buffer value finite, and those of [`UpdateRule::non_negative_buffers`]
+/// at least 0: what a state written by `state` always satisfies. The `Err`
+/// names the buffer, the index and the value.
+fn check_buffer_values(rule: &impl UpdateRule, slots: &[Slot]) -> Result<(), String> {
+    let kind = rule.kind();
+    let non_negative = rule.non_negative_buffers();
+    for slot in slots {
+        for (b, buffer) in rule.buffer_names().iter().enumerate() {
+            let values = &slot.buffers[b * slot.len..(b + 1) * slot.len];
+            let must_be_non_negative = non_negative.contains(buffer);
+            let bad = values
+                .iter()
+                .position(|v| !v.is_finite() || (must_be_non_negative && *v < 0.0));
+            if let Some(index) = bad {
+                let value = values[index];
+                let rule_broken = if value.is_finite() {
+                    "it is a sum or average of squares, never negative"
+                } else {
+                    "every value must be finite"
+                };
+                return Err(format!(
+                    "buffer '{kind}.{buffer}.{}' holds {value} at index {index}: {rule_broken}; \
+                     the state is damaged",
+                    slot.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rebuilds the slots from a state's `"{kind}.{buffer}.{parameter}"` buffers,

@@ -420,3 +420,62 @@ fn a_refused_first_step_leaves_the_optimizer_as_new() {
     assert_eq!(adam.state().buffers.len(), 2);
     assert_eq!(adam.state().buffers[0].0, "adam.m.v");
 }
+
+/// A damaged state (a negative second moment, a non-finite buffer, a step
+/// count no run reaches) trained on to NaN weights; now loading it is an
+/// error naming the buffer, and the optimizer is left as it was.
+#[test]
+fn a_state_with_impossible_values_is_refused_naming_the_buffer() {
+    // The buffers that are sums or averages of squares, per optimizer.
+    let squares: [(&str, &[&str]); 5] = [
+        ("adam", &["v"]),
+        ("adamw", &["v"]),
+        ("rmsprop", &["mean_sq"]),
+        ("adagrad", &["sum_sq"]),
+        ("adadelta", &["square_avg", "acc_delta"]),
+    ];
+    for name in OPTIMIZER_NAMES {
+        let mut trained = optimizer_by_name(name, &settings()).unwrap();
+        let mut values = initial_params();
+        run(trained.as_mut(), &mut values, 0, 3);
+        let good = trained.state();
+        let non_negative = squares
+            .iter()
+            .find(|(kind, _)| *kind == name)
+            .map_or(&[][..], |(_, buffers)| buffers);
+        for (b, (buffer_name, _)) in good.buffers.iter().enumerate() {
+            let buffer = buffer_name.split('.').nth(1).unwrap();
+            let mut cases = vec![(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (-1.5, "-1.5")];
+            if !non_negative.contains(&buffer) {
+                // Momentum and Adam's first moment may be negative.
+                let mut state = good.clone();
+                state.buffers[b].1[1] = -1.5;
+                let mut fresh = optimizer_by_name(name, &settings()).unwrap();
+                fresh.load_state(&state).unwrap();
+                cases.pop();
+            }
+            for (value, shown) in cases {
+                let mut state = good.clone();
+                state.buffers[b].1[1] = value;
+                let mut fresh = optimizer_by_name(name, &settings()).unwrap();
+                let before = fresh.state();
+                let error = fresh.load_state(&state).unwrap_err().to_string();
+                assert!(
+                    error.contains(&format!("buffer '{buffer_name}' holds {shown} at index 1")),
+                    "{name} {buffer_name} = {value}: {error}"
+                );
+                assert_eq!(fresh.state(), before, "{name}: changed by a refused load");
+                assert!(optimizer_from_state(&state).is_err());
+            }
+        }
+        let mut state = good.clone();
+        state.step = optim::MAX_STEP + 1;
+        let error = optimizer_from_state(&state).err().unwrap().to_string();
+        assert!(
+            error.contains(&format!("claims {} steps", optim::MAX_STEP + 1)),
+            "{name}: {error}"
+        );
+        state.step = optim::MAX_STEP;
+        optimizer_from_state(&state).unwrap();
+    }
+}

@@ -111,6 +111,9 @@ pub fn save(
             .zip(&buffer_shapes)
             .map(|(((_, values), name), shape)| (name.as_str(), &shape[..], values.as_slice())),
     );
+    // A checkpoint with NaN in it resumes into NaN: refused, naming the tensor.
+    let tensors: Vec<_> = tensors.collect();
+    nn::check_finite(path, tensors.iter().copied())?;
     write_tensors(path, tensors, &metadata)?;
     Ok(())
 }
@@ -176,6 +179,13 @@ pub fn load(path: &Path) -> Result<Checkpoint, Error> {
         step_in_epoch: counter("step_in_epoch")? as usize,
         global_step: counter("global_step")?,
     };
+    // Every step moves both counters by one: a mismatch is damage.
+    if step != position.global_step {
+        return Err(bad(format!(
+            "optimizer.step = {step} but global_step = {}: the file is damaged",
+            position.global_step
+        )));
+    }
     // The model's tensors, then the optimizer's (the rest) moved out, not copied.
     let model = Sequential::from_tensor_file(&file, path, true)?;
     let buffers = file
@@ -237,10 +247,11 @@ mod tests {
                 .collect();
             optimizer.step(&mut params).unwrap();
         }
+        // The optimizer has taken two steps: so has the run.
         let position = Position {
-            epoch: 3,
-            step_in_epoch: 17,
-            global_step: 1423,
+            epoch: 0,
+            step_in_epoch: 2,
+            global_step: 2,
         };
         let history = crate::report::tests::sample_history();
         let tally = EpochTally {
@@ -326,6 +337,51 @@ mod tests {
                 && error.contains("global_step = 18446744073709551615"),
             "{error}"
         );
+
+        // Optimizer and run counting different steps: one of them is damaged.
+        let mismatched = dir.join("mismatched");
+        let ahead = Position {
+            global_step: 3,
+            ..position
+        };
+        save(
+            &mismatched,
+            &config,
+            &model,
+            optimizer.as_ref(),
+            ahead,
+            history,
+            tally,
+        )
+        .unwrap();
+        let error = load(&mismatched).err().unwrap().to_string();
+        assert!(
+            error.starts_with(&mismatched.display().to_string())
+                && error.contains("optimizer.step = 2 but global_step = 3"),
+            "{error}"
+        );
+        // Non-finite weights are not saved: resumed, they train into NaN.
+        let mut diverged = restored.model;
+        diverged.params_mut().next().unwrap().1[3] = f32::NAN;
+        let nan_path = dir.join("nan");
+        let error = save(
+            &nan_path,
+            &config,
+            &diverged,
+            optimizer.as_ref(),
+            position,
+            history,
+            tally,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            error.starts_with(&nan_path.display().to_string())
+                && error.contains("\"layers.0.weight\" holds NaN at index 3"),
+            "{error}"
+        );
+        assert!(!nan_path.exists());
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();

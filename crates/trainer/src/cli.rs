@@ -146,7 +146,7 @@ pub struct TrainArgs {
     /// Run folder for the model, checkpoint, metrics and plots [default: runs/<date-time>]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Continue an interrupted run from its checkpoint file
+    /// Continue a run from its checkpoint file; only --epochs, --lr, --schedule and --threads may change
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
     /// Let --out name a folder that already holds a run: its files are replaced

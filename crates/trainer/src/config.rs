@@ -6,6 +6,8 @@ use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::error::Error;
 use crate::presets::{self, Preset};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// MNIST's image size (28 x 28) and number of classes.
@@ -102,6 +104,33 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `None`: as many as the machine has; recorded after the run starts.
     pub threads: Option<usize>,
+    /// Each resumption that changed a setting (`--epochs`, `--lr`,
+    /// `--schedule`), oldest first: with the settings above (the latest),
+    /// the whole story of how the weights were made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<Resumption>,
+}
+
+/// Settings changed when a run was resumed, and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resumption {
+    /// Epochs finished when the run was resumed.
+    pub epoch: usize,
+    /// Steps taken when the run was resumed (within an epoch after Ctrl-C).
+    pub step: u64,
+    /// Each changed setting by name: `[before, after]`.
+    pub changed: BTreeMap<String, [Value; 2]>,
+}
+
+/// An f32 as the shortest decimal that reads back to it (`0.002`, as
+/// config.json shows it), not the f64 it widens to (`0.0020000000949949026`).
+fn decimal(value: f32) -> Value {
+    value
+        .to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
 }
 
 /// `layers` as written by this version (a spec) or by earlier ones (a
@@ -144,12 +173,15 @@ impl TrainConfig {
             val_split: 1.0 / 12.0,
             seed: 42,
             threads: None,
+            resumed: Vec::new(),
         }
     }
 
     /// `base` (a resumed run's config) or the chosen preset, then every flag
-    /// the user gave, then validation.
+    /// the user gave, then validation. A resumed run may change only
+    /// [`RESUMABLE`] settings and `--threads`.
     pub fn resolve(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig, Error> {
+        let resumed_from = base.clone();
         let mut config =
             match (base, &args.preset) {
                 (Some(_), Some(_)) => return Err(Error::Usage(
@@ -204,8 +236,86 @@ impl TrainConfig {
             // Simard et al.'s choice for 28x28 digits.
             d.elastic_sigma = 4.0;
         }
+        if let Some(base) = &resumed_from {
+            // The same network spelt another way ("784,32,10" for "784-32-10").
+            let network = |c: &TrainConfig| nn::ModelSpec::parse(&c.layers).ok();
+            if network(&config).is_some() && network(&config) == network(base) {
+                config.layers = base.layers.clone();
+            }
+            config.refuse_fixed_changes(base)?;
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Each setting that shaped the checkpoint's weights and optimizer
+    /// state, by the flag that sets it: a resumed run that changed one
+    /// would leave weights no config describes, so it is refused.
+    fn fixed_settings(&self) -> [(&'static str, Value); 17] {
+        let d = &self.distortion;
+        [
+            ("--layers", json!(self.layers)),
+            ("--activation", json!(self.activation)),
+            ("--init", json!(self.init)),
+            ("--dropout", decimal(self.dropout)),
+            ("--optimizer", json!(self.optimizer)),
+            ("--weight-decay", decimal(self.weight_decay)),
+            ("--momentum", self.momentum.map_or(Value::Null, decimal)),
+            ("--batch-size", json!(self.batch_size)),
+            ("--seed", json!(self.seed)),
+            ("--data, --csv-train or --csv-test", json!(self.data)),
+            ("--limit", json!(self.limit)),
+            ("--val-split", decimal(self.val_split)),
+            ("--augment", json!(self.augment)),
+            ("--rotate", decimal(d.rotate)),
+            ("--scale", decimal(d.scale)),
+            ("--shear", decimal(d.shear)),
+            (
+                "--elastic or --elastic-sigma",
+                json!([decimal(d.elastic_alpha), decimal(d.elastic_sigma)]),
+            ),
+        ]
+    }
+
+    /// The settings a resumed run may change, by name in `config.json`.
+    fn resumable_settings(&self) -> [(&'static str, Value); 3] {
+        [
+            ("epochs", json!(self.epochs)),
+            ("lr", decimal(self.lr)),
+            ("schedule", json!(self.schedule)),
+        ]
+    }
+
+    fn refuse_fixed_changes(&self, base: &TrainConfig) -> Result<(), Error> {
+        let changed = (self.fixed_settings().into_iter())
+            .zip(base.fixed_settings())
+            .find(|((_, now), (_, before))| now != before);
+        match changed {
+            Some(((flag, now), (_, before))) => Err(Error::Usage(format!(
+                "{flag} cannot change when resuming: the checkpoint was trained with {before}, \
+                 not {now} (start a new run to change it; --epochs, --lr, --schedule and \
+                 --threads may change)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records in [`TrainConfig::resumed`] what this resumed run changes
+    /// from `base`, the checkpoint's config, resumed after `epoch` epochs
+    /// and `step` steps. `--threads` is not recorded: it changes no bit.
+    pub fn note_resumption(&mut self, base: &TrainConfig, epoch: usize, step: u64) {
+        let changed: BTreeMap<String, [Value; 2]> = (self.resumable_settings().into_iter())
+            .zip(base.resumable_settings())
+            .filter(|((_, now), (_, before))| now != before)
+            .map(|((name, now), (_, before))| (name.to_string(), [before, now]))
+            .collect();
+        if !changed.is_empty() {
+            self.resumed.push(Resumption {
+                epoch,
+                step,
+                changed,
+            });
+        }
     }
 
     pub fn validate(&self) -> Result<(), Error> {
@@ -380,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn a_resumed_run_keeps_its_data_unless_a_flag_names_other_data() {
+    fn a_resumed_run_keeps_its_data() {
         let mut base = TrainConfig::from_preset(presets::find("default").unwrap());
         base.data = DataSource::Csv {
             train: "a.csv".into(),
@@ -388,17 +498,112 @@ mod tests {
         };
         let kept = TrainConfig::resolve(&TrainArgs::default(), Some(base.clone())).unwrap();
         assert_eq!((&kept.data, kept.limit), (&base.data, None));
+        // Other data would make weights no config describes (issue 21, item 14).
         let mut args = TrainArgs::default();
         args.source.data = Some("elsewhere".into());
-        args.source.limit = Some(300);
-        let moved = TrainConfig::resolve(&args, Some(base)).unwrap();
-        assert_eq!(
-            moved.data,
-            DataSource::Idx {
-                dir: Some("elsewhere".into())
-            }
+        let error = TrainConfig::resolve(&args, Some(base)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("--data, --csv-train or --csv-test cannot change"),
+            "{error}"
         );
-        assert_eq!(moved.limit, Some(300));
+    }
+
+    fn resume_with(base: &TrainConfig, flags: &[&str]) -> Result<TrainConfig, Error> {
+        let argv = ["trainer", "train"].iter().chain(flags);
+        let Some(Command::Train(args)) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        TrainConfig::resolve(&args, Some(base.clone()))
+    }
+
+    /// --optimizer, --weight-decay and --momentum were written to config.json
+    /// and the checkpoint on --resume, but not used.
+    #[test]
+    fn settings_that_made_the_weights_cannot_change_on_resume() {
+        let base = TrainConfig::from_preset(presets::find("mlp").unwrap());
+        let refused: &[(&[&str], &str)] = &[
+            (&["--layers", "784-50-10"], "--layers"),
+            (&["--activation", "tanh"], "--activation"),
+            (&["--init", "xavier"], "--init"),
+            (&["--dropout", "0.3"], "--dropout"),
+            (&["--optimizer", "sgd"], "--optimizer"),
+            (&["--weight-decay", "0.1"], "--weight-decay"),
+            (&["--momentum", "0.5"], "--momentum"),
+            (&["--batch-size", "7"], "--batch-size"),
+            (&["--seed", "1"], "--seed"),
+            (&["--data", "x"], "--data, --csv-train or --csv-test"),
+            (&["--limit", "100"], "--limit"),
+            (&["--val-split", "0.2"], "--val-split"),
+            (&["--augment", "2"], "--augment"),
+            (&["--rotate", "5"], "--rotate"),
+            (&["--scale", "0.1"], "--scale"),
+            (&["--shear", "5"], "--shear"),
+            (&["--elastic", "30"], "--elastic or --elastic-sigma"),
+        ];
+        for (flags, flag) in refused {
+            let error = resume_with(&base, flags).unwrap_err();
+            assert_eq!(error.exit_code(), 2);
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("{flag} cannot change when resuming")),
+                "{flags:?}: {message}"
+            );
+        }
+        // The same values again are no change; nor is the network spelt otherwise.
+        let layers = base.layers.replace('-', ",");
+        let same = [
+            "--optimizer",
+            base.optimizer.as_str(),
+            "--seed",
+            "42",
+            "--layers",
+            &layers,
+        ];
+        assert_eq!(resume_with(&base, &same).unwrap(), base);
+        // What may change is applied.
+        let changed = resume_with(
+            &base,
+            &[
+                "--epochs",
+                "9",
+                "--lr",
+                "0.5",
+                "--schedule",
+                "cosine",
+                "--threads",
+                "1",
+            ],
+        )
+        .unwrap();
+        assert_eq!((changed.epochs, changed.lr), (9, 0.5));
+        assert_eq!(
+            (changed.schedule.as_str(), changed.threads),
+            ("cosine", Some(1))
+        );
+    }
+
+    #[test]
+    fn config_json_keeps_the_history_of_resumed_changes() {
+        let base = TrainConfig::from_preset(presets::find("mlp").unwrap());
+        let mut once = resume_with(&base, &["--epochs", "6", "--threads", "1"]).unwrap();
+        once.note_resumption(&base, 2, 500);
+        let mut twice = resume_with(&once, &["--lr", "0.25"]).unwrap();
+        twice.note_resumption(&once, 6, 1500);
+        let mut unchanged = resume_with(&twice, &["--threads", "2"]).unwrap();
+        unchanged.note_resumption(&twice, 6, 1500);
+        let json = serde_json::to_value(&unchanged).unwrap();
+        let expected = json!([
+            {"epoch": 2, "step": 500, "changed": {"epochs": [base.epochs, 6]}},
+            {"epoch": 6, "step": 1500, "changed": {"lr": [0.002, 0.25]}},
+        ]);
+        assert_eq!(json["resumed"], expected);
+        let back: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, unchanged);
+        // A run never resumed has no such entry.
+        let fresh = serde_json::to_value(&base).unwrap();
+        assert!(fresh.get("resumed").is_none(), "{fresh}");
     }
 
     #[test]

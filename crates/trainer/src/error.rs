@@ -33,15 +33,19 @@ pub enum Error {
     #[error("{0}")]
     Optim(#[from] optim::OptimError),
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss became {loss}; \
+        "training diverged at epoch {epoch}, step {step}: {cause}; \
          try a lower learning rate (e.g. --lr {suggested_lr}){}",
         checkpoint_note(checkpoint)
     )]
     Diverged {
         epoch: usize,
         step: usize,
-        loss: f32,
-        suggested_lr: f32,
+        /// What went wrong: "the loss became NaN", a mean loss far above
+        /// the first epoch's, a non-finite weight.
+        cause: String,
+        /// A tenth of `--lr`, in f64 from its decimal text: `0.0002`,
+        /// not the f32 quotient's `0.00020000001`.
+        suggested_lr: f64,
         checkpoint: Option<PathBuf>,
     },
     #[error(
@@ -128,7 +132,7 @@ mod tests {
             Error::Diverged {
                 epoch: 2,
                 step: 17,
-                loss: f32::NAN,
+                cause: format!("the loss became {}", f32::NAN),
                 suggested_lr: 0.01,
                 checkpoint: Some("runs/x/checkpoint".into()),
             },

@@ -29,6 +29,8 @@ mod report; // metrics.jsonl and the SVG plots
 
 // For other tools.
 mod export; // ONNX, PyTorch source, the model card
+#[cfg(test)]
+mod fuzz; // every reader of outside bytes, against mutated inputs
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};

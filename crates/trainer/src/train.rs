@@ -211,7 +211,8 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
                 &mut dlogits,
             )?;
             if !loss.is_finite() {
-                return Err(run.diverged(loss));
+                let step = run.position.step_in_epoch + 1;
+                return Err(run.diverged(step, format!("the loss became {loss}")));
             }
             predicted.resize(batch.len(), 0);
             tensor::ops::row_argmax(logits.view(), &mut predicted).map_err(nn::NnError::from)?;
@@ -242,7 +243,14 @@ impl Run {
             Some(path) => Some(checkpoint::load(path)?),
             None => None,
         };
-        let config = TrainConfig::resolve(args, resumed.as_ref().map(|c| c.config.clone()))?;
+        let mut config = TrainConfig::resolve(args, resumed.as_ref().map(|c| c.config.clone()))?;
+        if let Some(saved) = &resumed {
+            config.note_resumption(
+                &saved.config,
+                saved.position.epoch,
+                saved.position.global_step,
+            );
+        }
         if let Some(threads) = config.threads {
             tensor::set_threads(threads);
         }
@@ -321,9 +329,12 @@ impl Run {
             (None, None) => new_run_dir(Path::new("runs"))?,
         };
         let lock = lock_run_dir(&run_dir, args.resume.as_deref(), args.overwrite)?;
-        let mut config = config;
         config.threads = Some(tensor::threads());
-        write_json(&run_dir.join("config.json"), &config)?;
+        // A resumed run's config.json is rewritten with its next checkpoint:
+        // a run that diverges first leaves it describing the weights there.
+        if args.resume.is_none() {
+            write_json(&run_dir.join("config.json"), &config)?;
+        }
 
         let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
         let run = Run {
@@ -431,6 +442,7 @@ impl Run {
         self.progress.step(labels.len(), running_loss);
     }
 
+    /// The checkpoint, and `config.json` beside it saying how it was made.
     fn save_checkpoint(&self) -> Result<(), Error> {
         checkpoint::save(
             &self.checkpoint_path(),
@@ -440,24 +452,59 @@ impl Run {
             self.position,
             &self.history,
             self.tally,
-        )
+        )?;
+        write_json(&self.run_dir.join("config.json"), &self.config)
     }
 
-    /// The step just taken made the loss NaN or infinite: the error, naming
-    /// the last good checkpoint (written at the end of the previous epoch).
-    fn diverged(&self, loss: f32) -> Error {
+    /// Training has gone wrong (`cause`) by `step` of the current epoch:
+    /// the error, naming the last good checkpoint (written at the end of the
+    /// previous epoch), which is left as it is.
+    fn diverged(&self, step: usize, cause: String) -> Error {
         let checkpoint = self.checkpoint_path();
         Error::Diverged {
             epoch: self.position.epoch + 1,
-            step: self.position.step_in_epoch + 1,
-            loss,
-            suggested_lr: self.config.lr / 10.0,
+            step,
+            cause,
+            suggested_lr: self.config.lr.to_string().parse::<f64>().unwrap_or(0.0) / 10.0,
             checkpoint: checkpoint.exists().then_some(checkpoint),
+        }
+    }
+
+    /// Divergence as people mean it, beyond a NaN loss (which the loop
+    /// catches at once): a weight that is NaN or infinite (ReLU can hide
+    /// NaN weights from the loss), or an epoch whose mean training loss is
+    /// more than 10 times the first epoch's and more than 3 times chance
+    /// level, ln(10) (the loss of a uniform guess). Before the first epoch
+    /// ends, chance level stands in for it. Adam at `--lr 1e6` ended
+    /// with a loss of 7e21, 11% accuracy and exit 0.
+    fn check_divergence(&self, mean_loss: Option<f32>) -> Result<(), Error> {
+        if let Err(nn::NnError::NonFinite {
+            name, index, value, ..
+        }) = nn::check_finite(Path::new(""), self.model.tensors())
+        {
+            let cause = format!("the weights became non-finite ({name}[{index}] = {value})");
+            return Err(self.diverged(self.position.step_in_epoch, cause));
+        }
+        let chance = (crate::config::CLASSES as f32).ln();
+        let (first, which) = match self.history.first() {
+            Some(m) => (m.train_loss, "the first epoch's"),
+            None => (chance, "chance level, ln(10) ="),
+        };
+        match mean_loss {
+            Some(loss) if loss > 3.0 * chance && loss > 10.0 * first => {
+                let cause = format!(
+                    "the epoch's mean training loss {loss:.4e} is more than 10 times {which} \
+                     {first:.4}"
+                );
+                Err(self.diverged(self.position.step_in_epoch, cause))
+            }
+            _ => Ok(()),
         }
     }
 
     /// Ctrl-C: checkpoint where we are, then report it.
     fn interrupted(&self) -> Result<Error, Error> {
+        self.check_divergence(None)?;
         self.save_checkpoint()?;
         Ok(Error::Interrupted(self.checkpoint_path()))
     }
@@ -480,6 +527,7 @@ impl Run {
         };
         self.progress
             .finish_epoch(&epoch_line(&metrics, self.config.epochs));
+        self.check_divergence(Some(metrics.train_loss))?;
         self.history.push(metrics);
         self.position.epoch += 1;
         self.position.step_in_epoch = 0;

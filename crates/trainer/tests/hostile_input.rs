@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::process::Stdio;
 
 #[test]
@@ -409,5 +410,278 @@ fn predict_json_reports_each_bad_picture_beside_the_good_ones() {
     let error = predictions[1]["error"].as_str().unwrap();
     assert!(error.contains("not a PNG or JPEG"), "{error}");
     assert!(predictions[1].get("digit").is_none());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A fast network for the tests below: the MLP preset made small.
+const SMALL: [&str; 6] = [
+    "--preset",
+    "mlp",
+    "--layers",
+    "784,32,10",
+    "--limit",
+    "1000",
+];
+
+fn train_small(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--out", path_arg(out)];
+    args.extend(SMALL);
+    args.extend(extra);
+    run(&args)
+}
+
+/// Adam at --lr 1e6 ended with a loss of 7e21 and 11% accuracy, exit 0,
+/// and saved the model: only a NaN loss counted as divergence.
+#[test]
+fn a_loss_far_above_the_first_epochs_is_divergence() {
+    let dir = temp_dir("diverge-finite");
+    // From the start: a mean loss far above chance level.
+    let out = dir.join("at-once");
+    let output = train_small(&out, &["--lr", "1e6", "--epochs", "2"]);
+    assert_clean_failure(
+        &output,
+        3,
+        &["diverged at epoch 1", "mean training loss", "chance level"],
+    );
+    assert!(!out.join("model.safetensors").exists());
+    assert!(!out.join("checkpoint").exists());
+    // After a good epoch, the schedule multiplies the rate by 1e8: the
+    // loss stays finite but far above epoch 1's.
+    let out = dir.join("later");
+    let output = train_small(&out, &["--schedule", "step:1:1e8", "--epochs", "3"]);
+    assert_clean_failure(
+        &output,
+        3,
+        &[
+            "diverged at epoch 2",
+            "more than 10 times the first epoch's",
+            // A tenth of the MLP preset's 2e-3 (the f32 quotient printed 0.00020000001).
+            "(e.g. --lr 0.0002)",
+            &format!(
+                "the last good checkpoint is {}",
+                out.join("checkpoint").display()
+            ),
+        ],
+    );
+    assert!(!out.join("model.safetensors").exists());
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1, "{metrics}");
+    // The checkpoint kept is epoch 1's, and it works.
+    let checkpoint = out.join("checkpoint");
+    let eval = run(&["eval", "--model", path_arg(&checkpoint), "--limit", "300"]);
+    assert_success(&eval);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Rewrites the safetensors file at `path` with `edit` applied to its tensors.
+fn edit_tensors(path: &Path, edit: impl FnOnce(&mut [nn::safetensors::Tensor])) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut file = nn::safetensors::decode(&bytes, path).unwrap();
+    edit(&mut file.tensors);
+    let views = file
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice(), t.data.as_slice()));
+    nn::safetensors::write_tensors(path, views, &file.metadata).unwrap();
+}
+
+/// A checkpoint whose Adam `v` was negative resumed into all-NaN weights
+/// (ReLU hid them from the loss), saved with exit 0; eval and predict
+/// loaded all-NaN models without a word.
+#[test]
+fn damaged_optimizer_state_and_non_finite_weights_are_refused_naming_the_file() {
+    let dir = temp_dir("damaged-state");
+    let out = dir.join("run");
+    assert_success(&train_small(&out, &["--epochs", "1"]));
+    let checkpoint = out.join("checkpoint");
+
+    let negative_v = dir.join("negative-v");
+    std::fs::copy(&checkpoint, &negative_v).unwrap();
+    edit_tensors(&negative_v, |tensors| {
+        let v = (tensors.iter_mut())
+            .find(|t| t.name == "optimizer.adam.v.layers.0.weight")
+            .expect("Adam's second moment is in the checkpoint");
+        v.data[5] = -1.0;
+    });
+    let again = dir.join("again");
+    let resume = |from: &Path| {
+        run(&[
+            "train",
+            "--resume",
+            path_arg(from),
+            "--epochs",
+            "2",
+            "--out",
+            path_arg(&again),
+        ])
+    };
+    assert_clean_failure(
+        &resume(&negative_v),
+        1,
+        &[
+            &format!("{}: ", negative_v.display()),
+            "adam.v.layers.0.weight' holds -1 at index 5",
+        ],
+    );
+    assert!(!again.join("model.safetensors").exists());
+
+    let nan_weight = dir.join("nan-weight");
+    std::fs::copy(&checkpoint, &nan_weight).unwrap();
+    edit_tensors(&nan_weight, |tensors| {
+        let w = (tensors.iter_mut())
+            .find(|t| t.name == "layers.0.weight")
+            .unwrap();
+        w.data[7] = f32::NAN;
+    });
+    let expected = [
+        &format!("{}: ", nan_weight.display())[..],
+        "tensor \"layers.0.weight\" holds NaN at index 7",
+    ];
+    assert_clean_failure(&resume(&nan_weight), 1, &expected);
+    let eval = run(&["eval", "--model", path_arg(&nan_weight), "--limit", "100"]);
+    assert_clean_failure(&eval, 1, &expected);
+    let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg");
+    let predict = run(&[
+        "predict",
+        "--model",
+        path_arg(&nan_weight),
+        path_arg(&seven),
+    ]);
+    assert_clean_failure(&predict, 1, &expected);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// On --resume, --optimizer, --weight-decay and --momentum were written to
+/// config.json and the checkpoint but not used.
+#[test]
+fn resuming_refuses_settings_that_made_the_weights_and_records_the_others() {
+    let dir = temp_dir("resume-settings");
+    let out = dir.join("run");
+    assert_success(&train_small(&out, &["--epochs", "1"]));
+    let (checkpoint, config_path) = (out.join("checkpoint"), out.join("config.json"));
+    let config_before = std::fs::read(&config_path).unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["train", "--resume", path_arg(&checkpoint)];
+        args.extend(extra);
+        run(&args)
+    };
+    for (flags, flag) in [
+        (&["--optimizer", "sgd"][..], "--optimizer"),
+        (&["--weight-decay", "0.1"], "--weight-decay"),
+        (&["--momentum", "0.5"], "--momentum"),
+        (&["--batch-size", "16"], "--batch-size"),
+        (&["--seed", "3"], "--seed"),
+        (&["--augment", "3"], "--augment"),
+    ] {
+        let output = resume(flags);
+        assert_clean_failure(
+            &output,
+            2,
+            &[&format!("{flag} cannot change when resuming")],
+        );
+    }
+    assert!(std::fs::read(&config_path).unwrap() == config_before);
+
+    // Epochs and learning rate may change, and config.json says so.
+    assert_success(&resume(&["--epochs", "2", "--lr", "0.0005"]));
+    let config_text = std::fs::read_to_string(&config_path).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config_text).unwrap();
+    assert_eq!(
+        (config["epochs"].as_u64(), config["lr"].as_f64()),
+        (Some(2), Some(0.0005))
+    );
+    let resumed = &config["resumed"];
+    assert_eq!(resumed.as_array().map(Vec::len), Some(1), "{config}");
+    assert_eq!(resumed[0]["epoch"], 1);
+    assert_eq!(resumed[0]["changed"]["epochs"], serde_json::json!([1, 2]));
+    assert_eq!(
+        resumed[0]["changed"]["lr"],
+        serde_json::json!([0.002, 0.0005])
+    );
+    assert_eq!(resumed[0]["changed"].as_object().unwrap().len(), 2);
+
+    // A resumed run that diverges leaves config.json describing the checkpoint.
+    let output = resume(&["--epochs", "3", "--lr", "1e6"]);
+    assert_clean_failure(&output, 3, &["diverged at epoch 3"]);
+    assert_eq!(std::fs::read_to_string(&config_path).unwrap(), config_text);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Success, or one `error:` line with exit 1 or 2: never a panic or a
+/// signal. (The fuzz targets at unit level cover far more inputs; these
+/// check the binary's side of the same readers.)
+fn assert_success_or_one_error_line(output: &std::process::Output, args: &[&str]) {
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    match output.status.code() {
+        Some(0) => {}
+        Some(1 | 2) => {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        }
+        other => panic!("{args:?}: exit {other:?}; stderr: {stderr}"),
+    }
+}
+
+#[test]
+fn mutated_pictures_checkpoints_and_idx_files_give_one_error_line_through_the_binary() {
+    let dir = temp_dir("binary-mutants");
+    let out = dir.join("run");
+    assert_success(&train_small(&out, &["--epochs", "1"]));
+    let model = out.join("model.safetensors");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let originals: Vec<(String, Vec<u8>)> = [
+        "tests/corpus/picture/grey.png",
+        "tests/corpus/picture/rgba.png",
+        "tests/fixtures/seven-grey.jpg",
+        "tests/fixtures/two-rgb.jpg",
+    ]
+    .iter()
+    .map(|p| {
+        (
+            p.rsplit('/').next().unwrap().to_string(),
+            std::fs::read(manifest.join(p)).unwrap(),
+        )
+    })
+    .collect();
+    let checkpoint = std::fs::read(out.join("checkpoint")).unwrap();
+    let data = idx_dir(&dir, 20, 20);
+    let images = data.join("train-images-idx3-ubyte");
+    let good_images = std::fs::read(&images).unwrap();
+    let others: Vec<Vec<u8>> = originals.iter().map(|(_, b)| b.clone()).collect();
+    let mut rng = byte_fuzz::Rng::new(21);
+    let mut mutant = |original: &[u8]| {
+        let mut bytes = original.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            byte_fuzz::mutate(&mut rng, &mut bytes, &others);
+        }
+        bytes
+    };
+    for round in 0..4 {
+        for (name, bytes) in &originals {
+            let path = dir.join(format!("{round}-{name}"));
+            std::fs::write(&path, mutant(bytes)).unwrap();
+            let args = ["predict", "--model", path_arg(&model), path_arg(&path)];
+            assert_success_or_one_error_line(&run(&args), &args);
+        }
+        let damaged = dir.join(format!("{round}-checkpoint"));
+        std::fs::write(&damaged, mutant(&checkpoint)).unwrap();
+        let args = ["eval", "--model", path_arg(&damaged), "--limit", "50"];
+        assert_success_or_one_error_line(&run(&args), &args);
+        let again = dir.join(format!("{round}-resumed"));
+        let args = [
+            "train",
+            "--resume",
+            path_arg(&damaged),
+            "--epochs",
+            "2",
+            "--out",
+            path_arg(&again),
+        ];
+        assert_success_or_one_error_line(&run(&args), &args);
+        std::fs::write(&images, mutant(&good_images)).unwrap();
+        let args = ["data", "--data", path_arg(&data), "--show", "1"];
+        assert_success_or_one_error_line(&run(&args), &args);
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
