@@ -221,6 +221,56 @@ mod tests {
     use optim::{optimizer_by_name, CommonSettings, Param};
 
     #[test]
+    fn the_longest_run_a_config_allows_writes_a_checkpoint_it_can_read() {
+        // Every epoch's metrics go into the header: with as many epochs as
+        // `--epochs` accepts, each with the longest numbers JSON prints,
+        // the header must stay within what the reader accepts.
+        let dir = temp_dir("long-history");
+        let path = dir.join("checkpoint");
+        let mut config = TrainConfig::from_preset(presets::find("mlp").unwrap());
+        config.layers = "784-2-10".into();
+        config.epochs = crate::config::MAX_EPOCHS;
+        let model =
+            Sequential::new(&ModelSpec::parse("784-2-10").unwrap(), Init::HeNormal, 1).unwrap();
+        let optimizer = optimizer_by_name("adam", &CommonSettings::default()).unwrap();
+        let history: Vec<crate::report::EpochMetrics> = (1..=crate::config::MAX_EPOCHS)
+            .map(|epoch| crate::report::EpochMetrics {
+                epoch,
+                train_loss: -1.234_567_9e-30,
+                train_accuracy: 0.123_456_79,
+                val_loss: Some(-1.234_567_9e-30),
+                val_accuracy: Some(0.123_456_79),
+                lr: -1.234_567_9e-30,
+                seconds: -1.234_567_890_123_456_7e-200,
+                samples_per_second: -1.234_567_890_123_456_7e-200,
+            })
+            .collect();
+        let position = Position {
+            epoch: crate::config::MAX_EPOCHS,
+            step_in_epoch: 0,
+            global_step: 0,
+        };
+        let tally = EpochTally::default();
+        save(
+            &path,
+            &config,
+            &model,
+            optimizer.as_ref(),
+            position,
+            &history,
+            tally,
+        )
+        .unwrap();
+        let restored = load(&path).unwrap();
+        assert_eq!(restored.history.len(), crate::config::MAX_EPOCHS);
+        let last = restored.history.last().unwrap();
+        assert_eq!(
+            (last.epoch, last.train_accuracy),
+            (crate::config::MAX_EPOCHS, 0.123_456_79)
+        );
+    }
+
+    #[test]
     fn a_checkpoint_restores_model_optimizer_position_and_history_exactly() {
         let dir = temp_dir("checkpoint");
         let path = dir.join("checkpoint");

@@ -18,6 +18,10 @@ pub const CLASSES: usize = 10;
 /// (the best preset has 1.9 million). Beyond it the allocation would abort
 /// the program, or take the machine's memory, instead of a clear error.
 pub const MAX_PARAMETERS: u128 = 1 << 28;
+/// At about 215 bytes of escaped JSON per epoch in a checkpoint's header,
+/// 100 000 epochs stay near 22 MB, well inside the 100 MB that safetensors readers
+/// (ours and the reference) accept: what the writer writes, the reader reads.
+pub const MAX_EPOCHS: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -395,6 +399,13 @@ impl TrainConfig {
         if self.epochs == 0 {
             return usage("--epochs must be at least 1".into());
         }
+        if self.epochs > MAX_EPOCHS {
+            return usage(format!(
+                "--epochs {} is more than the {MAX_EPOCHS} a checkpoint can record (each \
+                 epoch's metrics live in its header, which readers cap at 100 MB)",
+                self.epochs
+            ));
+        }
         if let Err(problem) = self.distortion.augment_config(self.augment).validate() {
             // Name the flag, not the field.
             let flags = [
@@ -670,6 +681,7 @@ mod tests {
             (&["--epochs", "0"], "--epochs"),
             (&["--augment", "9"], "--augment 9 would move digits off"),
             (&["--threads", "0"], "--threads"),
+            (&["--epochs", "100001"], "--epochs 100001 is more than the 100000"),
             (
                 &["--preset", "huge"],
                 "unknown preset 'huge' (choose one of: softmax-regression",
