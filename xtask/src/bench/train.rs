@@ -82,8 +82,12 @@ fn build_trainer() -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("cargo build --release -p trainer failed: {status}"));
     }
-    let binary = root
-        .join("target/release/trainer")
+    // Where the build above put it: `CARGO_TARGET_DIR` when set (worktrees
+    // that share one target directory), relative to `root` where cargo ran.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |dir| root.join(dir));
+    let binary = target
+        .join("release/trainer")
         .with_extension(std::env::consts::EXE_EXTENSION);
     if binary.exists() {
         Ok(binary)
