@@ -369,6 +369,7 @@ pub fn run_peer(
         return PeerResult::Skipped(format!("{}: {reason}", script.display()));
     }
     value["others_cpu_percent"] = json!(output.others_percent);
+    value["load_average"] = json!(quiet::load_average());
     PeerResult::Measured(value)
 }
 

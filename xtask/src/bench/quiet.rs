@@ -131,6 +131,14 @@ pub struct Watched {
 /// `report::on_one_core`).
 const POLL: Duration = Duration::from_millis(50);
 
+/// The machine's load average over the last minute (`/proc/loadavg`): on
+/// this 2-core machine shared with compilers, read after each run so that
+/// every figure carries how busy the machine was while it was taken.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Runs `command` to completion with stdout and stderr captured, polling
 /// the child every [`POLL`] for its peak resident set and its CPU time.
 pub fn run_watched(command: &mut Command) -> Result<Watched, String> {

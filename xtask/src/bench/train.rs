@@ -65,6 +65,8 @@ struct TrainerRun {
     framework_version: Option<String>,
     /// Percent of the machine's CPU other processes used during the run.
     others_cpu_percent: Option<f64>,
+    /// The machine's 1-minute load average just after the run.
+    load_average: Option<f64>,
     /// [`report::core_to_core_round_trip_ns`] just before and just after
     /// the run, averaged (multi-thread runs only).
     core_to_core_ns: Option<f64>,
@@ -189,6 +191,7 @@ fn run_trainer(
         peak_memory_mb: watched.peak_kib.map(|kib| kib as f64 * 1024.0 / 1e6),
         framework_version: None,
         others_cpu_percent: watched.others_percent,
+        load_average: quiet::load_average(),
         core_to_core_ns,
     })
 }
@@ -284,6 +287,7 @@ impl TrainerRun {
             peak_memory_mb: json["peak_memory_mb"].as_f64(),
             framework_version: json["framework_version"].as_str().map(String::from),
             others_cpu_percent: json["others_cpu_percent"].as_f64(),
+            load_average: json["load_average"].as_f64(),
             core_to_core_ns: None,
         })
     }
@@ -291,14 +295,15 @@ impl TrainerRun {
 
 /// One side's figures over all its rounds: the median epoch of every round,
 /// the first round's test accuracy (each round trains the same epochs from
-/// the same seed), the highest peak memory and share of the CPU taken by
-/// other processes, and the mean core-to-core round trip.
+/// the same seed), the highest peak memory, share of the CPU taken by
+/// other processes and load average, and the mean core-to-core round trip.
 struct Summary {
     seconds_per_epoch: f64,
     samples_per_second: f64,
     test_accuracy: f64,
     peak_memory_mb: Option<f64>,
     others_cpu_percent: Option<f64>,
+    load_average: Option<f64>,
     core_to_core_ns: Option<f64>,
 }
 
@@ -319,6 +324,7 @@ impl Summary {
             test_accuracy: runs[0].test_accuracy,
             peak_memory_mb: highest(|run| run.peak_memory_mb),
             others_cpu_percent: highest(|run| run.others_cpu_percent),
+            load_average: highest(|run| run.load_average),
             core_to_core_ns: (!round_trips.is_empty())
                 .then(|| round_trips.iter().sum::<f64>() / round_trips.len() as f64),
         }
@@ -351,6 +357,7 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
         "peak_memory_mb": ours.peak_memory_mb,
         "test_accuracy": ours.test_accuracy,
         "others_cpu_percent": ours.others_cpu_percent,
+        "load_average": ours.load_average,
         "core_to_core_ns": ours.core_to_core_ns,
     });
     for (framework, peer_runs) in &runs.peers {
@@ -362,6 +369,7 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
                 row[format!("{framework}_peak_memory_mb")] = json!(theirs.peak_memory_mb);
                 row[format!("{framework}_test_accuracy")] = json!(theirs.test_accuracy);
                 row[format!("{framework}_others_cpu_percent")] = json!(theirs.others_cpu_percent);
+                row[format!("{framework}_load_average")] = json!(theirs.load_average);
                 row[format!("{framework}_version")] = json!(peer_runs[0].framework_version);
                 row[format!("ours_over_{framework}")] =
                     json!(ours.samples_per_second / theirs.samples_per_second);
@@ -472,7 +480,9 @@ fn print_cnn_table(rows: &[&Value]) {
          (`nn::ModelSpec::forward_multiply_adds`; forward, dW and dX about one forward each); \
          % is of the measured FP32 peak for the threads used. Peak MB is the trainer's peak \
          resident set with N training and N test images loaded; the rest of the 70,000, at \
-         a byte a pixel, would add {} (the summary's memory target adds them).",
+         a byte a pixel, would add {} (the summary's memory target adds them). load is the \
+         highest 1-minute load average read after each of the row's runs: on 2 cores, above 1 \
+         at one thread or 2 at two means other processes were running.",
         unloaded.join(", ")
     );
     let compared = rows.iter().any(|row| row.get("ours_over_torch").is_some());
@@ -491,21 +501,22 @@ fn print_cnn_table(rows: &[&Value]) {
     }
     println!();
     let mut header = String::from(
-        "| net | threads | core-core ns | s/epoch | samples/s | GFLOP/s | % peak | peak MB | test acc |",
+        "| net | threads | load | core-core ns | s/epoch | samples/s | GFLOP/s | % peak | peak MB | test acc |",
     );
-    let mut rule = String::from("|:--|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut rule = String::from("|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     if compared {
-        header.push_str(" torch samples/s | torch peak MB | ours/torch |");
-        rule.push_str("--:|--:|--:|");
+        header.push_str(" torch samples/s | torch peak MB | torch load | ours/torch |");
+        rule.push_str("--:|--:|--:|--:|");
     }
     println!("{header}\n{rule}");
     for &row in rows {
         let number = |key: &str, digits: usize| number(row, key, digits);
         let mut line = format!(
-            "| {}{} | {} | {} | {} | {} | {} | {}% | {} | {} |",
+            "| {}{} | {} | {} | {} | {} | {} | {} | {}% | {} | {} |",
             row["label"].as_str().unwrap_or(""),
             if networks::disturbed(row) { " (!)" } else { "" },
             row["threads"],
+            number("load_average", 2),
             number("core_to_core_ns", 0),
             number("seconds_per_epoch", 3),
             number("samples_per_second", 0),
@@ -516,9 +527,10 @@ fn print_cnn_table(rows: &[&Value]) {
         );
         if compared {
             line.push_str(&format!(
-                " {} | {} | {} |",
+                " {} | {} | {} | {} |",
                 number("torch_samples_per_second", 0),
                 number("torch_peak_memory_mb", 0),
+                number("torch_load_average", 2),
                 ratio(row, "torch"),
             ));
         }
@@ -563,6 +575,7 @@ mod tests {
             peak_memory_mb: Some(peak_mb),
             framework_version: None,
             others_cpu_percent: None,
+            load_average: None,
             core_to_core_ns: None,
         }
     }
