@@ -12,7 +12,9 @@
 //! polled from `/proc/PID/status`.
 //!
 //! For reruns, `TRAIN_ONLY=a` limits the networks (`TRAIN_ONLY=pytorch-example,lenet5`
-//! runs the CNN rows alone) and `TRAIN_THREADS=2` the thread counts.
+//! runs the CNN rows alone) and `TRAIN_THREADS=2` the thread counts;
+//! `BENCH_QUIET_WAIT=15` shortens the wait for a quiet machine before each
+//! run (see `quiet::wait_for_quiet`).
 
 use super::networks::{self, Network, PeerResult, CONV_NETWORKS, NETWORKS, PEERS};
 use super::quiet;
