@@ -128,7 +128,8 @@ fn run_trainer(
         .args(["--epochs", &epochs.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--val-split", "0", "--seed", "1", "--json"])
-        .arg("--out")
+        // Every round of a row writes to the same folder.
+        .args(["--overwrite", "--out"])
         .arg(&out)
         .current_dir(report::workspace_root());
     if let Some(limit) = network.limit {
