@@ -315,9 +315,10 @@ fn cnn_memory_target(network: &Network, rows: &[&Value]) -> Target {
     let measured = highest.map_or("-".into(), |mb| {
         if unloaded > 0.0 {
             format!(
-                "{:.0} MB ({mb:.0} measured with {} images loaded, + {unloaded:.0} MB for the rest)",
+                "{:.0} MB ({mb:.0} measured with {n} training + {n} test images loaded, \
+                 + {unloaded:.0} MB for the rest)",
                 mb + unloaded,
-                networks::thousands(2 * network.images_per_epoch()),
+                n = networks::thousands(network.images_per_epoch()),
             )
         } else {
             format!("{mb:.0} MB")
@@ -401,9 +402,13 @@ mod tests {
         let memory = targets.last().unwrap();
         // The highest peak, 190 MB, plus 57,200 unloaded images of 784 bytes.
         let full = 190.0 + example.unloaded_image_bytes() / 1e6;
-        assert!(memory
-            .measured
-            .starts_with(&format!("{full:.0} MB (190 measured with 12,800 images")));
+        let expected =
+            format!("{full:.0} MB (190 measured with 6,400 training + 6,400 test images");
+        assert!(
+            memory.measured.starts_with(&expected),
+            "{}",
+            memory.measured
+        );
         assert!(memory.measured.ends_with(" (!)"), "{}", memory.measured);
         assert_eq!(memory.met, Some(full < 300.0));
         let heavy = [json!({"network": "pytorch-example", "threads": 1, "peak_memory_mb": 290.0})];
