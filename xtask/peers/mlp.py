@@ -145,7 +145,7 @@ def numpy_workload(args, net):
                     param -= lr * (m / c1) / (np.sqrt(v / c2) + eps)
         epoch_seconds.append(time.perf_counter() - start)
     accuracy = float((forward(x_test)[-1].argmax(axis=1) == y_test).mean())
-    return train_report(args, net, epoch_seconds, len(x_train), accuracy)
+    return train_report(epoch_seconds, len(x_train), accuracy, flops_per_sample(net["sizes"]))
 
 
 # ---------------------------------------------------------------- torch ----
@@ -200,13 +200,15 @@ def torch_workload(args, net):
         epoch_seconds.append(time.perf_counter() - start)
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(dim=1) == y_test).float().mean())
-    return train_report(args, net, epoch_seconds, len(x_train), accuracy)
+    return train_report(epoch_seconds, len(x_train), accuracy, flops_per_sample(net["sizes"]))
 
 
 # -------------------------------------------------------------- reports ----
 
 
-def train_report(args, net, epoch_seconds, samples, accuracy):
+def train_report(epoch_seconds, samples, accuracy, sample_flops):
+    """A training run's JSON object (cnn.py's too): `samples` per epoch,
+    `sample_flops` training FLOPs per sample as the caller counts them."""
     # This run's median epoch, for reading the script's output on its own;
     # xtask takes the median over the epochs of all its rounds instead.
     seconds = sorted(epoch_seconds)[len(epoch_seconds) // 2]
@@ -217,7 +219,7 @@ def train_report(args, net, epoch_seconds, samples, accuracy):
         # Every epoch, so xtask can take the median over several runs.
         "epoch_seconds": epoch_seconds,
         "samples_per_epoch": samples,
-        "gflops": rate * flops_per_sample(net["sizes"]) / 1e9,
+        "gflops": rate * sample_flops / 1e9,
         "test_accuracy": accuracy,
         "peak_memory_mb": peak_memory_mb(),
     }
@@ -261,6 +263,8 @@ def main():
         result = workload(args, NETS[args.net])
     except ImportError as missing:
         result = {"skipped": f"{args.framework} is not installed ({missing})"}
+    if args.framework in sys.modules:
+        result.update(framework_version=sys.modules[args.framework].__version__)
     result.update(framework=args.framework, net=args.net, mode=args.mode, threads=args.threads)
     json.dump(result, sys.stdout)
     print()

@@ -4,7 +4,7 @@
 //! was not run or not installed, reads "not measured", never "met".
 
 use super::infer::LATENCY_TARGET_US;
-use super::networks;
+use super::networks::{self, Network, CONV_NETWORKS};
 use serde_json::Value;
 
 /// One target: which issue set it, what it asks, what was measured, and
@@ -74,16 +74,23 @@ fn ratio_target(issue: u32, goal: String, ratio: Option<f64>, at_least: f64) -> 
     }
 }
 
-/// A training ratio target against a peer (`ours_over_{peer}` in `row`),
-/// whose figure also says what meeting it would take: `at_least` times
-/// the peer's samples/s, as a share of the FP32 peak. The GFLOP/s behind
-/// `percent_of_peak` count only a step's GEMM work, so a need of 100% or
-/// more is out of reach at the peer's speed in this run, however fast the
-/// rest of the step; the peers' speed moves from run to run far more than
-/// ours (see BENCHMARKS.md).
-fn peer_ratio_target(goal: String, row: Option<&Value>, peer: &str, at_least: f64) -> Target {
+/// A training ratio target of issue `issue` against a peer
+/// (`ours_over_{peer}` in `row`), whose figure also says what meeting it
+/// would take: `at_least` times the peer's samples/s, as a share of the FP32
+/// peak. The GFLOP/s behind `percent_of_peak` count only a step's GEMM work
+/// (an MLP) or three forward passes' multiply-adds (a CNN), so a need of
+/// 100% or more is out of reach at the peer's speed in this run, however
+/// fast the rest of the step; the peers' speed moves from run to run far
+/// more than ours (see BENCHMARKS.md).
+fn peer_ratio_target(
+    issue: u32,
+    goal: String,
+    row: Option<&Value>,
+    peer: &str,
+    at_least: f64,
+) -> Target {
     let ratio = number(row, &format!("ours_over_{peer}"));
-    let mut target = ratio_target(6, goal, ratio, at_least);
+    let mut target = ratio_target(issue, goal, ratio, at_least);
     if let Some(needed) = ratio
         .zip(number(row, "percent_of_peak"))
         .map(|(ratio, percent)| at_least * percent / ratio)
@@ -216,12 +223,14 @@ fn train_targets(rows: &[Value], targets: &mut Vec<Target>) {
     for threads in networks::thread_counts() {
         let a = row("a", threads);
         targets.push(peer_ratio_target(
+            6,
             format!("train (a) 784-100-10 SGD B=100, {threads} thread(s): >= 3x PyTorch samples/s"),
             a,
             "torch",
             3.0,
         ));
         targets.push(peer_ratio_target(
+            6,
             format!("train (a) 784-100-10 SGD B=100, {threads} thread(s): >= 1.5x numpy samples/s"),
             a,
             "numpy",
@@ -231,6 +240,7 @@ fn train_targets(rows: &[Value], targets: &mut Vec<Target>) {
     let all = *networks::thread_counts().last().unwrap_or(&1);
     let b = row("b", all);
     targets.push(peer_ratio_target(
+        6,
         format!("train (b) 784-512-256-10 Adam B=128, {all} threads: >= 2.5x PyTorch samples/s"),
         b,
         "torch",
@@ -249,6 +259,79 @@ fn train_targets(rows: &[Value], targets: &mut Vec<Target>) {
         met: percent.map(|p| p >= 55.0),
     };
     targets.push(flagged(peak_target, b));
+    cnn_targets(rows, targets);
+}
+
+/// Issue 18's CNN rows: at least 2x PyTorch's training samples/s at each
+/// thread count, and peak memory of training below 300 MB.
+fn cnn_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    for network in &CONV_NETWORKS {
+        let of_network: Vec<&Value> = rows
+            .iter()
+            .filter(|row| row["network"] == network.name)
+            .collect();
+        if of_network.is_empty() {
+            continue;
+        }
+        let images = network.limit.map_or(String::new(), |n| {
+            format!(", first {} images", networks::thousands(n))
+        });
+        for threads in networks::thread_counts() {
+            let row = of_network
+                .iter()
+                .copied()
+                .find(|row| row["threads"] == threads);
+            targets.push(peer_ratio_target(
+                18,
+                format!(
+                    "train ({}) B={}{images}, {threads} thread(s): >= {CNN_OVER_TORCH}x PyTorch \
+                     samples/s",
+                    network.name, network.batch
+                ),
+                row,
+                "torch",
+                CNN_OVER_TORCH,
+            ));
+        }
+        targets.push(cnn_memory_target(network, &of_network));
+    }
+}
+
+/// Issue 18's speed target: ours / PyTorch in training samples/s.
+const CNN_OVER_TORCH: f64 = 2.0;
+
+/// Issue 18's memory target for CNN training, in MB.
+const CNN_PEAK_MB: f64 = 300.0;
+
+/// The highest peak of `network`'s rows, plus the images a full run would
+/// also load (the rows train on the first few thousand): met only if even
+/// that sum stays below [`CNN_PEAK_MB`].
+fn cnn_memory_target(network: &Network, rows: &[&Value]) -> Target {
+    let highest = rows
+        .iter()
+        .filter_map(|row| row["peak_memory_mb"].as_f64())
+        .reduce(f64::max);
+    let unloaded = network.unloaded_image_bytes() / 1e6;
+    let measured = highest.map_or("-".into(), |mb| {
+        if unloaded > 0.0 {
+            format!(
+                "{:.0} MB ({mb:.0} measured with {n} training + {n} test images loaded, \
+                 + {unloaded:.0} MB for the rest)",
+                mb + unloaded,
+                n = networks::thousands(network.images_per_epoch()),
+            )
+        } else {
+            format!("{mb:.0} MB")
+        }
+    });
+    let target = Target {
+        issue: 18,
+        goal: format!("train ({}): peak memory < {CNN_PEAK_MB} MB", network.name),
+        measured,
+        met: highest.map(|mb| mb + unloaded < CNN_PEAK_MB),
+    };
+    let disturbed = rows.iter().copied().find(|&row| networks::disturbed(row));
+    flagged(target, disturbed)
 }
 
 fn infer_targets(rows: &[Value], targets: &mut Vec<Target>) {
@@ -283,14 +366,53 @@ mod tests {
         // is 1.5 * 71.4 / (264 / 199.3) = 80.9%.
         let row = json!({"percent_of_peak": 71.4, "ours_over_torch": 264.0 / 124.0,
                          "ours_over_numpy": 264.0 / 199.3});
-        let torch = peer_ratio_target("3x".into(), Some(&row), "torch", 3.0);
+        let torch = peer_ratio_target(6, "3x".into(), Some(&row), "torch", 3.0);
         assert_eq!(torch.measured, "2.13x (needs 101% of peak)");
         assert_eq!(torch.met, Some(false));
-        let numpy = peer_ratio_target("1.5x".into(), Some(&row), "numpy", 1.5);
+        let numpy = peer_ratio_target(6, "1.5x".into(), Some(&row), "numpy", 1.5);
         assert_eq!(numpy.measured, "1.32x (needs 81% of peak)");
         // Without the peer's figure: not measured, and no need to state.
         let alone = json!({"percent_of_peak": 71.4});
-        let missing = peer_ratio_target("3x".into(), Some(&alone), "torch", 3.0);
+        let missing = peer_ratio_target(6, "3x".into(), Some(&alone), "torch", 3.0);
         assert_eq!((missing.measured.as_str(), missing.met), ("-", None));
+    }
+
+    #[test]
+    fn cnn_rows_have_a_speed_target_per_thread_count_and_one_for_memory() {
+        let example = &CONV_NETWORKS[0];
+        let rows = vec![
+            json!({"network": "pytorch-example", "threads": 1, "peak_memory_mb": 180.0,
+                   "ours_over_torch": 2.5, "percent_of_peak": 20.0}),
+            json!({"network": "pytorch-example", "threads": 2, "peak_memory_mb": 190.0,
+                   "others_cpu_percent": 30.0}),
+        ];
+        let mut targets = Vec::new();
+        cnn_targets(&rows, &mut targets);
+        let threads = networks::thread_counts().len();
+        // No lenet5 rows: no lenet5 targets.
+        assert_eq!(targets.len(), threads + 1);
+        assert_eq!(targets[0].issue, 18);
+        assert!(
+            targets[0].goal.contains("first 6,400 images"),
+            "{}",
+            targets[0].goal
+        );
+        assert_eq!(targets[0].measured, "2.50x (needs 16% of peak)");
+        assert_eq!(targets[0].met, Some(true));
+        let memory = targets.last().unwrap();
+        // The highest peak, 190 MB, plus 57,200 unloaded images of 784 bytes.
+        let full = 190.0 + example.unloaded_image_bytes() / 1e6;
+        let expected =
+            format!("{full:.0} MB (190 measured with 6,400 training + 6,400 test images");
+        assert!(
+            memory.measured.starts_with(&expected),
+            "{}",
+            memory.measured
+        );
+        assert!(memory.measured.ends_with(" (!)"), "{}", memory.measured);
+        assert_eq!(memory.met, Some(full < 300.0));
+        let heavy = [json!({"network": "pytorch-example", "threads": 1, "peak_memory_mb": 290.0})];
+        let heavy: Vec<&Value> = heavy.iter().collect();
+        assert_eq!(cnn_memory_target(example, &heavy).met, Some(false));
     }
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask bench train`: full MNIST epochs of issue 6's two networks,
+//! and short epochs (the first images of the set) of issue 18's two CNNs,
 //! timed the way users run them, through the trainer binary, at 1 thread and
-//! at all threads; with `--compare`, the same workloads in numpy and PyTorch.
+//! at all threads; with `--compare`, the same workloads in numpy and PyTorch
+//! (the MLPs, `xtask/peers/mlp.py`) or PyTorch (the CNNs, `cnn.py`).
 //!
 //! The trainer is built with `cargo build --release -p trainer` and run as
 //! `trainer train ... --val-split 0 --json`; its JSON gives each epoch's
@@ -9,10 +11,12 @@
 //! all rounds. Peak memory is the child's `VmHWM` (peak resident set),
 //! polled from `/proc/PID/status`.
 //!
-//! For reruns, `TRAIN_ONLY=a` limits the networks and `TRAIN_THREADS=2` the
-//! thread counts.
+//! For reruns, `TRAIN_ONLY=a` limits the networks (`TRAIN_ONLY=pytorch-example,lenet5`
+//! runs the CNN rows alone) and `TRAIN_THREADS=2` the thread counts;
+//! `BENCH_QUIET_WAIT=15` shortens the wait for a quiet machine before each
+//! run (see `quiet::wait_for_quiet`).
 
-use super::networks::{self, Network, PeerResult, NETWORKS, PEERS};
+use super::networks::{self, Network, PeerResult, CONV_NETWORKS, NETWORKS, PEERS};
 use super::quiet;
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
@@ -24,6 +28,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let mut rows = Vec::new();
     for network in NETWORKS
         .iter()
+        .chain(&CONV_NETWORKS)
         .filter(|n| networks::selected("TRAIN_ONLY", n.name))
     {
         let epochs = if options.quick { 1 } else { network.epochs };
@@ -34,7 +39,11 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             // One-thread runs, ours and the peers', on one core (see
             // `report::on_one_core`).
             let row = report::on_one_core(threads == 1, || -> Result<Value, String> {
-                let peers: &[&str] = if options.compare { &PEERS } else { &[] };
+                let peers = if options.compare {
+                    network.peer.frameworks()
+                } else {
+                    &[]
+                };
                 let rounds = if options.quick { 1 } else { ROUNDS };
                 let runs = run_rounds(&trainer, network, threads, epochs, peers, rounds)?;
                 let peak = networks::peak_gflops(threads);
@@ -54,8 +63,12 @@ struct TrainerRun {
     samples_per_epoch: f64,
     test_accuracy: f64,
     peak_memory_mb: Option<f64>,
+    /// A peer's `framework_version` (`torch.__version__`); `None` for ours.
+    framework_version: Option<String>,
     /// Percent of the machine's CPU other processes used during the run.
     others_cpu_percent: Option<f64>,
+    /// The machine's 1-minute load average just after the run.
+    load_average: Option<f64>,
     /// [`report::core_to_core_round_trip_ns`] just before and just after
     /// the run, averaged (multi-thread runs only).
     core_to_core_ns: Option<f64>,
@@ -73,8 +86,12 @@ fn build_trainer() -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("cargo build --release -p trainer failed: {status}"));
     }
-    let binary = root
-        .join("target/release/trainer")
+    // Where the build above put it: `CARGO_TARGET_DIR` when set (worktrees
+    // that share one target directory), relative to `root` where cargo ran.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |dir| root.join(dir));
+    let binary = target
+        .join("release/trainer")
         .with_extension(std::env::consts::EXE_EXTENSION);
     if binary.exists() {
         Ok(binary)
@@ -95,25 +112,29 @@ fn run_trainer(
         "target/bench/runs/train-{}-{threads}t",
         network.name
     ));
-    let layers: Vec<String> = network.sizes.iter().map(usize::to_string).collect();
     let mut command = Command::new(trainer);
     command
         .arg("train")
-        .args(["--layers", &layers.join(",")])
-        .args(["--activation", "relu", "--init", "he"])
+        .args(["--layers", network.layers])
+        .args(["--activation", network.activation, "--init", network.init])
         .args(["--optimizer", network.optimizer])
         .args(["--lr", &network.lr.to_string()])
+        .args(["--schedule", network.schedule])
         // Every setting the peers do not have is switched off explicitly,
-        // so no preset default (a cosine schedule, pixel shifts) slips in.
-        .args(["--schedule", "constant", "--weight-decay", "0"])
-        .args(["--dropout", "0", "--augment", "0"])
+        // so no preset default (weight decay, pixel shifts) slips in.
+        // `--dropout 0` adds no dropout and keeps the spec's own (`d0.25`).
+        .args(["--weight-decay", "0", "--dropout", "0", "--augment", "0"])
         .args(["--batch-size", &network.batch.to_string()])
         .args(["--epochs", &epochs.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--val-split", "0", "--seed", "1", "--json"])
-        .arg("--out")
+        // Every round of a row writes to the same folder.
+        .args(["--overwrite", "--out"])
         .arg(&out)
         .current_dir(report::workspace_root());
+    if let Some(limit) = network.limit {
+        command.args(["--limit", &limit.to_string()]);
+    }
     let shown = format!("{command:?}");
     quiet::wait_for_quiet(&format!(
         "training ({}) on {threads} thread(s)",
@@ -171,7 +192,9 @@ fn run_trainer(
             .as_f64()
             .ok_or("the trainer's JSON has no \"test_accuracy\"")?,
         peak_memory_mb: watched.peak_kib.map(|kib| kib as f64 * 1024.0 / 1e6),
+        framework_version: None,
         others_cpu_percent: watched.others_percent,
+        load_average: quiet::load_average(),
         core_to_core_ns,
     })
 }
@@ -244,26 +267,30 @@ fn run_rounds(
 }
 
 impl TrainerRun {
-    /// A run of `mlp.py`, from its JSON.
+    /// A run of `mlp.py` or `cnn.py`, from its JSON.
     fn from_peer(json: &Value) -> Result<TrainerRun, String> {
         let number = |key: &str| {
             json[key]
                 .as_f64()
-                .ok_or_else(|| format!("mlp.py printed no number \"{key}\": {json}"))
+                .ok_or_else(|| format!("the peer script printed no number \"{key}\": {json}"))
         };
         let epoch_seconds: Vec<f64> = json["epoch_seconds"]
             .as_array()
             .map(|all| all.iter().filter_map(Value::as_f64).collect())
             .unwrap_or_default();
         if epoch_seconds.is_empty() {
-            return Err(format!("mlp.py printed no \"epoch_seconds\": {json}"));
+            return Err(format!(
+                "the peer script printed no \"epoch_seconds\": {json}"
+            ));
         }
         Ok(TrainerRun {
             epoch_seconds,
             samples_per_epoch: number("samples_per_epoch")?,
             test_accuracy: number("test_accuracy")?,
             peak_memory_mb: json["peak_memory_mb"].as_f64(),
+            framework_version: json["framework_version"].as_str().map(String::from),
             others_cpu_percent: json["others_cpu_percent"].as_f64(),
+            load_average: json["load_average"].as_f64(),
             core_to_core_ns: None,
         })
     }
@@ -271,14 +298,15 @@ impl TrainerRun {
 
 /// One side's figures over all its rounds: the median epoch of every round,
 /// the first round's test accuracy (each round trains the same epochs from
-/// the same seed), the highest peak memory and share of the CPU taken by
-/// other processes, and the mean core-to-core round trip.
+/// the same seed), the highest peak memory, share of the CPU taken by
+/// other processes and load average, and the mean core-to-core round trip.
 struct Summary {
     seconds_per_epoch: f64,
     samples_per_second: f64,
     test_accuracy: f64,
     peak_memory_mb: Option<f64>,
     others_cpu_percent: Option<f64>,
+    load_average: Option<f64>,
     core_to_core_ns: Option<f64>,
 }
 
@@ -299,6 +327,7 @@ impl Summary {
             test_accuracy: runs[0].test_accuracy,
             peak_memory_mb: highest(|run| run.peak_memory_mb),
             others_cpu_percent: highest(|run| run.others_cpu_percent),
+            load_average: highest(|run| run.load_average),
             core_to_core_ns: (!round_trips.is_empty())
                 .then(|| round_trips.iter().sum::<f64>() / round_trips.len() as f64),
         }
@@ -314,7 +343,12 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
         "bench": "train",
         "network": network.name,
         "layers": network.shape(),
+        "label": network.label(),
+        "convolutional": network.is_convolutional(),
+        "images_per_epoch": network.images_per_epoch(),
+        "activation": network.activation,
         "optimizer": network.optimizer,
+        "schedule": network.schedule,
         "batch": network.batch,
         "threads": threads,
         "epochs": epochs,
@@ -326,6 +360,7 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
         "peak_memory_mb": ours.peak_memory_mb,
         "test_accuracy": ours.test_accuracy,
         "others_cpu_percent": ours.others_cpu_percent,
+        "load_average": ours.load_average,
         "core_to_core_ns": ours.core_to_core_ns,
     });
     for (framework, peer_runs) in &runs.peers {
@@ -337,6 +372,8 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
                 row[format!("{framework}_peak_memory_mb")] = json!(theirs.peak_memory_mb);
                 row[format!("{framework}_test_accuracy")] = json!(theirs.test_accuracy);
                 row[format!("{framework}_others_cpu_percent")] = json!(theirs.others_cpu_percent);
+                row[format!("{framework}_load_average")] = json!(theirs.load_average);
+                row[format!("{framework}_version")] = json!(peer_runs[0].framework_version);
                 row[format!("ours_over_{framework}")] =
                     json!(ours.samples_per_second / theirs.samples_per_second);
             }
@@ -349,6 +386,18 @@ fn row_of(network: &Network, threads: usize, epochs: usize, peak: f64, runs: &Ro
 
 fn print_table(rows: &[Value]) {
     println!("## train (`cargo xtask bench train`)\n");
+    let (cnns, mlps): (Vec<&Value>, Vec<&Value>) =
+        rows.iter().partition(|row| row["convolutional"] == true);
+    if !mlps.is_empty() {
+        print_mlp_table(&mlps);
+    }
+    if !cnns.is_empty() {
+        print_cnn_table(&cnns);
+    }
+}
+
+/// The table of issue 6's MLPs: full epochs, numpy and PyTorch beside.
+fn print_mlp_table(rows: &[&Value]) {
     println!(
         "Full MNIST epochs (60,000 images) through `target/release/trainer train --json`; \
          the median epoch's training time (evaluation excluded) over all the rounds of a row \
@@ -382,12 +431,8 @@ fn print_table(rows: &[Value]) {
         rule.push_str("--:|--:|--:|--:|");
     }
     println!("{header}\n{rule}");
-    for row in rows {
-        let number = |key: &str, digits: usize| {
-            row[key]
-                .as_f64()
-                .map_or("-".to_string(), |v| format!("{v:.digits$}"))
-        };
+    for &row in rows {
+        let number = |key: &str, digits: usize| number(row, key, digits);
         let mut line = format!(
             "| ({}) {} {} B={}{} | {} | {} | {} | {} | {} | {}% | {} | {} |",
             row["network"].as_str().unwrap_or(""),
@@ -402,9 +447,7 @@ fn print_table(rows: &[Value]) {
             number("gflops", 1),
             number("percent_of_peak", 0),
             number("peak_memory_mb", 0),
-            row["test_accuracy"]
-                .as_f64()
-                .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+            percent(row, "test_accuracy"),
         );
         if compared {
             line.push_str(&format!(
@@ -417,10 +460,103 @@ fn print_table(rows: &[Value]) {
         }
         println!("{line}");
     }
-    if let Some(note) = networks::disturbed_note(rows) {
+    if let Some(note) = networks::disturbed_note(rows.iter().copied()) {
         println!("\n{note}");
     }
     println!();
+}
+
+/// The table of issue 18's CNNs: short epochs, PyTorch beside.
+fn print_cnn_table(rows: &[&Value]) {
+    println!("### Convolutional networks (issue 18)\n");
+    let unloaded: Vec<String> = CONV_NETWORKS
+        .iter()
+        .filter(|n| rows.iter().any(|row| row["network"] == n.name))
+        .map(|n| format!("{:.0} MB to ({})", n.unloaded_image_bytes() / 1e6, n.name))
+        .collect();
+    println!(
+        "The first N training images an epoch, N as each row says, through \
+         `target/release/trainer train --limit N --json` (the test accuracy is on the first N \
+         test images); the median epoch's training time over all the rounds of a row, as \
+         above. GFLOP/s counts a training step as 3x the forward pass, at 2 FLOPs a \
+         multiply-add of the convolutions and dense layers \
+         (`nn::ModelSpec::forward_multiply_adds`; forward, dW and dX about one forward each); \
+         % is of the measured FP32 peak for the threads used. Peak MB is the trainer's peak \
+         resident set with N training and N test images loaded; the rest of the 70,000, at \
+         a byte a pixel, would add {} (the summary's memory target adds them). load is the \
+         highest 1-minute load average read after each of the row's runs: on 2 cores, above 1 \
+         at one thread or 2 at two means other processes were running.",
+        unloaded.join(", ")
+    );
+    let compared = rows.iter().any(|row| row.get("ours_over_torch").is_some());
+    if compared {
+        println!(
+            "PyTorch ({}) runs `xtask/peers/cnn.py` in the same session: the same spec built as \
+             a `torch.nn.Sequential` (its parameters and multiply-adds checked against `nn`'s), \
+             batch, optimizer (PyTorch's, default hyper-parameters), schedule, images and \
+             thread count, PyTorch's default initialisation, batches indexed from tensors in \
+             memory; taking turns with ours round by round, the 1-thread runs of both on the \
+             same core. Its peak MB is the Python process's `ru_maxrss`.",
+            rows.iter()
+                .find_map(|row| row["torch_version"].as_str())
+                .unwrap_or("version unknown")
+        );
+    }
+    println!();
+    let mut header = String::from(
+        "| net | threads | load | core-core ns | s/epoch | samples/s | GFLOP/s | % peak | peak MB | test acc |",
+    );
+    let mut rule = String::from("|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    if compared {
+        header.push_str(" torch samples/s | torch peak MB | torch load | ours/torch |");
+        rule.push_str("--:|--:|--:|--:|");
+    }
+    println!("{header}\n{rule}");
+    for &row in rows {
+        let number = |key: &str, digits: usize| number(row, key, digits);
+        let mut line = format!(
+            "| {}{} | {} | {} | {} | {} | {} | {} | {}% | {} | {} |",
+            row["label"].as_str().unwrap_or(""),
+            if networks::disturbed(row) { " (!)" } else { "" },
+            row["threads"],
+            number("load_average", 2),
+            number("core_to_core_ns", 0),
+            number("seconds_per_epoch", 3),
+            number("samples_per_second", 0),
+            number("gflops", 1),
+            number("percent_of_peak", 0),
+            number("peak_memory_mb", 0),
+            percent(row, "test_accuracy"),
+        );
+        if compared {
+            line.push_str(&format!(
+                " {} | {} | {} | {} |",
+                number("torch_samples_per_second", 0),
+                number("torch_peak_memory_mb", 0),
+                number("torch_load_average", 2),
+                ratio(row, "torch"),
+            ));
+        }
+        println!("{line}");
+    }
+    if let Some(note) = networks::disturbed_note(rows.iter().copied()) {
+        println!("\n{note}");
+    }
+    println!();
+}
+
+/// `row[key]` with `digits` decimals, or `-`.
+fn number(row: &Value, key: &str, digits: usize) -> String {
+    row[key]
+        .as_f64()
+        .map_or("-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+/// `row[key]`, a fraction, as `98.12%`, or `-`.
+fn percent(row: &Value, key: &str) -> String {
+    row[key]
+        .as_f64()
+        .map_or("-".into(), |a| format!("{:.2}%", 100.0 * a))
 }
 
 /// `2.41x`, or `-` when the peer was skipped.
@@ -440,7 +576,9 @@ mod tests {
             samples_per_epoch: 60_000.0,
             test_accuracy: accuracy,
             peak_memory_mb: Some(peak_mb),
+            framework_version: None,
             others_cpu_percent: None,
+            load_average: None,
             core_to_core_ns: None,
         }
     }
@@ -484,6 +622,31 @@ mod tests {
         assert_eq!(row["numpy_peak_memory_mb"], 430.0);
         assert_eq!(row["torch_skipped"], "torch is not installed");
         assert!(row.get("ours_over_torch").is_none());
+    }
+
+    #[test]
+    fn a_cnn_row_counts_three_forward_passes_and_names_its_images_and_torch() {
+        let mut ours = run(&[2.0, 1.0], 0.9, 250.0);
+        ours.samples_per_epoch = 6_400.0;
+        let mut torch = run(&[4.0, 3.0], 0.9, 1200.0);
+        (torch.samples_per_epoch, torch.framework_version) = (6_400.0, Some("2.15.0".into()));
+        let runs = Rounds {
+            ours: vec![ours],
+            peers: vec![("torch", Ok(vec![torch]))],
+        };
+        let example = &CONV_NETWORKS[0];
+        let row = row_of(example, 1, 2, 100.0, &runs);
+        assert_eq!(row["convolutional"], true);
+        assert_eq!(row["images_per_epoch"], 6_400);
+        assert_eq!(row["label"], example.label());
+        // Upper middle of [1, 2] is 2 s: 3,200 samples/s at 6 x 11,992,448 FLOPs.
+        assert_eq!(row["samples_per_second"], 3_200.0);
+        assert_eq!(row["gflops"], 3_200.0 * 6.0 * 11_992_448.0 / 1e9);
+        assert_eq!(row["torch_samples_per_second"], 1_600.0);
+        assert_eq!(row["ours_over_torch"], 2.0);
+        assert_eq!(row["torch_version"], "2.15.0");
+        assert_eq!(row["torch_peak_memory_mb"], 1200.0);
+        assert!(row.get("numpy_skipped").is_none());
     }
 
     #[test]
