@@ -9,47 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-fn trainer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-}
-
-fn run(args: &[&str]) -> Output {
-    trainer().args(args).output().expect("trainer runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A fresh, empty folder for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("trainer-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
-
-/// Asserts a failure the way the issue wants it: the given exit code, one
-/// line on stderr starting with "error:", no panic, nothing on stdout.
-fn assert_clean_failure(output: &Output, code: i32, expected: &[&str]) -> String {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "not one line: {stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    for part in expected {
-        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
-    }
-    stderr
-}
+mod common;
+use common::{assert_clean_failure, path_arg, run, temp_dir, text, trainer, write_idx};
 
 fn json_stdout(output: &Output) -> Value {
     let stdout = text(&output.stdout);
@@ -440,15 +401,6 @@ fn a_missing_dataset_names_the_expected_files_and_the_bundled_data() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// An uncompressed IDX file: magic (0, 0, u8 type, dimensions), big-endian sizes, data.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend_from_slice(&d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
 
 /// The first `train` and `test` images of the bundled test set as an IDX folder.
 fn small_idx_dir(name: &str, train: usize, test: usize) -> PathBuf {

@@ -1,5 +1,4 @@
 //! Helpers for the end-to-end tests that run the `trainer` binary.
-//! (`cli.rs` predates this module and keeps its own copies.)
 
 #![allow(dead_code)] // each test file uses its own share
 
