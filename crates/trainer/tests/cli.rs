@@ -401,7 +401,6 @@ fn a_missing_dataset_names_the_expected_files_and_the_bundled_data() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-
 /// The first `train` and `test` images of the bundled test set as an IDX folder.
 fn small_idx_dir(name: &str, train: usize, test: usize) -> PathBuf {
     let dir = temp_dir(name);
