@@ -417,8 +417,9 @@ fn an_mlp_exports_as_gemms_with_the_scaling_first() {
         onnx.metadata["parameters"],
         (784 * 32 + 32 + 32 * 10 + 10).to_string()
     );
-    // The run folder does not record a test accuracy: the card says nothing.
-    assert!(!onnx.metadata.contains_key("test_accuracy"));
+    // The model file's own card, written by train, gives the test accuracy.
+    let card = nn::safetensors::read_tensors(&weights).unwrap().metadata;
+    assert_eq!(onnx.metadata["test_accuracy"], card["test_accuracy"]);
 }
 
 #[test]
