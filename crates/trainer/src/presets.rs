@@ -202,7 +202,7 @@ pub const PRESETS: &[Preset] = &[
         weight_decay: 1e-2,
         schedule: "cosine",
         batch_size: 128,
-        epochs: 10,
+        epochs: 12,
         dropout: 0.0,
         augment: 2,
         distortion: Distortion {
