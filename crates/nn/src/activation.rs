@@ -7,6 +7,7 @@
 
 use crate::{NnError, Result};
 use std::fmt;
+use std::ops::Range;
 use tensor::{MatrixMut, MatrixRef, ShapeError};
 
 /// An activation function `Y = f(X)`, applied to a `B x O` matrix.
@@ -89,19 +90,19 @@ impl Activation {
 
     /// `Y = f(Y)` in place, over a `B x O` matrix.
     pub fn forward_in_place(&self, mut y: MatrixMut<'_>) {
+        // Generic rather than a closure, so that each `f` is inlined.
+        fn each(y: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+            in_parallel(y, &|_, values| values.iter_mut().for_each(|v| *v = f(*v)))
+        }
         let values = y.as_mut_slice();
         match *self {
             Activation::Identity => {}
-            Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::LeakyRelu(slope) => values
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { slope * *v }),
-            Activation::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Relu => each(values, |v| v.max(0.0)),
+            Activation::LeakyRelu(slope) => each(values, |v| if v > 0.0 { v } else { slope * v }),
+            Activation::Sigmoid => each(values, sigmoid),
+            Activation::Tanh => each(values, f32::tanh),
             Activation::Softmax => tensor::ops::softmax_rows(y),
-            Activation::Step => values
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { 1.0 } else { 0.0 }),
+            Activation::Step => each(values, |v| if v > 0.0 { 1.0 } else { 0.0 }),
         }
     }
 
@@ -139,21 +140,32 @@ impl Activation {
     pub fn backward_in_place(&self, output: MatrixRef<'_>, mut grad: MatrixMut<'_>) -> Result<()> {
         same_shape("activation backward dY", output.shape(), grad.shape())?;
         let y = output.as_slice();
-        let each = |g: &mut [f32], derivative: &dyn Fn(f32) -> f32| {
-            g.iter_mut().zip(y).for_each(|(g, &y)| *g *= derivative(y));
-        };
+        // `dY[i] = scale(dY[i], Y[i])`, each share of `dY` with its `Y`.
+        fn each(g: &mut [f32], y: &[f32], scale: impl Fn(f32, f32) -> f32 + Sync) {
+            in_parallel(g, &|range, g| {
+                g.iter_mut()
+                    .zip(&y[range])
+                    .for_each(|(g, &y)| *g = scale(*g, y))
+            })
+        }
         match *self {
             Activation::Identity => {}
-            Activation::Relu => grad
-                .as_mut_slice()
-                .iter_mut()
-                .zip(y)
-                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+            Activation::Relu => each(grad.as_mut_slice(), y, |g, y| if y > 0.0 { g } else { 0.0 }),
             Activation::LeakyRelu(slope) => {
-                each(grad.as_mut_slice(), &|y| if y > 0.0 { 1.0 } else { slope })
+                each(
+                    grad.as_mut_slice(),
+                    y,
+                    |g, y| {
+                        if y > 0.0 {
+                            g
+                        } else {
+                            slope * g
+                        }
+                    },
+                )
             }
-            Activation::Sigmoid => each(grad.as_mut_slice(), &|y| y * (1.0 - y)),
-            Activation::Tanh => each(grad.as_mut_slice(), &|y| 1.0 - y * y),
+            Activation::Sigmoid => each(grad.as_mut_slice(), y, |g, y| g * (y * (1.0 - y))),
+            Activation::Tanh => each(grad.as_mut_slice(), y, |g, y| g * (1.0 - y * y)),
             Activation::Softmax => {
                 for r in 0..output.rows() {
                     let y = output.row(r);
@@ -180,6 +192,13 @@ impl fmt::Display for Activation {
             Activation::Step => f.write_str("step"),
         }
     }
+}
+
+/// Runs `task(range, values[range])` over shares of `values` on all
+/// threads, when there are enough values to be worth handing out.
+fn in_parallel(values: &mut [f32], task: &(dyn Fn(Range<usize>, &mut [f32]) + Sync)) {
+    const MIN_VALUES_PER_THREAD: usize = 16 * 1024;
+    tensor::parallel::for_each_block(values, 1, MIN_VALUES_PER_THREAD, task);
 }
 
 /// `1 / (1 + exp(-x))`, computed so that neither branch overflows.

@@ -18,6 +18,7 @@
 use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
+use tensor::parallel::for_each_block;
 use tensor::{ops, Matrix, MatrixRef};
 
 /// PyTorch's defaults.
@@ -42,15 +43,20 @@ pub struct BatchNorm {
     num_batches_tracked: [f32; 1],
     momentum: f32,
     eps: f32,
-    /// `1 / sqrt(var + eps)` per channel, of the last forward pass.
+    /// The mean and `1 / sqrt(var + eps)` per channel that the last
+    /// forward pass normalised with (the batch's, or the running ones).
+    mean: Vec<f32>,
     inverse_std: Vec<f32>,
     /// Whether the last forward pass used batch statistics.
     batch_statistics: bool,
-    xhat: Matrix,
     output: Matrix,
     input_grad: Matrix,
-    /// Per-channel sums, in f64 so that large batches lose nothing.
-    sums: Vec<f64>,
+    /// Two sums per run of `S` values (one image's channel), `[B * C]`:
+    /// computed on all threads, then added in f64 in a fixed order, so
+    /// the statistics have the same bits whatever the thread count.
+    run_sums: Vec<[f32; 2]>,
+    /// `mean(dy)` and `mean(dy * (x - mean))` per channel (backward).
+    mean_grad: Vec<[f32; 2]>,
     names: [String; 5],
 }
 
@@ -70,12 +76,13 @@ impl BatchNorm {
             num_batches_tracked: [0.0],
             momentum: BATCH_NORM_MOMENTUM,
             eps: BATCH_NORM_EPS,
+            mean: vec![0.0; channels],
             inverse_std: vec![0.0; channels],
             batch_statistics: false,
-            xhat: Matrix::zeros(0, channels * spatial),
             output: Matrix::zeros(0, channels * spatial),
             input_grad: Matrix::zeros(0, channels * spatial),
-            sums: vec![0.0; 2 * channels],
+            run_sums: Vec::new(),
+            mean_grad: vec![[0.0; 2]; channels],
             names: [
                 "weight",
                 "bias",
@@ -162,12 +169,15 @@ impl BatchNorm {
     }
 
     /// Normalises `X` `[B, C*S]`: with batch statistics (and an update of
-    /// the running ones) when `training`, else with the running statistics.
-    pub fn forward(&mut self, input: MatrixRef<'_>, training: bool) -> Result<&Matrix> {
+    /// the running ones) when `training`, else with the running statistics;
+    /// then `max(y, 0)` when `relu` (the activation after the norm, applied
+    /// here to spare a pass over the batch).
+    pub fn forward(&mut self, input: MatrixRef<'_>, training: bool, relu: bool) -> Result<&Matrix> {
         let (channels, spatial) = (self.channels, self.spatial);
-        if input.cols() != channels * spatial {
+        let width = channels * spatial;
+        if input.cols() != width {
             return Err(NnError::InputWidth {
-                expected: channels * spatial,
+                expected: width,
                 got: input.cols(),
             });
         }
@@ -180,133 +190,267 @@ impl BatchNorm {
                     .into(),
             });
         }
+        let x = input.as_slice();
         if training {
-            let (mean, square) = self.sums.split_at_mut(channels);
-            mean.fill(0.0);
-            square.fill(0.0);
-            // Each run of `S` values is summed in f32 (vectorised), the runs
-            // in f64, which keeps big batches exact enough.
-            for row in input.as_slice().chunks_exact(channels * spatial) {
-                for (c, values) in row.chunks_exact(spatial).enumerate() {
-                    mean[c] += ops::sum(values) as f64;
-                }
-            }
-            mean.iter_mut().for_each(|m| *m /= count as f64);
-            for row in input.as_slice().chunks_exact(channels * spatial) {
-                for (c, values) in row.chunks_exact(spatial).enumerate() {
-                    let centre = mean[c] as f32;
-                    square[c] += ops::sum_map(values, |v| (v - centre) * (v - centre)) as f64;
-                }
-            }
+            // Each run of `S` values gets its sum and its own squared
+            // deviations (two sweeps while it sits in L1); the runs combine
+            // in f64, in row order, as Chan et al. combine partial variances:
+            // `M2 = sum M2_run + S * sum (mean_run - mean)^2`.
+            self.run_sums.resize(input.rows() * channels, [0.0; 2]);
+            for_each_block(
+                &mut self.run_sums,
+                channels,
+                rows_per_thread(width),
+                &|rows, sums| {
+                    let runs =
+                        rows.flat_map(|r| x[r * width..(r + 1) * width].chunks_exact(spatial));
+                    for (run, sum) in runs.zip(sums) {
+                        let total = ops::sum(run);
+                        let centre = total / spatial as f32;
+                        *sum = [total, ops::sum_map(run, |v| (v - centre) * (v - centre))];
+                    }
+                },
+            );
             let m = self.momentum as f64;
             for c in 0..channels {
-                let variance = square[c] / count as f64;
+                let runs = || self.run_sums.iter().skip(c).step_by(channels);
+                let mean = runs().map(|&[total, _]| total as f64).sum::<f64>() / count as f64;
+                let square: f64 = runs()
+                    .map(|&[total, square]| {
+                        let offset = total as f64 / spatial as f64 - mean;
+                        square as f64 + spatial as f64 * offset * offset
+                    })
+                    .sum();
+                let variance = square / count as f64;
+                self.mean[c] = mean as f32;
                 self.inverse_std[c] = (1.0 / (variance + self.eps as f64).sqrt()) as f32;
-                let unbiased = square[c] / (count - 1) as f64;
-                self.running_mean[c] =
-                    ((1.0 - m) * self.running_mean[c] as f64 + m * mean[c]) as f32;
+                let unbiased = square / (count - 1) as f64;
+                self.running_mean[c] = ((1.0 - m) * self.running_mean[c] as f64 + m * mean) as f32;
                 self.running_var[c] =
                     ((1.0 - m) * self.running_var[c] as f64 + m * unbiased) as f32;
             }
             self.num_batches_tracked[0] += 1.0;
         } else {
             for c in 0..channels {
-                self.sums[c] = self.running_mean[c] as f64;
+                self.mean[c] = self.running_mean[c];
                 self.inverse_std[c] = 1.0 / (self.running_var[c] + self.eps).sqrt();
             }
         }
         self.batch_statistics = training;
-        self.xhat.resize(input.rows(), channels * spatial);
-        self.output.resize(input.rows(), channels * spatial);
-        let rows = input
-            .as_slice()
-            .chunks_exact(channels * spatial)
-            .zip(
-                self.xhat
-                    .as_mut_slice()
-                    .chunks_exact_mut(channels * spatial),
-            )
-            .zip(
-                self.output
-                    .as_mut_slice()
-                    .chunks_exact_mut(channels * spatial),
-            );
-        for ((x, xhat), y) in rows {
-            for c in 0..channels {
-                let (mean, scale) = (self.sums[c] as f32, self.inverse_std[c]);
-                let (gamma, beta) = (self.gamma[c], self.beta[c]);
-                let range = c * spatial..(c + 1) * spatial;
-                for ((&x, xhat), y) in x[range.clone()]
-                    .iter()
-                    .zip(&mut xhat[range.clone()])
-                    .zip(&mut y[range])
-                {
-                    *xhat = (x - mean) * scale;
-                    *y = gamma * *xhat + beta;
+        self.output.resize(input.rows(), width);
+        let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
+        for_each_block(
+            self.output.as_mut_slice(),
+            width,
+            rows_per_thread(width),
+            &|rows, out| {
+                for (r, y) in rows.zip(out.chunks_exact_mut(width)) {
+                    let runs = x[r * width..(r + 1) * width]
+                        .chunks_exact(spatial)
+                        .zip(y.chunks_exact_mut(spatial));
+                    for (c, (x, y)) in runs.enumerate() {
+                        let (channel, normalised) = (normalise.channel(c), x.iter().zip(y));
+                        if relu {
+                            normalised.for_each(|(&x, y)| *y = channel.value(x).max(0.0));
+                        } else {
+                            normalised.for_each(|(&x, y)| *y = channel.value(x));
+                        }
+                    }
                 }
-            }
-        }
+            },
+        );
         Ok(&self.output)
     }
 
-    /// `dgamma`, `dbeta` and `dX` from `dY` (see the module docs); in
-    /// evaluation mode the statistics are constants: `dx = gamma * dy / std`.
-    pub fn backward(&mut self, output_grad: MatrixRef<'_>) -> Result<&Matrix> {
+    /// `dgamma`, `dbeta` and `dX` from `X` (the forward pass's input) and
+    /// `dY` (see the module docs), through the ReLU first when the forward
+    /// pass applied it; in evaluation mode the statistics are constants:
+    /// `dx = gamma * dy / std`. `xhat` is computed again from `X` rather
+    /// than kept, which saves a batch-sized buffer and a pass over it.
+    pub fn backward(
+        &mut self,
+        input: MatrixRef<'_>,
+        output_grad: MatrixRef<'_>,
+        relu: bool,
+    ) -> Result<&Matrix> {
         let (channels, spatial) = (self.channels, self.spatial);
+        let width = channels * spatial;
         same_shape(
             "BatchNorm backward dY",
-            self.xhat.shape(),
+            self.output.shape(),
             output_grad.shape(),
         )?;
-        let count = (output_grad.rows() * spatial) as f64;
-        let (dbeta, dgamma) = self.sums.split_at_mut(channels);
-        dbeta.fill(0.0);
-        dgamma.fill(0.0);
-        let width = channels * spatial;
-        for (dy, xhat) in output_grad
-            .as_slice()
-            .chunks_exact(width)
-            .zip(self.xhat.as_slice().chunks_exact(width))
-        {
-            for c in 0..channels {
-                let range = c * spatial..(c + 1) * spatial;
-                let (dy, xhat) = (&dy[range.clone()], &xhat[range]);
-                dbeta[c] += ops::sum(dy) as f64;
-                dgamma[c] += ops::dot(dy, xhat).expect("one channel's run of dY and xhat") as f64;
-            }
-        }
-        for c in 0..channels {
-            self.beta_grad[c] = dbeta[c] as f32;
-            self.gamma_grad[c] = dgamma[c] as f32;
-        }
-        self.input_grad.resize(output_grad.rows(), width);
-        let rows = output_grad
-            .as_slice()
-            .chunks_exact(width)
-            .zip(self.xhat.as_slice().chunks_exact(width))
-            .zip(self.input_grad.as_mut_slice().chunks_exact_mut(width));
-        for ((dy, xhat), dx) in rows {
-            for c in 0..channels {
-                let scale = self.gamma[c] * self.inverse_std[c];
-                let range = c * spatial..(c + 1) * spatial;
-                let values = dy[range.clone()]
-                    .iter()
-                    .zip(&xhat[range.clone()])
-                    .zip(&mut dx[range]);
-                if self.batch_statistics {
-                    let (mean_dy, mean_dy_xhat) =
-                        ((dbeta[c] / count) as f32, (dgamma[c] / count) as f32);
-                    for ((&g, &h), dx) in values {
-                        *dx = scale * (g - mean_dy - h * mean_dy_xhat);
-                    }
-                } else {
-                    for ((&g, _), dx) in values {
-                        *dx = scale * g;
+        same_shape("BatchNorm backward X", self.output.shape(), input.shape())?;
+        let (x, dy) = (input.as_slice(), output_grad.as_slice());
+        let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
+        self.run_sums
+            .resize(output_grad.rows() * channels, [0.0; 2]);
+        for_each_block(
+            &mut self.run_sums,
+            channels,
+            rows_per_thread(width),
+            &|rows, sums| {
+                for (r, sums) in rows.zip(sums.chunks_exact_mut(channels)) {
+                    let row = r * width..(r + 1) * width;
+                    let runs = x[row.clone()]
+                        .chunks_exact(spatial)
+                        .zip(dy[row].chunks_exact(spatial));
+                    for (c, ((x, dy), sum)) in runs.zip(sums).enumerate() {
+                        let channel = normalise.channel(c);
+                        *sum = match relu {
+                            true => gradient_sums::<true>(x, dy, channel),
+                            false => gradient_sums::<false>(x, dy, channel),
+                        };
                     }
                 }
+            },
+        );
+        let count = (output_grad.rows() * spatial) as f64;
+        for c in 0..channels {
+            let runs = self.run_sums.iter().skip(c).step_by(channels);
+            let [dbeta, dy_centred] =
+                runs.fold([0.0f64; 2], |[a, b], &[g, h]| [a + g as f64, b + h as f64]);
+            self.beta_grad[c] = dbeta as f32;
+            self.gamma_grad[c] = (dy_centred * self.inverse_std[c] as f64) as f32;
+            self.mean_grad[c] = [(dbeta / count) as f32, (dy_centred / count) as f32];
+        }
+        self.input_grad.resize(output_grad.rows(), width);
+        let (mean_grad, batch_statistics) = (&self.mean_grad, self.batch_statistics);
+        let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
+        for_each_block(
+            self.input_grad.as_mut_slice(),
+            width,
+            rows_per_thread(width),
+            &|rows, out| {
+                for (r, dx) in rows.zip(out.chunks_exact_mut(width)) {
+                    let row = r * width..(r + 1) * width;
+                    let runs = x[row.clone()]
+                        .chunks_exact(spatial)
+                        .zip(dy[row].chunks_exact(spatial))
+                        .zip(dx.chunks_exact_mut(spatial));
+                    for (c, ((x, dy), dx)) in runs.enumerate() {
+                        let (channel, mean_grad) = (normalise.channel(c), mean_grad[c]);
+                        let mean_grad = batch_statistics.then_some(mean_grad);
+                        match relu {
+                            true => input_grad_run::<true>(x, dy, dx, channel, mean_grad),
+                            false => input_grad_run::<false>(x, dy, dx, channel, mean_grad),
+                        }
+                    }
+                }
+            },
+        );
+        Ok(&self.input_grad)
+    }
+}
+
+/// Rows of `width` values per thread below which a pass stays on one
+/// thread (handing work to the pool costs about a microsecond).
+fn rows_per_thread(width: usize) -> usize {
+    const MIN_VALUES_PER_THREAD: usize = 16 * 1024;
+    MIN_VALUES_PER_THREAD.div_ceil(width.max(1))
+}
+
+/// Where the per-channel values of `y = gamma * (x - mean) * inverse_std
+/// + beta` live; [`Normalise::channel`] takes one channel's out of the
+/// slices, once per run of `S` values, so the loops keep them in registers.
+struct Normalise<'a> {
+    mean: &'a [f32],
+    inverse_std: &'a [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+}
+
+impl<'a> Normalise<'a> {
+    fn new(
+        mean: &'a [f32],
+        inverse_std: &'a [f32],
+        gamma: &'a [f32],
+        beta: &'a [f32],
+    ) -> Normalise<'a> {
+        Normalise {
+            mean,
+            inverse_std,
+            gamma,
+            beta,
+        }
+    }
+
+    fn channel(&self, c: usize) -> Channel {
+        Channel {
+            mean: self.mean[c],
+            inverse_std: self.inverse_std[c],
+            gamma: self.gamma[c],
+            beta: self.beta[c],
+        }
+    }
+}
+
+/// One channel's normalisation, shared by the forward pass and the
+/// backward pass, which finds the ReLU's mask again from `X` rather than
+/// reading `Y`.
+#[derive(Clone, Copy)]
+struct Channel {
+    mean: f32,
+    inverse_std: f32,
+    gamma: f32,
+    beta: f32,
+}
+
+impl Channel {
+    /// `y` for input `x`, before any ReLU.
+    #[inline(always)]
+    fn value(self, x: f32) -> f32 {
+        self.gamma * ((x - self.mean) * self.inverse_std) + self.beta
+    }
+
+    /// `dy` where the gradient flows back through the ReLU (where the
+    /// forward pass's `y` was positive), else 0; `dy` without a ReLU.
+    #[inline(always)]
+    fn through_relu<const RELU: bool>(self, x: f32, dy: f32) -> f32 {
+        // A product rather than an `if`, of which the compiler made a
+        // branch per value in the sums (mispredicted half the time).
+        dy * f32::from(u8::from(!RELU || self.value(x) > 0.0))
+    }
+}
+
+/// `[sum g, sum g * (x - mean)]` over one run, `g` being `dy` through
+/// the ReLU when `RELU`: two sweeps of the run (it stays in L1), as the
+/// compiler vectorises each on its own but not the two together.
+#[inline(always)]
+fn gradient_sums<const RELU: bool>(x: &[f32], dy: &[f32], channel: Channel) -> [f32; 2] {
+    let g = |x, dy| channel.through_relu::<RELU>(x, dy);
+    let sum = ops::sum_zip_map(x, dy, g);
+    let centred = ops::sum_zip_map(x, dy, |x, dy| g(x, dy) * (x - channel.mean));
+    [sum, centred].map(|total| total.expect("runs of X and dY have one length"))
+}
+
+/// `dX` of one run (see the module docs): `dx = gamma / std * (g -
+/// mean(g) - xhat * mean(g * xhat))` with batch statistics, where
+/// `mean(g * xhat) = mean(g * (x - mean)) / std`, or `gamma / std * g`
+/// with running ones; `g` is `dy` through the ReLU when `RELU`.
+#[inline(always)]
+fn input_grad_run<const RELU: bool>(
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    channel: Channel,
+    mean_grad: Option<[f32; 2]>,
+) {
+    let outer = channel.gamma * channel.inverse_std;
+    let values = x.iter().zip(dy).zip(dx);
+    match mean_grad {
+        Some([mean_dy, mean_dy_centred]) => {
+            let inner = mean_dy_centred * channel.inverse_std * channel.inverse_std;
+            for ((&x, &dy), dx) in values {
+                let g = channel.through_relu::<RELU>(x, dy);
+                *dx = outer * (g - mean_dy - (x - channel.mean) * inner);
             }
         }
-        Ok(&self.input_grad)
+        None => {
+            for ((&x, &dy), dx) in values {
+                *dx = outer * channel.through_relu::<RELU>(x, dy);
+            }
+        }
     }
 }
 
@@ -322,7 +466,7 @@ mod tests {
         let mut norm = BatchNorm::new(2, 2);
         norm.gamma_mut().copy_from_slice(&[2.0, 1.0]);
         norm.beta_mut().copy_from_slice(&[0.0, 0.5]);
-        let y = norm.forward(x.view(), true).unwrap().clone();
+        let y = norm.forward(x.view(), true, false).unwrap().clone();
         // Channel 0: mean 2.5, biased var 1.25.
         let s = 1.0 / (1.25f32 + 1e-5).sqrt();
         let want0 = [1.0, 2.0, 3.0, 4.0].map(|v: f32| 2.0 * (v - 2.5) * s);
@@ -336,7 +480,7 @@ mod tests {
         assert_eq!(norm.tensors()[4].unwrap().2, &[1.0]);
         // Evaluation uses the running statistics and leaves them alone.
         let want = 2.0 * (1.0 - 0.25) / (norm.running_var()[0] + 1e-5).sqrt();
-        let y = norm.forward(x.view(), false).unwrap();
+        let y = norm.forward(x.view(), false, false).unwrap();
         assert!((y[(0, 0)] - want).abs() < 1e-6);
         assert_eq!(norm.tensors()[4].unwrap().2, &[1.0]);
     }
@@ -344,10 +488,23 @@ mod tests {
     #[test]
     fn one_value_per_channel_cannot_train_and_shapes_are_checked() {
         let mut norm = BatchNorm::new(3, 1);
-        assert!(norm.forward(Matrix::zeros(1, 3).view(), true).is_err());
-        assert!(norm.forward(Matrix::zeros(1, 3).view(), false).is_ok());
-        assert!(norm.forward(Matrix::zeros(2, 4).view(), true).is_err());
-        norm.forward(Matrix::zeros(2, 3).view(), true).unwrap();
-        assert!(norm.backward(Matrix::zeros(3, 3).view()).is_err());
+        assert!(norm
+            .forward(Matrix::zeros(1, 3).view(), true, false)
+            .is_err());
+        assert!(norm
+            .forward(Matrix::zeros(1, 3).view(), false, false)
+            .is_ok());
+        assert!(norm
+            .forward(Matrix::zeros(2, 4).view(), true, false)
+            .is_err());
+        norm.forward(Matrix::zeros(2, 3).view(), true, false)
+            .unwrap();
+        assert!(norm
+            .backward(
+                Matrix::zeros(3, 3).view(),
+                Matrix::zeros(3, 3).view(),
+                false
+            )
+            .is_err());
     }
 }

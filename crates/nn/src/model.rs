@@ -326,7 +326,7 @@ impl Sequential {
 
     /// Rows per chunk of a prediction: [`PREDICT_BATCH`], or fewer when one
     /// input's activations are large (a convolution's outputs, each kept
-    /// up to three times: the layer's, batch norm's and its `xhat`).
+    /// up to three times: the layer's, batch norm's and dropout's).
     pub fn predict_rows(&self) -> usize {
         let per_row: usize = self.spec.placed().iter().map(|p| 3 * p.output.len()).sum();
         (PREDICT_SCRATCH_VALUES / per_row.max(1)).clamp(1, PREDICT_BATCH)

@@ -138,17 +138,18 @@ impl Stage {
     }
 
     pub fn forward(&mut self, input: MatrixRef<'_>, training: bool) -> Result<()> {
-        // ReLU rides in the GEMM epilogue for free when nothing comes between.
-        let fuse_relu = self.activation == Activation::Relu && self.norm.is_none();
-        self.layer.forward(input, fuse_relu)?;
+        // ReLU rides for free in the pass that writes the values before it:
+        // the GEMM's epilogue, or batch norm's normalisation.
+        let relu = self.activation == Activation::Relu;
+        self.layer.forward(input, relu && self.norm.is_none())?;
         let activated = match &mut self.norm {
             Some(norm) => {
-                norm.forward(self.layer.output().view(), training)?;
+                norm.forward(self.layer.output().view(), training, relu)?;
                 norm.output_mut()
             }
             None => self.layer.output_mut(),
         };
-        if !fuse_relu {
+        if !relu {
             self.activation.forward_in_place(activated.view_mut());
         }
         if let (Some(dropout), true) = (&mut self.dropout, training) {
@@ -170,11 +171,22 @@ impl Stage {
         if let (Some(dropout), true) = (&self.dropout, training) {
             dropout.backward_in_place(grad.reborrow())?;
         }
-        self.activation
-            .backward_in_place(self.activated().view(), grad.reborrow())?;
+        let relu = self.activation == Activation::Relu;
         let layer_grad = match &mut self.norm {
-            Some(norm) => norm.backward(grad.view())?.view(),
-            None => grad.view(),
+            // The norm takes `dY` through the ReLU it applied itself.
+            Some(norm) => {
+                if !relu {
+                    self.activation
+                        .backward_in_place(norm.output().view(), grad.reborrow())?;
+                }
+                norm.backward(self.layer.output().view(), grad.view(), relu)?
+                    .view()
+            }
+            None => {
+                self.activation
+                    .backward_in_place(self.layer.output().view(), grad.reborrow())?;
+                grad.view()
+            }
         };
         self.layer.backward(input, layer_grad, want_input_grad)
     }

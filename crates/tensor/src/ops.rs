@@ -71,19 +71,25 @@ pub fn sum(x: &[f32]) -> f32 {
 
 /// `sum of x[i] * y[i]`, in eight partial sums.
 pub fn dot(x: &[f32], y: &[f32]) -> Result<f32, ShapeError> {
-    same_len("dot", x.len(), y.len())?;
+    sum_zip_map(x, y, |x, y| x * y)
+}
+
+/// `sum of f(x[i], y[i])`, in eight partial sums.
+#[inline(always)]
+pub fn sum_zip_map(x: &[f32], y: &[f32], f: impl Fn(f32, f32) -> f32) -> Result<f32, ShapeError> {
+    same_len("sum_zip_map", x.len(), y.len())?;
     let mut partial = [0.0f32; LANES];
     let (mut left, mut right) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
     for (x, y) in (&mut left).zip(&mut right) {
         for ((p, &x), &y) in partial.iter_mut().zip(x).zip(y) {
-            *p += x * y;
+            *p += f(x, y);
         }
     }
     let tail: f32 = left
         .remainder()
         .iter()
         .zip(right.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(&x, &y)| f(x, y))
         .sum();
     Ok(partial.iter().sum::<f32>() + tail)
 }
