@@ -100,7 +100,7 @@ impl Activation {
             Activation::Relu => each(values, |v| v.max(0.0)),
             Activation::LeakyRelu(slope) => each(values, |v| if v > 0.0 { v } else { slope * v }),
             Activation::Sigmoid => each(values, sigmoid),
-            Activation::Tanh => each(values, f32::tanh),
+            Activation::Tanh => each(values, tensor::ops::tanh),
             Activation::Softmax => tensor::ops::softmax_rows(y),
             Activation::Step => each(values, |v| if v > 0.0 { 1.0 } else { 0.0 }),
         }
@@ -201,15 +201,7 @@ fn in_parallel(values: &mut [f32], task: &(dyn Fn(Range<usize>, &mut [f32]) + Sy
     tensor::parallel::for_each_block(values, 1, MIN_VALUES_PER_THREAD, task);
 }
 
-/// `1 / (1 + exp(-x))`, computed so that neither branch overflows.
-pub fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+pub use tensor::ops::sigmoid;
 
 pub(crate) fn same_shape(
     op: &'static str,
