@@ -8,6 +8,7 @@
 use crate::{NnError, Result};
 use std::fmt;
 use std::ops::Range;
+use tensor::cpu::with_avx2;
 use tensor::{MatrixMut, MatrixRef, ShapeError};
 
 /// An activation function `Y = f(X)`, applied to a `B x O` matrix.
@@ -92,7 +93,12 @@ impl Activation {
     pub fn forward_in_place(&self, mut y: MatrixMut<'_>) {
         // Generic rather than a closure, so that each `f` is inlined.
         fn each(y: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
-            in_parallel(y, &|_, values| values.iter_mut().for_each(|v| *v = f(*v)))
+            in_parallel(y, &|_, values| {
+                with_avx2(
+                    #[inline(always)]
+                    || values.iter_mut().for_each(|v| *v = f(*v)),
+                )
+            })
         }
         let values = y.as_mut_slice();
         match *self {
@@ -143,9 +149,14 @@ impl Activation {
         // `dY[i] = scale(dY[i], Y[i])`, each share of `dY` with its `Y`.
         fn each(g: &mut [f32], y: &[f32], scale: impl Fn(f32, f32) -> f32 + Sync) {
             in_parallel(g, &|range, g| {
-                g.iter_mut()
-                    .zip(&y[range])
-                    .for_each(|(g, &y)| *g = scale(*g, y))
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        g.iter_mut()
+                            .zip(&y[range])
+                            .for_each(|(g, &y)| *g = scale(*g, y))
+                    },
+                )
             })
         }
         match *self {

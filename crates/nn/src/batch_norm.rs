@@ -18,6 +18,8 @@
 use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
+use std::ops::Range;
+use tensor::cpu::with_avx2;
 use tensor::parallel::for_each_block;
 use tensor::{ops, Matrix, MatrixRef};
 
@@ -197,11 +199,12 @@ impl BatchNorm {
             // in f64, in row order, as Chan et al. combine partial variances:
             // `M2 = sum M2_run + S * sum (mean_run - mean)^2`.
             self.run_sums.resize(input.rows() * channels, [0.0; 2]);
-            for_each_block(
+            on_rows(
                 &mut self.run_sums,
                 channels,
-                rows_per_thread(width),
-                &|rows, sums| {
+                width,
+                #[inline(always)]
+                |rows, sums| {
                     let runs =
                         rows.flat_map(|r| x[r * width..(r + 1) * width].chunks_exact(spatial));
                     for (run, sum) in runs.zip(sums) {
@@ -239,11 +242,12 @@ impl BatchNorm {
         self.batch_statistics = training;
         self.output.resize(input.rows(), width);
         let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
-        for_each_block(
+        on_rows(
             self.output.as_mut_slice(),
             width,
-            rows_per_thread(width),
-            &|rows, out| {
+            width,
+            #[inline(always)]
+            |rows, out| {
                 for (r, y) in rows.zip(out.chunks_exact_mut(width)) {
                     let runs = x[r * width..(r + 1) * width]
                         .chunks_exact(spatial)
@@ -285,11 +289,12 @@ impl BatchNorm {
         let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
         self.run_sums
             .resize(output_grad.rows() * channels, [0.0; 2]);
-        for_each_block(
+        on_rows(
             &mut self.run_sums,
             channels,
-            rows_per_thread(width),
-            &|rows, sums| {
+            width,
+            #[inline(always)]
+            |rows, sums| {
                 for (r, sums) in rows.zip(sums.chunks_exact_mut(channels)) {
                     let row = r * width..(r + 1) * width;
                     let runs = x[row.clone()]
@@ -317,11 +322,12 @@ impl BatchNorm {
         self.input_grad.resize(output_grad.rows(), width);
         let (mean_grad, batch_statistics) = (&self.mean_grad, self.batch_statistics);
         let normalise = Normalise::new(&self.mean, &self.inverse_std, &self.gamma, &self.beta);
-        for_each_block(
+        on_rows(
             self.input_grad.as_mut_slice(),
             width,
-            rows_per_thread(width),
-            &|rows, out| {
+            width,
+            #[inline(always)]
+            |rows, out| {
                 for (r, dx) in rows.zip(out.chunks_exact_mut(width)) {
                     let row = r * width..(r + 1) * width;
                     let runs = x[row.clone()]
@@ -343,11 +349,25 @@ impl BatchNorm {
     }
 }
 
-/// Rows of `width` values per thread below which a pass stays on one
-/// thread (handing work to the pool costs about a microsecond).
-fn rows_per_thread(width: usize) -> usize {
+/// Runs `task(rows, share)` over `out`, `item_len` values per row of the
+/// batch, on all threads (each with its own share of rows, the same
+/// whatever the thread count) once a share would hold enough values to be
+/// worth handing out (a microsecond), and in the AVX2 build where the CPU
+/// has it (see [`with_avx2`]).
+fn on_rows<T: Send>(
+    out: &mut [T],
+    item_len: usize,
+    width: usize,
+    task: impl Fn(Range<usize>, &mut [T]) + Sync,
+) {
     const MIN_VALUES_PER_THREAD: usize = 16 * 1024;
-    MIN_VALUES_PER_THREAD.div_ceil(width.max(1))
+    let rows_per_thread = MIN_VALUES_PER_THREAD.div_ceil(width.max(1));
+    for_each_block(out, item_len, rows_per_thread, &|rows, share| {
+        with_avx2(
+            #[inline(always)]
+            || task(rows, share),
+        )
+    });
 }
 
 /// Where the per-channel values of `y = gamma * (x - mean) * inverse_std

@@ -65,11 +65,13 @@ pub fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 }
 
 /// `sum of x[i]`, in eight partial sums.
+#[inline(always)]
 pub fn sum(x: &[f32]) -> f32 {
     sum_map(x, |v| v)
 }
 
 /// `sum of x[i] * y[i]`, in eight partial sums.
+#[inline(always)]
 pub fn dot(x: &[f32], y: &[f32]) -> Result<f32, ShapeError> {
     sum_zip_map(x, y, |x, y| x * y)
 }
@@ -302,7 +304,7 @@ mod tests {
             let sigmoid = super::sigmoid(x);
             let exact = 1.0 / (1.0 + (-x64).exp());
             assert!(relative(sigmoid, exact) < 3e-7, "sigmoid({x}) = {sigmoid}");
-            if x >= 0.0 && x <= 87.0 {
+            if (0.0..=87.0).contains(&x) {
                 let e = super::exp_minus(x);
                 assert!(relative(e, (-x64).exp()) < 3e-7, "exp(-{x}) = {e}");
             }
