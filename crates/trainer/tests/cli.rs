@@ -313,9 +313,10 @@ fn predict_recognises_test_digits_made_into_pictures() {
         let line = format!("{}: {digit}  ({digit}: ", file.display());
         assert!(stdout.contains(&line), "{line:?} missing: {stdout}");
     }
-    // Three 28-line drawings.
+    // Three drawings of 28 lines of 56 characters (two a pixel, so that a
+    // digit keeps its shape in a terminal's cells, twice as tall as wide).
     assert_eq!(
-        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        stdout.lines().filter(|l| l.chars().count() == 56).count(),
         84,
         "{stdout}"
     );
