@@ -185,11 +185,16 @@ fn train_after_help() -> String {
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     trainer eval --model runs/best/model.safetensors\n  \
-    trainer eval --model model.safetensors --data ~/datasets/mnist --json")]
+    trainer eval --model model.safetensors --data ~/datasets/mnist --json\n  \
+    trainer eval --model torch.safetensors --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\"")]
 pub struct EvalArgs {
-    /// A model.safetensors written by `trainer train`
+    /// A model.safetensors written by `trainer train`, its run folder, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     #[command(flatten)]
     pub source: DataSourceArgs,
     /// Threads for matrix multiplication [default: all cores]
@@ -222,9 +227,13 @@ pub struct EvalArgs {
     session = onnxruntime.InferenceSession(\"mnist.onnx\")\n  \
     logits, = session.run(None, {\"pixels\": images.astype(numpy.float32)})")]
 pub struct ExportArgs {
-    /// A model.safetensors (or checkpoint) written by `trainer train`
+    /// A model.safetensors (or checkpoint, or run folder) written by `trainer train`, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// Where to write the ONNX model (replaced atomically)
     #[arg(long, value_name = "OUT.onnx")]
     pub onnx: PathBuf,
@@ -241,15 +250,23 @@ pub struct ExportArgs {
     torch.nn.Sequential numbered as the file's tensors are named) and `prepare(pixels)`,\n\
     which turns uint8 images [N, 1, 28, 28] into the float input the network expects:\n  \
     model.load_state_dict(safetensors.torch.load_file(FILE), strict=True)\n  \
-    logits = model(prepare(pixels))\n\n\
+    logits = model(prepare(pixels))\n\
+    With --arch and no --model, the module of a spec, to train in PyTorch; its\n\
+    safetensors.torch.save_file(model.state_dict(), FILE) then loads here with --arch.\n\n\
     Examples:\n  \
     trainer info --model runs/best/model.safetensors\n  \
-    trainer info --model runs/best/model.safetensors --pytorch > network.py"
+    trainer info --model runs/best/model.safetensors --pytorch > network.py\n  \
+    trainer info --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\" --pytorch > network.py"
 )]
 pub struct InfoArgs {
-    /// A model.safetensors (or checkpoint) written by `trainer train`
-    #[arg(long, value_name = "FILE")]
-    pub model: PathBuf,
+    /// A model.safetensors (or checkpoint, or run folder) written by `trainer train`, or a PyTorch state_dict (with --arch)
+    #[arg(long, value_name = "FILE", required_unless_present = "arch")]
+    pub model: Option<PathBuf>,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10";
+    /// without --model, describe this network (freshly initialised)
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// Print Python source for an equivalent PyTorch module instead
     #[arg(long)]
     pub pytorch: bool,
@@ -266,9 +283,13 @@ pub struct InfoArgs {
     trainer predict --model model.safetensors *.png --json"
 )]
 pub struct PredictArgs {
-    /// A model.safetensors written by `trainer train`
+    /// A model.safetensors written by `trainer train`, its run folder, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// PNG or JPEG pictures of single digits
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,

@@ -115,6 +115,17 @@ pub struct TrainConfig {
     pub resumed: Vec<Resumption>,
 }
 
+/// How many values `spec`'s tensors hold, counted without building it (a
+/// typo can ask for more than the machine has).
+pub fn parameters_of(spec: &nn::ModelSpec) -> u128 {
+    spec.tensor_shapes().iter().fold(0u128, |sum, (_, shape)| {
+        let values = shape
+            .iter()
+            .fold(1u128, |n, &d| n.saturating_mul(d as u128));
+        sum.saturating_add(values)
+    })
+}
+
 /// Settings changed when a run was resumed, and where.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Resumption {
@@ -340,12 +351,7 @@ impl TrainConfig {
                 spec.outputs()
             ));
         }
-        let parameters = spec.tensor_shapes().iter().fold(0u128, |sum, (_, shape)| {
-            let values = shape
-                .iter()
-                .fold(1u128, |n, &d| n.saturating_mul(d as u128));
-            sum.saturating_add(values)
-        });
+        let parameters = parameters_of(&spec);
         if parameters > MAX_PARAMETERS {
             return usage(format!(
                 "--layers {} would have {parameters} parameters, more than the {MAX_PARAMETERS} \

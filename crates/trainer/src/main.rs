@@ -24,6 +24,7 @@ mod train; // set-up and the loop
 
 // What a person opens afterwards, and their own pictures.
 mod files; // atomic writes, run folders
+mod model_file; // every command's model: ours, a checkpoint, PyTorch's with --arch
 mod picture; // a photo or drawing -> MNIST's 28x28
 mod report; // metrics.jsonl and the SVG plots
 
@@ -34,12 +35,11 @@ mod fuzz; // every reader of outside bytes, against mutated inputs
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
-use config::{DataSource, CLASSES, INPUTS};
+use config::{DataSource, INPUTS};
 use error::Error;
-use nn::Sequential;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -156,43 +156,6 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// A model from a `model.safetensors` or a training `checkpoint`, checked
-/// to take MNIST images and give 10 classes.
-fn load_model(path: &Path) -> Result<Sequential, Error> {
-    load_model_and_metadata(path).map(|(model, _)| model)
-}
-
-/// [`load_model`], and the file's metadata besides.
-fn load_model_and_metadata(
-    path: &Path,
-) -> Result<(Sequential, std::collections::BTreeMap<String, String>), Error> {
-    // A run folder stands for the model it holds.
-    let in_folder = path.join("model.safetensors");
-    let path = if path.is_dir() && in_folder.is_file() {
-        in_folder.as_path()
-    } else {
-        path
-    };
-    let bytes = files::read_bounded(path, files::MAX_MODEL_BYTES, "a model")?;
-    let file = nn::safetensors::decode(&bytes, path)?;
-    // A checkpoint holds the model's tensors and the optimizer's besides.
-    let allow_extra = checkpoint::is_checkpoint(&file.metadata);
-    let model = Sequential::from_tensor_file(&file, path, allow_extra)?;
-    let spec = model.spec();
-    if spec.inputs() != INPUTS || spec.outputs() != CLASSES {
-        return Err(Error::model(
-            path,
-            format!(
-                "the model is {spec}: it takes {} inputs and gives {} classes, but MNIST \
-                 digits need {INPUTS} inputs and {CLASSES} classes",
-                spec.inputs(),
-                spec.outputs()
-            ),
-        ));
-    }
-    Ok((model, file.metadata))
-}
-
 fn eval_command(args: &EvalArgs) -> Result<(), Error> {
     if let Some(threads) = args.threads {
         if threads == 0 {
@@ -200,7 +163,7 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         }
         tensor::set_threads(threads);
     }
-    let mut model = load_model(&args.model)?;
+    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
     let test = DataSource::from_args(&args.source)
         .load(args.source.limit)?
         .test;
@@ -234,7 +197,7 @@ enum Prediction {
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {

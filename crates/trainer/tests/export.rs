@@ -863,3 +863,180 @@ fn pytorch_source_matches_the_spec_and_runs_in_torch_when_it_can() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// PyTorch's weights, here: state_dicts without our metadata, given --arch.
+
+/// The values of a float32 `.npy` file (format 1.0, as numpy and
+/// `--dump-logits` write it).
+fn read_npy_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'<f4'"), "{header}");
+    bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// `eval --json` of `weights` (with `extra` flags): the accuracy.
+fn eval_accuracy(weights: &Path, extra: &[&str]) -> f64 {
+    let mut args = vec!["eval", "--model", path_arg(weights), "--json"];
+    args.extend_from_slice(extra);
+    let eval: serde_json::Value = serde_json::from_str(&assert_success(&run(&args))).unwrap();
+    eval["accuracy"].as_f64().unwrap()
+}
+
+/// A file as a PyTorch user would hand us: the tensors of our `weights`,
+/// with no metadata (no architecture), named as a bare `nn.Sequential`
+/// names them (`0.weight`).
+fn as_bare_state_dict(weights: &Path, out: &Path) {
+    let file = nn::safetensors::read_tensors(weights).unwrap();
+    let renamed: Vec<(String, &nn::safetensors::Tensor)> = (file.tensors.iter())
+        .map(|t| (t.name.trim_start_matches("layers.").to_string(), t))
+        .collect();
+    let tensors = (renamed.iter()).map(|(name, t)| (name.as_str(), &t.shape[..], &t.data[..]));
+    nn::safetensors::write_tensors(out, tensors, &BTreeMap::new()).unwrap();
+}
+
+#[test]
+fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
+    let dir = temp_dir("export-arch");
+    let weights = train(&dir, "cnn", CNN);
+    let bare = dir.join("bare.safetensors");
+    as_bare_state_dict(&weights, &bare);
+
+    // Without --arch: what is missing, and the flag that gives it.
+    let output = run(&["eval", "--model", path_arg(&bare), "--limit", "10"]);
+    assert_clean_failure(&output, 1, &["bare.safetensors", "--arch \"SPEC\""]);
+
+    // With it: the same model, so the same accuracy to the last image.
+    let ours = eval_accuracy(&weights, &[]);
+    assert_eq!(eval_accuracy(&bare, &["--arch", CNN]), ours);
+    let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg");
+    for model in [&weights, &bare] {
+        let predicted = assert_success(&run(&[
+            "predict",
+            "--model",
+            path_arg(model),
+            "--arch",
+            CNN,
+            "--json",
+            path_arg(&seven),
+        ]));
+        let predicted: serde_json::Value = serde_json::from_str(&predicted).unwrap();
+        assert_eq!(predicted["predictions"][0]["file"], path_arg(&seven));
+        assert!(predicted["predictions"][0]["digit"].is_u64(), "{predicted}");
+    }
+
+    // Another architecture: the first tensor that does not fit is named.
+    let output = run(&[
+        "eval",
+        "--model",
+        path_arg(&bare),
+        "--arch",
+        "1x28x28 c8k3bn p2 10",
+    ]);
+    assert_clean_failure(
+        &output,
+        1,
+        &[
+            "bare.safetensors",
+            "\"layers.0.weight\"",
+            "[4, 1, 3, 3]",
+            "[8, 1, 3, 3]",
+        ],
+    );
+    let output = run(&[
+        "eval",
+        "--model",
+        path_arg(&bare),
+        "--arch",
+        "1x28x28 c4k3bn p2 f16 10",
+    ]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["\"layers.5.weight\"", "[10, 676]", "[16, 676]"],
+    );
+    // Our own file says what it holds: a different --arch is refused.
+    let output = run(&["eval", "--model", path_arg(&weights), "--arch", MLP]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["holds a 1x28x28 c4k3bn p2 10 network", "784-32-10"],
+    );
+    let output = run(&["eval", "--model", path_arg(&bare), "--arch", "1x28x28 c4q3"]);
+    assert_clean_failure(&output, 2, &["--arch", "c4q3"]);
+
+    // info --arch without a file: the module of a spec, the same as the file's.
+    let from_spec = assert_success(&run(&["info", "--arch", CNN, "--pytorch"]));
+    let from_file = assert_success(&run(&["info", "--model", path_arg(&weights), "--pytorch"]));
+    assert_eq!(listed_modules(&from_spec), listed_modules(&from_file));
+    let output = run(&["info", "--arch", "784-100000000-10"]);
+    assert_clean_failure(&output, 2, &["--arch", "parameters"]);
+    let output = run(&["info", "--arch", "20-10"]);
+    assert_clean_failure(&output, 2, &["--arch", "784 inputs"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The round trip a PyTorch user makes: `info --arch SPEC --pytorch`, train
+/// that module in PyTorch, `safetensors.torch.save_file(state_dict)` (batch
+/// norm's counters as I64), then `eval --arch SPEC` here gives PyTorch's
+/// accuracy and its logits within 1e-4, for the module's names and a bare
+/// `nn.Sequential`'s.
+#[test]
+fn weights_trained_in_pytorch_give_pytorchs_logits_here() {
+    let python = std::env::var("TRAINER_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let usable = ["torch", "numpy", "safetensors"]
+        .iter()
+        .all(|module| python_has(&python, module));
+    if !usable {
+        eprintln!(
+            "note: {python} cannot import torch, numpy and safetensors (set \
+             TRAINER_TORCH_PYTHON to a python that can); PyTorch's weights are not tried"
+        );
+        return;
+    }
+    let dir = temp_dir("export-from-torch");
+    for (name, layers) in [("cnn", CNN), ("mlp", "784 f32bn 10 hidden=tanh")] {
+        let out = dir.join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let source = assert_success(&run(&["info", "--arch", layers, "--pytorch"]));
+        let source_path = out.join("network.py");
+        std::fs::write(&source_path, source).unwrap();
+        let torch = run_checker(
+            &python,
+            "torch_weights.py",
+            &[&source_path, &out, &mnist_dir()],
+        );
+        assert_eq!(torch["dtypes"], serde_json::json!(["F32", "I64"]), "{name}");
+        let torch_accuracy = torch["accuracy"].as_f64().unwrap();
+        assert!(
+            torch_accuracy > 0.5,
+            "{name}: PyTorch's training failed: {torch}"
+        );
+        let torch_logits = read_npy_f32(&out.join("torch.npy"));
+        for file in ["held", "bare"] {
+            let weights = out.join(format!("{file}.safetensors"));
+            let ours = out.join(format!("{file}.npy"));
+            let accuracy = eval_accuracy(
+                &weights,
+                &["--arch", layers, "--dump-logits", path_arg(&ours)],
+            );
+            let logits = read_npy_f32(&ours);
+            assert_eq!(logits.len(), torch_logits.len());
+            let diff = (logits.iter().zip(&torch_logits))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff <= 1e-4, "{name} {file}: logits differ by {diff}");
+            assert_eq!(accuracy, torch_accuracy, "{name} {file}");
+            eprintln!(
+                "{name} ({file} names): PyTorch's accuracy {accuracy}, logits within {diff:e}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -20,7 +20,8 @@ use std::path::Path;
 
 /// `trainer export`: the model as ONNX, with its card.
 pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
-    let (mut model, metadata) = crate::load_model_and_metadata(&args.model)?;
+    let loaded = crate::model_file::load(&args.model, args.arch.as_deref())?;
+    let (mut model, metadata) = (loaded.model, loaded.metadata);
     let test = if args.measure {
         let test = DataSource::from_args(&args.source)
             .load(args.source.limit)?
@@ -50,17 +51,18 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
 
 /// `trainer info`: the model card, or PyTorch source with `--pytorch`.
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
-    let (model, metadata) = crate::load_model_and_metadata(&args.model)?;
+    let loaded = match (&args.model, &args.arch) {
+        (Some(path), arch) => crate::model_file::load(path, arch.as_deref())?,
+        (None, Some(arch)) => crate::model_file::fresh(arch)?,
+        (None, None) => return Err(Error::Usage("info needs --model or --arch".into())),
+    };
+    let (model, metadata) = (loaded.model, loaded.metadata);
     if args.pytorch {
-        let in_folder = args.model.join("model.safetensors");
-        let file = match args.model.is_dir() {
-            true => &in_folder,
-            false => &args.model,
-        };
-        let weights = file.display().to_string();
+        let weights = loaded.file.display().to_string();
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
-    let card = ModelCard::new(&model, recorded_test_result(&args.model, &metadata));
+    let test = (args.model.as_deref()).and_then(|path| recorded_test_result(path, &metadata));
+    let card = ModelCard::new(&model, test);
     crate::write_stdout(format_args!("{}", info_text(&model, &card)))?;
     // The rest of the card `train` saved with the model (data, settings,
     // time, machine), as it was written.
