@@ -5,7 +5,7 @@
 use crate::augment;
 use crate::checkpoint::{self, Position};
 use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
-use crate::config::{DataSource, TrainConfig};
+use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
@@ -19,6 +19,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// The git commit the trainer was built from (see build.rs), or "unknown".
+pub const TRAINER_COMMIT: &str = env!("TRAINER_COMMIT");
 
 /// What `train --json` prints, and the closing summary.
 #[derive(Clone, Debug, Serialize)]
@@ -153,6 +156,8 @@ struct Run {
     history: Vec<EpochMetrics>,
     tally: EpochTally,
     steps_per_epoch: u64,
+    /// `DataSource::checksum`, taken once when the run starts.
+    data_checksum: String,
     run_dir: PathBuf,
     /// Held until the run ends: no other run writes into `run_dir` meanwhile.
     _lock: RunFolderLock,
@@ -275,6 +280,7 @@ impl Run {
             validation,
             test: set.test,
         };
+        let data_checksum = config.data.checksum()?;
 
         let spec = model_spec(&config)?;
         let (model, optimizer, position, history, tally) = match resumed {
@@ -346,6 +352,7 @@ impl Run {
             history,
             tally,
             steps_per_epoch,
+            data_checksum,
             run_dir,
             _lock: lock,
             progress: Progress::new(args.json),
@@ -549,14 +556,6 @@ impl Run {
         train_seconds: f64,
     ) -> BTreeMap<String, String> {
         let config = &self.config;
-        let data = match &config.data {
-            DataSource::Idx { dir } => dir
-                .as_ref()
-                .map_or("the bundled MNIST (data/mnist)".to_string(), |d| {
-                    d.display().to_string()
-                }),
-            DataSource::Csv { train, .. } => train.display().to_string(),
-        };
         BTreeMap::from([
             (
                 "input_scaling".to_string(),
@@ -566,7 +565,11 @@ impl Run {
                 "parameters".to_string(),
                 self.model.parameter_count().to_string(),
             ),
-            ("training_data".to_string(), data),
+            ("training_data".to_string(), config.data.describe()),
+            (
+                "training_data_checksum".to_string(),
+                self.data_checksum.clone(),
+            ),
             ("preset".to_string(), config.preset.clone()),
             (
                 "settings".to_string(),
@@ -587,6 +590,7 @@ impl Run {
                 "trainer_version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
+            ("trainer_commit".to_string(), TRAINER_COMMIT.to_string()),
         ])
     }
 

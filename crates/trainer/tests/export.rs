@@ -531,8 +531,25 @@ fn export_help_says_what_the_graph_takes_and_gives() {
     }
 }
 
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), one bit at a time.
+fn crc32_bitwise(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[test]
 fn info_prints_the_card_modules_and_tensors() {
+    assert_eq!(crc32_bitwise(b"123456789"), 0xCBF4_3926);
     let dir = temp_dir("export-info");
     let weights = train(&dir, "cnn", CNN);
     let info = assert_success(&run(&["info", "--model", path_arg(&weights)]));
@@ -547,6 +564,45 @@ fn info_prints_the_card_modules_and_tensors() {
     ] {
         assert!(info.contains(needle), "{needle:?} missing from:\n{info}");
     }
+    // The data it was trained on, each file's CRC-32 (computed here bit by
+    // bit), and the commit the trainer was built from.
+    let data = mnist_dir().canonicalize().unwrap();
+    assert!(
+        info.contains(&format!("training data: {}\n", data.display())),
+        "{info}"
+    );
+    let sums: Vec<String> = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    .iter()
+    .map(|name| {
+        format!(
+            "{name} {:08x}",
+            crc32_bitwise(&std::fs::read(data.join(name)).unwrap())
+        )
+    })
+    .collect();
+    let checksum = format!("training data checksum: crc32 {}\n", sums.join(", "));
+    assert!(
+        info.contains(&checksum),
+        "{checksum:?} missing from:\n{info}"
+    );
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            text(&o.stdout).trim().to_string()
+        });
+    assert!(
+        info.contains(&format!("trainer commit: {commit}\n")),
+        "{commit} missing from:\n{info}"
+    );
     // A run folder stands for its model, as for eval and predict.
     let folder = weights.parent().unwrap();
     let source = assert_success(&run(&["info", "--model", path_arg(folder), "--pytorch"]));

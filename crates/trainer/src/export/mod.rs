@@ -78,6 +78,8 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
 /// does not already show.
 const TRAINING_CARD_KEYS: &[&str] = &[
     "training_data",
+    "training_data_checksum",
+    "trainer_commit",
     "preset",
     "epochs",
     "training_seconds",
