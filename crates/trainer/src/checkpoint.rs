@@ -240,6 +240,9 @@ mod tests {
                 train_accuracy: 0.123_456_79,
                 val_loss: Some(-1.234_567_9e-30),
                 val_accuracy: Some(0.123_456_79),
+                // --test-every-epoch: the longest lines.
+                test_loss: Some(-1.234_567_9e-30),
+                test_accuracy: Some(0.123_456_79),
                 lr: -1.234_567_9e-30,
                 seconds: -1.234_567_890_123_456_7e-200,
                 samples_per_second: -1.234_567_890_123_456_7e-200,

@@ -152,6 +152,16 @@ pub struct TrainArgs {
     /// Let --out name a folder that already holds a run: its files are replaced
     #[arg(long)]
     pub overwrite: bool,
+    /// Start from the weights of a saved model (fine-tuning): a model.safetensors, checkpoint or
+    /// run folder, or a PyTorch state_dict; its network must be the run's (--arch/--layers)
+    #[arg(long, value_name = "MODEL", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
+    /// Train and report, but write nothing: no run folder, model or checkpoint
+    #[arg(long, conflicts_with_all = ["out", "overwrite", "resume"])]
+    pub no_save: bool,
+    /// Measure the test set after every epoch (as PyTorch's MNIST example prints it)
+    #[arg(long)]
+    pub test_every_epoch: bool,
     /// Print one JSON object with the results on stdout (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -177,6 +187,9 @@ fn train_after_help() -> String {
          trainer train --layers \"1x28x28 c16k5p2bn p2 c32k5bn p2 f128 10\" --rotate 10 --epochs 5\n  \
          trainer train --csv-train train.csv --csv-test test.csv --epochs 3\n  \
          trainer train --resume runs/2026-11-22T12-00-00/checkpoint\n  \
+         trainer train --init-from runs/2026-11-22T12-00-00 --lr 1e-4 --epochs 2   fine-tune\n  \
+         trainer train --init-from torch.safetensors --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\"\n  \
+         trainer train --epochs 3 --no-save --test-every-epoch   try a setting, keep nothing\n  \
          trainer train --json --out runs/quick --epochs 1 | jq .test_accuracy",
         crate::presets::help_table()
     )

@@ -108,6 +108,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `None`: as many as the machine has; recorded after the run starts.
     pub threads: Option<usize>,
+    /// The model whose weights the run started from (`--init-from`),
+    /// instead of a random initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Measure the test set after every epoch (`--test-every-epoch`).
+    #[serde(default)]
+    pub test_every_epoch: bool,
     /// Each resumption that changed a setting (`--epochs`, `--lr`,
     /// `--schedule`), oldest first: with the settings above (the latest),
     /// the whole story of how the weights were made.
@@ -188,6 +195,8 @@ impl TrainConfig {
             val_split: 1.0 / 12.0,
             seed: 42,
             threads: None,
+            init_from: None,
+            test_every_epoch: false,
             resumed: Vec::new(),
         }
     }
@@ -235,6 +244,10 @@ impl TrainConfig {
         if a.momentum.is_some() {
             config.momentum = a.momentum;
         }
+        if a.init_from.is_some() {
+            config.init_from = a.init_from.clone();
+        }
+        config.test_every_epoch |= a.test_every_epoch;
         let d = &mut config.distortion;
         for (flag, field) in [
             (a.rotate, &mut d.rotate),

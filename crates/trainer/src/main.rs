@@ -141,17 +141,23 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             report.train_seconds,
             report.samples_per_second
         )?;
-        outln!(
-            "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
-             confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
-            report.model.display(),
-            report.run_dir.display()
-        )?;
+        match (&report.model, &report.run_dir) {
+            (Some(model), Some(run_dir)) => outln!(
+                "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
+                 confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
+                model.display(),
+                run_dir.display()
+            )?,
+            _ => outln!("nothing saved (--no-save)")?,
+        }
     }
     // A signal during the final test and save: they were finished (the
     // run is whole), but the caller asked us to stop and should know.
     if signals::received().is_some() {
-        return Err(Error::InterruptedAtTheEnd(report.run_dir));
+        return Err(match report.run_dir {
+            Some(run_dir) => Error::InterruptedAtTheEnd(run_dir),
+            None => Error::InterruptedUnsaved,
+        });
     }
     Ok(())
 }

@@ -32,9 +32,10 @@ pub struct TrainReport {
     /// Time spent in training steps only (evaluation excluded), all epochs.
     pub train_seconds: f64,
     pub samples_per_second: f64,
-    pub model: PathBuf,
-    pub checkpoint: PathBuf,
-    pub run_dir: PathBuf,
+    /// The files written; `None` with `--no-save`.
+    pub model: Option<PathBuf>,
+    pub checkpoint: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
     pub preset: String,
     /// The network in the spec language (`--layers` reads it back).
     pub architecture: String,
@@ -158,10 +159,16 @@ struct Run {
     steps_per_epoch: u64,
     /// `DataSource::checksum`, taken once when the run starts.
     data_checksum: String,
-    run_dir: PathBuf,
-    /// Held until the run ends: no other run writes into `run_dir` meanwhile.
-    _lock: RunFolderLock,
+    /// Where the run's files go; `None` with `--no-save`.
+    folder: Option<RunFolder>,
     progress: Progress,
+}
+
+/// A run's folder, locked for as long as the run lasts.
+struct RunFolder {
+    dir: PathBuf,
+    /// Held until the run ends: no other run writes into `dir` meanwhile.
+    _lock: RunFolderLock,
 }
 
 /// The loop: for each epoch, for each batch, forward, loss, backward, step;
@@ -235,7 +242,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
                 return Err(run.interrupted()?);
             }
         }
-        run.end_epoch(data.validation.as_ref())?;
+        run.end_epoch(&data)?;
     }
     run.finish(&data.test)
 }
@@ -308,7 +315,11 @@ impl Run {
                 )
             }
             None => {
-                let model = Sequential::new(&spec, init(&config), config.seed)?;
+                let model = match &config.init_from {
+                    // Fine-tuning: the file must hold this run's network.
+                    Some(path) => crate::model_file::load(path, Some(&spec.to_string()))?.model,
+                    None => Sequential::new(&spec, init(&config), config.seed)?,
+                };
                 let start = Position {
                     epoch: 0,
                     step_in_epoch: 0,
@@ -325,21 +336,30 @@ impl Run {
         };
 
         // The run folder: --out, else the resumed run's folder, else a new one.
-        let run_dir = match (&args.out, &args.resume) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(checkpoint)) => checkpoint
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_path_buf(),
-            (None, None) => new_run_dir(Path::new("runs"))?,
+        let run_dir = match (&args.out, &args.resume, args.no_save) {
+            (_, _, true) => None,
+            (Some(dir), _, _) => Some(dir.clone()),
+            (None, Some(checkpoint), _) => Some(
+                checkpoint
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            ),
+            (None, None, _) => Some(new_run_dir(Path::new("runs"))?),
         };
-        let lock = lock_run_dir(&run_dir, args.resume.as_deref(), args.overwrite)?;
+        let folder = match run_dir {
+            Some(dir) => Some(RunFolder {
+                _lock: lock_run_dir(&dir, args.resume.as_deref(), args.overwrite)?,
+                dir,
+            }),
+            None => None,
+        };
         config.threads = Some(tensor::threads());
         // A resumed run's config.json is rewritten with its next checkpoint:
         // a run that diverges first leaves it describing the weights there.
-        if args.resume.is_none() {
-            write_json(&run_dir.join("config.json"), &config)?;
+        if let (Some(folder), None) = (&folder, &args.resume) {
+            write_json(&folder.dir.join("config.json"), &config)?;
         }
 
         let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
@@ -353,8 +373,7 @@ impl Run {
             tally,
             steps_per_epoch,
             data_checksum,
-            run_dir,
-            _lock: lock,
+            folder,
             progress: Progress::new(args.json),
         };
         run.describe(&data);
@@ -401,8 +420,15 @@ impl Run {
             config.epochs,
             tensor::threads()
         ));
-        self.progress
-            .line(&format!("run folder: {}", self.run_dir.display()));
+        let folder = self.folder.as_ref();
+        let folder = folder.map_or("none, nothing is saved (--no-save)".into(), |f| {
+            f.dir.display().to_string()
+        });
+        self.progress.line(&format!("run folder: {folder}"));
+        if let Some(path) = &config.init_from {
+            self.progress
+                .line(&format!("starting from the weights of {}", path.display()));
+        }
     }
 
     /// Shuffled each epoch by (seed, epoch); every batch full but the last.
@@ -415,8 +441,13 @@ impl Run {
         }
     }
 
-    fn checkpoint_path(&self) -> PathBuf {
-        self.run_dir.join("checkpoint")
+    fn checkpoint_path(&self) -> Option<PathBuf> {
+        Some(self.folder.as_ref()?.dir.join("checkpoint"))
+    }
+
+    /// `dir/name` in the run folder, `None` with `--no-save`.
+    fn file(&self, name: &str) -> Option<PathBuf> {
+        Some(self.folder.as_ref()?.dir.join(name))
     }
 
     fn start_epoch(&mut self) {
@@ -451,8 +482,13 @@ impl Run {
 
     /// The checkpoint, and `config.json` beside it saying how it was made.
     fn save_checkpoint(&self) -> Result<(), Error> {
+        let (Some(checkpoint_path), Some(config_path)) =
+            (self.checkpoint_path(), self.file("config.json"))
+        else {
+            return Ok(());
+        };
         checkpoint::save(
-            &self.checkpoint_path(),
+            &checkpoint_path,
             &self.config,
             &self.model,
             self.optimizer.as_ref(),
@@ -460,20 +496,20 @@ impl Run {
             &self.history,
             self.tally,
         )?;
-        write_json(&self.run_dir.join("config.json"), &self.config)
+        write_json(&config_path, &self.config)
     }
 
     /// Training has gone wrong (`cause`) by `step` of the current epoch:
     /// the error, naming the last good checkpoint (written at the end of the
     /// previous epoch), which is left as it is.
     fn diverged(&self, step: usize, cause: String) -> Error {
-        let checkpoint = self.checkpoint_path();
+        let checkpoint = self.checkpoint_path().filter(|path| path.exists());
         Error::Diverged {
             epoch: self.position.epoch + 1,
             step,
             cause,
             suggested_lr: self.config.lr.to_string().parse::<f64>().unwrap_or(0.0) / 10.0,
-            checkpoint: checkpoint.exists().then_some(checkpoint),
+            checkpoint,
         }
     }
 
@@ -513,13 +549,18 @@ impl Run {
     fn interrupted(&self) -> Result<Error, Error> {
         self.check_divergence(None)?;
         self.save_checkpoint()?;
-        Ok(Error::Interrupted(self.checkpoint_path()))
+        Ok(self
+            .checkpoint_path()
+            .map_or(Error::InterruptedUnsaved, Error::Interrupted))
     }
 
-    /// Validate, report, checkpoint.
-    fn end_epoch(&mut self, validation: Option<&Dataset>) -> Result<(), Error> {
-        let validated = validation
+    /// Validate (and test, with `--test-every-epoch`), report, checkpoint.
+    fn end_epoch(&mut self, data: &Datasets) -> Result<(), Error> {
+        let validated = (data.validation.as_ref())
             .map(|v| evaluate(&mut self.model, v))
+            .transpose()?;
+        let tested = (self.config.test_every_epoch)
+            .then(|| evaluate(&mut self.model, &data.test))
             .transpose()?;
         let tally = self.tally;
         let metrics = EpochMetrics {
@@ -528,6 +569,8 @@ impl Run {
             train_accuracy: (tally.correct as f64 / tally.samples.max(1) as f64) as f32,
             val_loss: validated.as_ref().map(|v| v.loss),
             val_accuracy: validated.as_ref().map(|v| v.accuracy),
+            test_loss: tested.as_ref().map(|t| t.loss),
+            test_accuracy: tested.as_ref().map(|t| t.accuracy),
             lr: self.optimizer.learning_rate(),
             seconds: tally.seconds,
             samples_per_second: tally.samples as f64 / tally.seconds.max(1e-9),
@@ -540,9 +583,12 @@ impl Run {
         self.position.step_in_epoch = 0;
         self.tally = EpochTally::default();
         self.save_checkpoint()?;
-        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
+        let Some(folder) = &self.folder else {
+            return Ok(());
+        };
+        report::write_metrics(&folder.dir.join("metrics.jsonl"), &self.history)?;
         let curves = report::learning_curves_svg(&self.history);
-        crate::files::write_atomic(&self.run_dir.join("learning_curves.svg"), curves.as_bytes())
+        crate::files::write_atomic(&folder.dir.join("learning_curves.svg"), curves.as_bytes())
     }
 
     /// Test, save the model and the pictures, sum up.
@@ -556,7 +602,7 @@ impl Run {
         train_seconds: f64,
     ) -> BTreeMap<String, String> {
         let config = &self.config;
-        BTreeMap::from([
+        let mut card = BTreeMap::from([
             (
                 "input_scaling".to_string(),
                 "pixel / 255 (0-255 becomes 0-1)".to_string(),
@@ -591,23 +637,29 @@ impl Run {
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
             ("trainer_commit".to_string(), TRAINER_COMMIT.to_string()),
-        ])
+        ]);
+        if let Some(path) = &config.init_from {
+            card.insert("init_from".to_string(), path.display().to_string());
+        }
+        card
     }
 
     fn finish(mut self, test: &Dataset) -> Result<TrainReport, Error> {
         let tested = evaluate(&mut self.model, test)?;
-        let model_path = self.run_dir.join("model.safetensors");
+        let model_path = self.file("model.safetensors");
         let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
-        let card = self.model_card(&tested, test.len(), train_seconds);
-        self.model.save_with(&model_path, &card)?;
-        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        write_test_pictures(
-            &self.run_dir,
-            &self.history,
-            test,
-            &tested.predictions,
-            &self.model,
-        )?;
+        if let (Some(folder), Some(model_path)) = (&self.folder, &model_path) {
+            let card = self.model_card(&tested, test.len(), train_seconds);
+            self.model.save_with(model_path, &card)?;
+            report::write_metrics(&folder.dir.join("metrics.jsonl"), &self.history)?;
+            write_test_pictures(
+                &folder.dir,
+                &self.history,
+                test,
+                &tested.predictions,
+                &self.model,
+            )?;
+        }
         let samples: f64 = self
             .history
             .iter()
@@ -624,7 +676,7 @@ impl Run {
             preset: self.config.preset.clone(),
             architecture: self.model.spec().summary(),
             parameters: self.model.parameter_count(),
-            run_dir: self.run_dir,
+            run_dir: self.folder.map(|folder| folder.dir),
             history: self.history,
         })
     }
@@ -635,8 +687,14 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
         (Some(loss), Some(accuracy)) => format!("val loss {loss:.4} acc {:.2}%", 100.0 * accuracy),
         _ => "no validation set".to_string(),
     };
+    let test = match (m.test_loss, m.test_accuracy) {
+        (Some(loss), Some(accuracy)) => {
+            format!(", test loss {loss:.4} acc {:.2}%", 100.0 * accuracy)
+        }
+        _ => String::new(),
+    };
     format!(
-        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
+        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}{test}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
         m.epoch,
         m.train_loss,
         100.0 * m.train_accuracy,

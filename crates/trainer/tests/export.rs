@@ -987,6 +987,10 @@ fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
         assert!(predicted["predictions"][0]["digit"].is_u64(), "{predicted}");
     }
 
+    // Fine-tuning from it: with a learning rate too small to move a weight,
+    // the run keeps its accuracy (batch norm's statistics move a little).
+    assert_close_after_init_from(&bare, CNN);
+
     // Another architecture: the first tensor that does not fit is named.
     let output = run(&[
         "eval",
@@ -1036,6 +1040,38 @@ fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
     let output = run(&["info", "--arch", "20-10"]);
     assert_clean_failure(&output, 2, &["--arch", "784 inputs"]);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `train --init-from weights --arch layers` at a learning rate too small
+/// to move a weight keeps the model's test accuracy on 1000 images (within
+/// what batch norm's running statistics, which training moves, change).
+fn assert_close_after_init_from(weights: &Path, layers: &str) {
+    let limit = ["--limit", "1000"];
+    let before = eval_accuracy(weights, &[&["--arch", layers][..], &limit].concat());
+    let tuned = assert_success(&run(&[
+        &[
+            "train",
+            "--init-from",
+            path_arg(weights),
+            "--arch",
+            layers,
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-30",
+            "--no-save",
+            "--json",
+        ][..],
+        &limit,
+    ]
+    .concat()));
+    let tuned: serde_json::Value = serde_json::from_str(&tuned).unwrap();
+    let after = tuned["test_accuracy"].as_f64().unwrap();
+    assert!(
+        (after - before).abs() < 0.05 && before > 0.3,
+        "{}: {before} before, {after} after",
+        weights.display()
+    );
 }
 
 /// The round trip a PyTorch user makes: `info --arch SPEC --pytorch`, train
@@ -1093,6 +1129,7 @@ fn weights_trained_in_pytorch_give_pytorchs_logits_here() {
                 "{name} ({file} names): PyTorch's accuracy {accuracy}, logits within {diff:e}"
             );
         }
+        assert_close_after_init_from(&out.join("held.safetensors"), layers);
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -80,6 +80,7 @@ const TRAINING_CARD_KEYS: &[&str] = &[
     "training_data",
     "training_data_checksum",
     "trainer_commit",
+    "init_from",
     "preset",
     "epochs",
     "training_seconds",
