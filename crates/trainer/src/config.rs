@@ -2,8 +2,9 @@
 //! run's config) plus the flags that override it, and checked once here so
 //! the rest of the program can trust it. Saved as the run's `config.json`.
 
-use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::error::Error;
+use crate::options::{ActivationName, InitName, OptimizerName};
 use crate::presets::{self, Preset};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -11,6 +11,7 @@
 mod cli; // subcommands, flags, help texts with examples
 mod config; // every setting of a run, checked once
 mod error; // one-line messages and exit codes
+mod options; // the names settings are picked by: activations, optimizers, inits
 mod presets; // the named starting points, one table
 
 // Training.

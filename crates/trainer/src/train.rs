@@ -4,16 +4,17 @@
 
 use crate::augment;
 use crate::checkpoint::{self, Position};
-use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
+use crate::options::{ActivationName, InitName};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
-use optim::{optimizer_by_name, AdamConfig, CommonSettings, Optimizer, Param, Schedule, SgdConfig};
+use optim::{optimizer_by_name, CommonSettings, Optimizer, Param, Schedule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,43 +86,15 @@ fn init(config: &TrainConfig) -> Init {
     }
 }
 
-/// `optim`'s constructor by name, except when `--momentum` is set, which
-/// `CommonSettings` does not carry: then the SGD or Adam config is built here.
+/// The run's optimizer, fresh: `optim` knows every name and setting.
 pub fn build_optimizer(config: &TrainConfig) -> Result<Box<dyn Optimizer>, Error> {
-    let (lr, weight_decay) = (config.lr, config.weight_decay);
-    use OptimizerName as Name;
-    Ok(match (config.optimizer, config.momentum) {
-        (Name::Sgd | Name::Momentum | Name::Nesterov, Some(momentum)) => {
-            Box::new(optim::Sgd::new(SgdConfig {
-                lr,
-                momentum,
-                nesterov: config.optimizer == Name::Nesterov,
-                weight_decay,
-                clip_norm: None,
-            })?)
-        }
-        (Name::Adam | Name::AdamW, Some(beta1)) => {
-            let defaults = if config.optimizer == Name::AdamW {
-                AdamConfig::adamw()
-            } else {
-                AdamConfig::default()
-            };
-            Box::new(optim::Adam::new(AdamConfig {
-                lr,
-                beta1,
-                weight_decay,
-                ..defaults
-            })?)
-        }
-        (kind, _) => {
-            let settings = CommonSettings {
-                lr: Some(lr),
-                weight_decay: Some(weight_decay),
-                clip_norm: None,
-            };
-            optimizer_by_name(kind.as_str(), &settings)?
-        }
-    })
+    let settings = CommonSettings {
+        lr: Some(config.lr),
+        weight_decay: Some(config.weight_decay),
+        clip_norm: None,
+        momentum: config.momentum,
+    };
+    Ok(optimizer_by_name(config.optimizer.as_str(), &settings)?)
 }
 
 /// Dropout's seed for global step `step`, so masks are a function of the
@@ -728,6 +701,7 @@ pub fn write_test_pictures(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::OptimizerName;
 
     #[test]
     fn dropout_seeds_differ_by_step_and_seed() {
