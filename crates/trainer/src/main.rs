@@ -20,6 +20,7 @@ mod checkpoint; // everything needed to resume exactly
 mod data; // which dataset, --limit, the validation split
 mod evaluate; // loss, accuracy, confusion matrix
 mod progress; // bar or plain lines
+mod run_state; // what a run carries from step to step, saved whole
 mod signals; // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop
 mod train; // set-up and the loop
 
