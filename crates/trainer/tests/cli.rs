@@ -476,8 +476,9 @@ fn data_shows_a_summary_and_drawings() {
         stdout.contains("training image 0, label 5:")
             && stdout.contains("training image 1, label 0:")
     );
+    // Two drawings of 28 lines, two characters a pixel (square in a terminal).
     assert_eq!(
-        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        stdout.lines().filter(|l| l.chars().count() == 56).count(),
         56
     );
 }
