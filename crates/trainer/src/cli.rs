@@ -231,7 +231,8 @@ pub struct EvalArgs {
     output \"logits\": float N x 10, logits: softmax is left to the consumer (a network\n         \
     trained with output=softmax gives \"output\", its probabilities, instead)\n\
     metadata_props hold the model card: architecture, parameters, date, trainer_version,\n\
-    and test_accuracy (with test_images) when known: --measure, or the run folder.\n\n\
+    test_accuracy (with test_images) when known (--measure, or the run folder), and what\n\
+    train recorded: training_data and its checksum, trainer_commit, preset, settings...\n\n\
     Examples:\n  \
     trainer export --model runs/best/model.safetensors --onnx mnist.onnx\n  \
     trainer export --model runs/best/checkpoint --onnx mnist.onnx --measure\n\n\

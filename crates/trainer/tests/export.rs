@@ -385,6 +385,22 @@ fn check_common(onnx: &OnnxModel, weights: &Path, input_dims: &[i64], op_types: 
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
     assert_eq!(onnx.metadata["trainer_version"], env!("CARGO_PKG_VERSION"));
+    // The training record travels too: the dataset, its checksum, the commit.
+    let file = nn::safetensors::read_tensors(weights).unwrap();
+    for key in [
+        "training_data",
+        "training_data_checksum",
+        "trainer_commit",
+        "preset",
+    ] {
+        assert_eq!(
+            onnx.metadata.get(key),
+            file.metadata.get(key),
+            "{key} in {:?}",
+            onnx.metadata
+        );
+        assert!(onnx.metadata.contains_key(key), "{key}");
+    }
     let date = &onnx.metadata["date"];
     assert!(
         date.len() == 20 && date.starts_with("20") && date.ends_with('Z'),

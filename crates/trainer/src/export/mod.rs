@@ -33,7 +33,7 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
     } else {
         recorded_test_result(&args.model, &metadata)
     };
-    let card = ModelCard::new(&model, test);
+    let card = ModelCard::new(&model, test).with_training(&metadata);
     let bytes = onnx::encode(&model, &card);
     crate::files::write_atomic(&args.onnx, &bytes)?;
     let accuracy = card.test.map_or(String::new(), |test| {
@@ -62,14 +62,12 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
     let test = (args.model.as_deref()).and_then(|path| recorded_test_result(path, &metadata));
-    let card = ModelCard::new(&model, test);
+    let card = ModelCard::new(&model, test).with_training(&metadata);
     crate::write_stdout(format_args!("{}", info_text(&model, &card)))?;
     // The rest of the card `train` saved with the model (data, settings,
     // time, machine), as it was written.
-    for key in TRAINING_CARD_KEYS {
-        if let Some(value) = metadata.get(*key) {
-            crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
-        }
+    for (key, value) in &card.training {
+        crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
     }
     Ok(())
 }
@@ -260,6 +258,10 @@ pub struct ModelCard {
     pub trainer_version: String,
     /// The test accuracy, when the run folder or `--measure` tells it.
     pub test: Option<TestResult>,
+    /// What `train` recorded with the model (data and its checksum, the
+    /// trainer's commit, preset, settings, time, machine), as the file
+    /// holds it; empty for a file from elsewhere.
+    pub training: Vec<(String, String)>,
 }
 
 /// How a model did on a test set.
@@ -282,7 +284,16 @@ impl ModelCard {
             date: iso_date(&crate::files::utc_timestamp(seconds)),
             trainer_version: env!("CARGO_PKG_VERSION").to_string(),
             test,
+            training: Vec::new(),
         }
+    }
+
+    /// The card with the training record of a model file's `metadata`.
+    pub fn with_training(mut self, metadata: &std::collections::BTreeMap<String, String>) -> Self {
+        self.training = (TRAINING_CARD_KEYS.iter())
+            .filter_map(|key| Some((key.to_string(), metadata.get(*key)?.clone())))
+            .collect();
+        self
     }
 
     /// `(key, value)` pairs, for ONNX's `metadata_props`.
@@ -299,6 +310,7 @@ impl ModelCard {
                 entries.push(("test_images".to_string(), images.to_string()));
             }
         }
+        entries.extend(self.training.iter().cloned());
         entries
     }
 }
