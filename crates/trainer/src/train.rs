@@ -275,17 +275,18 @@ impl Run {
         let schedule: Schedule = config.schedule.parse()?;
         let data = load_datasets(&config)?;
         let data_checksum = config.data.checksum()?;
-        let folder = open_folder(args)?;
         config.threads = Some(tensor::threads());
-        // A resumed run's config.json is rewritten with its next checkpoint:
-        // a run that diverges first leaves it describing the weights there.
-        if let (Some(folder), None) = (&folder, &args.resume) {
-            write_json(&folder.dir.join("config.json"), &config)?;
-        }
         let state = match resumed {
             Some(saved) => continue_from(saved, config)?,
             None => start(config)?,
         };
+        // Last, so that a mistake found above leaves no folder behind.
+        let folder = open_folder(args)?;
+        // A resumed run's config.json is rewritten with its next checkpoint:
+        // a run that diverges first leaves it describing the weights there.
+        if let (Some(folder), None) = (&folder, &args.resume) {
+            write_json(&folder.dir.join("config.json"), &state.config)?;
+        }
         let run = Run {
             steps_per_epoch: data.train.len().div_ceil(state.config.batch_size) as u64,
             state,

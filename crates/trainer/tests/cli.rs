@@ -1031,14 +1031,17 @@ fn init_from_starts_from_the_saved_weights() {
         "{trained}"
     );
 
-    // Another network: refused, saying which it holds and the flag to give.
+    // Another network: refused, saying which it holds and the flag to give,
+    // before the run folder is made.
+    let refused = dir.join("refused");
     let output = run(&[
         "train",
         "--layers",
         "784,64,10",
         "--limit",
         "100",
-        "--no-save",
+        "--out",
+        path_arg(&refused),
         "--init-from",
         path_arg(&first),
     ]);
@@ -1047,6 +1050,7 @@ fn init_from_starts_from_the_saved_weights() {
         1,
         &["first", "holds a 784-32-10 network", "--arch \"784-32-10\""],
     );
+    assert!(!refused.exists(), "a refused run left its folder");
     // Resuming continues a run; it cannot also start from other weights.
     let output = run(&[
         "train",
