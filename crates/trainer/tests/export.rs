@@ -1006,6 +1006,26 @@ fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
     // Fine-tuning from it: with a learning rate too small to move a weight,
     // the run keeps its accuracy (batch norm's statistics move a little).
     assert_close_after_init_from(&bare, CNN);
+    // And on to ONNX: the same graph as from our own file.
+    let (from_bare, from_ours) = (dir.join("bare.onnx"), dir.join("ours.onnx"));
+    export(&bare, &from_bare, &["--arch", CNN]);
+    export(&weights, &from_ours, &[]);
+    let (bare_graph, our_graph) = (read_onnx(&from_bare), read_onnx(&from_ours));
+    let ops = |graph: &OnnxModel| -> Vec<String> {
+        graph
+            .nodes
+            .iter()
+            .map(|node| node.op_type.clone())
+            .collect()
+    };
+    assert_eq!(ops(&bare_graph), ops(&our_graph));
+    let weights_of = |graph: &OnnxModel| -> Vec<(String, Vec<u8>)> {
+        (graph.initializers.iter())
+            .map(|(name, tensor)| (name.clone(), tensor.raw.clone()))
+            .collect()
+    };
+    assert!(weights_of(&bare_graph) == weights_of(&our_graph));
+    assert_eq!(bare_graph.metadata["architecture"], CNN);
 
     // Another architecture: the first tensor that does not fit is named.
     let output = run(&[
