@@ -1064,6 +1064,19 @@ fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
         1,
         &["holds a 1x28x28 c4k3bn p2 10 network", "784-32-10"],
     );
+    // Half precision (model.half() before saving): named, with the fix.
+    let half = dir.join("half.safetensors");
+    let header = br#"{"0.weight":{"dtype":"F16","shape":[4,1,3,3],"data_offsets":[0,72]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0u8; 72]);
+    std::fs::write(&half, bytes).unwrap();
+    let output = run(&["eval", "--model", path_arg(&half), "--arch", CNN]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["half.safetensors", "\"0.weight\"", "F16", ".float()"],
+    );
     let output = run(&["eval", "--model", path_arg(&bare), "--arch", "1x28x28 c4q3"]);
     assert_clean_failure(&output, 2, &["--arch", "c4q3"]);
 
