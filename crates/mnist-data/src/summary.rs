@@ -58,21 +58,25 @@ impl fmt::Display for Summary {
 /// Dark to bright: each character covers an equal share of 0..=255.
 const RAMP: &[u8] = b" .:-=+*#%@";
 
-/// Draws a row-major `u8` image `cols` pixels wide, one character per pixel
-/// and one line per row (ending in `\n`), darker characters for brighter ink.
+/// Draws a row-major `u8` image `cols` pixels wide, two characters per pixel
+/// (a terminal's cell is about twice as tall as it is wide, so a pixel
+/// drawn as two cells is square and a digit keeps its shape) and one line
+/// per row (ending in `\n`), darker characters for brighter ink.
 ///
 /// ```
 /// let image = [0, 128, 255, 30, 200, 90];
-/// assert_eq!(mnist_data::render_ascii(&image, 3), " +@\n.#-\n");
+/// assert_eq!(mnist_data::render_ascii(&image, 3), "  ++@@\n..##--\n");
 /// ```
 pub fn render_ascii(image: &[u8], cols: usize) -> String {
     if cols == 0 {
         return String::new();
     }
-    let mut text = String::with_capacity(image.len() + image.len() / cols);
+    let mut text = String::with_capacity(2 * image.len() + image.len() / cols);
     for row in image.chunks(cols) {
         for &p in row {
-            text.push(RAMP[p as usize * RAMP.len() / 256] as char);
+            let shade = RAMP[p as usize * RAMP.len() / 256] as char;
+            text.push(shade);
+            text.push(shade);
         }
         text.push('\n');
     }

@@ -77,7 +77,8 @@ fn bundled_files_match_checksums_and_the_loader_returns_their_bytes() {
     let art = set.train.render_ascii(0);
     let lines: Vec<&str> = art.lines().collect();
     assert_eq!(lines.len(), 28);
-    assert!(lines.iter().all(|l| l.len() == 28));
+    // Two characters a pixel: square pixels in a terminal's 1:2 cells.
+    assert!(lines.iter().all(|l| l.len() == 56));
     assert_eq!(lines[0].trim(), "");
     assert!(lines[10].contains('@'), "{art}");
 

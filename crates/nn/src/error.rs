@@ -96,8 +96,8 @@ pub enum NnError {
         value: f32,
     },
 
-    /// A tensor is stored in a dtype other than F32.
-    #[error("{}: tensor {name:?} has dtype {dtype}, only F32 is supported", path.display())]
+    /// A tensor is stored in a dtype other than F32 (or an I64 scalar).
+    #[error("{}: tensor {name:?} has dtype {dtype}; only F32 tensors and I64 scalars (batch norm's num_batches_tracked) are supported: convert with .float() before saving", path.display())]
     WrongDtype {
         path: PathBuf,
         name: String,

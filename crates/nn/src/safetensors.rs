@@ -85,8 +85,10 @@ pub fn write_tensors<'a>(
     Ok(())
 }
 
-/// Reads every tensor and the metadata of a safetensors file. Only `F32`
-/// tensors are supported; any other dtype is [`NnError::WrongDtype`].
+/// Reads every tensor and the metadata of a safetensors file. `F32`
+/// tensors are read as they are, and `I64` scalars (PyTorch's batch norm
+/// `num_batches_tracked`) as the nearest `f32`; any other dtype or shape
+/// is [`NnError::WrongDtype`].
 pub fn read_tensors(path: &Path) -> Result<TensorFile> {
     let bytes = std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
@@ -189,17 +191,22 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<TensorFile> {
         }
         let (dtype, shape, begin, end) =
             parse_entry(entry).map_err(|problem| format(format!("tensor {name:?}: {problem}")))?;
-        if dtype != "F32" {
-            return Err(NnError::WrongDtype {
-                path: path.to_path_buf(),
-                name: name.clone(),
-                dtype,
-            });
-        }
-        let bytes_needed = element_count(&shape).and_then(|n| n.checked_mul(4));
+        let element_bytes = match (dtype.as_str(), shape.is_empty()) {
+            ("F32", _) => 4,
+            // PyTorch saves batch norm's `num_batches_tracked` as an I64 scalar.
+            ("I64", true) => 8,
+            _ => {
+                return Err(NnError::WrongDtype {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    dtype,
+                })
+            }
+        };
+        let bytes_needed = element_count(&shape).and_then(|n| n.checked_mul(element_bytes));
         if begin > end || bytes_needed != Some(end - begin) {
             return Err(format(format!(
-                "tensor {name:?}: data_offsets [{begin}, {end}] do not hold shape {shape:?} of F32"
+                "tensor {name:?}: data_offsets [{begin}, {end}] do not hold shape {shape:?} of {dtype}"
             )));
         }
         if end > data.len() {
@@ -208,12 +215,12 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<TensorFile> {
                 data.len()
             )));
         }
-        spans.push((begin, end, name.clone(), shape));
+        spans.push((begin, end, name.clone(), shape, element_bytes));
     }
     // The data must be tiled exactly: no overlaps, no gaps, nothing after.
     spans.sort_by_key(|span| (span.0, span.1));
     let mut expected_begin = 0;
-    for (begin, end, name, shape) in spans {
+    for (begin, end, name, shape, element_bytes) in spans {
         if begin != expected_begin {
             return Err(format(format!(
                 "tensor {name:?} starts at byte {begin}, expected {expected_begin} \
@@ -221,10 +228,18 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<TensorFile> {
             )));
         }
         expected_begin = end;
-        let values = data[begin..end]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let bytes = &data[begin..end];
+        let values = match element_bytes {
+            4 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            // A counter: exact up to 2^24, the nearest f32 beyond.
+            _ => bytes
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .collect(),
+        };
         file.tensors.push(Tensor {
             name,
             shape,
@@ -412,6 +427,30 @@ mod tests {
             matches!(err, NnError::WrongDtype { ref dtype, .. } if dtype == "F16"),
             "{err}"
         );
+        // PyTorch's I64 scalars (num_batches_tracked) read as f32; I64
+        // tensors with a shape are not weights and stay refused.
+        let mut bytes = br#"{"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}"#.to_vec();
+        bytes.splice(0..0, (bytes.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&1234567i64.to_le_bytes());
+        let file = decode(&bytes, Path::new("torch")).unwrap();
+        assert_eq!(file.get("n").unwrap().data, [1_234_567.0]);
+        assert_eq!(file.get("n").unwrap().shape, Vec::<usize>::new());
+        let err = make(
+            r#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#,
+            8,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, NnError::WrongDtype { ref dtype, .. } if dtype == "I64"),
+            "{err}"
+        );
+        assert!(make(
+            r#"{"n":{"dtype":"I64","shape":[],"data_offsets":[0,4]}}"#,
+            4
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("of I64"),);
         // An empty file of tensors is valid.
         assert_eq!(make("{}", 0).unwrap(), TensorFile::default());
     }

@@ -60,10 +60,35 @@ impl Sequential {
             path: path.to_path_buf(),
             problem: e.to_string(),
         })?;
+        Sequential::from_tensor_file_as(&spec, file, path, allow_extra)
+    }
+
+    /// [`Sequential::from_tensor_file`] for a network given by its `spec`,
+    /// for files that do not name one (a `state_dict` saved by PyTorch with
+    /// `safetensors.torch.save_file`). A file that does name one must name
+    /// this one ([`NnError::ArchitectureMismatch`]). Tensors are looked up by
+    /// our names (`layers.0.weight`) or, as a bare `nn.Sequential` saves them,
+    /// without the `layers.` prefix (`0.weight`); the first one missing or
+    /// of another shape, in the network's order, is the error.
+    pub fn from_tensor_file_as(
+        spec: &ModelSpec,
+        file: &TensorFile,
+        path: &Path,
+        allow_extra: bool,
+    ) -> Result<Sequential> {
+        if let Some(architecture) = file.metadata.get(ARCHITECTURE_KEY) {
+            if ModelSpec::parse(architecture).ok().as_ref() != Some(spec) {
+                return Err(NnError::ArchitectureMismatch {
+                    path: path.to_path_buf(),
+                    found: architecture.clone(),
+                    expected: spec.to_string(),
+                });
+            }
+        }
         // Check the file against the architecture before building anything:
         // a file's claims must not allocate more than the file holds.
         check_tensors(file, path, &spec.tensor_shapes(), allow_extra)?;
-        let mut model = Sequential::new(&spec, Init::HeNormal, 0)?;
+        let mut model = Sequential::new(spec, Init::HeNormal, 0)?;
         model.assign_params(file, path, allow_extra)?;
         Ok(model)
     }
@@ -101,14 +126,14 @@ impl Sequential {
             .map(|(name, shape, _)| (name.to_string(), shape.to_vec()))
             .collect();
         check_tensors(file, path, &expected, allow_extra)?;
-        let stored = (expected.iter()).filter_map(|(name, _)| file.get(name));
+        let stored = (expected.iter()).filter_map(|(name, _)| stored_tensor(file, name));
         check_finite(
             path,
             stored.map(|t| (t.name.as_str(), &t.shape[..], &t.data[..])),
         )?;
         for stage in self.stages_mut() {
             for (name, _, value) in stage.tensors_mut() {
-                if let Some(tensor) = file.get(name) {
+                if let Some(tensor) = stored_tensor(file, name) {
                     value.copy_from_slice(&tensor.data);
                 }
             }
@@ -138,8 +163,22 @@ pub fn check_finite<'a>(
     Ok(())
 }
 
-/// Every `(name, shape)` of `expected` must be in `file` with that shape;
-/// unless `allow_extra`, nothing else may be.
+/// Our models are held as `layers` (`layers.0.weight`); a bare
+/// `nn.Sequential`'s `state_dict` names the same tensor `0.weight`.
+const SEQUENTIAL_PREFIX: &str = "layers.";
+
+/// The tensor our model calls `name`, under that name or, as a bare
+/// `nn.Sequential` names it, without [`SEQUENTIAL_PREFIX`].
+fn stored_tensor<'a>(file: &'a TensorFile, name: &str) -> Option<&'a safetensors::Tensor> {
+    file.get(name).or_else(|| {
+        let bare = name.strip_prefix(SEQUENTIAL_PREFIX)?;
+        file.get(bare)
+    })
+}
+
+/// Every `(name, shape)` of `expected` must be in `file` with that shape
+/// (under its name, or that of a bare `nn.Sequential`); unless
+/// `allow_extra`, nothing else may be.
 fn check_tensors(
     file: &TensorFile,
     path: &Path,
@@ -147,7 +186,7 @@ fn check_tensors(
     allow_extra: bool,
 ) -> Result<()> {
     for (name, shape) in expected {
-        let tensor = file.get(name).ok_or_else(|| NnError::MissingTensor {
+        let tensor = stored_tensor(file, name).ok_or_else(|| NnError::MissingTensor {
             path: path.to_path_buf(),
             name: name.clone(),
         })?;
@@ -162,7 +201,11 @@ fn check_tensors(
     }
     if !allow_extra {
         for tensor in &file.tensors {
-            if !expected.iter().any(|(name, _)| name == &tensor.name) {
+            let ours = |name: &String| {
+                name == &tensor.name
+                    || name.strip_prefix(SEQUENTIAL_PREFIX) == Some(tensor.name.as_str())
+            };
+            if !expected.iter().any(|(name, _)| ours(name)) {
                 return Err(NnError::UnexpectedTensor {
                     path: path.to_path_buf(),
                     name: tensor.name.clone(),

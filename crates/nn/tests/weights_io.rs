@@ -434,3 +434,94 @@ fn non_finite_weights_are_refused_on_load_and_on_save() {
         assert!(!saved.exists(), "a refused save wrote the file");
     }
 }
+
+/// The bytes `safetensors.torch.save_file(model.state_dict(), ...)` writes for
+/// `tensors`: no metadata, and batch norm's `num_batches_tracked` as I64.
+fn torch_style_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, values) in tensors {
+        let begin = data.len();
+        let dtype = if name.ends_with("num_batches_tracked") {
+            data.extend_from_slice(&(values[0] as i64).to_le_bytes());
+            "I64"
+        } else {
+            values
+                .iter()
+                .for_each(|v| data.extend_from_slice(&v.to_le_bytes()));
+            "F32"
+        };
+        let entry = serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [begin, data.len()]});
+        header.insert(name.clone(), entry);
+    }
+    let header = serde_json::Value::Object(header).to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&data);
+    bytes
+}
+
+#[test]
+fn a_pytorch_state_dict_loads_given_the_architecture() {
+    let spec = ModelSpec::parse("1x10x10 c4k3bn p2 f6bn 5").unwrap();
+    let mut model = Sequential::new(&spec, Init::HeNormal, 5).unwrap();
+    let x = Matrix::from_fn(8, 100, |r, c| ((r * 100 + c) as f32 * 0.37).sin());
+    for _ in 0..3 {
+        model.forward(x.view()).unwrap();
+    }
+    let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = model
+        .tensors()
+        .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
+        .collect();
+    let path = Path::new("torch.safetensors");
+    let expected = model.predict_proba(x.view()).unwrap();
+    // Held in `layers` (as `trainer info --pytorch` writes it), or a bare
+    // `nn.Sequential` whose names have no prefix.
+    let bare: Vec<_> = (tensors.iter().cloned())
+        .map(|(n, s, v)| (n.trim_start_matches("layers.").to_string(), s, v))
+        .collect();
+    for tensors in [&tensors, &bare] {
+        let file = nn::safetensors::decode(&torch_style_bytes(tensors), path).unwrap();
+        assert!(file.metadata.is_empty());
+        // Without the architecture, the file cannot say what it holds.
+        assert!(matches!(
+            Sequential::from_tensor_file(&file, path, false),
+            Err(NnError::Format { .. })
+        ));
+        let mut loaded = Sequential::from_tensor_file_as(&spec, &file, path, false).unwrap();
+        assert_eq!(loaded.predict_proba(x.view()).unwrap(), expected);
+        let counter = |m: &Sequential| {
+            m.tensors()
+                .find(|(n, _, _)| *n == "layers.1.num_batches_tracked")
+                .map(|(_, _, v)| v.to_vec())
+        };
+        assert_eq!(counter(&loaded), Some(vec![3.0]));
+    }
+
+    // Another architecture: the first tensor that differs is named.
+    let file = nn::safetensors::decode(&torch_style_bytes(&tensors), path).unwrap();
+    let wider = ModelSpec::parse("1x10x10 c5k3bn p2 f6bn 5").unwrap();
+    let error = Sequential::from_tensor_file_as(&wider, &file, path, false).unwrap_err();
+    assert!(
+        matches!(&error, NnError::WrongShape { name, .. } if name == "layers.0.weight"),
+        "{error}"
+    );
+    let deeper = ModelSpec::parse("1x10x10 c4k3bn p2 f6bn f6 5").unwrap();
+    let error = Sequential::from_tensor_file_as(&deeper, &file, path, false).unwrap_err();
+    assert!(
+        matches!(&error, NnError::WrongShape { name, .. } if name == "layers.8.weight"),
+        "{error}"
+    );
+    // A file that names its architecture must name this one.
+    let ours = nn::safetensors::decode(
+        &encode(path, model.tensors(), &model.metadata()).unwrap(),
+        path,
+    )
+    .unwrap();
+    let error = Sequential::from_tensor_file_as(&wider, &ours, path, false).unwrap_err();
+    assert!(
+        matches!(error, NnError::ArchitectureMismatch { .. }),
+        "{error}"
+    );
+    assert!(Sequential::from_tensor_file_as(&spec, &ours, path, false).is_ok());
+}

@@ -21,14 +21,23 @@ pub struct CommonSettings {
     pub weight_decay: Option<f32>,
     /// Clip the global gradient norm to this.
     pub clip_norm: Option<f32>,
+    /// The momentum coefficient of `sgd` (default 0), `momentum` and
+    /// `nesterov` (default 0.9), and `beta1` of `adam` and `adamw` (default
+    /// 0.9); the other optimizers have none and refuse it.
+    pub momentum: Option<f32>,
 }
 
-/// `"momentum"` and `"nesterov"` use momentum 0.9; everything else not in
-/// `settings` is the config's `Default`.
+/// `"momentum"` and `"nesterov"` use momentum 0.9 unless `settings` says
+/// otherwise; everything else not in `settings` is the config's `Default`.
 ///
 /// ```
 /// let opt = optim::optimizer_by_name("adam", &optim::CommonSettings::default()).unwrap();
 /// assert_eq!(opt.learning_rate(), 1e-3);
+/// let settings = optim::CommonSettings { momentum: Some(0.5), ..Default::default() };
+/// let state = optim::optimizer_by_name("nesterov", &settings).unwrap().state();
+/// assert!(state.hyper.contains(&("momentum".to_string(), 0.5)));
+/// let err = optim::optimizer_by_name("rmsprop", &settings).err().unwrap();
+/// assert!(err.to_string().contains("momentum"));
 /// let err = optim::optimizer_by_name("lbfgs", &Default::default()).err().unwrap();
 /// assert!(err.to_string().contains("sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw"));
 /// ```
@@ -40,12 +49,13 @@ pub fn optimizer_by_name(
         lr,
         weight_decay,
         clip_norm,
+        momentum,
     } = *settings;
-    let sgd = |momentum: f32, nesterov: bool| -> Result<Box<dyn Optimizer>, OptimError> {
+    let sgd = |default_momentum: f32, nesterov: bool| -> Result<Box<dyn Optimizer>, OptimError> {
         let d = SgdConfig::default();
         Ok(Box::new(Sgd::new(SgdConfig {
             lr: lr.unwrap_or(d.lr),
-            momentum,
+            momentum: momentum.unwrap_or(default_momentum),
             nesterov,
             weight_decay: weight_decay.unwrap_or(d.weight_decay),
             clip_norm,
@@ -56,9 +66,23 @@ pub fn optimizer_by_name(
             lr: lr.unwrap_or(d.lr),
             weight_decay: weight_decay.unwrap_or(d.weight_decay),
             clip_norm,
+            beta1: momentum.unwrap_or(d.beta1),
             ..d
         })?))
     };
+    if let (Some(value), "adagrad" | "adadelta" | "rmsprop") = (momentum, name) {
+        let kind = OPTIMIZER_NAMES
+            .iter()
+            .find(|n| **n == name)
+            .copied()
+            .unwrap_or("?");
+        return Err(OptimError::BadHyper {
+            kind,
+            name: "momentum",
+            value,
+            expected: "unset: this optimizer has no momentum",
+        });
+    }
     match name {
         "sgd" => sgd(0.0, false),
         "momentum" => sgd(0.9, false),

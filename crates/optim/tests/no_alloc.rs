@@ -54,6 +54,7 @@ fn steady_state_steps_do_not_allocate() {
         lr: Some(0.01),
         weight_decay: Some(0.01),
         clip_norm: Some(0.5),
+        momentum: None,
     };
     let schedule: Schedule = "warmup:3+cosine".parse().unwrap();
     tensor::set_threads(3);

@@ -60,6 +60,7 @@ fn settings() -> CommonSettings {
         lr: Some(0.01),
         weight_decay: Some(0.05),
         clip_norm: Some(1.0),
+        momentum: None,
     }
 }
 

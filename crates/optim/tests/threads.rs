@@ -49,6 +49,7 @@ fn every_thread_count_gives_bit_identical_weights_and_state() {
         weight_decay: Some(0.01),
         // Small enough that every step clips, so the scratch gradient is used.
         clip_norm: Some(0.5),
+        momentum: None,
     };
     for settings in [with_clip_and_decay, CommonSettings::default()] {
         for name in OPTIMIZER_NAMES {

@@ -8,17 +8,16 @@
 //!   checkpoint too), the run's config, the position (epoch, step within it),
 //!   the optimizer's kind, step count and hyper-parameters, the metrics so far.
 //!
-//! Randomness needs no saved state: the data order of an epoch is a function
-//! of (seed, epoch) (`mnist_data::epoch_order`) and dropout is reseeded from
-//! (seed, step) before every step, so the position is the RNG state.
+//! What the run state holds beyond that, and why it is enough, is in
+//! `run_state`.
 
 use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::report::EpochMetrics;
-use crate::train::EpochTally;
+use crate::run_state::{EpochTally, Position, RunState};
 use nn::safetensors::write_tensors;
 use nn::Sequential;
-use optim::{Optimizer, OptimizerState};
+use optim::OptimizerState;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -26,26 +25,6 @@ const FORMAT: &str = "trainer.checkpoint.v1";
 const OPTIMIZER_PREFIX: &str = "optimizer.";
 /// The bound on a checkpoint's epoch and step counters (see `load`).
 const MAX_POSITION: u64 = 1 << 48;
-
-/// Where a run stands: `epoch` (from 0) is the one in progress, of which
-/// `step_in_epoch` steps are done; `(epochs, 0)` means finished.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Position {
-    pub epoch: usize,
-    pub step_in_epoch: usize,
-    /// Steps since the run began (drives the schedule and dropout seeds).
-    pub global_step: u64,
-}
-
-pub struct Checkpoint {
-    pub config: TrainConfig,
-    pub model: Sequential,
-    pub optimizer: OptimizerState,
-    pub position: Position,
-    pub history: Vec<EpochMetrics>,
-    /// Sums over the steps of the epoch in progress.
-    pub tally: EpochTally,
-}
 
 /// Whether a safetensors file's metadata says it is a trainer checkpoint
 /// (rather than a plain model file).
@@ -55,16 +34,17 @@ pub fn is_checkpoint(metadata: &BTreeMap<String, String>) -> bool {
         .is_some_and(|format| format == FORMAT)
 }
 
-/// Writes a checkpoint atomically (nn's writer: temp file, then rename).
-pub fn save(
-    path: &Path,
-    config: &TrainConfig,
-    model: &Sequential,
-    optimizer: &dyn Optimizer,
-    position: Position,
-    history: &[EpochMetrics],
-    tally: EpochTally,
-) -> Result<(), Error> {
+/// Writes a run's state as a checkpoint, atomically (nn's writer: temp
+/// file, then rename).
+pub fn save(path: &Path, run: &RunState) -> Result<(), Error> {
+    let RunState {
+        config,
+        model,
+        optimizer,
+        position,
+        history,
+        tally,
+    } = run;
     let state = optimizer.state();
     let mut metadata = model.metadata();
     fn json(value: &impl serde::Serialize) -> String {
@@ -120,7 +100,7 @@ pub fn save(
 
 /// Reads a checkpoint written by [`save`]; every missing or malformed part
 /// is an error naming the file.
-pub fn load(path: &Path) -> Result<Checkpoint, Error> {
+pub fn load(path: &Path) -> Result<RunState, Error> {
     let bytes = crate::files::read_bounded(path, crate::files::MAX_MODEL_BYTES, "a checkpoint")?;
     let file = nn::safetensors::decode(&bytes, path)?;
     let bad = |problem: String| Error::model(path, problem);
@@ -202,7 +182,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, Error> {
         hyper,
         buffers,
     };
-    Ok(Checkpoint {
+    let optimizer = optim::optimizer_from_state(&optimizer).map_err(|e| bad(e.to_string()))?;
+    Ok(RunState {
         config,
         model,
         optimizer,
@@ -233,34 +214,24 @@ mod tests {
         let model =
             Sequential::new(&ModelSpec::parse("784-2-10").unwrap(), Init::HeNormal, 1).unwrap();
         let optimizer = optimizer_by_name("adam", &CommonSettings::default()).unwrap();
-        let history: Vec<crate::report::EpochMetrics> = (1..=crate::config::MAX_EPOCHS)
-            .map(|epoch| crate::report::EpochMetrics {
+        let mut run = RunState::start(config, model, optimizer);
+        run.history = (1..=crate::config::MAX_EPOCHS)
+            .map(|epoch| EpochMetrics {
                 epoch,
                 train_loss: -1.234_567_9e-30,
                 train_accuracy: 0.123_456_79,
                 val_loss: Some(-1.234_567_9e-30),
                 val_accuracy: Some(0.123_456_79),
+                // --test-every-epoch: the longest lines.
+                test_loss: Some(-1.234_567_9e-30),
+                test_accuracy: Some(0.123_456_79),
                 lr: -1.234_567_9e-30,
                 seconds: -1.234_567_890_123_456_7e-200,
                 samples_per_second: -1.234_567_890_123_456_7e-200,
             })
             .collect();
-        let position = Position {
-            epoch: crate::config::MAX_EPOCHS,
-            step_in_epoch: 0,
-            global_step: 0,
-        };
-        let tally = EpochTally::default();
-        save(
-            &path,
-            &config,
-            &model,
-            optimizer.as_ref(),
-            position,
-            &history,
-            tally,
-        )
-        .unwrap();
+        run.position.epoch = crate::config::MAX_EPOCHS;
+        save(&path, &run).unwrap();
         let restored = load(&path).unwrap();
         assert_eq!(restored.history.len(), crate::config::MAX_EPOCHS);
         let last = restored.history.last().unwrap();
@@ -268,6 +239,20 @@ mod tests {
             (last.epoch, last.train_accuracy),
             (crate::config::MAX_EPOCHS, 0.123_456_79)
         );
+    }
+
+    /// The state's buffer and setting order is not part of its meaning.
+    fn sorted(mut state: OptimizerState) -> OptimizerState {
+        state.buffers.sort_by(|a, b| a.0.cmp(&b.0));
+        state.hyper.sort_by(|a, b| a.0.cmp(&b.0));
+        state
+    }
+
+    /// Every tensor of a model, by value.
+    fn values(model: &Sequential) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        (model.params())
+            .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
+            .collect()
     }
 
     #[test]
@@ -297,44 +282,30 @@ mod tests {
                 .collect();
             optimizer.step(&mut params).unwrap();
         }
+        let mut run = RunState::start(config, model, optimizer);
         // The optimizer has taken two steps: so has the run.
-        let position = Position {
+        run.position = Position {
             epoch: 0,
             step_in_epoch: 2,
             global_step: 2,
         };
-        let history = crate::report::tests::sample_history();
-        let tally = EpochTally {
+        run.history = crate::report::tests::sample_history();
+        run.tally = EpochTally {
             loss_sum: 12.5,
             correct: 1000,
             samples: 2176,
             seconds: 0.75,
         };
-        save(
-            &path,
-            &config,
-            &model,
-            optimizer.as_ref(),
-            position,
-            &history,
-            tally,
-        )
-        .unwrap();
+        save(&path, &run).unwrap();
 
         let restored = load(&path).unwrap();
-        assert_eq!(restored.config, config);
-        assert_eq!(restored.position, position);
-        assert_eq!(restored.history, history);
-        assert_eq!(restored.tally, tally);
-        // The state's buffer order is not part of its meaning.
-        let sorted = |mut state: OptimizerState| {
-            state.buffers.sort_by(|a, b| a.0.cmp(&b.0));
-            state.hyper.sort_by(|a, b| a.0.cmp(&b.0));
-            state
-        };
+        assert_eq!(restored.config, run.config);
+        assert_eq!(restored.position, run.position);
+        assert_eq!(restored.history, run.history);
+        assert_eq!(restored.tally, run.tally);
         let (expected, found) = (
-            sorted(optimizer.state()),
-            sorted(restored.optimizer.clone()),
+            sorted(run.optimizer.state()),
+            sorted(restored.optimizer.state()),
         );
         assert_eq!(
             (&found.kind, found.step, &found.hyper),
@@ -344,43 +315,25 @@ mod tests {
             found.buffers == expected.buffers,
             "optimizer buffers differ"
         );
-        let original: Vec<_> = model
-            .params()
-            .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
-            .collect();
-        let loaded: Vec<_> = restored
-            .model
-            .params()
-            .map(|(n, s, v)| (n.to_string(), s.to_vec(), v.to_vec()))
-            .collect();
-        assert!(original == loaded, "parameters differ");
+        assert!(
+            values(&run.model) == values(&restored.model),
+            "parameters differ"
+        );
         assert_eq!(restored.model.spec(), &spec);
 
         // A model file is not a checkpoint; a damaged checkpoint is an error.
         let model_path = dir.join("model.safetensors");
-        model.save(&model_path).unwrap();
+        run.model.save(&model_path).unwrap();
         let error = load(&model_path).err().unwrap().to_string();
         assert!(
             error.contains("model.safetensors") && error.contains("not a trainer checkpoint"),
             "{error}"
         );
         // A position no run reaches, whose next step overflowed (a panic).
-        let absurd = Position {
-            global_step: u64::MAX,
-            ..position
-        };
+        let position = run.position;
+        run.position.global_step = u64::MAX;
         let at_the_end = dir.join("at-the-end");
-        let history = &restored.history;
-        save(
-            &at_the_end,
-            &config,
-            &model,
-            optimizer.as_ref(),
-            absurd,
-            history,
-            tally,
-        )
-        .unwrap();
+        save(&at_the_end, &run).unwrap();
         let error = load(&at_the_end).err().unwrap().to_string();
         assert!(
             error.starts_with(&at_the_end.display().to_string())
@@ -390,20 +343,11 @@ mod tests {
 
         // Optimizer and run counting different steps: one of them is damaged.
         let mismatched = dir.join("mismatched");
-        let ahead = Position {
+        run.position = Position {
             global_step: 3,
             ..position
         };
-        save(
-            &mismatched,
-            &config,
-            &model,
-            optimizer.as_ref(),
-            ahead,
-            history,
-            tally,
-        )
-        .unwrap();
+        save(&mismatched, &run).unwrap();
         let error = load(&mismatched).err().unwrap().to_string();
         assert!(
             error.starts_with(&mismatched.display().to_string())
@@ -411,21 +355,10 @@ mod tests {
             "{error}"
         );
         // Non-finite weights are not saved: resumed, they train into NaN.
-        let mut diverged = restored.model;
-        diverged.params_mut().next().unwrap().1[3] = f32::NAN;
+        run.position = position;
+        run.model.params_mut().next().unwrap().1[3] = f32::NAN;
         let nan_path = dir.join("nan");
-        let error = save(
-            &nan_path,
-            &config,
-            &diverged,
-            optimizer.as_ref(),
-            position,
-            history,
-            tally,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let error = save(&nan_path, &run).err().unwrap().to_string();
         assert!(
             error.starts_with(&nan_path.display().to_string())
                 && error.contains("\"layers.0.weight\" holds NaN at index 3"),

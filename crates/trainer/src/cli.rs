@@ -1,8 +1,8 @@
 //! The command line: subcommands, flags, help texts with examples. Parsing
 //! only; `config` turns train flags into a checked configuration.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::{Deserialize, Serialize};
+use crate::options::{ActivationName, InitName, OptimizerName};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -152,6 +152,16 @@ pub struct TrainArgs {
     /// Let --out name a folder that already holds a run: its files are replaced
     #[arg(long)]
     pub overwrite: bool,
+    /// Start from the weights of a saved model (fine-tuning): a model.safetensors, checkpoint or
+    /// run folder, or a PyTorch state_dict; its network must be the run's (--arch/--layers)
+    #[arg(long, value_name = "MODEL", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
+    /// Train and report, but write nothing: no run folder, model or checkpoint
+    #[arg(long, conflicts_with_all = ["out", "overwrite", "resume"])]
+    pub no_save: bool,
+    /// Measure the test set after every epoch (as PyTorch's MNIST example prints it)
+    #[arg(long)]
+    pub test_every_epoch: bool,
     /// Print one JSON object with the results on stdout (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -177,6 +187,9 @@ fn train_after_help() -> String {
          trainer train --layers \"1x28x28 c16k5p2bn p2 c32k5bn p2 f128 10\" --rotate 10 --epochs 5\n  \
          trainer train --csv-train train.csv --csv-test test.csv --epochs 3\n  \
          trainer train --resume runs/2026-11-22T12-00-00/checkpoint\n  \
+         trainer train --init-from runs/2026-11-22T12-00-00 --lr 1e-4 --epochs 2   fine-tune\n  \
+         trainer train --init-from torch.safetensors --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\"\n  \
+         trainer train --epochs 3 --no-save --test-every-epoch   try a setting, keep nothing\n  \
          trainer train --json --out runs/quick --epochs 1 | jq .test_accuracy",
         crate::presets::help_table()
     )
@@ -185,11 +198,16 @@ fn train_after_help() -> String {
 #[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     trainer eval --model runs/best/model.safetensors\n  \
-    trainer eval --model model.safetensors --data ~/datasets/mnist --json")]
+    trainer eval --model model.safetensors --data ~/datasets/mnist --json\n  \
+    trainer eval --model torch.safetensors --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\"")]
 pub struct EvalArgs {
-    /// A model.safetensors written by `trainer train`
+    /// A model.safetensors written by `trainer train`, its run folder, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     #[command(flatten)]
     pub source: DataSourceArgs,
     /// Threads for matrix multiplication [default: all cores]
@@ -213,7 +231,8 @@ pub struct EvalArgs {
     output \"logits\": float N x 10, logits: softmax is left to the consumer (a network\n         \
     trained with output=softmax gives \"output\", its probabilities, instead)\n\
     metadata_props hold the model card: architecture, parameters, date, trainer_version,\n\
-    and test_accuracy (with test_images) when known: --measure, or the run folder.\n\n\
+    test_accuracy (with test_images) when known (--measure, or the run folder), and what\n\
+    train recorded: training_data and its checksum, trainer_commit, preset, settings...\n\n\
     Examples:\n  \
     trainer export --model runs/best/model.safetensors --onnx mnist.onnx\n  \
     trainer export --model runs/best/checkpoint --onnx mnist.onnx --measure\n\n\
@@ -222,9 +241,13 @@ pub struct EvalArgs {
     session = onnxruntime.InferenceSession(\"mnist.onnx\")\n  \
     logits, = session.run(None, {\"pixels\": images.astype(numpy.float32)})")]
 pub struct ExportArgs {
-    /// A model.safetensors (or checkpoint) written by `trainer train`
+    /// A model.safetensors (or checkpoint, or run folder) written by `trainer train`, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// Where to write the ONNX model (replaced atomically)
     #[arg(long, value_name = "OUT.onnx")]
     pub onnx: PathBuf,
@@ -241,15 +264,23 @@ pub struct ExportArgs {
     torch.nn.Sequential numbered as the file's tensors are named) and `prepare(pixels)`,\n\
     which turns uint8 images [N, 1, 28, 28] into the float input the network expects:\n  \
     model.load_state_dict(safetensors.torch.load_file(FILE), strict=True)\n  \
-    logits = model(prepare(pixels))\n\n\
+    logits = model(prepare(pixels))\n\
+    With --arch and no --model, the module of a spec, to train in PyTorch; its\n\
+    safetensors.torch.save_file(model.state_dict(), FILE) then loads here with --arch.\n\n\
     Examples:\n  \
     trainer info --model runs/best/model.safetensors\n  \
-    trainer info --model runs/best/model.safetensors --pytorch > network.py"
+    trainer info --model runs/best/model.safetensors --pytorch > network.py\n  \
+    trainer info --arch \"1x28x28 c16k3bn p2 c32k3bn p2 10\" --pytorch > network.py"
 )]
 pub struct InfoArgs {
-    /// A model.safetensors (or checkpoint) written by `trainer train`
-    #[arg(long, value_name = "FILE")]
-    pub model: PathBuf,
+    /// A model.safetensors (or checkpoint, or run folder) written by `trainer train`, or a PyTorch state_dict (with --arch)
+    #[arg(long, value_name = "FILE", required_unless_present = "arch")]
+    pub model: Option<PathBuf>,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10";
+    /// without --model, describe this network (freshly initialised)
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// Print Python source for an equivalent PyTorch module instead
     #[arg(long)]
     pub pytorch: bool,
@@ -266,9 +297,13 @@ pub struct InfoArgs {
     trainer predict --model model.safetensors *.png --json"
 )]
 pub struct PredictArgs {
-    /// A model.safetensors written by `trainer train`
+    /// A model.safetensors written by `trainer train`, its run folder, or a PyTorch state_dict (with --arch)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    /// The network, for a file that does not name it (a PyTorch state_dict
+    /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC")]
+    pub arch: Option<String>,
     /// PNG or JPEG pictures of single digits
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
@@ -291,53 +326,6 @@ pub struct DataArgs {
     /// How many training images to draw
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub show: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ActivationName {
-    Relu,
-    Sigmoid,
-    Tanh,
-    LeakyRelu,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerName {
-    Sgd,
-    Momentum,
-    Nesterov,
-    Adagrad,
-    Adadelta,
-    Rmsprop,
-    Adam,
-    #[value(name = "adamw")]
-    #[serde(rename = "adamw")]
-    AdamW,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitName {
-    Auto,
-    He,
-    Xavier,
-}
-
-impl OptimizerName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptimizerName::Sgd => "sgd",
-            OptimizerName::Momentum => "momentum",
-            OptimizerName::Nesterov => "nesterov",
-            OptimizerName::Adagrad => "adagrad",
-            OptimizerName::Adadelta => "adadelta",
-            OptimizerName::Rmsprop => "rmsprop",
-            OptimizerName::Adam => "adam",
-            OptimizerName::AdamW => "adamw",
-        }
-    }
 }
 
 /// Clap's usage errors span several lines (message, usage, tip); the issue
@@ -467,21 +455,6 @@ mod tests {
             panic!("not data")
         };
         assert_eq!(args.source.limit, Some(7));
-    }
-
-    /// An optimizer's name is spelt in three places (clap's value, serde's
-    /// in config.json, `as_str` for optim's constructor and messages): they
-    /// must agree, and optim must know every one.
-    #[test]
-    fn optimizer_names_agree_between_flag_config_and_optim() {
-        for &name in OptimizerName::value_variants() {
-            let flag = name.to_possible_value().unwrap();
-            assert_eq!(flag.get_name(), name.as_str());
-            let json = serde_json::to_string(&name).unwrap();
-            assert_eq!(json, format!("\"{}\"", name.as_str()));
-            let built = optim::optimizer_by_name(name.as_str(), &optim::CommonSettings::default());
-            assert_eq!(built.unwrap().state().kind, name.as_str());
-        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! run's config) plus the flags that override it, and checked once here so
 //! the rest of the program can trust it. Saved as the run's `config.json`.
 
-use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::error::Error;
+use crate::options::{ActivationName, InitName, OptimizerName};
 use crate::presets::{self, Preset};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -108,11 +109,29 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `None`: as many as the machine has; recorded after the run starts.
     pub threads: Option<usize>,
+    /// The model whose weights the run started from (`--init-from`),
+    /// instead of a random initialisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Measure the test set after every epoch (`--test-every-epoch`).
+    #[serde(default)]
+    pub test_every_epoch: bool,
     /// Each resumption that changed a setting (`--epochs`, `--lr`,
     /// `--schedule`), oldest first: with the settings above (the latest),
     /// the whole story of how the weights were made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed: Vec<Resumption>,
+}
+
+/// How many values `spec`'s tensors hold, counted without building it (a
+/// typo can ask for more than the machine has).
+pub fn parameters_of(spec: &nn::ModelSpec) -> u128 {
+    spec.tensor_shapes().iter().fold(0u128, |sum, (_, shape)| {
+        let values = shape
+            .iter()
+            .fold(1u128, |n, &d| n.saturating_mul(d as u128));
+        sum.saturating_add(values)
+    })
 }
 
 /// Settings changed when a run was resumed, and where.
@@ -177,6 +196,8 @@ impl TrainConfig {
             val_split: 1.0 / 12.0,
             seed: 42,
             threads: None,
+            init_from: None,
+            test_every_epoch: false,
             resumed: Vec::new(),
         }
     }
@@ -224,6 +245,10 @@ impl TrainConfig {
         if a.momentum.is_some() {
             config.momentum = a.momentum;
         }
+        if a.init_from.is_some() {
+            config.init_from = a.init_from.clone();
+        }
+        config.test_every_epoch |= a.test_every_epoch;
         let d = &mut config.distortion;
         for (flag, field) in [
             (a.rotate, &mut d.rotate),
@@ -340,12 +365,7 @@ impl TrainConfig {
                 spec.outputs()
             ));
         }
-        let parameters = spec.tensor_shapes().iter().fold(0u128, |sum, (_, shape)| {
-            let values = shape
-                .iter()
-                .fold(1u128, |n, &d| n.saturating_mul(d as u128));
-            sum.saturating_add(values)
-        });
+        let parameters = parameters_of(&spec);
         if parameters > MAX_PARAMETERS {
             return usage(format!(
                 "--layers {} would have {parameters} parameters, more than the {MAX_PARAMETERS} \

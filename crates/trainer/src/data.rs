@@ -88,6 +88,50 @@ impl DataSource {
     }
 }
 
+impl DataSource {
+    /// What identifies the data a model was trained on, whatever `--limit`
+    /// read of it: the CRC-32 (IEEE, as gzip, zip and Python's `zlib.crc32`
+    /// compute it; fast, and enough to tell datasets apart, though not a
+    /// defence against tampering) of each of the source's files as stored,
+    /// e.g. `crc32 train-images-idx3-ubyte.gz 0a1b2c3d, ...`.
+    pub fn checksum(&self) -> Result<String, Error> {
+        let files = match self {
+            DataSource::Idx { dir } => {
+                let f = DatasetFiles::find(idx_dir(dir)).map_err(explain_data_error)?;
+                vec![f.train_images, f.train_labels, f.test_images, f.test_labels]
+            }
+            DataSource::Csv { train, test } => vec![train.clone(), test.clone()],
+        };
+        let sums = files
+            .iter()
+            .map(|path| {
+                let name = path.file_name().unwrap_or(path.as_os_str());
+                Ok(format!(
+                    "{} {:08x}",
+                    name.to_string_lossy(),
+                    crc32_of(path)?
+                ))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(format!("crc32 {}", sums.join(", ")))
+    }
+}
+
+/// The CRC-32 of a file's bytes, read in blocks (memory stays bounded).
+fn crc32_of(path: &Path) -> Result<u32, Error> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (mut hasher, mut block) = (crc32fast::Hasher::new(), vec![0u8; 1 << 16]);
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return Ok(hasher.finalize()),
+            Ok(n) => hasher.update(&block[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+}
+
 /// Adds what a person needs to fix a missing dataset: where the bundled one is.
 fn explain_data_error(error: DataError) -> Error {
     match error {
@@ -121,6 +165,27 @@ mod tests {
         assert_eq!(&set.train.labels()[..10], &[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
         let (train, validation) = split_validation(set.train, 0.1).unwrap();
         assert_eq!((train.len(), validation.len()), (90, 10));
+    }
+
+    #[test]
+    fn the_checksum_is_each_files_crc32() {
+        let dir = temp_dir("checksum");
+        let (train, test) = (dir.join("train.csv"), dir.join("test.csv"));
+        // CRC-32's check value: "123456789" gives cbf43926 (and nothing, 0).
+        std::fs::write(&train, b"123456789").unwrap();
+        std::fs::write(&test, b"").unwrap();
+        let source = DataSource::Csv { train, test };
+        assert_eq!(
+            source.checksum().unwrap(),
+            "crc32 train.csv cbf43926, test.csv 00000000"
+        );
+        let bundled = DataSource::Idx { dir: None }.checksum().unwrap();
+        assert!(
+            bundled.starts_with("crc32 train-images-idx3-ubyte.gz "),
+            "{bundled}"
+        );
+        assert_eq!(bundled.matches(", ").count(), 3, "{bundled}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub enum Error {
         .0.display()
     )]
     InterruptedAtTheEnd(PathBuf),
+    #[error(
+        "interrupted by {}; nothing was saved (--no-save)",
+        crate::signals::received_name()
+    )]
+    InterruptedUnsaved,
     /// Stdout is a pipe whose reader has gone: nothing to say, no one to say it to.
     #[error("standard output: the reader closed the pipe")]
     BrokenPipe,
@@ -78,7 +83,9 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Diverged { .. } => 3,
-            Error::Interrupted(_) | Error::InterruptedAtTheEnd(_) => crate::signals::exit_code(),
+            Error::Interrupted(_) | Error::InterruptedAtTheEnd(_) | Error::InterruptedUnsaved => {
+                crate::signals::exit_code()
+            }
             Error::BrokenPipe => 141,
             Error::Io { .. }
             | Error::Picture { .. }

@@ -11,6 +11,7 @@
 mod cli; // subcommands, flags, help texts with examples
 mod config; // every setting of a run, checked once
 mod error; // one-line messages and exit codes
+mod options; // the names settings are picked by: activations, optimizers, inits
 mod presets; // the named starting points, one table
 
 // Training.
@@ -19,11 +20,13 @@ mod checkpoint; // everything needed to resume exactly
 mod data; // which dataset, --limit, the validation split
 mod evaluate; // loss, accuracy, confusion matrix
 mod progress; // bar or plain lines
+mod run_state; // what a run carries from step to step, saved whole
 mod signals; // Ctrl-C, SIGTERM, SIGHUP: checkpoint and stop
 mod train; // set-up and the loop
 
 // What a person opens afterwards, and their own pictures.
 mod files; // atomic writes, run folders
+mod model_file; // every command's model: ours, a checkpoint, PyTorch's with --arch
 mod picture; // a photo or drawing -> MNIST's 28x28
 mod report; // metrics.jsonl and the SVG plots
 
@@ -34,12 +37,11 @@ mod fuzz; // every reader of outside bytes, against mutated inputs
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
-use config::{DataSource, CLASSES, INPUTS};
+use config::{DataSource, INPUTS};
 use error::Error;
-use nn::Sequential;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -141,56 +143,25 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
             report.train_seconds,
             report.samples_per_second
         )?;
-        outln!(
-            "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
-             confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
-            report.model.display(),
-            report.run_dir.display()
-        )?;
+        match (&report.model, &report.run_dir) {
+            (Some(model), Some(run_dir)) => outln!(
+                "saved {} (also checkpoint, config.json, metrics.jsonl, learning_curves.svg, \
+                 confusion_matrix.svg, test_digits.svg, first_layer.svg in {})",
+                model.display(),
+                run_dir.display()
+            )?,
+            _ => outln!("nothing saved (--no-save)")?,
+        }
     }
     // A signal during the final test and save: they were finished (the
     // run is whole), but the caller asked us to stop and should know.
     if signals::received().is_some() {
-        return Err(Error::InterruptedAtTheEnd(report.run_dir));
+        return Err(match report.run_dir {
+            Some(run_dir) => Error::InterruptedAtTheEnd(run_dir),
+            None => Error::InterruptedUnsaved,
+        });
     }
     Ok(())
-}
-
-/// A model from a `model.safetensors` or a training `checkpoint`, checked
-/// to take MNIST images and give 10 classes.
-fn load_model(path: &Path) -> Result<Sequential, Error> {
-    load_model_and_metadata(path).map(|(model, _)| model)
-}
-
-/// [`load_model`], and the file's metadata besides.
-fn load_model_and_metadata(
-    path: &Path,
-) -> Result<(Sequential, std::collections::BTreeMap<String, String>), Error> {
-    // A run folder stands for the model it holds.
-    let in_folder = path.join("model.safetensors");
-    let path = if path.is_dir() && in_folder.is_file() {
-        in_folder.as_path()
-    } else {
-        path
-    };
-    let bytes = files::read_bounded(path, files::MAX_MODEL_BYTES, "a model")?;
-    let file = nn::safetensors::decode(&bytes, path)?;
-    // A checkpoint holds the model's tensors and the optimizer's besides.
-    let allow_extra = checkpoint::is_checkpoint(&file.metadata);
-    let model = Sequential::from_tensor_file(&file, path, allow_extra)?;
-    let spec = model.spec();
-    if spec.inputs() != INPUTS || spec.outputs() != CLASSES {
-        return Err(Error::model(
-            path,
-            format!(
-                "the model is {spec}: it takes {} inputs and gives {} classes, but MNIST \
-                 digits need {INPUTS} inputs and {CLASSES} classes",
-                spec.inputs(),
-                spec.outputs()
-            ),
-        ));
-    }
-    Ok((model, file.metadata))
 }
 
 fn eval_command(args: &EvalArgs) -> Result<(), Error> {
@@ -200,7 +171,7 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         }
         tensor::set_threads(threads);
     }
-    let mut model = load_model(&args.model)?;
+    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
     let test = DataSource::from_args(&args.source)
         .load(args.source.limit)?
         .test;
@@ -234,7 +205,7 @@ enum Prediction {
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {

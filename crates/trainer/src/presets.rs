@@ -3,8 +3,8 @@
 //! the config and the README all read the same numbers. Any flag given
 //! alongside a preset overrides that one setting.
 
-use crate::cli::{ActivationName, InitName, OptimizerName};
 use crate::config::Distortion;
+use crate::options::{ActivationName, InitName, OptimizerName};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preset {

@@ -20,6 +20,11 @@ pub struct EpochMetrics {
     /// `None` when no validation set was held out (`--val-split 0`).
     pub val_loss: Option<f32>,
     pub val_accuracy: Option<f32>,
+    /// On the test set, with `--test-every-epoch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f32>,
     /// Learning rate of the epoch's last step.
     pub lr: f32,
     /// Training time of the epoch (evaluation excluded).
@@ -570,6 +575,8 @@ pub(crate) mod tests {
                     train_accuracy: 1.0 - 0.08 / e,
                     val_loss: Some(0.55 / e + 0.01),
                     val_accuracy: Some(1.0 - 0.09 / e),
+                    test_loss: None,
+                    test_accuracy: None,
                     lr: 1e-3,
                     seconds: 2.0,
                     samples_per_second: 27_500.0,

@@ -3,22 +3,27 @@
 //! loss, backward, step; after each epoch, validate, report, checkpoint.
 
 use crate::augment;
-use crate::checkpoint::{self, Position};
-use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
-use crate::config::{DataSource, TrainConfig};
+use crate::checkpoint;
+use crate::cli::TrainArgs;
+use crate::config::TrainConfig;
 use crate::error::Error;
 use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
+use crate::options::{ActivationName, InitName};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
+use crate::run_state::{EpochTally, RunState};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
-use optim::{optimizer_by_name, AdamConfig, CommonSettings, Optimizer, Param, Schedule, SgdConfig};
-use serde::{Deserialize, Serialize};
+use optim::{optimizer_by_name, CommonSettings, Optimizer, Param, Schedule};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+/// The git commit the trainer was built from (see build.rs), or "unknown".
+pub const TRAINER_COMMIT: &str = env!("TRAINER_COMMIT");
 
 /// What `train --json` prints, and the closing summary.
 #[derive(Clone, Debug, Serialize)]
@@ -29,24 +34,15 @@ pub struct TrainReport {
     /// Time spent in training steps only (evaluation excluded), all epochs.
     pub train_seconds: f64,
     pub samples_per_second: f64,
-    pub model: PathBuf,
-    pub checkpoint: PathBuf,
-    pub run_dir: PathBuf,
+    /// The files written; `None` with `--no-save`.
+    pub model: Option<PathBuf>,
+    pub checkpoint: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
     pub preset: String,
     /// The network in the spec language (`--layers` reads it back).
     pub architecture: String,
     pub parameters: usize,
     pub history: Vec<EpochMetrics>,
-}
-
-/// The running sums of the epoch in progress (saved in a checkpoint, so an
-/// interrupted epoch's metrics cover all of its steps).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EpochTally {
-    pub loss_sum: f64,
-    pub correct: u64,
-    pub samples: u64,
-    pub seconds: f64,
 }
 
 /// The network of `config`: its `--layers` spec, with `--activation` as
@@ -81,43 +77,15 @@ fn init(config: &TrainConfig) -> Init {
     }
 }
 
-/// `optim`'s constructor by name, except when `--momentum` is set, which
-/// `CommonSettings` does not carry: then the SGD or Adam config is built here.
+/// The run's optimizer, fresh: `optim` knows every name and setting.
 pub fn build_optimizer(config: &TrainConfig) -> Result<Box<dyn Optimizer>, Error> {
-    let (lr, weight_decay) = (config.lr, config.weight_decay);
-    use OptimizerName as Name;
-    Ok(match (config.optimizer, config.momentum) {
-        (Name::Sgd | Name::Momentum | Name::Nesterov, Some(momentum)) => {
-            Box::new(optim::Sgd::new(SgdConfig {
-                lr,
-                momentum,
-                nesterov: config.optimizer == Name::Nesterov,
-                weight_decay,
-                clip_norm: None,
-            })?)
-        }
-        (Name::Adam | Name::AdamW, Some(beta1)) => {
-            let defaults = if config.optimizer == Name::AdamW {
-                AdamConfig::adamw()
-            } else {
-                AdamConfig::default()
-            };
-            Box::new(optim::Adam::new(AdamConfig {
-                lr,
-                beta1,
-                weight_decay,
-                ..defaults
-            })?)
-        }
-        (kind, _) => {
-            let settings = CommonSettings {
-                lr: Some(lr),
-                weight_decay: Some(weight_decay),
-                clip_norm: None,
-            };
-            optimizer_by_name(kind.as_str(), &settings)?
-        }
-    })
+    let settings = CommonSettings {
+        lr: Some(config.lr),
+        weight_decay: Some(config.weight_decay),
+        clip_norm: None,
+        momentum: config.momentum,
+    };
+    Ok(optimizer_by_name(config.optimizer.as_str(), &settings)?)
 }
 
 /// Dropout's seed for global step `step`, so masks are a function of the
@@ -143,219 +111,252 @@ struct Datasets {
     test: Dataset,
 }
 
-/// Everything a run carries from step to step.
+/// The run's data, cut to `--limit`, the validation set held out.
+fn load_datasets(config: &TrainConfig) -> Result<Datasets, Error> {
+    let set = config.data.load(config.limit)?;
+    let (train, validation) = if config.val_split > 0.0 {
+        let (train, validation) = crate::data::split_validation(set.train, config.val_split)?;
+        // A tiny --limit can leave nothing to validate on.
+        (train, Some(validation).filter(|v| !v.is_empty()))
+    } else {
+        (set.train, None)
+    };
+    if train.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: the training set is empty",
+            config.data.describe()
+        )));
+    }
+    Ok(Datasets {
+        train,
+        validation,
+        test: set.test,
+    })
+}
+
+/// A new run's state: a fresh optimizer, and the model initialised at
+/// random or (`--init-from`) from saved weights of the same network.
+fn start(config: TrainConfig) -> Result<RunState, Error> {
+    let spec = model_spec(&config)?;
+    let model = match &config.init_from {
+        // Fine-tuning: the file must hold this run's network.
+        Some(path) => crate::model_file::load(path, Some(&spec.to_string()))?.model,
+        None => Sequential::new(&spec, init(&config), config.seed)?,
+    };
+    let optimizer = build_optimizer(&config)?;
+    Ok(RunState::start(config, model, optimizer))
+}
+
+/// A checkpoint's state, carrying on under `config` (its own settings with
+/// the changes resuming allows).
+fn continue_from(saved: RunState, config: TrainConfig) -> Result<RunState, Error> {
+    if saved.model.spec() != &model_spec(&config)? {
+        return Err(Error::Usage(format!(
+            "the checkpoint holds a {} network; --layers, --activation and --dropout \
+             cannot change when resuming",
+            saved.model.spec()
+        )));
+    }
+    Ok(RunState { config, ..saved })
+}
+
+/// The run folder: --out, else the resumed run's folder, else a new one
+/// under `runs/`; none with --no-save.
+fn open_folder(args: &TrainArgs) -> Result<Option<RunFolder>, Error> {
+    let dir = match (&args.out, &args.resume) {
+        _ if args.no_save => return Ok(None),
+        (Some(dir), _) => dir.clone(),
+        (None, Some(checkpoint)) => checkpoint
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        (None, None) => new_run_dir(Path::new("runs"))?,
+    };
+    Ok(Some(RunFolder {
+        _lock: lock_run_dir(&dir, args.resume.as_deref(), args.overwrite)?,
+        dir,
+    }))
+}
+
+/// Where step `step` stands in a run of `epochs` epochs, for the schedule.
+fn progress_at(step: u64, steps_per_epoch: u64, epochs: usize) -> optim::Progress {
+    optim::Progress {
+        step,
+        steps_per_epoch,
+        // Saturating: an absurd --epochs must not overflow (a panic in debug builds).
+        total_steps: steps_per_epoch.saturating_mul(epochs as u64),
+    }
+}
+
+/// A run: its resumable state (what a checkpoint holds) and what is
+/// derived from it or belongs to this session.
 struct Run {
-    config: TrainConfig,
+    state: RunState,
     schedule: Schedule,
-    model: Sequential,
-    optimizer: Box<dyn Optimizer>,
-    position: Position,
-    history: Vec<EpochMetrics>,
-    tally: EpochTally,
     steps_per_epoch: u64,
-    run_dir: PathBuf,
-    /// Held until the run ends: no other run writes into `run_dir` meanwhile.
-    _lock: RunFolderLock,
+    /// `DataSource::checksum`, taken once when the run starts.
+    data_checksum: String,
+    /// Where the run's files go; `None` with `--no-save`.
+    folder: Option<RunFolder>,
     progress: Progress,
 }
 
-/// The loop: for each epoch, for each batch, forward, loss, backward, step;
-/// after each epoch, validate, report, checkpoint. Ctrl-C (`stop`) ends it
-/// after the current step with a checkpoint.
+/// A run's folder, locked for as long as the run lasts.
+struct RunFolder {
+    dir: PathBuf,
+    /// Held until the run ends: no other run writes into `dir` meanwhile.
+    _lock: RunFolderLock,
+}
+
+/// What a step works in, reused from step to step: the batch, the loss
+/// gradient, the predicted classes, and for --augment and the distortions
+/// a changed copy of the batch.
+struct StepBuffers {
+    batch: Batch,
+    dlogits: tensor::Matrix,
+    predicted: Vec<usize>,
+    augmented: tensor::Matrix,
+    augmenter: augment::Augmenter,
+    distortion: augment::AugmentConfig,
+}
+
+/// The loop: for each epoch, for each batch, a training step; after each
+/// epoch, validate, report, checkpoint. Ctrl-C (`stop`) ends it after the
+/// current step with a checkpoint.
 pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
     let (mut run, data) = Run::set_up(args)?;
     let mut batches =
         Batches::new(&data.train, run.batch_options()).map_err(|e| Error::Data(e.to_string()))?;
-    let (mut batch, mut dlogits, mut predicted) =
-        (Batch::new(), tensor::Matrix::zeros(0, 0), Vec::new());
-    // For --augment and the distortions: changed copies of the batch,
-    // blank pixels where an image leaves the frame.
-    let (mut shifted, blank) = (tensor::Matrix::zeros(0, 0), PIXELS.table()[0]);
-    let mut augmenter = augment::Augmenter::new();
-    let distortion = run.config.distortion.augment_config(run.config.augment);
-    while run.position.epoch < run.config.epochs {
-        batches.start_epoch(run.position.epoch as u64);
-        batches.skip_batches(run.position.step_in_epoch);
+    let config = &run.state.config;
+    let mut buffers = StepBuffers {
+        batch: Batch::new(),
+        dlogits: tensor::Matrix::zeros(0, 0),
+        predicted: Vec::new(),
+        augmented: tensor::Matrix::zeros(0, 0),
+        augmenter: augment::Augmenter::new(),
+        distortion: config.distortion.augment_config(config.augment),
+    };
+    while run.state.position.epoch < run.state.config.epochs {
+        let position = run.state.position;
+        batches.start_epoch(position.epoch as u64);
+        batches.skip_batches(position.step_in_epoch);
         run.start_epoch();
         // A resumed epoch's time so far is in the tally: add this session's.
-        let (resumed_at, seconds_before) = (Instant::now(), run.tally.seconds);
-        while batches.next_batch(&mut batch) {
-            run.optimizer.set_learning_rate(run.learning_rate());
-            run.model
-                .reseed_dropout(dropout_seed(run.config.seed, run.position.global_step));
-            let seed = augment_seed(run.config.seed, run.position.global_step);
-            let images = match (run.config.augment, run.config.distortion.is_none()) {
-                (0, true) => batch.images().view(),
-                // Whole-pixel shifts alone keep their own, faster path.
-                (max_shift, true) => {
-                    augment::shift_batch(batch.images(), &mut shifted, max_shift, seed, blank);
-                    shifted.view()
-                }
-                (_, false) => {
-                    let side = crate::picture::SIDE;
-                    augmenter.augment_batch(
-                        batch.images(),
-                        &mut shifted,
-                        side,
-                        &distortion,
-                        seed,
-                        blank,
-                    );
-                    shifted.view()
-                }
-            };
-            let logits = run.model.forward(images)?;
-            let loss = softmax_cross_entropy(
-                logits.view(),
-                Targets::Classes(batch.labels()),
-                &mut dlogits,
-            )?;
-            if !loss.is_finite() {
-                let step = run.position.step_in_epoch + 1;
-                return Err(run.diverged(step, format!("the loss became {loss}")));
-            }
-            predicted.resize(batch.len(), 0);
-            tensor::ops::row_argmax(logits.view(), &mut predicted).map_err(nn::NnError::from)?;
-            run.model.backward(images, dlogits.view())?;
-            let mut params: Vec<Param> = run
-                .model
-                .params_mut()
-                .map(|(name, value, grad)| Param { name, value, grad })
-                .collect();
-            run.optimizer.step(&mut params)?;
-
-            run.count_step(loss, &predicted, batch.labels());
-            run.tally.seconds = seconds_before + resumed_at.elapsed().as_secs_f64();
+        let (resumed_at, seconds_before) = (Instant::now(), run.state.tally.seconds);
+        while batches.next_batch(&mut buffers.batch) {
+            run.train_step(&mut buffers)?;
+            run.state.tally.seconds = seconds_before + resumed_at.elapsed().as_secs_f64();
             if stop.load(Ordering::SeqCst) {
                 return Err(run.interrupted()?);
             }
         }
-        run.end_epoch(data.validation.as_ref())?;
+        run.end_epoch(&data)?;
     }
     run.finish(&data.test)
 }
 
 impl Run {
     /// Settings (a resumed run's own or a preset's, flags on top), data,
-    /// model and optimizer (fresh or as the checkpoint left them), folder.
+    /// the run's state (fresh or as the checkpoint left it), folder.
     fn set_up(args: &TrainArgs) -> Result<(Run, Datasets), Error> {
         let resumed = match &args.resume {
             Some(path) => Some(checkpoint::load(path)?),
             None => None,
         };
-        let mut config = TrainConfig::resolve(args, resumed.as_ref().map(|c| c.config.clone()))?;
+        let mut config = TrainConfig::resolve(args, resumed.as_ref().map(|r| r.config.clone()))?;
         if let Some(saved) = &resumed {
-            config.note_resumption(
-                &saved.config,
-                saved.position.epoch,
-                saved.position.global_step,
-            );
+            let at = saved.position;
+            config.note_resumption(&saved.config, at.epoch, at.global_step);
         }
         if let Some(threads) = config.threads {
             tensor::set_threads(threads);
         }
         let schedule: Schedule = config.schedule.parse()?;
-
-        let set = config.data.load(config.limit)?;
-        let (train, validation) = if config.val_split > 0.0 {
-            let (train, validation) = crate::data::split_validation(set.train, config.val_split)?;
-            // A tiny --limit can leave nothing to validate on.
-            (train, Some(validation).filter(|v| !v.is_empty()))
-        } else {
-            (set.train, None)
-        };
-        if train.is_empty() {
-            return Err(Error::Data(format!(
-                "{}: the training set is empty",
-                config.data.describe()
-            )));
-        }
-        let data = Datasets {
-            train,
-            validation,
-            test: set.test,
-        };
-
-        let spec = model_spec(&config)?;
-        let (model, optimizer, position, history, tally) = match resumed {
-            Some(saved) => {
-                if saved.model.spec() != &spec {
-                    return Err(Error::Usage(format!(
-                        "the checkpoint holds a {} network; --layers, --activation and --dropout \
-                         cannot change when resuming",
-                        saved.model.spec()
-                    )));
-                }
-                // Its problem is the checkpoint's: name the file.
-                let optimizer = optim::optimizer_from_state(&saved.optimizer).map_err(|e| {
-                    Error::model(
-                        args.resume.as_deref().unwrap_or(Path::new("")),
-                        e.to_string(),
-                    )
-                })?;
-                (
-                    saved.model,
-                    optimizer,
-                    saved.position,
-                    saved.history,
-                    saved.tally,
-                )
-            }
-            None => {
-                let model = Sequential::new(&spec, init(&config), config.seed)?;
-                let start = Position {
-                    epoch: 0,
-                    step_in_epoch: 0,
-                    global_step: 0,
-                };
-                (
-                    model,
-                    build_optimizer(&config)?,
-                    start,
-                    Vec::new(),
-                    EpochTally::default(),
-                )
-            }
-        };
-
-        // The run folder: --out, else the resumed run's folder, else a new one.
-        let run_dir = match (&args.out, &args.resume) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(checkpoint)) => checkpoint
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_path_buf(),
-            (None, None) => new_run_dir(Path::new("runs"))?,
-        };
-        let lock = lock_run_dir(&run_dir, args.resume.as_deref(), args.overwrite)?;
+        let data = load_datasets(&config)?;
+        let data_checksum = config.data.checksum()?;
         config.threads = Some(tensor::threads());
+        let state = match resumed {
+            Some(saved) => continue_from(saved, config)?,
+            None => start(config)?,
+        };
+        // Last, so that a mistake found above leaves no folder behind.
+        let folder = open_folder(args)?;
         // A resumed run's config.json is rewritten with its next checkpoint:
         // a run that diverges first leaves it describing the weights there.
-        if args.resume.is_none() {
-            write_json(&run_dir.join("config.json"), &config)?;
+        if let (Some(folder), None) = (&folder, &args.resume) {
+            write_json(&folder.dir.join("config.json"), &state.config)?;
         }
-
-        let steps_per_epoch = data.train.len().div_ceil(config.batch_size) as u64;
         let run = Run {
-            config,
+            steps_per_epoch: data.train.len().div_ceil(state.config.batch_size) as u64,
+            state,
             schedule,
-            model,
-            optimizer,
-            position,
-            history,
-            tally,
-            steps_per_epoch,
-            run_dir,
-            _lock: lock,
+            data_checksum,
+            folder,
             progress: Progress::new(args.json),
         };
         run.describe(&data);
         Ok((run, data))
     }
 
+    /// One step on the batch in `buffers`: forward, loss, backward, update.
+    fn train_step(&mut self, buffers: &mut StepBuffers) -> Result<(), Error> {
+        let state = &mut self.state;
+        let (config, step) = (&state.config, state.position.global_step);
+        state.optimizer.set_learning_rate(self.schedule.lr_at(
+            config.lr,
+            progress_at(step, self.steps_per_epoch, config.epochs),
+        ));
+        state.model.reseed_dropout(dropout_seed(config.seed, step));
+        let seed = augment_seed(config.seed, step);
+        let (batch, blank) = (&buffers.batch, PIXELS.table()[0]);
+        let images = match (config.augment, config.distortion.is_none()) {
+            (0, true) => batch.images().view(),
+            // Whole-pixel shifts alone keep their own, faster path.
+            (max_shift, true) => {
+                let augmented = &mut buffers.augmented;
+                augment::shift_batch(batch.images(), augmented, max_shift, seed, blank);
+                buffers.augmented.view()
+            }
+            (_, false) => {
+                let side = crate::picture::SIDE;
+                buffers.augmenter.augment_batch(
+                    batch.images(),
+                    &mut buffers.augmented,
+                    side,
+                    &buffers.distortion,
+                    seed,
+                    blank,
+                );
+                buffers.augmented.view()
+            }
+        };
+        let logits = state.model.forward(images)?;
+        let loss = softmax_cross_entropy(
+            logits.view(),
+            Targets::Classes(batch.labels()),
+            &mut buffers.dlogits,
+        )?;
+        if !loss.is_finite() {
+            let step = state.position.step_in_epoch + 1;
+            return Err(self.diverged(step, format!("the loss became {loss}")));
+        }
+        buffers.predicted.resize(batch.len(), 0);
+        tensor::ops::row_argmax(logits.view(), &mut buffers.predicted)
+            .map_err(nn::NnError::from)?;
+        state.model.backward(images, buffers.dlogits.view())?;
+        let mut params: Vec<Param> = state
+            .model
+            .params_mut()
+            .map(|(name, value, grad)| Param { name, value, grad })
+            .collect();
+        state.optimizer.step(&mut params)?;
+        self.count_step(loss, &buffers.predicted, batch.labels());
+        Ok(())
+    }
+
     fn describe(&self, data: &Datasets) {
-        let config = &self.config;
+        let config = &self.state.config;
         self.progress.line(&format!(
             "data: {} training, {} validation, {} test images",
             data.train.len(),
@@ -385,8 +386,8 @@ impl Run {
         }
         self.progress.line(&format!(
             "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
-            self.model.spec().summary(),
-            self.model.parameter_count(),
+            self.state.model.spec().summary(),
+            self.state.model.parameter_count(),
             config.optimizer.as_str(),
             config.lr,
             config.schedule,
@@ -394,79 +395,85 @@ impl Run {
             config.epochs,
             tensor::threads()
         ));
-        self.progress
-            .line(&format!("run folder: {}", self.run_dir.display()));
+        let folder = self.folder.as_ref();
+        let folder = folder.map_or("none, nothing is saved (--no-save)".into(), |f| {
+            f.dir.display().to_string()
+        });
+        self.progress.line(&format!("run folder: {folder}"));
+        if let Some(path) = &config.init_from {
+            self.progress
+                .line(&format!("starting from the weights of {}", path.display()));
+        }
     }
 
     /// Shuffled each epoch by (seed, epoch); every batch full but the last.
     fn batch_options(&self) -> BatchOptions {
         BatchOptions {
-            batch_size: self.config.batch_size,
-            shuffle_seed: Some(self.config.seed),
+            batch_size: self.state.config.batch_size,
+            shuffle_seed: Some(self.state.config.seed),
             pixels: PIXELS,
             ..BatchOptions::default()
         }
     }
 
-    fn checkpoint_path(&self) -> PathBuf {
-        self.run_dir.join("checkpoint")
+    fn checkpoint_path(&self) -> Option<PathBuf> {
+        Some(self.folder.as_ref()?.dir.join("checkpoint"))
+    }
+
+    /// `dir/name` in the run folder, `None` with `--no-save`.
+    fn file(&self, name: &str) -> Option<PathBuf> {
+        Some(self.folder.as_ref()?.dir.join(name))
     }
 
     fn start_epoch(&mut self) {
-        let (epoch, done) = (self.position.epoch, self.position.step_in_epoch as u64);
+        let (epoch, done) = (
+            self.state.position.epoch,
+            self.state.position.step_in_epoch as u64,
+        );
         self.progress
-            .start_epoch(epoch, self.config.epochs, self.steps_per_epoch, done);
-    }
-
-    /// The schedule's rate for the step about to be taken.
-    fn learning_rate(&self) -> f32 {
-        let at = optim::Progress {
-            step: self.position.global_step,
-            steps_per_epoch: self.steps_per_epoch,
-            // Saturating: an absurd --epochs must not overflow (a panic in debug builds).
-            total_steps: self
-                .steps_per_epoch
-                .saturating_mul(self.config.epochs as u64),
-        };
-        self.schedule.lr_at(self.config.lr, at)
+            .start_epoch(epoch, self.state.config.epochs, self.steps_per_epoch, done);
     }
 
     fn count_step(&mut self, loss: f32, predicted: &[usize], labels: &[usize]) {
-        let tally = &mut self.tally;
+        let tally = &mut self.state.tally;
         tally.correct += predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as u64;
         tally.loss_sum += f64::from(loss) * labels.len() as f64;
         tally.samples += labels.len() as u64;
-        self.position.step_in_epoch += 1;
-        self.position.global_step += 1;
+        self.state.position.step_in_epoch += 1;
+        self.state.position.global_step += 1;
         let running_loss = (tally.loss_sum / tally.samples as f64) as f32;
         self.progress.step(labels.len(), running_loss);
     }
 
     /// The checkpoint, and `config.json` beside it saying how it was made.
     fn save_checkpoint(&self) -> Result<(), Error> {
-        checkpoint::save(
-            &self.checkpoint_path(),
-            &self.config,
-            &self.model,
-            self.optimizer.as_ref(),
-            self.position,
-            &self.history,
-            self.tally,
-        )?;
-        write_json(&self.run_dir.join("config.json"), &self.config)
+        let (Some(checkpoint_path), Some(config_path)) =
+            (self.checkpoint_path(), self.file("config.json"))
+        else {
+            return Ok(());
+        };
+        checkpoint::save(&checkpoint_path, &self.state)?;
+        write_json(&config_path, &self.state.config)
     }
 
     /// Training has gone wrong (`cause`) by `step` of the current epoch:
     /// the error, naming the last good checkpoint (written at the end of the
     /// previous epoch), which is left as it is.
     fn diverged(&self, step: usize, cause: String) -> Error {
-        let checkpoint = self.checkpoint_path();
+        let checkpoint = self.checkpoint_path().filter(|path| path.exists());
         Error::Diverged {
-            epoch: self.position.epoch + 1,
+            epoch: self.state.position.epoch + 1,
             step,
             cause,
-            suggested_lr: self.config.lr.to_string().parse::<f64>().unwrap_or(0.0) / 10.0,
-            checkpoint: checkpoint.exists().then_some(checkpoint),
+            suggested_lr: self
+                .state
+                .config
+                .lr
+                .to_string()
+                .parse::<f64>()
+                .unwrap_or(0.0)
+                / 10.0,
+            checkpoint,
         }
     }
 
@@ -480,13 +487,13 @@ impl Run {
     fn check_divergence(&self, mean_loss: Option<f32>) -> Result<(), Error> {
         if let Err(nn::NnError::NonFinite {
             name, index, value, ..
-        }) = nn::check_finite(Path::new(""), self.model.tensors())
+        }) = nn::check_finite(Path::new(""), self.state.model.tensors())
         {
             let cause = format!("the weights became non-finite ({name}[{index}] = {value})");
-            return Err(self.diverged(self.position.step_in_epoch, cause));
+            return Err(self.diverged(self.state.position.step_in_epoch, cause));
         }
         let chance = (crate::config::CLASSES as f32).ln();
-        let (first, which) = match self.history.first() {
+        let (first, which) = match self.state.history.first() {
             Some(m) => (m.train_loss, "the first epoch's"),
             None => (chance, "chance level, ln(10) ="),
         };
@@ -496,7 +503,7 @@ impl Run {
                     "the epoch's mean training loss {loss:.4e} is more than 10 times {which} \
                      {first:.4}"
                 );
-                Err(self.diverged(self.position.step_in_epoch, cause))
+                Err(self.diverged(self.state.position.step_in_epoch, cause))
             }
             _ => Ok(()),
         }
@@ -506,36 +513,46 @@ impl Run {
     fn interrupted(&self) -> Result<Error, Error> {
         self.check_divergence(None)?;
         self.save_checkpoint()?;
-        Ok(Error::Interrupted(self.checkpoint_path()))
+        Ok(self
+            .checkpoint_path()
+            .map_or(Error::InterruptedUnsaved, Error::Interrupted))
     }
 
-    /// Validate, report, checkpoint.
-    fn end_epoch(&mut self, validation: Option<&Dataset>) -> Result<(), Error> {
-        let validated = validation
-            .map(|v| evaluate(&mut self.model, v))
+    /// Validate (and test, with `--test-every-epoch`), report, checkpoint.
+    fn end_epoch(&mut self, data: &Datasets) -> Result<(), Error> {
+        let validated = (data.validation.as_ref())
+            .map(|v| evaluate(&mut self.state.model, v))
             .transpose()?;
-        let tally = self.tally;
+        let tested = (self.state.config.test_every_epoch)
+            .then(|| evaluate(&mut self.state.model, &data.test))
+            .transpose()?;
+        let tally = self.state.tally;
         let metrics = EpochMetrics {
-            epoch: self.position.epoch + 1,
+            epoch: self.state.position.epoch + 1,
             train_loss: (tally.loss_sum / tally.samples.max(1) as f64) as f32,
             train_accuracy: (tally.correct as f64 / tally.samples.max(1) as f64) as f32,
             val_loss: validated.as_ref().map(|v| v.loss),
             val_accuracy: validated.as_ref().map(|v| v.accuracy),
-            lr: self.optimizer.learning_rate(),
+            test_loss: tested.as_ref().map(|t| t.loss),
+            test_accuracy: tested.as_ref().map(|t| t.accuracy),
+            lr: self.state.optimizer.learning_rate(),
             seconds: tally.seconds,
             samples_per_second: tally.samples as f64 / tally.seconds.max(1e-9),
         };
         self.progress
-            .finish_epoch(&epoch_line(&metrics, self.config.epochs));
+            .finish_epoch(&epoch_line(&metrics, self.state.config.epochs));
         self.check_divergence(Some(metrics.train_loss))?;
-        self.history.push(metrics);
-        self.position.epoch += 1;
-        self.position.step_in_epoch = 0;
-        self.tally = EpochTally::default();
+        self.state.history.push(metrics);
+        self.state.position.epoch += 1;
+        self.state.position.step_in_epoch = 0;
+        self.state.tally = EpochTally::default();
         self.save_checkpoint()?;
-        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        let curves = report::learning_curves_svg(&self.history);
-        crate::files::write_atomic(&self.run_dir.join("learning_curves.svg"), curves.as_bytes())
+        let Some(folder) = &self.folder else {
+            return Ok(());
+        };
+        report::write_metrics(&folder.dir.join("metrics.jsonl"), &self.state.history)?;
+        let curves = report::learning_curves_svg(&self.state.history);
+        crate::files::write_atomic(&folder.dir.join("learning_curves.svg"), curves.as_bytes())
     }
 
     /// Test, save the model and the pictures, sum up.
@@ -548,31 +565,27 @@ impl Run {
         test_images: usize,
         train_seconds: f64,
     ) -> BTreeMap<String, String> {
-        let config = &self.config;
-        let data = match &config.data {
-            DataSource::Idx { dir } => dir
-                .as_ref()
-                .map_or("the bundled MNIST (data/mnist)".to_string(), |d| {
-                    d.display().to_string()
-                }),
-            DataSource::Csv { train, .. } => train.display().to_string(),
-        };
-        BTreeMap::from([
+        let config = &self.state.config;
+        let mut card = BTreeMap::from([
             (
                 "input_scaling".to_string(),
                 "pixel / 255 (0-255 becomes 0-1)".to_string(),
             ),
             (
                 "parameters".to_string(),
-                self.model.parameter_count().to_string(),
+                self.state.model.parameter_count().to_string(),
             ),
-            ("training_data".to_string(), data),
+            ("training_data".to_string(), config.data.describe()),
+            (
+                "training_data_checksum".to_string(),
+                self.data_checksum.clone(),
+            ),
             ("preset".to_string(), config.preset.clone()),
             (
                 "settings".to_string(),
                 serde_json::to_string(config).expect("plain data serialises"),
             ),
-            ("epochs".to_string(), self.history.len().to_string()),
+            ("epochs".to_string(), self.state.history.len().to_string()),
             (
                 "test_accuracy".to_string(),
                 format!("{:.4}", tested.accuracy),
@@ -587,41 +600,46 @@ impl Run {
                 "trainer_version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
-        ])
+            ("trainer_commit".to_string(), TRAINER_COMMIT.to_string()),
+        ]);
+        if let Some(path) = &config.init_from {
+            card.insert("init_from".to_string(), path.display().to_string());
+        }
+        card
     }
 
     fn finish(mut self, test: &Dataset) -> Result<TrainReport, Error> {
-        let tested = evaluate(&mut self.model, test)?;
-        let model_path = self.run_dir.join("model.safetensors");
-        let train_seconds: f64 = self.history.iter().map(|m| m.seconds).sum();
-        let card = self.model_card(&tested, test.len(), train_seconds);
-        self.model.save_with(&model_path, &card)?;
-        report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        write_test_pictures(
-            &self.run_dir,
-            &self.history,
-            test,
-            &tested.predictions,
-            &self.model,
-        )?;
-        let samples: f64 = self
-            .history
-            .iter()
+        let tested = evaluate(&mut self.state.model, test)?;
+        let model_path = self.file("model.safetensors");
+        let train_seconds: f64 = self.state.history.iter().map(|m| m.seconds).sum();
+        if let (Some(folder), Some(model_path)) = (&self.folder, &model_path) {
+            let card = self.model_card(&tested, test.len(), train_seconds);
+            self.state.model.save_with(model_path, &card)?;
+            report::write_metrics(&folder.dir.join("metrics.jsonl"), &self.state.history)?;
+            write_test_pictures(
+                &folder.dir,
+                &self.state.history,
+                test,
+                &tested.predictions,
+                &self.state.model,
+            )?;
+        }
+        let samples: f64 = (self.state.history.iter())
             .map(|m| m.samples_per_second * m.seconds)
             .sum();
         Ok(TrainReport {
             test_accuracy: tested.accuracy,
             test_loss: tested.loss,
-            epochs: self.history.len(),
+            epochs: self.state.history.len(),
             train_seconds,
             samples_per_second: samples / train_seconds.max(1e-9),
             model: model_path,
             checkpoint: self.checkpoint_path(),
-            preset: self.config.preset.clone(),
-            architecture: self.model.spec().summary(),
-            parameters: self.model.parameter_count(),
-            run_dir: self.run_dir,
-            history: self.history,
+            preset: self.state.config.preset.clone(),
+            architecture: self.state.model.spec().summary(),
+            parameters: self.state.model.parameter_count(),
+            run_dir: self.folder.map(|folder| folder.dir),
+            history: self.state.history,
         })
     }
 }
@@ -631,8 +649,14 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
         (Some(loss), Some(accuracy)) => format!("val loss {loss:.4} acc {:.2}%", 100.0 * accuracy),
         _ => "no validation set".to_string(),
     };
+    let test = match (m.test_loss, m.test_accuracy) {
+        (Some(loss), Some(accuracy)) => {
+            format!(", test loss {loss:.4} acc {:.2}%", 100.0 * accuracy)
+        }
+        _ => String::new(),
+    };
     format!(
-        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
+        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}{test}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
         m.epoch,
         m.train_loss,
         100.0 * m.train_accuracy,
@@ -666,6 +690,7 @@ pub fn write_test_pictures(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::OptimizerName;
 
     #[test]
     fn dropout_seeds_differ_by_step_and_seed() {

@@ -313,9 +313,10 @@ fn predict_recognises_test_digits_made_into_pictures() {
         let line = format!("{}: {digit}  ({digit}: ", file.display());
         assert!(stdout.contains(&line), "{line:?} missing: {stdout}");
     }
-    // Three 28-line drawings.
+    // Three drawings of 28 lines of 56 characters (two a pixel, so that a
+    // digit keeps its shape in a terminal's cells, twice as tall as wide).
     assert_eq!(
-        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        stdout.lines().filter(|l| l.chars().count() == 56).count(),
         84,
         "{stdout}"
     );
@@ -475,8 +476,9 @@ fn data_shows_a_summary_and_drawings() {
         stdout.contains("training image 0, label 5:")
             && stdout.contains("training image 1, label 0:")
     );
+    // Two drawings of 28 lines, two characters a pixel (square in a terminal).
     assert_eq!(
-        stdout.lines().filter(|l| l.chars().count() == 28).count(),
+        stdout.lines().filter(|l| l.chars().count() == 56).count(),
         56
     );
 }
@@ -919,5 +921,144 @@ fn predict_reads_digits_written_with_a_thin_pen() {
             "thin {digit}: {probabilities:?}"
         );
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `train` in `dir` (so the default `runs/` would land there) with `args`.
+fn train_in(dir: &Path, args: &[&str]) -> Output {
+    trainer()
+        .current_dir(dir)
+        .arg("train")
+        .args(args)
+        .output()
+        .expect("trainer runs")
+}
+
+#[test]
+fn no_save_trains_and_writes_nothing_and_test_every_epoch_reports_each_epoch() {
+    let dir = temp_dir("no-save");
+    let output = train_in(
+        &dir,
+        &[
+            "--layers",
+            "784,16,10",
+            "--limit",
+            "600",
+            "--epochs",
+            "2",
+            "--no-save",
+            "--test-every-epoch",
+            "--json",
+        ],
+    );
+    let report = json_stdout(&output);
+    for key in ["model", "checkpoint", "run_dir"] {
+        assert_eq!(report[key], Value::Null, "{key}: {report}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "--no-save wrote {left:?}");
+    // Each epoch has its test figures; the last epoch's model is the one
+    // the final test measures, so they agree.
+    let history = report["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    for epoch in history {
+        let accuracy = epoch["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{epoch}");
+        assert!(epoch["test_loss"].as_f64().unwrap() > 0.0, "{epoch}");
+    }
+    assert_eq!(history[1]["test_accuracy"], report["test_accuracy"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.matches(", test loss ").count(), 2, "{stderr}");
+    assert!(stderr.contains("run folder: none"), "{stderr}");
+
+    // Without the flag, no test figures in the epochs.
+    let output = train_in(
+        &dir,
+        &[
+            "--layers",
+            "784,16,10",
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--no-save",
+            "--json",
+        ],
+    );
+    let report = json_stdout(&output);
+    assert_eq!(report["history"][0].get("test_accuracy"), None);
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+    // Nothing to save means no folder to name.
+    let output = run(&["train", "--no-save", "--out", path_arg(&dir)]);
+    assert_clean_failure(&output, 2, &["--no-save", "--out"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn init_from_starts_from_the_saved_weights() {
+    let dir = temp_dir("init-from");
+    let first = dir.join("first");
+    let mlp = ["--layers", "784,32,10", "--limit", "2000", "--epochs", "3"];
+    let output = run(&[&["train"][..], &mlp, &["--json", "--out", path_arg(&first)]].concat());
+    let trained = json_stdout(&output);
+    // A learning rate too small to move a weight: a run from the saved
+    // weights keeps them (and their accuracy); a fresh one stays at chance.
+    let tiny = ["--lr", "1e-30", "--json"];
+    let tuned = dir.join("tuned");
+    let from_folder = ["--init-from", path_arg(&first), "--out", path_arg(&tuned)];
+    let report = json_stdout(&run(&[&["train"][..], &mlp, &tiny, &from_folder].concat()));
+    assert_eq!(report["test_accuracy"], trained["test_accuracy"]);
+    let (before, after) = (weights(&first), weights(&tuned));
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.name, b.name);
+        let moved = (a.data.iter().zip(&b.data))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(moved < 1e-20, "{} moved by {moved}", a.name);
+    }
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(tuned.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["init_from"], path_arg(&first));
+    let info = common::assert_success(&run(&["info", "--model", path_arg(&tuned)]));
+    assert!(
+        info.contains(&format!("init from: {}\n", path_arg(&first))),
+        "{info}"
+    );
+    let fresh = json_stdout(&run(&[&["train"][..], &mlp, &tiny, &["--no-save"]].concat()));
+    assert!(fresh["test_accuracy"].as_f64().unwrap() < 0.4, "{fresh}");
+    assert!(
+        trained["test_accuracy"].as_f64().unwrap() > 0.7,
+        "{trained}"
+    );
+
+    // Another network: refused, saying which it holds and the flag to give,
+    // before the run folder is made.
+    let refused = dir.join("refused");
+    let output = run(&[
+        "train",
+        "--layers",
+        "784,64,10",
+        "--limit",
+        "100",
+        "--out",
+        path_arg(&refused),
+        "--init-from",
+        path_arg(&first),
+    ]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["first", "holds a 784-32-10 network", "--arch \"784-32-10\""],
+    );
+    assert!(!refused.exists(), "a refused run left its folder");
+    // Resuming continues a run; it cannot also start from other weights.
+    let output = run(&[
+        "train",
+        "--resume",
+        path_arg(&first.join("checkpoint")),
+        "--init-from",
+        path_arg(&first),
+    ]);
+    assert_clean_failure(&output, 2, &["--init-from", "--resume"]);
     std::fs::remove_dir_all(dir).unwrap();
 }

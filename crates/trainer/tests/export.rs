@@ -385,6 +385,22 @@ fn check_common(onnx: &OnnxModel, weights: &Path, input_dims: &[i64], op_types: 
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
     assert_eq!(onnx.metadata["trainer_version"], env!("CARGO_PKG_VERSION"));
+    // The training record travels too: the dataset, its checksum, the commit.
+    let file = nn::safetensors::read_tensors(weights).unwrap();
+    for key in [
+        "training_data",
+        "training_data_checksum",
+        "trainer_commit",
+        "preset",
+    ] {
+        assert_eq!(
+            onnx.metadata.get(key),
+            file.metadata.get(key),
+            "{key} in {:?}",
+            onnx.metadata
+        );
+        assert!(onnx.metadata.contains_key(key), "{key}");
+    }
     let date = &onnx.metadata["date"];
     assert!(
         date.len() == 20 && date.starts_with("20") && date.ends_with('Z'),
@@ -531,8 +547,25 @@ fn export_help_says_what_the_graph_takes_and_gives() {
     }
 }
 
+/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), one bit at a time.
+fn crc32_bitwise(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[test]
 fn info_prints_the_card_modules_and_tensors() {
+    assert_eq!(crc32_bitwise(b"123456789"), 0xCBF4_3926);
     let dir = temp_dir("export-info");
     let weights = train(&dir, "cnn", CNN);
     let info = assert_success(&run(&["info", "--model", path_arg(&weights)]));
@@ -547,6 +580,45 @@ fn info_prints_the_card_modules_and_tensors() {
     ] {
         assert!(info.contains(needle), "{needle:?} missing from:\n{info}");
     }
+    // The data it was trained on, each file's CRC-32 (computed here bit by
+    // bit), and the commit the trainer was built from.
+    let data = mnist_dir().canonicalize().unwrap();
+    assert!(
+        info.contains(&format!("training data: {}\n", data.display())),
+        "{info}"
+    );
+    let sums: Vec<String> = [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ]
+    .iter()
+    .map(|name| {
+        format!(
+            "{name} {:08x}",
+            crc32_bitwise(&std::fs::read(data.join(name)).unwrap())
+        )
+    })
+    .collect();
+    let checksum = format!("training data checksum: crc32 {}\n", sums.join(", "));
+    assert!(
+        info.contains(&checksum),
+        "{checksum:?} missing from:\n{info}"
+    );
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            text(&o.stdout).trim().to_string()
+        });
+    assert!(
+        info.contains(&format!("trainer commit: {commit}\n")),
+        "{commit} missing from:\n{info}"
+    );
     // A run folder stands for its model, as for eval and predict.
     let folder = weights.parent().unwrap();
     let source = assert_success(&run(&["info", "--model", path_arg(folder), "--pytorch"]));
@@ -862,4 +934,251 @@ fn pytorch_source_matches_the_spec_and_runs_in_torch_when_it_can() {
             checked["loaded_with"]
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// PyTorch's weights, here: state_dicts without our metadata, given --arch.
+
+/// The values of a float32 `.npy` file (format 1.0, as numpy and
+/// `--dump-logits` write it).
+fn read_npy_f32(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "{}", path.display());
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(header.contains("'<f4'"), "{header}");
+    bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// `eval --json` of `weights` (with `extra` flags): the accuracy.
+fn eval_accuracy(weights: &Path, extra: &[&str]) -> f64 {
+    let mut args = vec!["eval", "--model", path_arg(weights), "--json"];
+    args.extend_from_slice(extra);
+    let eval: serde_json::Value = serde_json::from_str(&assert_success(&run(&args))).unwrap();
+    eval["accuracy"].as_f64().unwrap()
+}
+
+/// A file as a PyTorch user would hand us: the tensors of our `weights`,
+/// with no metadata (no architecture), named as a bare `nn.Sequential`
+/// names them (`0.weight`).
+fn as_bare_state_dict(weights: &Path, out: &Path) {
+    let file = nn::safetensors::read_tensors(weights).unwrap();
+    let renamed: Vec<(String, &nn::safetensors::Tensor)> = (file.tensors.iter())
+        .map(|t| (t.name.trim_start_matches("layers.").to_string(), t))
+        .collect();
+    let tensors = (renamed.iter()).map(|(name, t)| (name.as_str(), &t.shape[..], &t.data[..]));
+    nn::safetensors::write_tensors(out, tensors, &BTreeMap::new()).unwrap();
+}
+
+#[test]
+fn a_state_dict_without_our_metadata_is_used_given_its_architecture() {
+    let dir = temp_dir("export-arch");
+    let weights = train(&dir, "cnn", CNN);
+    let bare = dir.join("bare.safetensors");
+    as_bare_state_dict(&weights, &bare);
+
+    // Without --arch: what is missing, and the flag that gives it.
+    let output = run(&["eval", "--model", path_arg(&bare), "--limit", "10"]);
+    assert_clean_failure(&output, 1, &["bare.safetensors", "--arch \"SPEC\""]);
+
+    // With it: the same model, so the same accuracy to the last image.
+    let ours = eval_accuracy(&weights, &[]);
+    assert_eq!(eval_accuracy(&bare, &["--arch", CNN]), ours);
+    let seven = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg");
+    for model in [&weights, &bare] {
+        let predicted = assert_success(&run(&[
+            "predict",
+            "--model",
+            path_arg(model),
+            "--arch",
+            CNN,
+            "--json",
+            path_arg(&seven),
+        ]));
+        let predicted: serde_json::Value = serde_json::from_str(&predicted).unwrap();
+        assert_eq!(predicted["predictions"][0]["file"], path_arg(&seven));
+        assert!(predicted["predictions"][0]["digit"].is_u64(), "{predicted}");
+    }
+
+    // Fine-tuning from it: with a learning rate too small to move a weight,
+    // the run keeps its accuracy (batch norm's statistics move a little).
+    assert_close_after_init_from(&bare, CNN);
+    // And on to ONNX: the same graph as from our own file.
+    let (from_bare, from_ours) = (dir.join("bare.onnx"), dir.join("ours.onnx"));
+    export(&bare, &from_bare, &["--arch", CNN]);
+    export(&weights, &from_ours, &[]);
+    let (bare_graph, our_graph) = (read_onnx(&from_bare), read_onnx(&from_ours));
+    let ops = |graph: &OnnxModel| -> Vec<String> {
+        graph
+            .nodes
+            .iter()
+            .map(|node| node.op_type.clone())
+            .collect()
+    };
+    assert_eq!(ops(&bare_graph), ops(&our_graph));
+    let weights_of = |graph: &OnnxModel| -> Vec<(String, Vec<u8>)> {
+        (graph.initializers.iter())
+            .map(|(name, tensor)| (name.clone(), tensor.raw.clone()))
+            .collect()
+    };
+    assert!(weights_of(&bare_graph) == weights_of(&our_graph));
+    assert_eq!(bare_graph.metadata["architecture"], CNN);
+
+    // Another architecture: the first tensor that does not fit is named.
+    let output = run(&[
+        "eval",
+        "--model",
+        path_arg(&bare),
+        "--arch",
+        "1x28x28 c8k3bn p2 10",
+    ]);
+    assert_clean_failure(
+        &output,
+        1,
+        &[
+            "bare.safetensors",
+            "\"layers.0.weight\"",
+            "[4, 1, 3, 3]",
+            "[8, 1, 3, 3]",
+        ],
+    );
+    let output = run(&[
+        "eval",
+        "--model",
+        path_arg(&bare),
+        "--arch",
+        "1x28x28 c4k3bn p2 f16 10",
+    ]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["\"layers.5.weight\"", "[10, 676]", "[16, 676]"],
+    );
+    // Our own file says what it holds: a different --arch is refused.
+    let output = run(&["eval", "--model", path_arg(&weights), "--arch", MLP]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["holds a 1x28x28 c4k3bn p2 10 network", "784-32-10"],
+    );
+    // Half precision (model.half() before saving): named, with the fix.
+    let half = dir.join("half.safetensors");
+    let header = br#"{"0.weight":{"dtype":"F16","shape":[4,1,3,3],"data_offsets":[0,72]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0u8; 72]);
+    std::fs::write(&half, bytes).unwrap();
+    let output = run(&["eval", "--model", path_arg(&half), "--arch", CNN]);
+    assert_clean_failure(
+        &output,
+        1,
+        &["half.safetensors", "\"0.weight\"", "F16", ".float()"],
+    );
+    let output = run(&["eval", "--model", path_arg(&bare), "--arch", "1x28x28 c4q3"]);
+    assert_clean_failure(&output, 2, &["--arch", "c4q3"]);
+
+    // info --arch without a file: the module of a spec, the same as the file's.
+    let from_spec = assert_success(&run(&["info", "--arch", CNN, "--pytorch"]));
+    let from_file = assert_success(&run(&["info", "--model", path_arg(&weights), "--pytorch"]));
+    assert_eq!(listed_modules(&from_spec), listed_modules(&from_file));
+    let output = run(&["info", "--arch", "784-100000000-10"]);
+    assert_clean_failure(&output, 2, &["--arch", "parameters"]);
+    let output = run(&["info", "--arch", "20-10"]);
+    assert_clean_failure(&output, 2, &["--arch", "784 inputs"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `train --init-from weights --arch layers` at a learning rate too small
+/// to move a weight keeps the model's test accuracy on 1000 images (within
+/// what batch norm's running statistics, which training moves, change).
+fn assert_close_after_init_from(weights: &Path, layers: &str) {
+    let limit = ["--limit", "1000"];
+    let before = eval_accuracy(weights, &[&["--arch", layers][..], &limit].concat());
+    let tuned = assert_success(&run(&[
+        &[
+            "train",
+            "--init-from",
+            path_arg(weights),
+            "--arch",
+            layers,
+            "--epochs",
+            "1",
+            "--lr",
+            "1e-30",
+            "--no-save",
+            "--json",
+        ][..],
+        &limit,
+    ]
+    .concat()));
+    let tuned: serde_json::Value = serde_json::from_str(&tuned).unwrap();
+    let after = tuned["test_accuracy"].as_f64().unwrap();
+    assert!(
+        (after - before).abs() < 0.05 && before > 0.3,
+        "{}: {before} before, {after} after",
+        weights.display()
+    );
+}
+
+/// The round trip a PyTorch user makes: `info --arch SPEC --pytorch`, train
+/// that module in PyTorch, `safetensors.torch.save_file(state_dict)` (batch
+/// norm's counters as I64), then `eval --arch SPEC` here gives PyTorch's
+/// accuracy and its logits within 1e-4, for the module's names and a bare
+/// `nn.Sequential`'s.
+#[test]
+fn weights_trained_in_pytorch_give_pytorchs_logits_here() {
+    let python = std::env::var("TRAINER_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let usable = ["torch", "numpy", "safetensors"]
+        .iter()
+        .all(|module| python_has(&python, module));
+    if !usable {
+        eprintln!(
+            "note: {python} cannot import torch, numpy and safetensors (set \
+             TRAINER_TORCH_PYTHON to a python that can); PyTorch's weights are not tried"
+        );
+        return;
+    }
+    let dir = temp_dir("export-from-torch");
+    for (name, layers) in [("cnn", CNN), ("mlp", "784 f32bn 10 hidden=tanh")] {
+        let out = dir.join(name);
+        std::fs::create_dir_all(&out).unwrap();
+        let source = assert_success(&run(&["info", "--arch", layers, "--pytorch"]));
+        let source_path = out.join("network.py");
+        std::fs::write(&source_path, source).unwrap();
+        let torch = run_checker(
+            &python,
+            "torch_weights.py",
+            &[&source_path, &out, &mnist_dir()],
+        );
+        assert_eq!(torch["dtypes"], serde_json::json!(["F32", "I64"]), "{name}");
+        let torch_accuracy = torch["accuracy"].as_f64().unwrap();
+        assert!(
+            torch_accuracy > 0.5,
+            "{name}: PyTorch's training failed: {torch}"
+        );
+        let torch_logits = read_npy_f32(&out.join("torch.npy"));
+        for file in ["held", "bare"] {
+            let weights = out.join(format!("{file}.safetensors"));
+            let ours = out.join(format!("{file}.npy"));
+            let accuracy = eval_accuracy(
+                &weights,
+                &["--arch", layers, "--dump-logits", path_arg(&ours)],
+            );
+            let logits = read_npy_f32(&ours);
+            assert_eq!(logits.len(), torch_logits.len());
+            let diff = (logits.iter().zip(&torch_logits))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff <= 1e-4, "{name} {file}: logits differ by {diff}");
+            assert_eq!(accuracy, torch_accuracy, "{name} {file}");
+            eprintln!(
+                "{name} ({file} names): PyTorch's accuracy {accuracy}, logits within {diff:e}"
+            );
+        }
+        assert_close_after_init_from(&out.join("held.safetensors"), layers);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

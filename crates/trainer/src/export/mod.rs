@@ -20,7 +20,8 @@ use std::path::Path;
 
 /// `trainer export`: the model as ONNX, with its card.
 pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
-    let (mut model, metadata) = crate::load_model_and_metadata(&args.model)?;
+    let loaded = crate::model_file::load(&args.model, args.arch.as_deref())?;
+    let (mut model, metadata) = (loaded.model, loaded.metadata);
     let test = if args.measure {
         let test = DataSource::from_args(&args.source)
             .load(args.source.limit)?
@@ -32,7 +33,7 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
     } else {
         recorded_test_result(&args.model, &metadata)
     };
-    let card = ModelCard::new(&model, test);
+    let card = ModelCard::new(&model, test).with_training(&metadata);
     let bytes = onnx::encode(&model, &card);
     crate::files::write_atomic(&args.onnx, &bytes)?;
     let accuracy = card.test.map_or(String::new(), |test| {
@@ -50,24 +51,23 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
 
 /// `trainer info`: the model card, or PyTorch source with `--pytorch`.
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
-    let (model, metadata) = crate::load_model_and_metadata(&args.model)?;
+    let loaded = match (&args.model, &args.arch) {
+        (Some(path), arch) => crate::model_file::load(path, arch.as_deref())?,
+        (None, Some(arch)) => crate::model_file::fresh(arch)?,
+        (None, None) => return Err(Error::Usage("info needs --model or --arch".into())),
+    };
+    let (model, metadata) = (loaded.model, loaded.metadata);
     if args.pytorch {
-        let in_folder = args.model.join("model.safetensors");
-        let file = match args.model.is_dir() {
-            true => &in_folder,
-            false => &args.model,
-        };
-        let weights = file.display().to_string();
+        let weights = loaded.file.display().to_string();
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
-    let card = ModelCard::new(&model, recorded_test_result(&args.model, &metadata));
+    let test = (args.model.as_deref()).and_then(|path| recorded_test_result(path, &metadata));
+    let card = ModelCard::new(&model, test).with_training(&metadata);
     crate::write_stdout(format_args!("{}", info_text(&model, &card)))?;
     // The rest of the card `train` saved with the model (data, settings,
     // time, machine), as it was written.
-    for key in TRAINING_CARD_KEYS {
-        if let Some(value) = metadata.get(*key) {
-            crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
-        }
+    for (key, value) in &card.training {
+        crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
     }
     Ok(())
 }
@@ -76,6 +76,9 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
 /// does not already show.
 const TRAINING_CARD_KEYS: &[&str] = &[
     "training_data",
+    "training_data_checksum",
+    "trainer_commit",
+    "init_from",
     "preset",
     "epochs",
     "training_seconds",
@@ -255,6 +258,10 @@ pub struct ModelCard {
     pub trainer_version: String,
     /// The test accuracy, when the run folder or `--measure` tells it.
     pub test: Option<TestResult>,
+    /// What `train` recorded with the model (data and its checksum, the
+    /// trainer's commit, preset, settings, time, machine), as the file
+    /// holds it; empty for a file from elsewhere.
+    pub training: Vec<(String, String)>,
 }
 
 /// How a model did on a test set.
@@ -277,7 +284,16 @@ impl ModelCard {
             date: iso_date(&crate::files::utc_timestamp(seconds)),
             trainer_version: env!("CARGO_PKG_VERSION").to_string(),
             test,
+            training: Vec::new(),
         }
+    }
+
+    /// The card with the training record of a model file's `metadata`.
+    pub fn with_training(mut self, metadata: &std::collections::BTreeMap<String, String>) -> Self {
+        self.training = (TRAINING_CARD_KEYS.iter())
+            .filter_map(|key| Some((key.to_string(), metadata.get(*key)?.clone())))
+            .collect();
+        self
     }
 
     /// `(key, value)` pairs, for ONNX's `metadata_props`.
@@ -294,6 +310,7 @@ impl ModelCard {
                 entries.push(("test_images".to_string(), images.to_string()));
             }
         }
+        entries.extend(self.training.iter().cloned());
         entries
     }
 }
