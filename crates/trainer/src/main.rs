@@ -25,6 +25,7 @@ mod train; // set-up and the loop
 // What a person opens afterwards, and their own pictures.
 mod files; // atomic writes, run folders
 mod picture; // a photo or drawing -> MNIST's 28x28
+mod recognise; // picture bytes -> prediction, for predict and serve
 mod report; // metrics.jsonl and the SVG plots
 
 // For other tools.
@@ -224,8 +225,8 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
 enum Prediction {
     Digit {
         file: PathBuf,
-        digit: usize,
-        probabilities: Vec<f32>,
+        #[serde(flatten)]
+        recognition: recognise::Recognition,
     },
     Failed {
         file: PathBuf,
@@ -238,8 +239,10 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {
-        let pixels = match picture::load_digit(path) {
-            Ok(pixels) => pixels,
+        let recognition = match files::read_bounded(path, files::MAX_PICTURE_BYTES, "a picture")
+            .and_then(|bytes| recognise::recognise(&mut model, &bytes, path))
+        {
+            Ok(recognition) => recognition,
             Err(e) if args.json => {
                 failed += 1;
                 predictions.push(Prediction::Failed {
@@ -250,9 +253,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             }
             Err(e) => return Err(e),
         };
-        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
-        let probabilities = model.predict_proba(input.view())?.into_vec();
-        let digit = tensor::ops::argmax(&probabilities);
+        let (digit, probabilities) = (recognition.digit, &recognition.probabilities);
         if !args.json {
             let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
             ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
@@ -263,12 +264,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
         }
         if args.show {
-            let pixels: Vec<u8> = input
-                .as_slice()
-                .iter()
-                .map(|v| (v * 255.0).round() as u8)
-                .collect();
-            let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
+            let drawing = mnist_data::render_ascii(&recognition.input_levels(), picture::SIDE);
             // With --json, stdout holds only the JSON object.
             if args.json {
                 let _ = write!(std::io::stderr(), "{drawing}");
@@ -278,8 +274,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         }
         predictions.push(Prediction::Digit {
             file: path.clone(),
-            digit,
-            probabilities,
+            recognition,
         });
     }
     if args.json {
