@@ -31,7 +31,8 @@ mod report; // metrics.jsonl and the SVG plots
 // For other tools.
 mod export; // ONNX, PyTorch source, the model card
 #[cfg(test)]
-mod fuzz; // every reader of outside bytes, against mutated inputs
+mod fuzz;
+mod web; // `serve`: the draw-a-digit page and its HTTP API // every reader of outside bytes, against mutated inputs
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
@@ -113,6 +114,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Data(args)) => data_command(&args),
         Some(Command::Export(args)) => export::export_command(&args),
         Some(Command::Info(args)) => export::info_command(&args),
+        Some(Command::Serve(args)) => web::serve_command(&args),
     }
 }
 
