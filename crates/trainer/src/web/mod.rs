@@ -109,6 +109,16 @@ fn handle(catalogue: &Catalogue, request: &Request) -> Response {
     }
 }
 
+/// `POST /api/predict`'s answer: predict's entry for one picture (without
+/// the file name), the model's id and the 28x28 input as grey levels.
+#[derive(serde::Serialize)]
+struct PredictAnswer<'a> {
+    #[serde(flatten)]
+    recognition: &'a crate::recognise::Recognition,
+    model: &'a str,
+    input: Vec<u8>,
+}
+
 fn predict(catalogue: &Catalogue, request: &Request) -> Response {
     let content_type = request.header("content-type").map(|value| {
         value
@@ -143,10 +153,11 @@ fn predict(catalogue: &Catalogue, request: &Request) -> Response {
     match crate::recognise::recognise(&mut model, &request.body, name) {
         Ok(recognition) => {
             drop(model);
-            let mut answer = serde_json::to_value(&recognition).expect("answers serialise");
-            answer["model"] = entry.id.clone().into();
-            answer["input"] = recognition.input_levels().into();
-            Response::json(&answer)
+            Response::json(&PredictAnswer {
+                input: recognition.input_levels(),
+                recognition: &recognition,
+                model: &entry.id,
+            })
         }
         Err(Error::Picture { problem, .. }) => Response::error(400, &problem),
         Err(e) => Response::error(500, &e.to_string()),
