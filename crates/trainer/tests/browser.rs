@@ -143,7 +143,26 @@ fn the_page_reads_drawn_mnist_digits_as_well_as_eval() {
 
     draws_a_digit_with_real_pointer_actions(&browser, &set, &dir);
     keys_and_undo(&browser);
+    uploads_a_photo(&browser);
     dark_mode_and_a_phone(&browser);
+}
+
+/// A photo chosen with the upload button is shown on the pad and read.
+fn uploads_a_photo(browser: &Browser) {
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seven-grey.jpg");
+    // From a cleared pad, so that the hint hides only once the photo is in.
+    browser.click(&browser.element("[data-testid=\"clear\"]"));
+    assert!(canvas_is_blank(browser));
+    let upload = browser.element("[data-testid=\"upload\"]");
+    browser.send_keys(&upload, path_arg(&photo));
+    wait_until(
+        browser,
+        "the photo's answer",
+        &format!("{ANSWERED} && document.querySelector('#hint').classList.contains('hidden')"),
+    );
+    let prediction = browser.element("[data-testid=\"prediction\"]");
+    assert_eq!(browser.text(&prediction), "7");
+    assert!(!canvas_is_blank(browser));
 }
 
 /// Polls `script` (returning a boolean) until it is true, for up to 20 s.
@@ -157,7 +176,7 @@ fn wait_until(browser: &Browser, what: &str, script: &str) {
 
 const ANSWERED: &str = "const c = document.querySelector('[data-testid=\"canvas\"]'); \
      const p = document.querySelector('[data-testid=\"prediction\"]'); \
-     return p.dataset.version === c.dataset.version;";
+     return p.dataset.version === c.dataset.version";
 
 /// Digit 0 of the test set (a 7), drawn with WebDriver's pointer actions
 /// (the browser's own input pipeline: pointer events with coalescing,
@@ -225,6 +244,12 @@ fn draws_a_digit_with_real_pointer_actions(
         .unwrap();
     assert_eq!(top, label as usize);
 
+    // The bars slide to their new lengths: photograph them once they are there.
+    wait_until(
+        browser,
+        "the bars' transitions",
+        "return document.getAnimations().length === 0",
+    );
     let png = browser.screenshot();
     std::fs::write(dir.join("page.png"), &png).unwrap();
     if let Some(path) = std::env::var_os("TRAINER_SCREENSHOT") {

@@ -327,6 +327,33 @@ fn idle_and_slow_clients_do_not_stop_the_page() {
 }
 
 #[test]
+fn connections_over_the_limit_are_refused_then_served_again() {
+    let server = Server::with_model(model());
+    let threads_before = server.threads();
+    let held: Vec<TcpStream> = (0..256)
+        .map(|_| TcpStream::connect(&server.address).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.threads() < threads_before + 256 {
+        assert!(Instant::now() < deadline, "{} threads", server.threads());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = get(&server, "/");
+    assert_error(&refused, 503, "too many connections");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = get(&server, "/");
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 503);
+        assert!(Instant::now() < deadline, "still refused after 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_thousand_requests_from_eight_clients_without_error_or_memory_growth() {
     let server = Server::with_model(model());
     let pictures: Vec<Vec<u8>> = (0..8).map(|i| canvas_png(i).0).collect();

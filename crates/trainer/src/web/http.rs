@@ -12,7 +12,9 @@
 //! - a request's head must arrive within [`Limits::head_timeout`] and fit
 //!   in [`Limits::max_head`] bytes, its body within [`Limits::body_timeout`];
 //!   an idle keep-alive connection is closed after the head timeout;
-//! - a body over [`Limits::max_body`] is answered 413 before it is read.
+//! - a body over [`Limits::max_body`] is answered 413 before it is read,
+//!   and bodies held at once may add up to [`Limits::max_bodies`] (more
+//!   is answered 503), so memory stays bounded however many clients send.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -29,6 +31,8 @@ pub struct Limits {
     pub max_head: usize,
     /// Bytes of a request body.
     pub max_body: usize,
+    /// Bytes of all the request bodies held at once.
+    pub max_bodies: usize,
     /// Time to send a request's head, and to start the next one on a kept-alive connection.
     pub head_timeout: Duration,
     /// Time to send a request's body.
@@ -41,6 +45,7 @@ impl Default for Limits {
             connections: 256,
             max_head: 16 << 10,
             max_body: 20 << 20,
+            max_bodies: 256 << 20,
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
         }
@@ -57,6 +62,46 @@ pub struct Request {
     pub query: String,
     headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body's share of [`Limits::max_bodies`], given back on drop.
+    _reservation: Option<Reservation>,
+}
+
+/// Bytes of request bodies held at once, shared by every connection.
+#[derive(Default)]
+struct BodyBytes(AtomicUsize);
+
+/// A share of [`BodyBytes`], returned when dropped.
+#[derive(Debug)]
+struct Reservation {
+    bytes: usize,
+    held: Arc<BodyBytes>,
+}
+
+impl std::fmt::Debug for BodyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.0.load(Ordering::SeqCst))
+    }
+}
+
+impl Reservation {
+    /// `bytes` more, if the total stays within `limit`.
+    fn take(held: &Arc<BodyBytes>, bytes: usize, limit: usize) -> Option<Reservation> {
+        held.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |total| {
+                total.checked_add(bytes).filter(|&sum| sum <= limit)
+            })
+            .ok()?;
+        Some(Reservation {
+            bytes,
+            held: held.clone(),
+        })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.held.0.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 impl Request {
@@ -164,18 +209,31 @@ pub fn serve(
     stop: &'static AtomicBool,
     handler: Arc<Handler>,
 ) -> std::io::Result<()> {
-    // Polled, so that a signal (whose handler only sets `stop`) is seen
-    // within one interval even while no client connects.
-    listener.set_nonblocking(true)?;
+    // Accept blocks (a polled, non-blocking accept would delay every new
+    // connection by up to the polling interval); a signal's handler only
+    // sets `stop`, so a watcher wakes the accept by connecting.
+    let mut wake_address = listener.local_addr()?;
+    if wake_address.ip().is_unspecified() {
+        wake_address.set_ip(match wake_address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    std::thread::Builder::new()
+        .name("http-stop-watcher".into())
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = TcpStream::connect_timeout(&wake_address, Duration::from_secs(1));
+        })?;
     let open = Arc::new(AtomicUsize::new(0));
+    let body_bytes = Arc::new(BodyBytes::default());
     let limits = Arc::new(limits);
     while !stop.load(Ordering::SeqCst) {
         let stream = match listener.accept() {
+            Ok((_, _)) if stop.load(Ordering::SeqCst) => break,
             Ok((stream, _)) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
             // Out of file descriptors, a connection reset before accept:
             // the listener itself is fine; wait and go on.
             Err(_) => {
@@ -183,7 +241,6 @@ pub fn serve(
                 continue;
             }
         };
-        let _ = stream.set_nonblocking(false);
         let _ = stream.set_nodelay(true);
         if open.fetch_add(1, Ordering::SeqCst) >= limits.connections {
             open.fetch_sub(1, Ordering::SeqCst);
@@ -191,11 +248,12 @@ pub fn serve(
             continue;
         }
         let (still_open, limits, handler) = (open.clone(), limits.clone(), handler.clone());
+        let body_bytes = body_bytes.clone();
         let spawned = std::thread::Builder::new()
             .name("http-connection".into())
             .stack_size(1 << 20)
             .spawn(move || {
-                serve_connection(stream, &limits, stop, &*handler);
+                serve_connection(stream, &limits, &body_bytes, stop, &*handler);
                 still_open.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -232,7 +290,13 @@ enum ReadFailure {
 /// deadline and at `stop` again.
 const READ_SLICE: Duration = Duration::from_millis(200);
 
-fn serve_connection(stream: TcpStream, limits: &Limits, stop: &AtomicBool, handler: &Handler) {
+fn serve_connection(
+    stream: TcpStream,
+    limits: &Limits,
+    body_bytes: &Arc<BodyBytes>,
+    stop: &AtomicBool,
+    handler: &Handler,
+) {
     let _ = stream.set_write_timeout(Some(limits.body_timeout));
     let _ = stream.set_read_timeout(Some(READ_SLICE));
     let Ok(mut writer) = stream.try_clone() else {
@@ -240,7 +304,7 @@ fn serve_connection(stream: TcpStream, limits: &Limits, stop: &AtomicBool, handl
     };
     let mut reader = BufReader::new(stream);
     loop {
-        let request = match read_request(&mut reader, &mut writer, limits, stop) {
+        let request = match read_request(&mut reader, &mut writer, limits, body_bytes, stop) {
             Ok(request) => request,
             Err(ReadFailure::Gone) => return,
             Err(ReadFailure::Answer(response)) => {
@@ -296,6 +360,7 @@ fn read_request(
     reader: &mut BufReader<TcpStream>,
     writer: &mut TcpStream,
     limits: &Limits,
+    body_bytes: &Arc<BodyBytes>,
     stop: &AtomicBool,
 ) -> Result<Request, ReadFailure> {
     let head = read_head(reader, limits, stop)?;
@@ -329,6 +394,7 @@ fn read_request(
         query: query.to_string(),
         headers,
         body: Vec::new(),
+        _reservation: None,
     };
     if version == "HTTP/1.0" && request.header("connection").is_none() {
         request.headers.push(("connection".into(), "close".into()));
@@ -355,6 +421,14 @@ fn read_request(
             ),
         )));
     }
+    request._reservation = Some(
+        Reservation::take(body_bytes, length, limits.max_bodies).ok_or_else(|| {
+            ReadFailure::Answer(Response::error(
+                503,
+                "the server is receiving too many pictures at once; try again",
+            ))
+        })?,
+    );
     if length > 0
         && request
             .header("expect")
@@ -481,11 +555,25 @@ mod tests {
             query: "x=1&model=run%20one%2Fa+b&bad=%zz".into(),
             headers: vec![("Content-Type".into(), "image/png".into())],
             body: Vec::new(),
+            _reservation: None,
         };
         assert_eq!(request.query_value("model").as_deref(), Some("run one/a b"));
         assert_eq!(request.query_value("x").as_deref(), Some("1"));
         assert_eq!(request.query_value("bad"), None);
         assert_eq!(request.query_value("missing"), None);
         assert_eq!(request.header("content-type"), Some("image/png"));
+    }
+
+    #[test]
+    fn body_reservations_stay_within_the_limit_and_are_given_back() {
+        let held = Arc::new(BodyBytes::default());
+        let first = Reservation::take(&held, 60, 100).unwrap();
+        let second = Reservation::take(&held, 40, 100).unwrap();
+        assert!(Reservation::take(&held, 1, 100).is_none());
+        drop(first);
+        let third = Reservation::take(&held, 60, 100).unwrap();
+        assert!(Reservation::take(&held, usize::MAX, usize::MAX).is_none());
+        drop((second, third));
+        assert_eq!(held.0.load(Ordering::SeqCst), 0);
     }
 }

@@ -145,6 +145,9 @@ fn predict(catalogue: &Catalogue, request: &Request) -> Response {
     let Some(entry) = catalogue.find(request.query_value("model").as_deref()) else {
         return Response::error(404, "no such model; GET /api/models lists them");
     };
+    // Held while the picture is decoded too: besides the model's buffers,
+    // this bounds the memory of decoding (up to 64 Mi pixels each) to one
+    // picture per model at a time.
     let mut model = entry
         .model
         .lock()

@@ -164,6 +164,12 @@ impl Browser {
             .to_string()
     }
 
+    /// Types `text` into an element; for a file input, the path of a file to upload.
+    pub fn send_keys(&self, element: &Value, text: &str) {
+        let path = format!("/element/{}/value", Browser::element_id(element));
+        self.session_command("POST", &path, json!({ "text": text }));
+    }
+
     pub fn is_displayed(&self, element: &Value) -> bool {
         let path = format!("/element/{}/displayed", Browser::element_id(element));
         self.session_command("GET", &path, json!({})) == true
