@@ -192,7 +192,15 @@ fn bad_requests_get_clear_answers_and_the_server_goes_on() {
     ] {
         assert_error(&get(&server, path), 404, "no such page");
     }
-    for id in ["../../etc/passwd", "/etc/passwd", "nope", "run%2F..%2F.."] {
+    for id in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "nope",
+        "run%2F..%2F..",
+        "%zz",
+        "%ff",
+        "",
+    ] {
         let path = format!("/api/predict?model={id}");
         assert_error(
             &post_picture(&server, &path, "image/png", &png),

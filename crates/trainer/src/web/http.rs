@@ -114,39 +114,43 @@ impl Request {
     }
 
     /// The value of `key` in the query string (`?model=a&x=1`),
-    /// percent-decoded; `None` when absent or not valid UTF-8 once decoded.
+    /// percent-decoded (a malformed escape is kept as it is, invalid UTF-8
+    /// replaced: such a value names nothing, rather than being taken as absent).
     pub fn query_value(&self, key: &str) -> Option<String> {
         self.query
             .split('&')
             .filter_map(|pair| pair.split_once('='))
             .find(|(k, _)| *k == key)
-            .and_then(|(_, v)| percent_decode(v))
+            .map(|(_, v)| percent_decode(v))
     }
 }
 
 /// `a%20b+c` -> `a b c` (the form encoding browsers use in query strings).
-fn percent_decode(text: &str) -> Option<String> {
+fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                decoded.push(u8::from_str_radix(hex, 16).ok()?);
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
                 i += 3;
             }
-            b'+' => {
+            (b'+', _) => {
                 decoded.push(b' ');
                 i += 1;
             }
-            byte => {
+            (byte, _) => {
                 decoded.push(byte);
                 i += 1;
             }
         }
     }
-    String::from_utf8(decoded).ok()
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// What the handler answers.
@@ -249,9 +253,11 @@ pub fn serve(
         }
         let (still_open, limits, handler) = (open.clone(), limits.clone(), handler.clone());
         let body_bytes = body_bytes.clone();
+        // The main thread's stack size: a picture is prepared here as
+        // `predict` prepares it there. Untouched stack is only address space.
         let spawned = std::thread::Builder::new()
             .name("http-connection".into())
-            .stack_size(1 << 20)
+            .stack_size(8 << 20)
             .spawn(move || {
                 serve_connection(stream, &limits, &body_bytes, stop, &*handler);
                 still_open.fetch_sub(1, Ordering::SeqCst);
@@ -559,7 +565,7 @@ mod tests {
         };
         assert_eq!(request.query_value("model").as_deref(), Some("run one/a b"));
         assert_eq!(request.query_value("x").as_deref(), Some("1"));
-        assert_eq!(request.query_value("bad"), None);
+        assert_eq!(request.query_value("bad").as_deref(), Some("%zz"));
         assert_eq!(request.query_value("missing"), None);
         assert_eq!(request.header("content-type"), Some("image/png"));
     }

@@ -27,12 +27,19 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let address = line
+        let Some(address) = line
             .split("http://")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+            .map(str::to_string)
+        else {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "trainer serve {args:?} printed {line:?}; stderr: {}",
+                super::text(&output.stderr)
+            );
+        };
         Server { child, address }
     }
 
