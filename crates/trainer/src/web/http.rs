@@ -363,8 +363,8 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+    reader: &mut impl BufRead,
+    writer: &mut impl Write,
     limits: &Limits,
     body_bytes: &Arc<BodyBytes>,
     stop: &AtomicBool,
@@ -450,7 +450,7 @@ fn read_request(
 
 /// Reads up to and including the blank line that ends a request's head.
 fn read_head(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut impl BufRead,
     limits: &Limits,
     stop: &AtomicBool,
 ) -> Result<Vec<u8>, ReadFailure> {
@@ -500,7 +500,7 @@ fn read_head(
 }
 
 fn read_body(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut impl BufRead,
     length: usize,
     timeout: Duration,
 ) -> Result<Vec<u8>, ReadFailure> {
@@ -552,6 +552,7 @@ fn write_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn query_values_are_percent_decoded() {
@@ -568,6 +569,103 @@ mod tests {
         assert_eq!(request.query_value("bad").as_deref(), Some("%zz"));
         assert_eq!(request.query_value("missing"), None);
         assert_eq!(request.header("content-type"), Some("image/png"));
+    }
+
+    /// Reads one request from `bytes` with small limits: the request, or
+    /// the status it is answered with, or `None` when the bytes end first.
+    fn read_from(bytes: &[u8], body_bytes: &Arc<BodyBytes>) -> Result<Request, Option<u16>> {
+        let limits = Limits {
+            max_head: 1 << 10,
+            max_body: 1 << 12,
+            max_bodies: 1 << 13,
+            ..Limits::default()
+        };
+        let mut reader = std::io::Cursor::new(bytes);
+        let mut written = Vec::new();
+        let stop = AtomicBool::new(false);
+        read_request(&mut reader, &mut written, &limits, body_bytes, &stop).map_err(|failure| {
+            match failure {
+                ReadFailure::Gone => None,
+                ReadFailure::Answer(response) => Some(response.status),
+            }
+        })
+    }
+
+    #[test]
+    fn requests_are_parsed_and_bad_ones_answered() {
+        let held = Arc::new(BodyBytes::default());
+        let request = read_from(
+            b"POST /api/predict?model=a HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\n\r\nabcdef",
+            &held,
+        )
+        .unwrap();
+        assert_eq!(
+            (request.method.as_str(), request.path.as_str()),
+            ("POST", "/api/predict")
+        );
+        assert_eq!(request.query_value("model").as_deref(), Some("a"));
+        assert_eq!(request.body, b"abc");
+        assert_eq!(held.0.load(Ordering::SeqCst), 3);
+        drop(request);
+        assert_eq!(held.0.load(Ordering::SeqCst), 0);
+        let answered = |bytes: &[u8]| read_from(bytes, &held).err().flatten();
+        assert_eq!(answered(b"GET /\r\n\r\n"), Some(400));
+        assert_eq!(answered(b"GET / SPDY/3\r\n\r\n"), Some(505));
+        assert_eq!(
+            answered(b"POST / HTTP/1.1\r\nContent-Length: 4097\r\n\r\n"),
+            Some(413)
+        );
+        assert_eq!(
+            answered(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            Some(400)
+        );
+        let head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000));
+        assert_eq!(answered(head.as_bytes()), Some(431));
+        // The bytes end before the head or the body does: nothing to answer.
+        assert_eq!(answered(b"GET / HTTP/1.1\r\nHost:"), None);
+        assert_eq!(
+            answered(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc"),
+            None
+        );
+        // Bodies held at once stay within their limit.
+        let first = read_from(b"POST / HTTP/1.1\r\nContent-Length: 4096\r\n\r\n", &held);
+        assert!(first.is_err()); // the body never came, and its share is back
+        let _holding = Reservation::take(&held, 6000, 1 << 13).unwrap();
+        let post = b"POST / HTTP/1.1\r\nContent-Length: 4096\r\n\r\n";
+        assert_eq!(answered(post), Some(503));
+    }
+
+    /// Any bytes from a client give a request within the limits, an answer
+    /// with an error status, or nothing (the bytes ended): never a panic.
+    #[test]
+    fn fuzz_http_requests() {
+        let seeds: Vec<Vec<u8>> = [
+            &b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: keep-alive\r\n\r\n"[..],
+            b"POST /api/predict?model=run%20a HTTP/1.1\r\nContent-Type: image/png\r\n\
+              Expect: 100-continue\r\nContent-Length: 8\r\n\r\n\x89PNG\r\n\x1a\n",
+            b"GET /api/models HTTP/1.0\r\n\r\n",
+        ]
+        .iter()
+        .map(|seed| seed.to_vec())
+        .collect();
+        let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/http");
+        let held = Arc::new(BodyBytes::default());
+        let report = byte_fuzz::run("http", &seeds, &regressions, byte_fuzz::budget(), {
+            let held = held.clone();
+            move |bytes: &[u8]| match read_from(bytes, &held) {
+                Ok(request) if request.body.len() <= 1 << 12 => Ok(()),
+                Ok(request) => Err(format!("a body of {} bytes", request.body.len())),
+                Err(None) => Ok(()),
+                Err(Some(status)) if (400..600).contains(&status) => Ok(()),
+                Err(Some(status)) => Err(format!("answered {status}")),
+            }
+        });
+        assert!(report.mutants > 0 || byte_fuzz::budget().is_zero());
+        assert_eq!(
+            held.0.load(Ordering::SeqCst),
+            0,
+            "body bytes not given back"
+        );
     }
 
     #[test]
