@@ -1,7 +1,7 @@
 //! `trainer`: the program people run. It trains a multilayer perceptron on
 //! MNIST with the workspace's own GEMM, layers and optimizers, evaluates a
-//! saved model, recognises digits in a person's pictures, and shows a
-//! dataset. Every run leaves a folder a person can open: the model, a
+//! saved model, recognises digits in a person's pictures, serves a page to
+//! draw digits on, and shows a dataset. Every run leaves a folder a person can open: the model, a
 //! checkpoint to resume from, metrics, plots and the exact config.
 //!
 //! Shape legend: `B` batch size, `I` inputs of a layer (784 for the first),
@@ -31,8 +31,10 @@ mod report; // metrics.jsonl and the SVG plots
 // For other tools.
 mod export; // ONNX, PyTorch source, the model card
 #[cfg(test)]
-mod fuzz;
-mod web; // `serve`: the draw-a-digit page and its HTTP API // every reader of outside bytes, against mutated inputs
+mod fuzz; // every reader of outside bytes, against mutated inputs
+
+// Showing a network to people.
+mod web; // `serve`: the draw-a-digit page and its HTTP API
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
