@@ -286,7 +286,7 @@ pub struct PredictArgs {
 #[derive(Debug, Clone, Args)]
 #[command(
     after_help = "The page and its API (POST /api/predict, GET /api/models) are described in\n\
-    crates/trainer/README.md. Ctrl-C or SIGTERM stops the server.\n\n\
+    crates/trainer/README.md. Ctrl-C or SIGTERM stops the server (exit status 0).\n\n\
     Examples:\n  \
     trainer serve                                  every run under runs/, on http://127.0.0.1:8000/\n  \
     trainer serve --model runs/best --addr 127.0.0.1:9000\n  \
