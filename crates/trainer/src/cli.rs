@@ -44,6 +44,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Describe a model: architecture, parameters, tensors; or PyTorch source for it.
     Info(InfoArgs),
+    /// Serve a page to draw digits on and watch the network's answer change live.
+    Serve(ServeArgs),
 }
 
 /// Where the images come from: a folder of IDX files or a pair of CSV files.
@@ -314,6 +316,27 @@ pub struct PredictArgs {
     /// cannot be read gets {"file", "error"} instead, and the exit code is 1
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "The page and its API (POST /api/predict, GET /api/models) are described in\n\
+    crates/trainer/README.md. Ctrl-C or SIGTERM stops the server (exit status 0).\n\n\
+    Examples:\n  \
+    trainer serve                                  every run under runs/, on http://127.0.0.1:8000/\n  \
+    trainer serve --model runs/best --addr 127.0.0.1:9000\n  \
+    curl -H 'Content-Type: image/png' --data-binary @seven.png http://127.0.0.1:8000/api/predict"
+)]
+pub struct ServeArgs {
+    /// Serve only this model (a model.safetensors, a checkpoint or a run folder)
+    #[arg(long, value_name = "FILE", conflicts_with = "runs")]
+    pub model: Option<PathBuf>,
+    /// Offer every run under this folder in the page's model picker
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where to listen; an address other than loopback lets other machines in (with a warning)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8000")]
+    pub addr: String,
 }
 
 #[derive(Debug, Clone, Args)]

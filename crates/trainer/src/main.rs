@@ -1,7 +1,7 @@
 //! `trainer`: the program people run. It trains a multilayer perceptron on
 //! MNIST with the workspace's own GEMM, layers and optimizers, evaluates a
-//! saved model, recognises digits in a person's pictures, and shows a
-//! dataset. Every run leaves a folder a person can open: the model, a
+//! saved model, recognises digits in a person's pictures, serves a page to
+//! draw digits on, and shows a dataset. Every run leaves a folder a person can open: the model, a
 //! checkpoint to resume from, metrics, plots and the exact config.
 //!
 //! Shape legend: `B` batch size, `I` inputs of a layer (784 for the first),
@@ -28,12 +28,16 @@ mod train; // set-up and the loop
 mod files; // atomic writes, run folders
 mod model_file; // every command's model: ours, a checkpoint, PyTorch's with --arch
 mod picture; // a photo or drawing -> MNIST's 28x28
+mod recognise; // picture bytes -> prediction, for predict and serve
 mod report; // metrics.jsonl and the SVG plots
 
 // For other tools.
 mod export; // ONNX, PyTorch source, the model card
 #[cfg(test)]
 mod fuzz; // every reader of outside bytes, against mutated inputs
+
+// Showing a network to people.
+mod web; // `serve`: the draw-a-digit page and its HTTP API
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
@@ -114,6 +118,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Data(args)) => data_command(&args),
         Some(Command::Export(args)) => export::export_command(&args),
         Some(Command::Info(args)) => export::info_command(&args),
+        Some(Command::Serve(args)) => web::serve_command(&args),
     }
 }
 
@@ -195,8 +200,8 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
 enum Prediction {
     Digit {
         file: PathBuf,
-        digit: usize,
-        probabilities: Vec<f32>,
+        #[serde(flatten)]
+        recognition: recognise::Recognition,
     },
     Failed {
         file: PathBuf,
@@ -209,8 +214,10 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {
-        let pixels = match picture::load_digit(path) {
-            Ok(pixels) => pixels,
+        let recognition = match files::read_bounded(path, files::MAX_PICTURE_BYTES, "a picture")
+            .and_then(|bytes| recognise::recognise(&mut model, &bytes, path))
+        {
+            Ok(recognition) => recognition,
             Err(e) if args.json => {
                 failed += 1;
                 predictions.push(Prediction::Failed {
@@ -221,9 +228,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             }
             Err(e) => return Err(e),
         };
-        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
-        let probabilities = model.predict_proba(input.view())?.into_vec();
-        let digit = tensor::ops::argmax(&probabilities);
+        let (digit, probabilities) = (recognition.digit, &recognition.probabilities);
         if !args.json {
             let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
             ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
@@ -234,12 +239,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
         }
         if args.show {
-            let pixels: Vec<u8> = input
-                .as_slice()
-                .iter()
-                .map(|v| (v * 255.0).round() as u8)
-                .collect();
-            let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
+            let drawing = mnist_data::render_ascii(&recognition.input_levels(), picture::SIDE);
             // With --json, stdout holds only the JSON object.
             if args.json {
                 let _ = write!(std::io::stderr(), "{drawing}");
@@ -249,8 +249,7 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
         }
         predictions.push(Prediction::Digit {
             file: path.clone(),
-            digit,
-            probabilities,
+            recognition,
         });
     }
     if args.json {

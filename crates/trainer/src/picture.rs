@@ -14,9 +14,6 @@
 //! 3. stretch contrast so paper is 0 and the darkest ink is 1;
 //! 4. crop to the ink's bounding box, scale into 20x20, centre by mass.
 
-use crate::error::Error;
-use std::path::Path;
-
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;
 /// Side of the box the digit is scaled into before centring.
@@ -43,17 +40,6 @@ impl GreyImage {
     fn at(&self, x: usize, y: usize) -> f32 {
         self.pixels[y * self.width + x]
     }
-}
-
-/// Reads the picture at `path` and prepares it as MNIST was prepared:
-/// 784 values, row-major, `0.0` background to `1.0` ink.
-pub fn load_digit(path: &Path) -> Result<Vec<f32>, Error> {
-    let bytes = crate::files::read_bounded(path, crate::files::MAX_PICTURE_BYTES, "a picture")?;
-    let picture_error = |problem| Error::Picture {
-        path: path.to_path_buf(),
-        problem,
-    };
-    to_mnist(&decode(&bytes).map_err(picture_error)?).map_err(picture_error)
 }
 
 /// Decodes PNG or JPEG bytes to grey. The error says what is wrong.
@@ -639,6 +625,7 @@ pub fn encode_grey_png(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::path::Path;
 
     /// An MNIST-style "7" with a crossbar-less stem and a "0"-like loop drawn
     /// with anti-aliased thick strokes, fitted into 20x20 and centred by mass

@@ -13,8 +13,18 @@ pub static STOP: AtomicBool = AtomicBool::new(false);
 /// The first signal received, 0 before any.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
+/// Set when the process is a server: then a signal just stops it.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
 /// The signals that stop a run.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// [`install`], for `serve`: the first signal stops the server (it
+/// finishes the requests in progress), a second one quits at once.
+pub fn install_for_serving() {
+    SERVING.store(true, Ordering::SeqCst);
+    install();
+}
 
 /// Installs the handler for SIGINT, SIGTERM and SIGHUP.
 pub fn install() {
@@ -44,6 +54,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
     STOP.store(true, Ordering::SeqCst);
     let message: &[u8] = match signal {
+        _ if SERVING.load(Ordering::SeqCst) => b"stopping the server\n",
         libc::SIGINT => {
             b"stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n"
         }

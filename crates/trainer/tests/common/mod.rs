@@ -2,6 +2,11 @@
 
 #![allow(dead_code)] // each test file uses its own share
 
+pub mod http_client; // requests to `trainer serve` and to chromedriver
+pub mod pictures; // what the page sends
+pub mod server; // `trainer serve` in the background
+pub mod webdriver; // headless Chromium
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

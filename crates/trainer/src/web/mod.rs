@@ -1,0 +1,168 @@
+//! `trainer serve`: a page to draw a digit on and watch the network's
+//! answer change while drawing, and the HTTP API it uses.
+//!
+//! - `GET /` the page; `GET /app.js`, `/style.css`: its assets, compiled in;
+//! - `GET /api/models`: the models on offer (id, architecture, parameters,
+//!   test accuracy, which one is the default);
+//! - `POST /api/predict[?model=ID]` with a PNG or JPEG body: what `predict
+//!   --json` says of one picture (`digit`, `probabilities`), plus `model`
+//!   (its id) and `input` (the 784 grey levels, 0-255, the network saw).
+//!
+//! The canvas, uploads and photos all go through [`crate::recognise`], the
+//! pipeline of `predict`. A client names a model only by an id from the
+//! list, never by a path.
+
+mod http;
+mod models;
+
+use crate::cli::ServeArgs;
+use crate::error::Error;
+use http::{Limits, Request, Response};
+use models::Catalogue;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The page and its assets: (path, content type, text).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("page/index.html"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("page/app.js"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("page/style.css"),
+    ),
+];
+
+/// Content types `POST /api/predict` accepts (the picture is recognised by
+/// its bytes; a missing type is accepted for the same reason).
+const PICTURE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "application/octet-stream",
+];
+
+pub fn serve_command(args: &ServeArgs) -> Result<(), Error> {
+    let catalogue = match &args.model {
+        Some(model) => Catalogue::one(model)?,
+        None => Catalogue::runs(&args.runs)?,
+    };
+    let address = resolve(&args.addr)?;
+    if !address.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {address}, which other machines can reach: anyone who can \
+             connect can use the page and the API (use 127.0.0.1 to keep it on this machine)"
+        );
+    }
+    let listener = TcpListener::bind(address)
+        .map_err(|e| Error::Usage(format!("--addr {}: cannot listen there: {e}", args.addr)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io(args.addr.as_str(), e))?;
+    crate::signals::install_for_serving();
+    let default = catalogue.default_id();
+    crate::write_stdout(format_args!(
+        "serving http://{bound}/ ({} model{}, default {default}); Ctrl-C stops\n",
+        catalogue.len(),
+        if catalogue.len() == 1 { "" } else { "s" }
+    ))?;
+    let catalogue = Arc::new(catalogue);
+    let handler = Arc::new(move |request: &Request| handle(&catalogue, request));
+    http::serve(listener, Limits::default(), &crate::signals::STOP, handler)
+        .map_err(|e| Error::io(args.addr.as_str(), e))?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// `HOST:PORT` -> one socket address (the first a name resolves to).
+fn resolve(text: &str) -> Result<SocketAddr, Error> {
+    let usage = |problem: String| Error::Usage(format!("--addr {text}: {problem}"));
+    text.to_socket_addrs()
+        .map_err(|e| usage(format!("{e} (expected HOST:PORT, e.g. 127.0.0.1:8000)")))?
+        .next()
+        .ok_or_else(|| usage("the name has no address".into()))
+}
+
+fn handle(catalogue: &Catalogue, request: &Request) -> Response {
+    let method = request.method.as_str();
+    if let Some((_, content_type, text)) = ASSETS.iter().find(|(path, ..)| *path == request.path) {
+        return match method {
+            "GET" => Response::new(200, content_type, *text),
+            _ => Response::error(405, "use GET"),
+        };
+    }
+    match (request.path.as_str(), method) {
+        ("/index.html", "GET") => Response::new(200, ASSETS[0].1, ASSETS[0].2),
+        ("/api/models", "GET") => Response::json(&catalogue.listing()),
+        ("/api/predict", "POST") => predict(catalogue, request),
+        ("/api/models" | "/api/predict", _) => Response::error(405, "wrong method for this path"),
+        _ => Response::error(404, &format!("no such page: {}", request.path)),
+    }
+}
+
+/// `POST /api/predict`'s answer: predict's entry for one picture (without
+/// the file name), the model's id and the 28x28 input as grey levels.
+#[derive(serde::Serialize)]
+struct PredictAnswer<'a> {
+    #[serde(flatten)]
+    recognition: &'a crate::recognise::Recognition,
+    model: &'a str,
+    input: Vec<u8>,
+}
+
+fn predict(catalogue: &Catalogue, request: &Request) -> Response {
+    let content_type = request.header("content-type").map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    if let Some(content_type) = content_type {
+        if !PICTURE_TYPES.contains(&content_type.as_str()) {
+            return Response::error(
+                415,
+                &format!(
+                    "Content-Type {content_type}: send the picture's bytes as image/png or \
+                     image/jpeg"
+                ),
+            );
+        }
+    }
+    if request.body.is_empty() {
+        return Response::error(400, "the body is empty: send a PNG or JPEG picture");
+    }
+    let Some(entry) = catalogue.find(request.query_value("model").as_deref()) else {
+        return Response::error(404, "no such model; GET /api/models lists them");
+    };
+    // Held while the picture is decoded too: besides the model's buffers,
+    // this bounds the memory of decoding (up to 64 Mi pixels each) to one
+    // picture per model at a time.
+    let mut model = entry
+        .model
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let name = Path::new("the uploaded picture");
+    match crate::recognise::recognise(&mut model, &request.body, name) {
+        Ok(recognition) => {
+            drop(model);
+            Response::json(&PredictAnswer {
+                input: recognition.input_levels(),
+                recognition: &recognition,
+                model: &entry.id,
+            })
+        }
+        Err(Error::Picture { problem, .. }) => Response::error(400, &problem),
+        Err(e) => Response::error(500, &e.to_string()),
+    }
+}
