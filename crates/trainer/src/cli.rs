@@ -331,6 +331,10 @@ pub struct ServeArgs {
     /// Serve only this model (a model.safetensors, a checkpoint or a run folder)
     #[arg(long, value_name = "FILE", conflicts_with = "runs")]
     pub model: Option<PathBuf>,
+    /// The network, for a --model file that does not name it (a PyTorch
+    /// state_dict saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
+    #[arg(long, value_name = "SPEC", requires = "model")]
+    pub arch: Option<String>,
     /// Offer every run under this folder in the page's model picker
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs: PathBuf,

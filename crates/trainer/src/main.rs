@@ -41,7 +41,7 @@ mod web; // `serve`: the draw-a-digit page and its HTTP API
 
 use clap::Parser;
 use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
-use config::{DataSource, INPUTS};
+use config::DataSource;
 use error::Error;
 use serde::Serialize;
 use std::io::Write;

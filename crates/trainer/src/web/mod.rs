@@ -53,7 +53,7 @@ const PICTURE_TYPES: &[&str] = &[
 
 pub fn serve_command(args: &ServeArgs) -> Result<(), Error> {
     let catalogue = match &args.model {
-        Some(model) => Catalogue::one(model)?,
+        Some(model) => Catalogue::one(model, args.arch.as_deref())?,
         None => Catalogue::runs(&args.runs)?,
     };
     let address = resolve(&args.addr)?;

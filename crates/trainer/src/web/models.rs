@@ -48,8 +48,9 @@ pub struct ListedModel<'a> {
 }
 
 impl Catalogue {
-    /// Only the model at `path` (a file, a checkpoint or a run folder).
-    pub fn one(path: &Path) -> Result<Catalogue, Error> {
+    /// Only the model at `path` (a file, a checkpoint or a run folder),
+    /// built from `arch` when the file does not name its network.
+    pub fn one(path: &Path, arch: Option<&str>) -> Result<Catalogue, Error> {
         let name = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -60,7 +61,7 @@ impl Catalogue {
             _ => name,
         };
         Ok(Catalogue {
-            entries: vec![load(path, id)?],
+            entries: vec![load(path, id, arch)?],
         })
     }
 
@@ -96,7 +97,7 @@ impl Catalogue {
         }
         let mut entries = Vec::new();
         for (id, folder) in folders {
-            match load(&folder, id) {
+            match load(&folder, id, None) {
                 Ok(entry) => entries.push(entry),
                 Err(e) => eprintln!("warning: left out: {}", crate::one_line(&e.to_string())),
             }
@@ -149,8 +150,10 @@ impl Catalogue {
     }
 }
 
-fn load(path: &Path, id: String) -> Result<Entry, Error> {
-    let (model, metadata) = crate::load_model_and_metadata(path)?;
+fn load(path: &Path, id: String, arch: Option<&str>) -> Result<Entry, Error> {
+    let crate::model_file::LoadedModel {
+        model, metadata, ..
+    } = crate::model_file::load(path, arch)?;
     let test_accuracy =
         crate::export::recorded_test_result(path, &metadata).map(|result| result.accuracy);
     Ok(Entry {
