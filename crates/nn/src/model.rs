@@ -8,7 +8,7 @@
 //! logits = model.forward(X)                  // [B, O], X borrowed, never copied
 //! loss   = softmax_cross_entropy(logits, Y, &mut dlogits)
 //! model.backward(X, dlogits)                 // the same X: it is dW's right operand
-//! for (name, w, dw) in model.params_mut() { /* optimizer */ }
+//! optimizer.step_iter(&mut model.params_mut().map(Param::from))  // optim, no Vec
 //! ```
 
 use crate::spec::{window_of, LayerSpec};

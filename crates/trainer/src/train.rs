@@ -217,12 +217,7 @@ pub fn run(args: &TrainArgs, stop: &AtomicBool) -> Result<TrainReport, Error> {
             predicted.resize(batch.len(), 0);
             tensor::ops::row_argmax(logits.view(), &mut predicted).map_err(nn::NnError::from)?;
             run.model.backward(images, dlogits.view())?;
-            let mut params: Vec<Param> = run
-                .model
-                .params_mut()
-                .map(|(name, value, grad)| Param { name, value, grad })
-                .collect();
-            run.optimizer.step(&mut params)?;
+            (run.optimizer).step_iter(&mut run.model.params_mut().map(Param::from))?;
 
             run.count_step(loss, &predicted, batch.labels());
             run.tally.seconds = seconds_before + resumed_at.elapsed().as_secs_f64();
