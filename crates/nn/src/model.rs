@@ -340,6 +340,7 @@ impl Sequential {
         self.in_eval_mode(input, |start, y| {
             let cols = y.cols();
             out.as_mut_slice()[start * cols..start * cols + y.len()].copy_from_slice(y.as_slice());
+            Ok(())
         })?;
         if self.spec.output == Activation::Identity {
             tensor::ops::softmax_rows(out.view_mut());
@@ -353,19 +354,18 @@ impl Sequential {
         let mut classes = vec![0; input.rows()];
         self.in_eval_mode(input, |start, y| {
             let rows = start..start + y.rows();
-            // Lengths agree by construction.
-            let _ = tensor::ops::row_argmax(y.view(), &mut classes[rows]);
+            Ok(tensor::ops::row_argmax(y.view(), &mut classes[rows])?)
         })?;
         Ok(classes)
     }
 
     /// Runs the forward pass over `input` in chunks, in evaluation mode, and
-    /// hands each chunk's output to `visit(first_row, output)`; restores the
-    /// mode afterwards, also on error.
-    fn in_eval_mode(
+    /// hands each chunk's output to `visit(first_row, output)`, stopping at
+    /// the first error; restores the mode afterwards, also on error.
+    pub(crate) fn in_eval_mode(
         &mut self,
         input: MatrixRef<'_>,
-        mut visit: impl FnMut(usize, &Matrix),
+        mut visit: impl FnMut(usize, &Matrix) -> Result<()>,
     ) -> Result<()> {
         let was_training = self.training;
         self.training = false;
@@ -381,7 +381,7 @@ impl Sequential {
         while result.is_ok() && start < input.rows() {
             let end = (start + chunk).min(input.rows());
             match self.forward(input.rows_range(start..end)) {
-                Ok(y) => visit(start, y),
+                Ok(y) => result = visit(start, y),
                 Err(e) => result = Err(e),
             }
             start = end;

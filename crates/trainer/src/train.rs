@@ -7,7 +7,7 @@ use crate::checkpoint::{self, Position};
 use crate::cli::{ActivationName, InitName, OptimizerName, TrainArgs};
 use crate::config::{DataSource, TrainConfig};
 use crate::error::Error;
-use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
+use crate::evaluate::{evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::Progress;
 use crate::report::{self, EpochMetrics, GridDigit};
@@ -592,13 +592,7 @@ impl Run {
         let card = self.model_card(&tested, test.len(), train_seconds);
         self.model.save_with(&model_path, &card)?;
         report::write_metrics(&self.run_dir.join("metrics.jsonl"), &self.history)?;
-        write_test_pictures(
-            &self.run_dir,
-            &self.history,
-            test,
-            &tested.predictions,
-            &self.model,
-        )?;
+        write_test_pictures(&self.run_dir, &self.history, test, &tested, &self.model)?;
         let samples: f64 = self
             .history
             .iter()
@@ -642,10 +636,10 @@ pub fn write_test_pictures(
     dir: &Path,
     history: &[EpochMetrics],
     test: &Dataset,
-    predictions: &[usize],
+    tested: &Evaluation,
     model: &Sequential,
 ) -> Result<(), Error> {
-    let confusion = confusion_matrix(test.labels(), predictions, test.classes());
+    let predictions = &tested.predictions;
     let chosen = report::grid_selection(test.labels(), predictions, 50, 30);
     let digits: Vec<GridDigit> = chosen
         .iter()
@@ -655,7 +649,7 @@ pub fn write_test_pictures(
             predicted: predictions[i],
         })
         .collect();
-    report::write_plots(dir, history, &confusion, &digits, model)
+    report::write_plots(dir, history, &tested.confusion, &digits, model)
 }
 
 #[cfg(test)]
