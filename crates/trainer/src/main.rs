@@ -131,11 +131,11 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_json(&report)?;
     } else {
         outln!(
-            "test accuracy {:.2}% (loss {:.4}) after {} epochs of {} ({} parameters); \
+            "test accuracy {:.2}% (loss {:.4}) after {} of {} ({} parameters); \
              {:.1} s of training, {:.0} samples/s",
             100.0 * report.test_accuracy,
             report.test_loss,
-            report.epochs,
+            progress::count_of(report.epochs, "epoch"),
             report.architecture,
             report.parameters,
             report.train_seconds,

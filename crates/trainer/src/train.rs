@@ -9,7 +9,7 @@ use crate::config::{DataSource, TrainConfig};
 use crate::error::Error;
 use crate::evaluate::{evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
-use crate::progress::Progress;
+use crate::progress::{count_of, short_number, Progress};
 use crate::report::{self, EpochMetrics, GridDigit};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
@@ -343,7 +343,7 @@ impl Run {
             steps_per_epoch,
             run_dir,
             _lock: lock,
-            progress: Progress::new(args.json),
+            progress: Progress::new(args.json, args.log_every),
         };
         run.describe(&data);
         Ok((run, data))
@@ -379,14 +379,14 @@ impl Run {
             }
         }
         self.progress.line(&format!(
-            "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
+            "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {}, {} threads",
             self.model.spec().summary(),
             self.model.parameter_count(),
             config.optimizer.as_str(),
-            config.lr,
+            short_number(config.lr),
             config.schedule,
             config.batch_size,
-            config.epochs,
+            count_of(config.epochs, "epoch"),
             tensor::threads()
         ));
         self.progress
@@ -621,11 +621,11 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
         _ => "no validation set".to_string(),
     };
     format!(
-        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
+        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}, lr {}, {:.1} s ({:.0} samples/s)",
         m.epoch,
         m.train_loss,
         100.0 * m.train_accuracy,
-        m.lr,
+        short_number(m.lr),
         m.seconds,
         m.samples_per_second
     )

@@ -10,7 +10,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 mod common;
-use common::{assert_clean_failure, path_arg, run, temp_dir, text, trainer, write_idx};
+use common::{
+    assert_clean_failure, assert_success, path_arg, run, temp_dir, text, trainer, write_idx,
+};
 
 /// The tensors of a run folder's model (not the file's bytes: its model
 /// card records times and paths, which differ between identical runs).
@@ -836,6 +838,54 @@ fn a_tiny_slice_trains_without_a_validation_set() {
         .all(|m| m["val_loss"].is_null() && m["val_accuracy"].is_null()));
     let curves = std::fs::read_to_string(out.join("learning_curves.svg")).unwrap();
     assert!(!curves.contains(">validation<"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn off_a_terminal_progress_lines_come_as_often_as_log_every_asks() {
+    let dir = temp_dir("log-every");
+    let train = |extra: &[&str]| {
+        let out = dir.join(format!("run{}", extra.len()));
+        let mut args = vec![
+            "train", "--limit", "640", "--layers", "784-10", "--epochs", "1",
+        ];
+        args.extend_from_slice(&[
+            "--batch-size",
+            "64",
+            "--lr",
+            "0.0003",
+            "--out",
+            path_arg(&out),
+        ]);
+        args.extend_from_slice(extra);
+        assert_success(&run(&args))
+    };
+    // A microsecond: a line after every step (ten of 64 images, the rest
+    // of the 640 held out for validation).
+    let stdout = train(&["--log-every", "0.000001"]);
+    let steps: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("epoch 1/1 step "))
+        .collect();
+    assert_eq!(steps.len(), 10, "{stdout}");
+    assert!(
+        steps[0].starts_with("epoch 1/1 step 1/10: loss "),
+        "{stdout}"
+    );
+    assert!(
+        steps[9].contains("step 10/10: ") && steps[9].ends_with(", ETA 0s"),
+        "{stdout}"
+    );
+    // One epoch is singular, a learning rate has few digits, a network
+    // without hidden layers names no hidden activation.
+    assert!(stdout.contains("lr 0.0003, "), "{stdout}");
+    assert!(stdout.contains(", 1 epoch, "), "{stdout}");
+    assert!(stdout.contains("after 1 epoch of 784-10 ("), "{stdout}");
+    assert!(!stdout.contains("relu"), "{stdout}");
+    // 0: no progress lines at all.
+    let quiet = train(&["--log-every", "0", "--seed", "2"]);
+    assert!(!quiet.contains(" step "), "{quiet}");
+    assert_clean_failure(&run(&["train", "--log-every", "-1"]), 2, &["--log-every"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
