@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::evaluate::{evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::{count_of, short_number, Progress};
-use crate::report::{self, EpochMetrics, GridDigit};
+use crate::report::{self, EpochMetrics};
 use mnist_data::{Batch, BatchOptions, Batches, Dataset};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
 use optim::{optimizer_by_name, AdamConfig, CommonSettings, Optimizer, Param, Schedule, SgdConfig};
@@ -639,17 +639,8 @@ pub fn write_test_pictures(
     tested: &Evaluation,
     model: &Sequential,
 ) -> Result<(), Error> {
-    let predictions = &tested.predictions;
-    let chosen = report::grid_selection(test.labels(), predictions, 50, 30);
-    let digits: Vec<GridDigit> = chosen
-        .iter()
-        .map(|&i| GridDigit {
-            pixels: test.image(i),
-            label: usize::from(test.label(i)),
-            predicted: predictions[i],
-        })
-        .collect();
-    report::write_plots(dir, history, &tested.confusion, &digits, model)
+    let grid = report::DigitGrid::of(test, &tested.predictions, 50, 30);
+    report::write_plots(dir, history, &tested.confusion, &grid, model)
 }
 
 #[cfg(test)]
