@@ -1,6 +1,6 @@
 //! A training step allocates nothing once the batch size is steady: a
-//! counting global allocator watches steps 2..N of forward + loss + backward
-//! + the optimizer's update for several architectures. The update goes
+//! counting global allocator watches steps 2..N of forward, loss, backward
+//! and the optimizer's update for several architectures. The update goes
 //! through the glue a user writes, `optim`'s `step_iter` over
 //! `params_mut()`, so that costs nothing either.
 //!

@@ -1169,14 +1169,17 @@ mod tests {
         unsafe impl GlobalAlloc for Counting {
             unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
                 let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                System.alloc(layout)
+                // SAFETY: our caller's layout contract, passed on.
+                unsafe { System.alloc(layout) }
             }
             unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-                System.dealloc(ptr, layout)
+                // SAFETY: ptr came from System (every allocation is forwarded).
+                unsafe { System.dealloc(ptr, layout) }
             }
             unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
                 let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                System.realloc(ptr, layout, size)
+                // SAFETY: ptr came from System with layout; our caller's contract.
+                unsafe { System.realloc(ptr, layout, size) }
             }
         }
 

@@ -50,7 +50,7 @@ pub(super) unsafe fn kernel<const ROWS: usize, const VECTORS: usize>(
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
         ($p:expr) => {
-            // SAFETY (for the whole macro): the loops below only expand it
+            // SAFETY: (for the whole macro) the loops below only expand it
             // for steps `< kc`, so `b + NR p .. + 16 VECTORS` and `a + MR p
             // .. + ROWS` lie inside the strips, whose lengths the caller
             // guarantees.
