@@ -117,7 +117,11 @@ impl Sequential {
     /// assert_eq!(result.confusion, [[2, 0, 0], [1, 0, 0], [1, 0, 0]]);
     /// assert_eq!(result.per_class_accuracy(), [1.0, 0.0, 0.0]);
     /// ```
-    pub fn evaluate(&mut self, inputs: MatrixRef<'_>, targets: Targets<'_>) -> Result<Evaluation> {
+    pub fn evaluate<'x>(
+        &mut self,
+        inputs: impl Into<MatrixRef<'x>>,
+        targets: Targets<'_>,
+    ) -> Result<Evaluation> {
         let mut evaluation = Evaluation::new(self.spec().outputs());
         self.evaluate_more(inputs, targets, &mut evaluation)?;
         Ok(evaluation)
@@ -125,12 +129,13 @@ impl Sequential {
 
     /// [`evaluate`](Sequential::evaluate) for more rows, added to
     /// `evaluation`. On error `evaluation` may hold part of the rows.
-    pub fn evaluate_more(
+    pub fn evaluate_more<'x>(
         &mut self,
-        inputs: MatrixRef<'_>,
+        inputs: impl Into<MatrixRef<'x>>,
         targets: Targets<'_>,
         evaluation: &mut Evaluation,
     ) -> Result<()> {
+        let inputs = inputs.into();
         let classes = self.spec().outputs();
         // An evaluation started for another model's classes.
         let confusion_shape = (evaluation.confusion.len(), evaluation.confusion.len());

@@ -258,7 +258,10 @@ impl Sequential {
 
     /// The forward pass: `X` `[B, I]` (`I = C*H*W` for images) to the
     /// output `[B, O]` (logits when the output activation is the identity).
-    pub fn forward(&mut self, input: MatrixRef<'_>) -> Result<&Matrix> {
+    /// `X` is a `&Matrix` or a view of one (`x.rows_range(..)`), here as in
+    /// every method that takes rows.
+    pub fn forward<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<&Matrix> {
+        let input = input.into();
         if input.cols() != self.spec.inputs() {
             return Err(NnError::InputWidth {
                 expected: self.spec.inputs(),
@@ -283,7 +286,12 @@ impl Sequential {
     /// parameter gradient. `input` must be the `X` of the last forward pass
     /// (it is borrowed again rather than copied). The gradient of the input
     /// itself is never computed: nobody needs it, and it costs a GEMM.
-    pub fn backward(&mut self, input: MatrixRef<'_>, output_grad: MatrixRef<'_>) -> Result<()> {
+    pub fn backward<'x, 'g>(
+        &mut self,
+        input: impl Into<MatrixRef<'x>>,
+        output_grad: impl Into<MatrixRef<'g>>,
+    ) -> Result<()> {
+        let (input, output_grad) = (input.into(), output_grad.into());
         let training = self.training;
         match self.last_forward {
             Some((rows, mode)) if rows == input.rows() && mode == training => {}
@@ -335,7 +343,8 @@ impl Sequential {
     /// Class probabilities `[N, O]` in evaluation mode, a chunk of rows at
     /// a time: the softmax of the logits when the output activation is the
     /// identity, otherwise the output activation's values.
-    pub fn predict_proba(&mut self, input: MatrixRef<'_>) -> Result<Matrix> {
+    pub fn predict_proba<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<Matrix> {
+        let input = input.into();
         let mut out = Matrix::zeros(input.rows(), self.spec.outputs());
         self.in_eval_mode(input, |start, y| {
             let cols = y.cols();
@@ -350,7 +359,8 @@ impl Sequential {
 
     /// The most likely class of every row (argmax of the output), in
     /// evaluation mode, a chunk of rows at a time.
-    pub fn predict(&mut self, input: MatrixRef<'_>) -> Result<Vec<usize>> {
+    pub fn predict<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<Vec<usize>> {
+        let input = input.into();
         let mut classes = vec![0; input.rows()];
         self.in_eval_mode(input, |start, y| {
             let rows = start..start + y.rows();
