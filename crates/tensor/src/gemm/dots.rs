@@ -32,11 +32,12 @@
 //! differ from theirs in the last bits; they are the same for any thread
 //! count, since an output's sum never depends on which thread computes it.
 
-use super::blocked::{run_parts_with_buffers, Problem};
+use super::buffers::run_parts_with_buffers;
 use super::chunks::Chunks;
 use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
 use super::pack_avx2::transpose_columns;
-use super::pool;
+use super::problem::Problem;
+use crate::thread_pool;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -117,7 +118,7 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     };
     let stored_b = problem.b.matrix.as_slice();
     if problem.b.transposed {
-        pool::run_parts(parts, &|part| {
+        thread_pool::run_parts(parts, &|part| {
             while let Some(cols) = chunks.next(part) {
                 // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512`
                 // kernel is only selected after detecting it); `cols` is
@@ -355,7 +356,7 @@ unsafe fn store_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::blocked::OutputMatrix;
+    use crate::gemm::problem::OutputMatrix;
     use crate::gemm::Operand;
     use crate::MatrixRef;
 
