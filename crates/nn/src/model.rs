@@ -271,12 +271,11 @@ impl Sequential {
         let training = self.training;
         self.last_forward = None;
         for k in 0..self.stages.len() {
-            let (done, rest) = self.stages.split_at_mut(k);
-            let x = match done.last() {
-                Some(previous) => previous.output(training).view(),
-                None => input,
-            };
-            rest[0].forward(x, training)?;
+            let Neighbours {
+                previous, current, ..
+            } = neighbours(&mut self.stages, k);
+            let stage_input = previous.map_or(input, |s| s.output(training).view());
+            current.forward(stage_input, training)?;
         }
         self.last_forward = Some((input.rows(), training));
         Ok(self.stages[self.stages.len() - 1].output(training))
@@ -311,22 +310,28 @@ impl Sequential {
                 })
             }
         }
-        let last = self.stages.len() - 1;
-        for k in (0..=last).rev() {
-            let (upto, after) = self.stages.split_at_mut(k + 1);
-            let (before, current) = upto.split_at_mut(k);
-            let x = before.last().map_or(input, |s| s.output(training).view());
+        for k in (0..self.stages.len()).rev() {
+            let Neighbours {
+                previous,
+                current,
+                next,
+            } = neighbours(&mut self.stages, k);
+            let stage_input = previous.map_or(input, |s| s.output(training).view());
             // The first stage's input gradient would be the data's: skipped.
-            let want_input_grad = k > 0;
-            match after.first_mut() {
-                // dL/dY is the next stage's input gradient, ours to scale in place.
+            let want_input_grad = previous.is_some();
+            match next {
+                // This stage's dL/dY is the next stage's input gradient, ours
+                // to scale in place (no copy).
                 Some(next) => {
-                    let grad = next.input_grad_mut().view_mut();
-                    current[0].backward(x, grad, training, want_input_grad)?
+                    let stage_output_grad = next.input_grad_mut().view_mut();
+                    current.backward(stage_input, stage_output_grad, training, want_input_grad)?
                 }
-                None => {
-                    current[0].backward_from_output(x, output_grad, training, want_input_grad)?
-                }
+                None => current.backward_from_output(
+                    stage_input,
+                    output_grad,
+                    training,
+                    want_input_grad,
+                )?,
             }
         }
         Ok(())
@@ -407,6 +412,26 @@ impl Sequential {
 
     pub(crate) fn forget_forward(&mut self) {
         self.last_forward = None;
+    }
+}
+
+/// Stage `k` and the stages either side of it, borrowed at once: the one
+/// before holds its input (its output), the one after holds its output
+/// gradient (that stage's input gradient).
+struct Neighbours<'a> {
+    previous: Option<&'a Stage>,
+    current: &'a mut Stage,
+    next: Option<&'a mut Stage>,
+}
+
+/// Stage `k`'s [`Neighbours`]; `k` must be a stage.
+fn neighbours(stages: &mut [Stage], k: usize) -> Neighbours<'_> {
+    let (before, rest) = stages.split_at_mut(k);
+    let (current, after) = rest.split_first_mut().expect("k is a stage");
+    Neighbours {
+        previous: before.last(),
+        current,
+        next: after.first_mut(),
     }
 }
 
