@@ -70,7 +70,13 @@ pub fn train_evaluate_save_load(
         model.evaluate_more(batch.images(), Targets::Classes(batch.labels()), &mut test)?;
     }
 
-    model.save(model_file)?;
+    // The file says how its inputs were made, so whoever loads it (this
+    // function, `trainer eval`) makes them the same way.
+    let pixels = [(
+        Pixels::METADATA_KEY.to_string(),
+        Pixels::Scaled.to_metadata(),
+    )];
+    model.save_with(model_file, &pixels.into())?;
     let mut loaded = Sequential::load(model_file)?;
     let scaled = Pixels::Scaled.table();
     let first_ten = Matrix::from_fn(10, 784, |r, c| scaled[usize::from(set.test.image(r)[c])]);

@@ -5,6 +5,8 @@ use crate::error::Error;
 use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
 use nn::{Sequential, Targets};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// How pixels become inputs, for training, evaluation and pictures alike
 /// (`p / 255`: a model file then needs no dataset statistics).
@@ -14,13 +16,38 @@ pub const PIXELS: Pixels = Pixels::Scaled;
 /// confusion matrix): `nn`'s, so the trainer counts nothing itself.
 pub use nn::Evaluation;
 
-/// Runs `model` in evaluation mode (no dropout) over all of `set`, in
-/// batches of [`Sequential::predict_rows`] (a convolutional network's
-/// 1000-row batches held 190 MB).
+/// How the inputs of the model saved with `metadata` (read from `path`)
+/// are made: as the file records ([`Pixels::METADATA_KEY`]), or [`PIXELS`]
+/// for a file that does not say (the trainer's own before it did).
+pub fn model_pixels(metadata: &BTreeMap<String, String>, path: &Path) -> Result<Pixels, Error> {
+    match metadata.get(Pixels::METADATA_KEY) {
+        None => Ok(PIXELS),
+        Some(text) => Pixels::from_metadata(text).map_err(|problem| {
+            Error::model(
+                path,
+                format!("its metadata '{}': {problem}", Pixels::METADATA_KEY),
+            )
+        }),
+    }
+}
+
+/// [`evaluate_with`] the trainer's own pixels, [`PIXELS`].
 pub fn evaluate(model: &mut Sequential, set: &Dataset) -> Result<Evaluation, Error> {
+    evaluate_with(model, set, PIXELS)
+}
+
+/// Runs `model` in evaluation mode (no dropout) over all of `set`, its
+/// pixels made into inputs as `pixels` says, in batches of
+/// [`Sequential::predict_rows`] (a convolutional network's 1000-row batches
+/// held 190 MB).
+pub fn evaluate_with(
+    model: &mut Sequential,
+    set: &Dataset,
+    pixels: Pixels,
+) -> Result<Evaluation, Error> {
     let options = BatchOptions {
         batch_size: model.predict_rows(),
-        pixels: PIXELS,
+        pixels,
         ..BatchOptions::default()
     };
     let mut batches = Batches::new(set, options).map_err(|e| Error::Data(e.to_string()))?;

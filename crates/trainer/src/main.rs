@@ -157,12 +157,8 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
 }
 
 /// A model from a `model.safetensors` or a training `checkpoint`, checked
-/// to take MNIST images and give 10 classes.
-fn load_model(path: &Path) -> Result<Sequential, Error> {
-    load_model_and_metadata(path).map(|(model, _)| model)
-}
-
-/// [`load_model`], and the file's metadata besides.
+/// to take MNIST images and give 10 classes, and the file's metadata (which
+/// says how its inputs are made: [`evaluate::model_pixels`]).
 fn load_model_and_metadata(
     path: &Path,
 ) -> Result<(Sequential, std::collections::BTreeMap<String, String>), Error> {
@@ -200,13 +196,14 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         }
         tensor::set_threads(threads);
     }
-    let mut model = load_model(&args.model)?;
+    let (mut model, metadata) = load_model_and_metadata(&args.model)?;
+    let pixels = evaluate::model_pixels(&metadata, &args.model)?;
     let test = DataSource::from_args(&args.source)
         .load(args.source.limit)?
         .test;
-    let evaluation = evaluate::evaluate(&mut model, &test)?;
+    let evaluation = evaluate::evaluate_with(&mut model, &test, pixels)?;
     if let Some(path) = &args.dump_logits {
-        export::dump_outputs(&mut model, &test, path)?;
+        export::dump_outputs(&mut model, &test, pixels, path)?;
     }
     let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
     if args.json {
@@ -234,7 +231,8 @@ enum Prediction {
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
+    let (mut model, metadata) = load_model_and_metadata(&args.model)?;
+    let model_pixels = evaluate::model_pixels(&metadata, &args.model)?;
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {
@@ -250,7 +248,12 @@ fn predict_command(args: &PredictArgs) -> Result<(), Error> {
             }
             Err(e) => return Err(e),
         };
-        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
+        // Pictures come out scaled to [0, 1]; the model may want them standardized.
+        let inputs = pixels
+            .iter()
+            .map(|&v| model_pixels.from_scaled(f64::from(v)));
+        let input =
+            tensor::Matrix::from_vec(1, INPUTS, inputs.collect()).map_err(nn::NnError::from)?;
         let probabilities = model.predict_proba(input.view())?.into_vec();
         let digit = tensor::ops::argmax(&probabilities);
         if !args.json {

@@ -11,7 +11,7 @@ use crate::evaluate::{evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::progress::{count_of, short_number, Progress};
 use crate::report::{self, EpochMetrics};
-use mnist_data::{Batch, BatchOptions, Batches, Dataset};
+use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
 use optim::{optimizer_by_name, AdamConfig, CommonSettings, Optimizer, Param, Schedule, SgdConfig};
 use serde::{Deserialize, Serialize};
@@ -557,6 +557,7 @@ impl Run {
                 "input_scaling".to_string(),
                 "pixel / 255 (0-255 becomes 0-1)".to_string(),
             ),
+            (Pixels::METADATA_KEY.to_string(), PIXELS.to_metadata()),
             (
                 "parameters".to_string(),
                 self.model.parameter_count().to_string(),

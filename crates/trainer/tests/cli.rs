@@ -784,6 +784,109 @@ fn unreadable_or_mismatched_model_files_are_one_line_errors() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Issue 23's program of one's own: a model trained with the libraries on
+/// standardized pixels, as mnist-data's docs suggest, recorded as such in
+/// the file. `eval` and `predict` make their inputs the same way (they had
+/// scaled them, and lost points without a word); the exports, whose graphs
+/// scale by 1/255, refuse it.
+#[test]
+fn eval_and_predict_make_inputs_as_the_model_file_records() {
+    use mnist_data::{Batch, BatchOptions, Batches, MnistSet, Pixels};
+    use nn::{softmax_cross_entropy, Init, ModelSpec, Sequential, Targets};
+    use optim::{Adam, AdamConfig, Optimizer, Param};
+
+    let dir = temp_dir("standardized");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    let set = MnistSet::load_dir_limited(data, None, Some(1000)).unwrap();
+    let pixels = Pixels::Standardized(set.train.pixel_stats());
+    let mut model =
+        Sequential::new(&ModelSpec::parse("784-10").unwrap(), Init::HeNormal, 1).unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let options = |pixels, batch_size| BatchOptions {
+        batch_size,
+        pixels,
+        ..BatchOptions::default()
+    };
+    let mut batches = Batches::new(&set.train, options(pixels, 50)).unwrap();
+    let (mut batch, mut dlogits) = (Batch::new(), tensor::Matrix::zeros(0, 0));
+    while batches.next_batch(&mut batch) {
+        let logits = model.forward(batch.images()).unwrap();
+        let targets = Targets::Classes(batch.labels());
+        softmax_cross_entropy(logits.view(), targets, &mut dlogits).unwrap();
+        model.backward(batch.images(), &dlogits).unwrap();
+        (adam.step_iter(&mut model.params_mut().map(Param::from))).unwrap();
+    }
+    let mut accuracy = |pixels| {
+        let mut whole = Batches::new(&set.test, options(pixels, 1000)).unwrap();
+        assert!(whole.next_batch(&mut batch));
+        let targets = Targets::Classes(batch.labels());
+        model.evaluate(batch.images(), targets).unwrap().accuracy
+    };
+    let (own, scaled) = (accuracy(pixels), accuracy(Pixels::Scaled));
+    assert_ne!(
+        own, scaled,
+        "the convention must matter, or this test proves nothing"
+    );
+    let file = dir.join("standardized.safetensors");
+    let metadata = [(Pixels::METADATA_KEY.to_string(), pixels.to_metadata())];
+    model.save_with(&file, &metadata.into()).unwrap();
+
+    let report = json_stdout(&run_eval(&file, &["--limit", "1000", "--json"]));
+    assert_eq!(report["accuracy"].as_f64().unwrap() as f32, own);
+    // The first test image, a 7, as a picture: predict standardizes it as
+    // the file says; the same weights in a file that does not say get
+    // scaled inputs, and other probabilities.
+    let image = dir.join("seven.png");
+    write_png(&image, 28, 28, false, set.test.image(0));
+    let unrecorded = dir.join("unrecorded.safetensors");
+    model.save(&unrecorded).unwrap();
+    let predict = |model: &Path| {
+        let output = run(&[
+            "predict",
+            "--model",
+            path_arg(model),
+            path_arg(&image),
+            "--json",
+        ]);
+        json_stdout(&output)["predictions"][0].clone()
+    };
+    let (recorded, unrecorded) = (predict(&file), predict(&unrecorded));
+    assert_eq!(recorded["digit"], 7, "{recorded}");
+    assert_ne!(recorded["probabilities"], unrecorded["probabilities"]);
+
+    let onnx = dir.join("standardized.onnx");
+    let export = run(&[
+        "export",
+        "--model",
+        path_arg(&file),
+        "--onnx",
+        path_arg(&onnx),
+    ]);
+    assert_clean_failure(
+        &export,
+        1,
+        &["standardized.safetensors", "standardized mean="],
+    );
+    assert!(!onnx.exists());
+
+    let damaged = dir.join("damaged.safetensors");
+    let metadata = [(
+        Pixels::METADATA_KEY.to_string(),
+        "standardized mean=0.1".to_string(),
+    )];
+    model.save_with(&damaged, &metadata.into()).unwrap();
+    assert_clean_failure(
+        &run_eval(&damaged, &["--limit", "10"]),
+        1,
+        &[
+            "damaged.safetensors",
+            "input_pixels",
+            "standardized mean=0.1",
+        ],
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn undecodable_or_blank_pictures_are_one_line_errors() {
     let run_dir = &trained().dir;

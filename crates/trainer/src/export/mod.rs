@@ -13,14 +13,15 @@ pub mod pytorch;
 use crate::cli::{ExportArgs, InfoArgs};
 use crate::config::DataSource;
 use crate::error::Error;
-use crate::evaluate::PIXELS;
-use mnist_data::{Batch, BatchOptions, Batches, Dataset};
+use crate::evaluate::{model_pixels, PIXELS};
+use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
 use nn::{Activation, LayerSpec, ModelSpec, Sequential, Shape};
 use std::path::Path;
 
 /// `trainer export`: the model as ONNX, with its card.
 pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
     let (mut model, metadata) = crate::load_model_and_metadata(&args.model)?;
+    only_scaled_pixels(&metadata, &args.model, "ONNX")?;
     let test = if args.measure {
         let test = DataSource::from_args(&args.source)
             .load(args.source.limit)?
@@ -52,6 +53,7 @@ pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
 pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
     let (model, metadata) = crate::load_model_and_metadata(&args.model)?;
     if args.pytorch {
+        only_scaled_pixels(&metadata, &args.model, "PyTorch source")?;
         let in_folder = args.model.join("model.safetensors");
         let file = match args.model.is_dir() {
             true => &in_folder,
@@ -72,6 +74,27 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The exported graph and the PyTorch source scale pixels by 1/255 (see
+/// `onnx.rs` and `pytorch.rs`): a model that wants other inputs is refused
+/// rather than exported to give wrong answers.
+fn only_scaled_pixels(
+    metadata: &std::collections::BTreeMap<String, String>,
+    path: &Path,
+    what: &str,
+) -> Result<(), Error> {
+    let pixels = model_pixels(metadata, path)?;
+    if pixels == PIXELS {
+        return Ok(());
+    }
+    Err(Error::model(
+        path,
+        format!(
+            "it takes {} pixels; {what} export handles models of pixels / 255 only",
+            pixels.to_metadata()
+        ),
+    ))
+}
+
 /// The model-card entries of a trained model's metadata that `info_text`
 /// does not already show.
 const TRAINING_CARD_KEYS: &[&str] = &[
@@ -85,10 +108,15 @@ const TRAINING_CARD_KEYS: &[&str] = &[
 
 /// Writes the model's outputs (evaluation mode) for every image of `set`,
 /// in order, as a NumPy `.npy` file of float32 `[N, O]`.
-pub fn dump_outputs(model: &mut Sequential, set: &Dataset, path: &Path) -> Result<(), Error> {
+pub fn dump_outputs(
+    model: &mut Sequential,
+    set: &Dataset,
+    pixels: Pixels,
+    path: &Path,
+) -> Result<(), Error> {
     let options = BatchOptions {
         batch_size: model.predict_rows(),
-        pixels: PIXELS,
+        pixels,
         ..BatchOptions::default()
     };
     let mut batches = Batches::new(set, options).map_err(|e| Error::Data(e.to_string()))?;
