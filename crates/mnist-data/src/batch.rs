@@ -411,10 +411,9 @@ fn convert_rows<'a>(
 }
 
 /// `p / 255` in f32, correctly rounded, so the table's value bit for bit,
-/// but without a division: unlike a table lookup this vectorises (an epoch
-/// of B=100 batches: 43 ms -> 31 ms with a division), and without the
-/// vector division, which then bounded it, a batch of 100 images in cache
-/// converts in 5.6-6.8 us instead of 8.0-10.8 (a scratch loop, Zen 4).
+/// but without a division: unlike a table lookup this vectorises, and
+/// without the vector division, which then bounded it, it is faster again
+/// (figures in BENCHMARKS.md, "Measurements behind the code").
 /// `q = p * (1/255)` is within an ulp of the quotient; one FMA gives its
 /// exact remainder `p - 255 q` and a second adds the remainder's share,
 /// which rounds to the correctly rounded quotient (Markstein's correction;

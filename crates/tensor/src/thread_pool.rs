@@ -14,10 +14,10 @@
 //! unclaimed part until none is left, so a worker that is late (parked, or
 //! its core busy with another program) costs nothing: the caller runs its
 //! part. With parts assigned to threads, and one core kept busy by another
-//! program, two-thread training of 784-100-10 ran at 60-77k samples/s (one
-//! thread alone: ~190k), the caller spinning while the worker waited for a
-//! core; with claimed parts, 93-124k. The caller always takes part 0 first,
-//! so a split gives each thread the same share from one call to the next.
+//! program, two threads trained slower than one, the caller spinning while
+//! the worker waited for a core (figures in BENCHMARKS.md, "Measurements
+//! behind the code"). The caller always takes part 0 first, so a split
+//! gives each thread the same share from one call to the next.
 //!
 //! One caller at a time owns the pool; a concurrent caller (tests run in
 //! parallel, say) falls back to scoped threads, which is correct, only slower.

@@ -7,11 +7,11 @@ use tensor::parallel::part_range;
 
 /// Parameters with fewer values than this are updated on the calling thread
 /// alone; longer ones are cut into one chunk per thread ([`tensor::threads`]).
-/// Handing chunks to the pool costs 1 to 2 us; on 2 threads here splitting
-/// starts to pay at 16k to 32k values for Adam and 32k for plain SGD
-/// (`examples/split_threshold.rs`: 32k values take Adam about 10-15 us alone,
-/// 8-13 us split, and SGD 3 us alone, 2 us split). Biases and the last
-/// layer of an MLP stay on the calling thread.
+/// Handing chunks to the pool has a fixed cost, which a small update does
+/// not repay; this is where splitting starts to pay for Adam and plain SGD
+/// (`examples/split_threshold.rs`; figures in BENCHMARKS.md, "Measurements
+/// behind the code"). Biases and the last layer of an MLP stay on the
+/// calling thread.
 pub(super) const SPLIT_MIN_VALUES: usize = 32 * 1024;
 
 /// At most this many threads share one parameter: the chunks' views live in

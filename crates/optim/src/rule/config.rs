@@ -20,9 +20,9 @@ pub(super) fn validate_rule(rule: &impl UpdateRule) -> Result<(), OptimError> {
 }
 
 /// Runs `update_loop` through [`tensor::cpu::with_avx2`]: compiled for AVX2
-/// (8 lanes) where the CPU has it. Adam's loop runs in half the time (401k
-/// values: 330 -> 150 us, `examples/split_threshold.rs`); its square root and
-/// division are compute-bound while the data is in cache. Mark the closure
+/// (8 lanes) where the CPU has it. Adam's square root and division are
+/// compute-bound while the data is in cache, so wider vectors pay (figures
+/// in BENCHMARKS.md, "Measurements behind the code"). Mark the closure
 /// `#[inline(always)]`. Tests can force the baseline build, to compare bits.
 pub(crate) fn with_avx2(update_loop: impl FnOnce()) {
     #[cfg(test)]

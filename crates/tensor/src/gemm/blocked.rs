@@ -129,11 +129,10 @@ fn padded(length: usize, tile: usize) -> usize {
 /// by rows, on the same threads (the caller always runs part 0). Split by
 /// columns, each thread wrote half of every row of `dW`, which the other
 /// core then had to read, and which this core had to take back before
-/// writing it at the next step: on this VM (a core-to-core round trip of
-/// ~400 ns or more, often), 784-100-10 at 2 threads trained at 209k/211k
-/// samples/s with the cheaper column split of `dW1` vs 225k/230k with rows
-/// (alternating runs; with the order swapped, 264k with columns vs 259k
-/// with rows), and 784-512-256-10 at 34.8k/36.6k vs 46.8k/45.3k.
+/// writing it at the next step: where a core-to-core round trip is slow,
+/// as on this project's VM, rows trained faster although columns cost
+/// fewer multiply-adds (figures in BENCHMARKS.md, "Measurements behind the
+/// code").
 fn split_by_columns(
     m: usize,
     n: usize,
