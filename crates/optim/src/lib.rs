@@ -36,6 +36,8 @@
 //! assert_eq!(sgd.state().buffers[0].0, "momentum.velocity.w");
 //! ```
 
+#![warn(missing_docs)]
+
 mod adadelta;
 mod adagrad;
 mod adam;

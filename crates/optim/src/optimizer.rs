@@ -4,8 +4,11 @@ use crate::OptimError;
 /// The name keys the optimizer's per-parameter state ("layers.0.weight").
 #[derive(Debug)]
 pub struct Param<'a> {
+    /// Unique among the parameters of one model.
     pub name: &'a str,
+    /// The values the step moves.
     pub value: &'a mut [f32],
+    /// `dL/dvalue`, as long as `value`.
     pub grad: &'a [f32],
 }
 
@@ -65,6 +68,7 @@ pub trait Optimizer {
         self.step(&mut on_stack[..count])
     }
 
+    /// The rate the next `step` uses.
     fn learning_rate(&self) -> f32;
 
     /// Sets the rate the next `step` uses (a schedule calls this every step).
@@ -92,6 +96,7 @@ pub struct OptimizerState {
     pub step: u64,
     /// Every hyper-parameter by name; `clip_norm = inf` means no clipping.
     pub hyper: Vec<(String, f32)>,
+    /// Every per-parameter buffer, by its full name.
     pub buffers: Vec<(String, Vec<f32>)>,
 }
 

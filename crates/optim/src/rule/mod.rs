@@ -43,7 +43,9 @@ pub trait UpdateRule: Clone + Sync {
     /// [`MAX_BUFFERS`].
     fn buffer_names(&self) -> &'static [&'static str];
 
+    /// The rate of the next update.
     fn learning_rate(&self) -> f32;
+    /// Sets the rate of the next update.
     fn set_learning_rate(&mut self, lr: f32);
 
     /// L2 weight decay `wd`: the rule sees `g + wd * p` instead of `g`.
@@ -96,6 +98,7 @@ pub struct RuleOptimizer<R> {
 }
 
 impl<R: UpdateRule> RuleOptimizer<R> {
+    /// An optimizer with `rule`, which must be valid; it has taken no step.
     pub fn new(rule: R) -> Result<Self, OptimError> {
         validate_rule(&rule)?;
         Ok(RuleOptimizer {
@@ -107,6 +110,7 @@ impl<R: UpdateRule> RuleOptimizer<R> {
         })
     }
 
+    /// The rule and its hyper-parameters.
     pub fn config(&self) -> &R {
         &self.rule
     }
