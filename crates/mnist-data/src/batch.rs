@@ -89,6 +89,7 @@ pub struct BatchOptions {
     pub shuffle_seed: Option<u64>,
     /// Drop the last batch of an epoch when it has fewer than `B` items.
     pub drop_last: bool,
+    /// How pixels become inputs.
     pub pixels: Pixels,
     /// Also fill a one-hot label matrix (`B x classes`).
     pub one_hot: bool,
@@ -154,6 +155,7 @@ impl Batch {
         self.labels.len()
     }
 
+    /// No rows (before the first batch is drawn).
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
