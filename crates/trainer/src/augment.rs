@@ -444,7 +444,8 @@ fn smooth(field: &mut [f32], scratch: &mut Vec<f32>, side: usize, kernel: &[f32]
 
 /// Outputs `smooth` computes at once: four vectors of 8, four independent
 /// chains of adds, so each add need not wait for the one before (one chain
-/// of 8 was bound by the add's latency: elastic took 28 us an image).
+/// of 8 was bound by the add's latency; figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 const GROUP: usize = 4 * BLOCK;
 
 /// `sum[lane] = sum over k of (gain * kernel[k]) * from[lane + k * stride]`.

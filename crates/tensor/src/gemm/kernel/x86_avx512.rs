@@ -7,8 +7,8 @@
 //! FMAs of 16 lanes: half the instructions and loads of the AVX2 kernel per
 //! multiply-add. On a Zen 4, whose 512-bit FMAs take two passes through the
 //! 256-bit units, the peak is the same, but the AVX2 kernel's loads hold it
-//! to ~90% of it where this one reaches ~97% (a loop over packed strips in
-//! L1/L2: 104 vs 113 GFLOP/s).
+//! further below that peak than this one's (figures in BENCHMARKS.md,
+//! "Measurements behind the code").
 //!
 //! `VECTORS` = 1 compiles a 6 x 16 variant for edge strips of at most 16
 //! valid columns, which skips the zero-padded half of the B strip. (Strips
