@@ -22,6 +22,8 @@
 //! longer than `FUZZ_HANG_SECONDS` (10 by default) is reported as a hang,
 //! with its input saved the same way.
 
+#![warn(missing_docs)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +35,12 @@ use std::time::{Duration, Instant};
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator from `seed` (0 is taken as 1: xorshift never leaves 0).
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -209,8 +213,11 @@ pub fn budget() -> Duration {
 /// What a finished run did.
 #[derive(Debug, Clone, Copy)]
 pub struct Report {
+    /// Saved inputs of earlier failures, replayed first.
     pub regressions: usize,
+    /// Seed inputs the mutants were made from.
     pub seeds: usize,
+    /// Mutated inputs tried.
     pub mutants: u64,
 }
 

@@ -15,20 +15,67 @@ pub enum Pixels {
     /// `p / 255`, in [0, 1].
     Scaled,
     /// `(p / 255 - mean) / std`, with the training set's statistics
-    /// ([`Dataset::pixel_stats`]); use the same ones for validation and test.
+    /// ([`Dataset::pixel_stats`]); use the same ones for validation and test,
+    /// and save them with the model ([`Pixels::to_metadata`]).
     Standardized(PixelStats),
 }
 
 impl Pixels {
+    /// The key of a model file's metadata under which
+    /// [`to_metadata`](Pixels::to_metadata) records how the model's inputs
+    /// were made, so that whoever uses the model makes them the same way.
+    pub const METADATA_KEY: &'static str = "input_pixels";
+
     /// The `f32` for every possible pixel value: converting through a
     /// 256-entry table is exact and as fast as a load.
     pub fn table(self) -> [f32; 256] {
+        std::array::from_fn(|p| self.from_scaled(p as f64 / 255.0))
+    }
+
+    /// A value already scaled to [0, 1] (`p / 255`, or a picture's
+    /// brightness) as this convention has it.
+    pub fn from_scaled(self, scaled: f64) -> f32 {
         let (mean, std) = match self {
             Pixels::Scaled => (0.0, 1.0),
             // A constant image set has std 0; leave it centred, not infinite.
             Pixels::Standardized(s) => (s.mean, if s.std > 0.0 { s.std } else { 1.0 }),
         };
-        std::array::from_fn(|p| ((p as f64 / 255.0 - mean) / std) as f32)
+        ((scaled - mean) / std) as f32
+    }
+
+    /// `scaled`, or `standardized mean=M std=S` with the statistics exact
+    /// (they read back to the same bits).
+    ///
+    /// ```
+    /// use mnist_data::{PixelStats, Pixels};
+    /// let pixels = Pixels::Standardized(PixelStats { mean: 0.1307, std: 0.3081 });
+    /// assert_eq!(pixels.to_metadata(), "standardized mean=0.1307 std=0.3081");
+    /// assert_eq!(Pixels::from_metadata(&pixels.to_metadata()), Ok(pixels));
+    /// assert_eq!(Pixels::from_metadata("scaled"), Ok(Pixels::Scaled));
+    /// ```
+    pub fn to_metadata(self) -> String {
+        match self {
+            Pixels::Scaled => "scaled".to_string(),
+            Pixels::Standardized(s) => format!("standardized mean={} std={}", s.mean, s.std),
+        }
+    }
+
+    /// Reads [`to_metadata`](Pixels::to_metadata)'s text back; the `Err`
+    /// says what was expected.
+    pub fn from_metadata(text: &str) -> std::result::Result<Pixels, String> {
+        let stats = text
+            .strip_prefix("standardized mean=")
+            .and_then(|rest| rest.split_once(" std="))
+            .and_then(|(mean, std)| Some((mean.parse::<f64>().ok()?, std.parse::<f64>().ok()?)));
+        match (text, stats) {
+            ("scaled", _) => Ok(Pixels::Scaled),
+            (_, Some((mean, std))) if mean.is_finite() && std.is_finite() && std >= 0.0 => {
+                Ok(Pixels::Standardized(PixelStats { mean, std }))
+            }
+            _ => Err(format!(
+                "'{text}' is not 'scaled' or 'standardized mean=M std=S' (S finite, 0 or more)"
+            )),
+        }
     }
 }
 
@@ -42,6 +89,7 @@ pub struct BatchOptions {
     pub shuffle_seed: Option<u64>,
     /// Drop the last batch of an epoch when it has fewer than `B` items.
     pub drop_last: bool,
+    /// How pixels become inputs.
     pub pixels: Pixels,
     /// Also fill a one-hot label matrix (`B x classes`).
     pub one_hot: bool,
@@ -107,6 +155,7 @@ impl Batch {
         self.labels.len()
     }
 
+    /// No rows (before the first batch is drawn).
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -364,10 +413,9 @@ fn convert_rows<'a>(
 }
 
 /// `p / 255` in f32, correctly rounded, so the table's value bit for bit,
-/// but without a division: unlike a table lookup this vectorises (an epoch
-/// of B=100 batches: 43 ms -> 31 ms with a division), and without the
-/// vector division, which then bounded it, a batch of 100 images in cache
-/// converts in 5.6-6.8 us instead of 8.0-10.8 (a scratch loop, Zen 4).
+/// but without a division: unlike a table lookup this vectorises, and
+/// without the vector division, which then bounded it, it is faster again
+/// (figures in BENCHMARKS.md, "Measurements behind the code").
 /// `q = p * (1/255)` is within an ulp of the quotient; one FMA gives its
 /// exact remainder `p - 255 q` and a second adds the remainder's share,
 /// which rounds to the correctly rounded quotient (Markstein's correction;
@@ -410,6 +458,41 @@ fn prefetch(bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pixel_conventions_read_back_from_metadata_exactly_and_bad_text_is_an_error() {
+        let awkward = PixelStats {
+            mean: 0.130_660_606_060_606_07,
+            std: 1.0 / 3.0,
+        };
+        for pixels in [Pixels::Scaled, Pixels::Standardized(awkward)] {
+            let back = Pixels::from_metadata(&pixels.to_metadata()).unwrap();
+            assert_eq!(back, pixels);
+            assert_eq!(
+                back.table().map(f32::to_bits),
+                pixels.table().map(f32::to_bits)
+            );
+        }
+        let standardized = Pixels::Standardized(awkward);
+        assert_eq!(
+            standardized.from_scaled(0.5),
+            ((0.5 - awkward.mean) * 3.0) as f32
+        );
+        assert_eq!(Pixels::Scaled.from_scaled(0.25), 0.25);
+        for bad in [
+            "",
+            "Scaled",
+            "standardized",
+            "standardized mean=0.1",
+            "standardized mean=x std=0.3",
+            "standardized mean=0.1 std=-1",
+            "standardized mean=NaN std=0.3",
+            "standardized mean=0.1 std=inf",
+        ] {
+            let error = Pixels::from_metadata(bad).unwrap_err();
+            assert!(error.contains(&format!("'{bad}'")), "{error}");
+        }
+    }
 
     #[test]
     fn scaled_pixels_are_the_table_bit_for_bit() {

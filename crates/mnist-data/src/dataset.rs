@@ -37,7 +37,9 @@ pub enum Split {
 /// std, as the tutorials' 0.1307 / 0.3081 for MNIST).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PixelStats {
+    /// Mean of `p / 255` over every pixel.
     pub mean: f64,
+    /// Population standard deviation of `p / 255`.
     pub std: f64,
 }
 
@@ -125,10 +127,12 @@ impl Dataset {
         Ok(set)
     }
 
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// No images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -153,6 +157,7 @@ impl Dataset {
         &self.images
     }
 
+    /// Every label, in image order.
     pub fn labels(&self) -> &[u8] {
         &self.labels
     }
@@ -163,6 +168,7 @@ impl Dataset {
         &self.images[index * p..(index + 1) * p]
     }
 
+    /// The label of image `index` (which must be below [`Dataset::len`]).
     pub fn label(&self, index: usize) -> u8 {
         self.labels[index]
     }

@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 /// KMNIST and EMNIST all use these names).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DatasetFiles {
+    /// `train-images-idx3-ubyte` (or `.gz`).
     pub train_images: PathBuf,
+    /// `train-labels-idx1-ubyte` (or `.gz`).
     pub train_labels: PathBuf,
+    /// `t10k-images-idx3-ubyte` (or `.gz`).
     pub test_images: PathBuf,
+    /// `t10k-labels-idx1-ubyte` (or `.gz`).
     pub test_labels: PathBuf,
 }
 
@@ -70,7 +74,9 @@ impl DatasetFiles {
 /// class count.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MnistSet {
+    /// What to learn from (and to hold validation out of).
     pub train: Dataset,
+    /// What to measure on.
     pub test: Dataset,
 }
 

@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 /// The element type an IDX file declares in its third byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IdxType {
+    /// `0x08`: unsigned byte.
     U8,
+    /// `0x09`: signed byte.
     I8,
+    /// `0x0B`: big-endian 16-bit integer.
     I16,
+    /// `0x0C`: big-endian 32-bit integer.
     I32,
+    /// `0x0D`: big-endian 32-bit float.
     F32,
+    /// `0x0E`: big-endian 64-bit float.
     F64,
 }
 
@@ -70,15 +76,22 @@ impl IdxType {
 /// The elements of an IDX array, in the type the file declares.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IdxData {
+    /// [`IdxType::U8`] elements.
     U8(Vec<u8>),
+    /// [`IdxType::I8`] elements.
     I8(Vec<i8>),
+    /// [`IdxType::I16`] elements.
     I16(Vec<i16>),
+    /// [`IdxType::I32`] elements.
     I32(Vec<i32>),
+    /// [`IdxType::F32`] elements.
     F32(Vec<f32>),
+    /// [`IdxType::F64`] elements.
     F64(Vec<f64>),
 }
 
 impl IdxData {
+    /// The element type.
     pub fn idx_type(&self) -> IdxType {
         match self {
             IdxData::U8(_) => IdxType::U8,
@@ -90,6 +103,7 @@ impl IdxData {
         }
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             IdxData::U8(v) => v.len(),
@@ -101,6 +115,7 @@ impl IdxData {
         }
     }
 
+    /// No elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -183,10 +198,12 @@ impl IdxArray {
         &self.dims
     }
 
+    /// The elements, outermost dimension first.
     pub fn data(&self) -> &IdxData {
         &self.data
     }
 
+    /// The dimensions and the elements, without a copy.
     pub fn into_parts(self) -> (Vec<usize>, IdxData) {
         (self.dims, self.data)
     }
@@ -212,7 +229,9 @@ impl IdxArray {
 /// Whether [`write_idx`] gzips what it writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// The bytes as they are.
     None,
+    /// A gzip stream (`.gz`).
     Gzip,
 }
 

@@ -30,6 +30,8 @@
 //! # Ok::<(), mnist_data::DataError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod batch;
 mod csv;
 mod dataset;

@@ -8,11 +8,15 @@ use std::fmt;
 /// Counts, image shape, class histogram and pixel statistics of a dataset.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
+    /// Number of images.
     pub count: usize,
+    /// `(rows, columns)` of every image.
     pub image_shape: (usize, usize),
+    /// Number of classes.
     pub classes: usize,
     /// Items per class, indexed by label.
     pub class_counts: Vec<usize>,
+    /// Mean and standard deviation of the scaled pixels.
     pub pixels: PixelStats,
 }
 

@@ -22,8 +22,28 @@ pub enum Targets<'a> {
     Probabilities(MatrixRef<'a>),
 }
 
-impl Targets<'_> {
-    fn check(&self, rows: usize, classes: usize) -> Result<()> {
+impl<'a> Targets<'a> {
+    /// The targets of rows `range` alone.
+    pub(crate) fn rows(self, range: std::ops::Range<usize>) -> Targets<'a> {
+        match self {
+            Targets::Classes(c) => Targets::Classes(&c[range]),
+            Targets::Labels(l) => Targets::Labels(&l[range]),
+            Targets::Probabilities(p) => Targets::Probabilities(p.rows_range(range)),
+        }
+    }
+
+    /// The true class of `row`: its label, or its most probable class.
+    pub(crate) fn class(&self, row: usize) -> usize {
+        match self {
+            Targets::Classes(c) => c[row],
+            Targets::Labels(l) => usize::from(l[row]),
+            Targets::Probabilities(p) => tensor::ops::argmax(p.row(row)),
+        }
+    }
+
+    /// As many targets as `rows`, each a class in `0..classes` (or a
+    /// `[rows, classes]` matrix).
+    pub(crate) fn check(&self, rows: usize, classes: usize) -> Result<()> {
         let check_labels = |labels: &mut dyn Iterator<Item = usize>| -> Result<()> {
             for (row, label) in labels.enumerate() {
                 if label >= classes {

@@ -8,7 +8,7 @@
 //! logits = model.forward(X)                  // [B, O], X borrowed, never copied
 //! loss   = softmax_cross_entropy(logits, Y, &mut dlogits)
 //! model.backward(X, dlogits)                 // the same X: it is dW's right operand
-//! for (name, w, dw) in model.params_mut() { /* optimizer */ }
+//! optimizer.step_iter(&mut model.params_mut().map(Param::from))  // optim, no Vec
 //! ```
 
 use crate::spec::{window_of, LayerSpec};
@@ -258,7 +258,10 @@ impl Sequential {
 
     /// The forward pass: `X` `[B, I]` (`I = C*H*W` for images) to the
     /// output `[B, O]` (logits when the output activation is the identity).
-    pub fn forward(&mut self, input: MatrixRef<'_>) -> Result<&Matrix> {
+    /// `X` is a `&Matrix` or a view of one (`x.rows_range(..)`), here as in
+    /// every method that takes rows.
+    pub fn forward<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<&Matrix> {
+        let input = input.into();
         if input.cols() != self.spec.inputs() {
             return Err(NnError::InputWidth {
                 expected: self.spec.inputs(),
@@ -268,12 +271,11 @@ impl Sequential {
         let training = self.training;
         self.last_forward = None;
         for k in 0..self.stages.len() {
-            let (done, rest) = self.stages.split_at_mut(k);
-            let x = match done.last() {
-                Some(previous) => previous.output(training).view(),
-                None => input,
-            };
-            rest[0].forward(x, training)?;
+            let Neighbours {
+                previous, current, ..
+            } = neighbours(&mut self.stages, k);
+            let stage_input = previous.map_or(input, |s| s.output(training).view());
+            current.forward(stage_input, training)?;
         }
         self.last_forward = Some((input.rows(), training));
         Ok(self.stages[self.stages.len() - 1].output(training))
@@ -283,7 +285,12 @@ impl Sequential {
     /// parameter gradient. `input` must be the `X` of the last forward pass
     /// (it is borrowed again rather than copied). The gradient of the input
     /// itself is never computed: nobody needs it, and it costs a GEMM.
-    pub fn backward(&mut self, input: MatrixRef<'_>, output_grad: MatrixRef<'_>) -> Result<()> {
+    pub fn backward<'x, 'g>(
+        &mut self,
+        input: impl Into<MatrixRef<'x>>,
+        output_grad: impl Into<MatrixRef<'g>>,
+    ) -> Result<()> {
+        let (input, output_grad) = (input.into(), output_grad.into());
         let training = self.training;
         match self.last_forward {
             Some((rows, mode)) if rows == input.rows() && mode == training => {}
@@ -303,22 +310,28 @@ impl Sequential {
                 })
             }
         }
-        let last = self.stages.len() - 1;
-        for k in (0..=last).rev() {
-            let (upto, after) = self.stages.split_at_mut(k + 1);
-            let (before, current) = upto.split_at_mut(k);
-            let x = before.last().map_or(input, |s| s.output(training).view());
+        for k in (0..self.stages.len()).rev() {
+            let Neighbours {
+                previous,
+                current,
+                next,
+            } = neighbours(&mut self.stages, k);
+            let stage_input = previous.map_or(input, |s| s.output(training).view());
             // The first stage's input gradient would be the data's: skipped.
-            let want_input_grad = k > 0;
-            match after.first_mut() {
-                // dL/dY is the next stage's input gradient, ours to scale in place.
+            let want_input_grad = previous.is_some();
+            match next {
+                // This stage's dL/dY is the next stage's input gradient, ours
+                // to scale in place (no copy).
                 Some(next) => {
-                    let grad = next.input_grad_mut().view_mut();
-                    current[0].backward(x, grad, training, want_input_grad)?
+                    let stage_output_grad = next.input_grad_mut().view_mut();
+                    current.backward(stage_input, stage_output_grad, training, want_input_grad)?
                 }
-                None => {
-                    current[0].backward_from_output(x, output_grad, training, want_input_grad)?
-                }
+                None => current.backward_from_output(
+                    stage_input,
+                    output_grad,
+                    training,
+                    want_input_grad,
+                )?,
             }
         }
         Ok(())
@@ -335,11 +348,13 @@ impl Sequential {
     /// Class probabilities `[N, O]` in evaluation mode, a chunk of rows at
     /// a time: the softmax of the logits when the output activation is the
     /// identity, otherwise the output activation's values.
-    pub fn predict_proba(&mut self, input: MatrixRef<'_>) -> Result<Matrix> {
+    pub fn predict_proba<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<Matrix> {
+        let input = input.into();
         let mut out = Matrix::zeros(input.rows(), self.spec.outputs());
         self.in_eval_mode(input, |start, y| {
             let cols = y.cols();
             out.as_mut_slice()[start * cols..start * cols + y.len()].copy_from_slice(y.as_slice());
+            Ok(())
         })?;
         if self.spec.output == Activation::Identity {
             tensor::ops::softmax_rows(out.view_mut());
@@ -349,23 +364,23 @@ impl Sequential {
 
     /// The most likely class of every row (argmax of the output), in
     /// evaluation mode, a chunk of rows at a time.
-    pub fn predict(&mut self, input: MatrixRef<'_>) -> Result<Vec<usize>> {
+    pub fn predict<'x>(&mut self, input: impl Into<MatrixRef<'x>>) -> Result<Vec<usize>> {
+        let input = input.into();
         let mut classes = vec![0; input.rows()];
         self.in_eval_mode(input, |start, y| {
             let rows = start..start + y.rows();
-            // Lengths agree by construction.
-            let _ = tensor::ops::row_argmax(y.view(), &mut classes[rows]);
+            Ok(tensor::ops::row_argmax(y.view(), &mut classes[rows])?)
         })?;
         Ok(classes)
     }
 
     /// Runs the forward pass over `input` in chunks, in evaluation mode, and
-    /// hands each chunk's output to `visit(first_row, output)`; restores the
-    /// mode afterwards, also on error.
-    fn in_eval_mode(
+    /// hands each chunk's output to `visit(first_row, output)`, stopping at
+    /// the first error; restores the mode afterwards, also on error.
+    pub(crate) fn in_eval_mode(
         &mut self,
         input: MatrixRef<'_>,
-        mut visit: impl FnMut(usize, &Matrix),
+        mut visit: impl FnMut(usize, &Matrix) -> Result<()>,
     ) -> Result<()> {
         let was_training = self.training;
         self.training = false;
@@ -381,7 +396,7 @@ impl Sequential {
         while result.is_ok() && start < input.rows() {
             let end = (start + chunk).min(input.rows());
             match self.forward(input.rows_range(start..end)) {
-                Ok(y) => visit(start, y),
+                Ok(y) => result = visit(start, y),
                 Err(e) => result = Err(e),
             }
             start = end;
@@ -397,6 +412,26 @@ impl Sequential {
 
     pub(crate) fn forget_forward(&mut self) {
         self.last_forward = None;
+    }
+}
+
+/// Stage `k` and the stages either side of it, borrowed at once: the one
+/// before holds its input (its output), the one after holds its output
+/// gradient (that stage's input gradient).
+struct Neighbours<'a> {
+    previous: Option<&'a Stage>,
+    current: &'a mut Stage,
+    next: Option<&'a mut Stage>,
+}
+
+/// Stage `k`'s [`Neighbours`]; `k` must be a stage.
+fn neighbours(stages: &mut [Stage], k: usize) -> Neighbours<'_> {
+    let (before, rest) = stages.split_at_mut(k);
+    let (current, after) = rest.split_first_mut().expect("k is a stage");
+    Neighbours {
+        previous: before.last(),
+        current,
+        next: after.first_mut(),
     }
 }
 

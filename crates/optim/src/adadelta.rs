@@ -17,12 +17,16 @@ use crate::{OptimError, RuleOptimizer};
 /// `g = grad + weight_decay * p`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdadeltaConfig {
+    /// Learning rate (the base rate a schedule scales).
     pub lr: f32,
     /// How much of the old averages (of squared gradients and squared steps)
     /// survives each step.
     pub rho: f32,
+    /// Inside both square roots: `sqrt(eps)` sizes the very first steps.
     pub eps: f32,
+    /// L2 weight decay: the rule sees `g = grad + weight_decay * p`.
     pub weight_decay: f32,
+    /// Clip the global gradient norm to this before stepping (`None`: never).
     pub clip_norm: Option<f32>,
 }
 
@@ -40,6 +44,7 @@ impl Default for AdadeltaConfig {
     }
 }
 
+/// The Adadelta optimizer: [`AdadeltaConfig`]'s rule with the shared machinery.
 pub type Adadelta = RuleOptimizer<AdadeltaConfig>;
 
 impl UpdateRule for AdadeltaConfig {

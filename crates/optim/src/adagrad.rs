@@ -10,10 +10,13 @@ use crate::{OptimError, RuleOptimizer};
 /// `g` includes L2 weight decay: `g = grad + weight_decay * p`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaGradConfig {
+    /// Learning rate (the base rate a schedule scales).
     pub lr: f32,
     /// Keeps the first division finite when a gradient is 0.
     pub eps: f32,
+    /// L2 weight decay: the rule sees `g = grad + weight_decay * p`.
     pub weight_decay: f32,
+    /// Clip the global gradient norm to this before stepping (`None`: never).
     pub clip_norm: Option<f32>,
 }
 
@@ -29,6 +32,7 @@ impl Default for AdaGradConfig {
     }
 }
 
+/// The AdaGrad optimizer: [`AdaGradConfig`]'s rule with the shared machinery.
 pub type AdaGrad = RuleOptimizer<AdaGradConfig>;
 
 impl UpdateRule for AdaGradConfig {

@@ -16,13 +16,19 @@ use crate::{OptimError, RuleOptimizer};
 ///   averages, `p *= 1 - lr * weight_decay` before the Adam step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate (the base rate a schedule scales).
     pub lr: f32,
+    /// How much of the old average of gradients survives each step.
     pub beta1: f32,
+    /// How much of the old average of squared gradients survives each step.
     pub beta2: f32,
+    /// Added to the root, so that a zero average does not divide by zero.
     pub eps: f32,
+    /// Weight decay: L2, or decoupled (AdamW) as `decoupled_weight_decay` says.
     pub weight_decay: f32,
     /// AdamW when true.
     pub decoupled_weight_decay: bool,
+    /// Clip the global gradient norm to this before stepping (`None`: never).
     pub clip_norm: Option<f32>,
 }
 

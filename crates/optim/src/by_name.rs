@@ -17,7 +17,9 @@ pub const OPTIMIZER_NAMES: [&str; 8] = [
 /// clipping).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CommonSettings {
+    /// The learning rate.
     pub lr: Option<f32>,
+    /// Weight decay: L2, or decoupled for AdamW.
     pub weight_decay: Option<f32>,
     /// Clip the global gradient norm to this.
     pub clip_norm: Option<f32>,

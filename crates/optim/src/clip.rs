@@ -16,9 +16,8 @@ pub fn global_grad_norm(params: &[Param<'_>]) -> f32 {
 
 /// `sum of x^2` in f64. Eight running sums instead of one: a single sum is a
 /// chain of dependent f64 additions, each waiting for the last; eight
-/// independent ones overlap and vectorise. On a 784-256-128-10 MLP this cut
-/// the cost clipping adds to an SGD step from about 230 to 70 microseconds
-/// (`examples/step_timing.rs`).
+/// independent ones overlap and vectorise (`examples/step_timing.rs`;
+/// figures in BENCHMARKS.md, "Measurements behind the code").
 fn sum_of_squares(x: &[f32]) -> f64 {
     let mut lanes = [0.0_f64; 8];
     let chunks = x.chunks_exact(8);

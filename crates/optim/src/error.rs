@@ -8,39 +8,69 @@ use crate::schedule::SCHEDULE_FORMS;
 #[derive(Debug, Clone, PartialEq)]
 pub enum OptimError {
     /// `--optimizer` named something we do not have.
-    UnknownOptimizer { name: String },
+    UnknownOptimizer {
+        /// The name given.
+        name: String,
+    },
     /// A `--schedule` string that does not parse.
-    BadSchedule { spec: String, problem: String },
+    BadSchedule {
+        /// The string given.
+        spec: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A hyper-parameter outside its valid range (`lr = -1`, `beta1 = 1`).
     BadHyper {
+        /// The optimizer (`"adam"`).
         kind: &'static str,
+        /// The hyper-parameter (`"beta1"`).
         name: &'static str,
+        /// Its value.
         value: f32,
+        /// The valid range, in words.
         expected: &'static str,
     },
     /// A parameter whose gradient is not as long as its value.
     GradientLength {
+        /// The parameter's name.
         param: String,
+        /// Its values.
         value_len: usize,
+        /// Its gradient's values.
         grad_len: usize,
     },
     /// Two parameters passed to `step` share a name.
-    DuplicateName { name: String },
+    DuplicateName {
+        /// The shared name.
+        name: String,
+    },
     /// The parameters passed to `step` are not the ones the state was built for.
     ParamsChanged {
+        /// The position of the first that differs.
         index: usize,
+        /// The parameter the state has there.
         expected: String,
+        /// The parameter given there.
         found: String,
     },
     /// The global gradient norm is NaN or infinite, so clipping cannot fix it.
-    NonFiniteGradient { norm: f32 },
+    NonFiniteGradient {
+        /// The norm.
+        norm: f32,
+    },
     /// A saved state that does not fit this optimizer.
-    BadState { problem: String },
+    BadState {
+        /// What does not fit, in words.
+        problem: String,
+    },
     /// An [`UpdateRule`](crate::UpdateRule) that keeps more buffers per
     /// parameter than [`RuleOptimizer`](crate::RuleOptimizer) can hand it.
     TooManyBuffers {
+        /// The rule's name.
         kind: &'static str,
+        /// The buffers it keeps.
         count: usize,
+        /// The most a rule may keep ([`MAX_BUFFERS`](crate::MAX_BUFFERS)).
         max: usize,
     },
 }

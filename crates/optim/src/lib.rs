@@ -1,7 +1,10 @@
 //! `optim`: the optimizers that turn gradients into weight updates, and the
 //! learning-rate schedules that steer them. It knows nothing of layers: a
 //! model hands over its parameters as named `(value, gradient)` slices
-//! ([`Param`]), and any [`Optimizer`] updates them in place.
+//! ([`Param`]), and any [`Optimizer`] updates them in place. A model that
+//! yields `(name, value, gradient)` tuples, as `nn::Sequential::params_mut`
+//! does, plugs in with no glue that allocates:
+//! `optimizer.step_iter(&mut model.params_mut().map(Param::from))`.
 //!
 //! Each optimizer is a small config struct with the update rule (its doc
 //! comment gives the rule in one line and cites the paper); the shared
@@ -33,6 +36,8 @@
 //! assert_eq!(sgd.state().buffers[0].0, "momentum.velocity.w");
 //! ```
 
+#![warn(missing_docs)]
+
 mod adadelta;
 mod adagrad;
 mod adam;
@@ -46,7 +51,7 @@ mod schedule;
 mod sgd;
 
 pub use error::OptimError;
-pub use optimizer::{Optimizer, OptimizerState, Param};
+pub use optimizer::{Optimizer, OptimizerState, Param, STACK_PARAMS};
 pub use rule::{RuleOptimizer, UpdateRule, MAX_BUFFERS, MAX_STEP};
 
 pub use adadelta::{Adadelta, AdadeltaConfig};

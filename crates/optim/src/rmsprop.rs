@@ -11,11 +11,15 @@ use crate::{OptimError, RuleOptimizer};
 /// `g` includes L2 weight decay: `g = grad + weight_decay * p`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RmsPropConfig {
+    /// Learning rate (the base rate a schedule scales).
     pub lr: f32,
     /// How much of the old average of squares survives each step.
     pub alpha: f32,
+    /// Added to the root, so that a zero average does not divide by zero.
     pub eps: f32,
+    /// L2 weight decay: the rule sees `g = grad + weight_decay * p`.
     pub weight_decay: f32,
+    /// Clip the global gradient norm to this before stepping (`None`: never).
     pub clip_norm: Option<f32>,
 }
 
@@ -32,6 +36,7 @@ impl Default for RmsPropConfig {
     }
 }
 
+/// The RMSProp optimizer: [`RmsPropConfig`]'s rule with the shared machinery.
 pub type RmsProp = RuleOptimizer<RmsPropConfig>;
 
 impl UpdateRule for RmsPropConfig {

@@ -59,28 +59,42 @@ impl Progress {
 /// What `Exponential` multiplies by `gamma` after each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Every {
+    /// Counted in epochs: the rate changes when an epoch begins.
     Epoch,
+    /// Counted in optimizer steps: the rate changes every step.
     Step,
 }
 
 /// A learning-rate schedule; see the module docs for each formula.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
+    /// The base rate throughout.
     Constant,
+    /// Times `gamma` every `epochs` epochs.
     StepDecay {
+        /// Epochs between two decays.
         epochs: u64,
+        /// The factor of each decay.
         gamma: f32,
     },
+    /// Times `gamma` every epoch or every step.
     Exponential {
+        /// The factor of each decay.
         gamma: f32,
+        /// How often it applies.
         every: Every,
     },
-    /// `floor` is a fraction of the base learning rate.
+    /// Half a cosine from the base rate down to `floor` over the run.
     Cosine {
+        /// The last rate, as a fraction of the base learning rate.
         floor: f32,
     },
+    /// `lr * (t + 1) / steps` for the first `steps` steps, then `then` as if
+    /// training began there.
     Warmup {
+        /// Steps of the linear ramp.
         steps: u64,
+        /// The schedule after the ramp.
         then: Box<Schedule>,
     },
 }

@@ -12,12 +12,15 @@ use crate::{OptimError, RuleOptimizer};
 /// `g` includes L2 weight decay: `g = grad + weight_decay * p`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SgdConfig {
+    /// Learning rate (the base rate a schedule scales).
     pub lr: f32,
     /// 0 for plain SGD; PyTorch's and the tutorials' usual value is 0.9.
     pub momentum: f32,
     /// Nesterov's look-ahead form; needs `momentum > 0`.
     pub nesterov: bool,
+    /// L2 weight decay: the rule sees `g = grad + weight_decay * p`.
     pub weight_decay: f32,
+    /// Clip the global gradient norm to this before stepping (`None`: never).
     pub clip_norm: Option<f32>,
 }
 
@@ -34,6 +37,8 @@ impl Default for SgdConfig {
 }
 
 /// SGD, with or without (Nesterov) momentum.
+/// Stochastic gradient descent, with or without (Nesterov) momentum:
+/// [`SgdConfig`]'s rule with the shared machinery.
 pub type Sgd = RuleOptimizer<SgdConfig>;
 
 impl UpdateRule for SgdConfig {

@@ -2,7 +2,8 @@
 //! counting allocator watches the whole process (the large weight's chunks
 //! run on the pool's threads too) while every optimizer steps with clipping
 //! and weight decay on (the paths that use the scratch gradient) and a
-//! schedule sets the learning rate. The large weight is split between
+//! schedule sets the learning rate, parameters reaching it through
+//! `Optimizer::step_iter` as a model's `(name, value, gradient)` tuples. The large weight is split between
 //! threads, the bias is not. This file is one program without libtest (see
 //! `main`), so nothing else allocates meanwhile.
 
@@ -23,14 +24,17 @@ static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
+        // SAFETY: our caller's layout contract, passed on.
+        unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: ptr came from System (every allocation is forwarded).
+        unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
+        // SAFETY: ptr came from System with layout; our caller's contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -71,21 +75,15 @@ fn steady_state_steps_do_not_allocate() {
     });
     let (mut weight, mut bias) = (vec![0.5_f32; 100_000], vec![0.1_f32; 10]);
     let (weight_grad, bias_grad) = (vec![0.3_f32; 100_000], vec![-0.2_f32; 10]);
-    // One step on a split weight and an unsplit bias.
+    // One step on a split weight and an unsplit bias, handed over as a
+    // model hands them: `(name, value, gradient)` tuples from an iterator
+    // (`step_iter`, which calls `step`), so the glue is counted too.
     let mut step_both = |optimizer: &mut dyn Optimizer| {
-        let mut params = [
-            Param {
-                name: "layers.0.weight",
-                value: &mut weight,
-                grad: &weight_grad,
-            },
-            Param {
-                name: "layers.0.bias",
-                value: &mut bias,
-                grad: &bias_grad,
-            },
+        let tuples: [(&str, &mut [f32], &[f32]); 2] = [
+            ("layers.0.weight", &mut weight, &weight_grad),
+            ("layers.0.bias", &mut bias, &bias_grad),
         ];
-        optimizer.step(&mut params).unwrap();
+        (optimizer.step_iter(&mut tuples.into_iter().map(Param::from))).unwrap();
     };
     for name in OPTIMIZER_NAMES {
         let mut optimizer = optimizer_by_name(name, &settings).unwrap();

@@ -31,10 +31,11 @@ mod matrix;
 pub mod ops;
 pub mod parallel;
 pub mod pool;
+mod thread_pool;
 
 pub use error::ShapeError;
 pub use gemm::{
-    gemm, gemm_with, matmul, reference_gemm, set_threads, threads, Epilogue, GemmConfig,
-    KernelChoice, Operand,
+    gemm, gemm_with, matmul, reference_gemm, Epilogue, GemmConfig, KernelChoice, Operand,
 };
 pub use matrix::{Matrix, MatrixMut, MatrixRef};
+pub use thread_pool::{set_threads, threads};

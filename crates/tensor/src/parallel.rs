@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::gemm::pool::run_parts;
+use crate::thread_pool::run_parts;
 
 /// Runs `task` on every element of `parts`, each on one of the pool's
 /// threads or the caller's (whichever claims it first: a busy worker's share
@@ -161,7 +161,7 @@ mod tests {
         // Each part waits until the other has started: only two threads
         // running them at once can finish (a lone thread would time out).
         // The pool has no second thread on a one-core machine.
-        if crate::gemm::machine_parallelism() < 2 {
+        if crate::thread_pool::machine_parallelism() < 2 {
             return;
         }
         let started = AtomicUsize::new(0);

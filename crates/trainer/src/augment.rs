@@ -444,7 +444,8 @@ fn smooth(field: &mut [f32], scratch: &mut Vec<f32>, side: usize, kernel: &[f32]
 
 /// Outputs `smooth` computes at once: four vectors of 8, four independent
 /// chains of adds, so each add need not wait for the one before (one chain
-/// of 8 was bound by the add's latency: elastic took 28 us an image).
+/// of 8 was bound by the add's latency; figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 const GROUP: usize = 4 * BLOCK;
 
 /// `sum[lane] = sum over k of (gain * kernel[k]) * from[lane + k * stride]`.
@@ -1169,14 +1170,17 @@ mod tests {
         unsafe impl GlobalAlloc for Counting {
             unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
                 let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                System.alloc(layout)
+                // SAFETY: our caller's layout contract, passed on.
+                unsafe { System.alloc(layout) }
             }
             unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-                System.dealloc(ptr, layout)
+                // SAFETY: ptr came from System (every allocation is forwarded).
+                unsafe { System.dealloc(ptr, layout) }
             }
             unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
                 let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-                System.realloc(ptr, layout, size)
+                // SAFETY: ptr came from System with layout; our caller's contract.
+                unsafe { System.realloc(ptr, layout, size) }
             }
         }
 

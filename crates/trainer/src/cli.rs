@@ -167,6 +167,17 @@ pub struct TrainArgs {
     /// Print one JSON object with the results on stdout (progress goes to stderr)
     #[arg(long)]
     pub json: bool,
+    /// Without a progress bar (output not a terminal, or --json): a progress line every SECONDS, 0 for none [default: 10]
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative_seconds)]
+    pub log_every: Option<f64>,
+}
+
+fn non_negative_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(seconds),
+        Ok(_) => Err("must be a number of seconds, 0 or more".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn train_after_help() -> String {

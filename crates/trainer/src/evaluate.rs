@@ -3,93 +3,61 @@
 
 use crate::error::Error;
 use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
-use nn::{softmax_cross_entropy, Sequential, Targets};
+use nn::{Sequential, Targets};
 use serde::Serialize;
-use tensor::Matrix;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// How pixels become inputs, for training, evaluation and pictures alike
 /// (`p / 255`: a model file then needs no dataset statistics).
 pub const PIXELS: Pixels = Pixels::Scaled;
 
-#[derive(Clone, Debug)]
-pub struct Evaluation {
-    /// Mean softmax cross-entropy over the set.
-    pub loss: f32,
-    /// Fraction of images classified correctly.
-    pub accuracy: f32,
-    /// The predicted class of every image, in dataset order.
-    pub predictions: Vec<usize>,
+/// What a model scored on a set (accuracy, mean loss, predictions,
+/// confusion matrix): `nn`'s, so the trainer counts nothing itself.
+pub use nn::Evaluation;
+
+/// How the inputs of the model saved with `metadata` (read from `path`)
+/// are made: as the file records ([`Pixels::METADATA_KEY`]), or [`PIXELS`]
+/// for a file that does not say (the trainer's own before it did).
+pub fn model_pixels(metadata: &BTreeMap<String, String>, path: &Path) -> Result<Pixels, Error> {
+    match metadata.get(Pixels::METADATA_KEY) {
+        None => Ok(PIXELS),
+        Some(text) => Pixels::from_metadata(text).map_err(|problem| {
+            Error::model(
+                path,
+                format!("its metadata '{}': {problem}", Pixels::METADATA_KEY),
+            )
+        }),
+    }
 }
 
-/// Runs `model` in evaluation mode (no dropout) over all of `set`.
+/// [`evaluate_with`] the trainer's own pixels, [`PIXELS`].
 pub fn evaluate(model: &mut Sequential, set: &Dataset) -> Result<Evaluation, Error> {
+    evaluate_with(model, set, PIXELS)
+}
+
+/// Runs `model` in evaluation mode (no dropout) over all of `set`, its
+/// pixels made into inputs as `pixels` says, in batches of
+/// [`Sequential::predict_rows`] (a convolutional network's 1000-row batches
+/// held 190 MB).
+pub fn evaluate_with(
+    model: &mut Sequential,
+    set: &Dataset,
+    pixels: Pixels,
+) -> Result<Evaluation, Error> {
     let options = BatchOptions {
-        // Chunks sized by what a row's activations take: a convolutional
-        // network's 1000-row batches held 190 MB.
         batch_size: model.predict_rows(),
-        pixels: PIXELS,
+        pixels,
         ..BatchOptions::default()
     };
     let mut batches = Batches::new(set, options).map_err(|e| Error::Data(e.to_string()))?;
-    let (mut batch, mut scratch_grad) = (Batch::new(), Matrix::zeros(0, 0));
-    let mut predictions = vec![0usize; set.len()];
-    let (mut loss_sum, mut correct, mut start) = (0.0f64, 0usize, 0usize);
-    let was_training = model.is_training();
-    model.set_training(false);
-    let result = (|| -> Result<(), Error> {
-        while batches.next_batch(&mut batch) {
-            let logits = model.forward(batch.images().view())?;
-            let rows = start..start + batch.len();
-            tensor::ops::row_argmax(logits.view(), &mut predictions[rows.clone()])
-                .map_err(nn::NnError::from)?;
-            let targets = Targets::Classes(batch.labels());
-            let loss = softmax_cross_entropy(logits.view(), targets, &mut scratch_grad)?;
-            loss_sum += f64::from(loss) * batch.len() as f64;
-            correct += predictions[rows]
-                .iter()
-                .zip(batch.labels())
-                .filter(|(p, l)| p == l)
-                .count();
-            start += batch.len();
-        }
-        Ok(())
-    })();
-    model.set_training(was_training);
-    result?;
-    let count = set.len().max(1) as f64;
-    Ok(Evaluation {
-        loss: (loss_sum / count) as f32,
-        accuracy: (correct as f64 / count) as f32,
-        predictions,
-    })
-}
-
-/// `confusion[true][predicted]` counts.
-pub fn confusion_matrix(labels: &[u8], predictions: &[usize], classes: usize) -> Vec<Vec<usize>> {
-    let mut confusion = vec![vec![0; classes]; classes];
-    for (&label, &predicted) in labels.iter().zip(predictions) {
-        if usize::from(label) < classes && predicted < classes {
-            confusion[usize::from(label)][predicted] += 1;
-        }
+    let mut batch = Batch::new();
+    let mut evaluation = Evaluation::new(model.spec().outputs());
+    while batches.next_batch(&mut batch) {
+        let targets = Targets::Classes(batch.labels());
+        model.evaluate_more(batch.images().view(), targets, &mut evaluation)?;
     }
-    confusion
-}
-
-/// Accuracy of each true class (the diagonal over the row sums); a class
-/// with no images gets 0.
-pub fn per_class_accuracy(confusion: &[Vec<usize>]) -> Vec<f32> {
-    confusion
-        .iter()
-        .enumerate()
-        .map(|(class, row)| {
-            let total: usize = row.iter().sum();
-            if total == 0 {
-                0.0
-            } else {
-                row[class] as f32 / total as f32
-            }
-        })
-        .collect()
+    Ok(evaluation)
 }
 
 /// What `eval --json` prints and `eval` shows.
@@ -105,14 +73,13 @@ pub struct EvalReport {
 
 impl EvalReport {
     pub fn new(model: String, set: &Dataset, evaluation: &Evaluation) -> EvalReport {
-        let confusion = confusion_matrix(set.labels(), &evaluation.predictions, set.classes());
         EvalReport {
             model,
             images: set.len(),
             accuracy: evaluation.accuracy,
             loss: evaluation.loss,
-            per_class: per_class_accuracy(&confusion),
-            confusion,
+            per_class: evaluation.per_class_accuracy(),
+            confusion: evaluation.confusion.clone(),
         }
     }
 
@@ -146,20 +113,7 @@ impl EvalReport {
 mod tests {
     use super::*;
     use nn::{Init, ModelSpec};
-
-    #[test]
-    fn confusion_and_per_class_accuracy_count_by_hand() {
-        let labels = [0u8, 0, 1, 1, 1, 2];
-        let predictions = [0usize, 1, 1, 1, 0, 2];
-        let confusion = confusion_matrix(&labels, &predictions, 3);
-        assert_eq!(confusion, vec![vec![1, 1, 0], vec![1, 2, 0], vec![0, 0, 1]]);
-        let per_class = per_class_accuracy(&confusion);
-        assert_eq!(per_class, vec![0.5, 2.0 / 3.0, 1.0]);
-        assert_eq!(
-            per_class_accuracy(&[vec![0, 0], vec![0, 3]]),
-            vec![0.0, 1.0]
-        );
-    }
+    use tensor::Matrix;
 
     #[test]
     fn evaluation_agrees_with_a_naive_loop() {

@@ -138,11 +138,11 @@ fn train_command(args: &TrainArgs) -> Result<(), Error> {
         print_json(&report)?;
     } else {
         outln!(
-            "test accuracy {:.2}% (loss {:.4}) after {} epochs of {} ({} parameters); \
+            "test accuracy {:.2}% (loss {:.4}) after {} of {} ({} parameters); \
              {:.1} s of training, {:.0} samples/s",
             100.0 * report.test_accuracy,
             report.test_loss,
-            report.epochs,
+            progress::count_of(report.epochs, "epoch"),
             report.architecture,
             report.parameters,
             report.train_seconds,
@@ -176,13 +176,15 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         }
         tensor::set_threads(threads);
     }
-    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
+    let loaded = model_file::load(&args.model, args.arch.as_deref())?;
+    let pixels = evaluate::model_pixels(&loaded.metadata, &loaded.file)?;
+    let mut model = loaded.model;
     let test = DataSource::from_args(&args.source)
         .load(args.source.limit)?
         .test;
-    let evaluation = evaluate::evaluate(&mut model, &test)?;
+    let evaluation = evaluate::evaluate_with(&mut model, &test, pixels)?;
     if let Some(path) = &args.dump_logits {
-        export::dump_outputs(&mut model, &test, path)?;
+        export::dump_outputs(&mut model, &test, pixels, path)?;
     }
     let report = evaluate::EvalReport::new(args.model.display().to_string(), &test, &evaluation);
     if args.json {
@@ -210,12 +212,14 @@ enum Prediction {
 }
 
 fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = model_file::load(&args.model, args.arch.as_deref())?.model;
+    let loaded = model_file::load(&args.model, args.arch.as_deref())?;
+    let pixels = evaluate::model_pixels(&loaded.metadata, &loaded.file)?;
+    let mut model = loaded.model;
     let mut predictions = Vec::new();
     let mut failed = 0;
     for path in &args.images {
         let recognition = match files::read_bounded(path, files::MAX_PICTURE_BYTES, "a picture")
-            .and_then(|bytes| recognise::recognise(&mut model, &bytes, path))
+            .and_then(|bytes| recognise::recognise(&mut model, pixels, &bytes, path))
         {
             Ok(recognition) => recognition,
             Err(e) if args.json => {

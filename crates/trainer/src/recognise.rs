@@ -6,6 +6,7 @@
 use crate::config::INPUTS;
 use crate::error::Error;
 use crate::picture;
+use mnist_data::Pixels;
 use nn::Sequential;
 use serde::Serialize;
 use std::path::Path;
@@ -35,20 +36,29 @@ impl Recognition {
 }
 
 /// Decodes `bytes` (PNG or JPEG), prepares the picture as MNIST was made
-/// and runs `model` on it. `name` is what an error calls the picture (its
+/// and runs `model` on it, its inputs made as `pixels` says (the model
+/// file's `input_pixels`). `name` is what an error calls the picture (its
 /// path, or "the uploaded picture").
-pub fn recognise(model: &mut Sequential, bytes: &[u8], name: &Path) -> Result<Recognition, Error> {
+pub fn recognise(
+    model: &mut Sequential,
+    pixels: Pixels,
+    bytes: &[u8],
+    name: &Path,
+) -> Result<Recognition, Error> {
     let picture_error = |problem| Error::Picture {
         path: name.to_path_buf(),
         problem,
     };
     let input = picture::to_mnist(&picture::decode(bytes).map_err(picture_error)?)
         .map_err(picture_error)?;
-    let matrix = tensor::Matrix::from_vec(1, INPUTS, input).map_err(nn::NnError::from)?;
+    // Pictures come out scaled to [0, 1]; the model may want them standardized.
+    let model_input = input.iter().map(|&v| pixels.from_scaled(f64::from(v)));
+    let matrix =
+        tensor::Matrix::from_vec(1, INPUTS, model_input.collect()).map_err(nn::NnError::from)?;
     let probabilities = model.predict_proba(matrix.view())?.into_vec();
     Ok(Recognition {
         digit: tensor::ops::argmax(&probabilities),
         probabilities,
-        input: matrix.into_vec(),
+        input,
     })
 }

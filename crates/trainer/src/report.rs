@@ -260,23 +260,43 @@ pub fn learning_curves_svg(history: &[EpochMetrics]) -> String {
 
 /// White (0) to dark blue (1).
 fn blue_scale(fraction: f64) -> String {
+    colour_scale(fraction, (8.0, 48.0, 107.0))
+}
+
+/// White to dark red, for the mistakes.
+fn red_scale(fraction: f64) -> String {
+    colour_scale(fraction, (165.0, 15.0, 21.0))
+}
+
+/// White at 0 to `dark` at 1.
+fn colour_scale(fraction: f64, dark: (f64, f64, f64)) -> String {
     let f = fraction.clamp(0.0, 1.0);
-    let channel = |full: f64, dark: f64| (full + (dark - full) * f).round() as u8;
+    let channel = |dark: f64| (255.0 + (dark - 255.0) * f).round() as u8;
     format!(
         "rgb({},{},{})",
-        channel(255.0, 8.0),
-        channel(255.0, 48.0),
-        channel(255.0, 107.0)
+        channel(dark.0),
+        channel(dark.1),
+        channel(dark.2)
     )
 }
 
-/// `confusion[true][predicted]` as a heat map: each cell's colour is its
-/// share of the true class (so rare and common digits read alike), and its
-/// count is written in it.
+/// `confusion[true][predicted]` as a heat map, each cell's count written in
+/// it. Colours are shares of the true class (so rare and common digits read
+/// alike): blue on the diagonal, from 0 to 100%; red off it, from 0 to the
+/// largest mistake's share, so the mistakes stand out instead of fading
+/// beside a diagonal of 98%.
 pub fn confusion_svg(confusion: &[Vec<usize>]) -> String {
     let classes = confusion.len();
     let cell = 46.0;
     let (left, top) = (80.0, 60.0);
+    let share = |true_class: usize, predicted: usize| {
+        let row = &confusion[true_class];
+        row[predicted] as f64 / row.iter().sum::<usize>().max(1) as f64
+    };
+    let worst_mistake = (0..classes)
+        .flat_map(|t| (0..classes).filter(move |&p| p != t).map(move |p| (t, p)))
+        .map(|(t, p)| share(t, p))
+        .fold(0.0, f64::max);
     let mut body = String::new();
     let _ = writeln!(
         body,
@@ -284,19 +304,23 @@ pub fn confusion_svg(confusion: &[Vec<usize>]) -> String {
         left + cell * classes as f64 / 2.0
     );
     for (true_class, row) in confusion.iter().enumerate() {
-        let total = row.iter().sum::<usize>().max(1) as f64;
         for (predicted, &count) in row.iter().enumerate() {
-            let fraction = count as f64 / total;
+            let fraction = share(true_class, predicted);
             let (x, y) = (
                 left + cell * predicted as f64,
                 top + cell * true_class as f64,
             );
-            let ink = if fraction > 0.5 { "white" } else { "black" };
+            let (fill, depth) = if predicted == true_class {
+                (blue_scale(fraction), fraction)
+            } else {
+                let depth = fraction / worst_mistake.max(f64::MIN_POSITIVE);
+                (red_scale(depth), depth)
+            };
+            let ink = if depth > 0.5 { "white" } else { "black" };
             let _ = writeln!(
                 body,
-                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"{}\" stroke=\"#ccc\"/>\
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\"/>\
                  <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"12\" text-anchor=\"middle\" fill=\"{ink}\">{count}</text>",
-                blue_scale(fraction),
                 x + cell / 2.0,
                 y + cell / 2.0 + 4.0
             );
@@ -324,32 +348,50 @@ pub fn confusion_svg(confusion: &[Vec<usize>]) -> String {
         left - 44.0,
         top + side / 2.0
     );
-    // Colour bar: share of the true class.
-    let bar_left = left + side + 30.0;
-    for i in 0..50 {
-        let fraction = 1.0 - i as f64 / 49.0;
+    // Two colour bars, each a share of the true digit: right answers, mistakes.
+    let bars = [
+        ("right (diagonal)", 1.0, blue_scale as fn(f64) -> String),
+        ("mistakes", worst_mistake, red_scale),
+    ];
+    for (k, (title, top_share, scale)) in bars.into_iter().enumerate() {
+        let bar_left = left + side + 30.0 + 90.0 * k as f64;
+        for i in 0..50 {
+            let _ = writeln!(
+                body,
+                "<rect x=\"{bar_left:.1}\" y=\"{:.1}\" width=\"18\" height=\"{:.2}\" fill=\"{}\"/>",
+                top + side * i as f64 / 50.0,
+                side / 50.0 + 0.5,
+                scale(1.0 - i as f64 / 49.0)
+            );
+        }
         let _ = writeln!(
             body,
-            "<rect x=\"{bar_left:.1}\" y=\"{:.1}\" width=\"18\" height=\"{:.2}\" fill=\"{}\"/>",
-            top + side * i as f64 / 50.0,
-            side / 50.0 + 0.5,
-            blue_scale(fraction)
+            "<rect x=\"{bar_left:.1}\" y=\"{top:.1}\" width=\"18\" height=\"{side:.1}\" fill=\"none\" stroke=\"#333\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">0%</text>\
+             <text transform=\"translate({:.1},{:.1}) rotate(90)\" {FONT} font-size=\"12\" text-anchor=\"middle\">{title}: share of the true digit</text>",
+            bar_left + 24.0,
+            top + 8.0,
+            percent(top_share),
+            bar_left + 24.0,
+            top + side,
+            bar_left + 58.0,
+            top + side / 2.0
         );
     }
-    let _ = writeln!(
-        body,
-        "<rect x=\"{bar_left:.1}\" y=\"{top:.1}\" width=\"18\" height=\"{side:.1}\" fill=\"none\" stroke=\"#333\"/>\
-         <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">100%</text>\
-         <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\">0%</text>\
-         <text transform=\"translate({:.1},{:.1}) rotate(90)\" {FONT} font-size=\"12\" text-anchor=\"middle\">share of the true digit</text>",
-        bar_left + 24.0,
-        top + 8.0,
-        bar_left + 24.0,
-        top + side,
-        bar_left + 58.0,
-        top + side / 2.0
-    );
-    svg_document(left + side + 110.0, top + side + 60.0, &body)
+    svg_document(left + side + 200.0, top + side + 60.0, &body)
+}
+
+/// `100%`, `2.5%`, `0.31%`: two significant digits below 10%.
+fn percent(fraction: f64) -> String {
+    let value = 100.0 * fraction;
+    if value >= 10.0 {
+        format!("{value:.0}%")
+    } else if value >= 1.0 {
+        format!("{value:.1}%")
+    } else {
+        format!("{value:.2}%")
+    }
 }
 
 /// One test digit for the grid.
@@ -360,74 +402,136 @@ pub struct GridDigit<'a> {
     pub predicted: usize,
 }
 
-/// Which test images to show: the first `first` ones, then up to `mistakes`
-/// of the misclassified ones that are not already among them.
-pub fn grid_selection(
-    labels: &[u8],
-    predictions: &[usize],
-    first: usize,
-    mistakes: usize,
-) -> Vec<usize> {
-    let mut chosen: Vec<usize> = (0..first.min(labels.len())).collect();
-    let wrong = (chosen.len()..labels.len()).filter(|&i| usize::from(labels[i]) != predictions[i]);
-    chosen.extend(wrong.take(mistakes));
-    chosen
+/// What the digit grid shows: a sample of the test set as it comes (right
+/// answers and mistakes in their true proportion), then more of the
+/// mistakes, with the totals that put both in context.
+pub struct DigitGrid<'a> {
+    /// The first images of the test set.
+    pub sample: Vec<GridDigit<'a>>,
+    /// Misclassified images after the sample.
+    pub mistakes: Vec<GridDigit<'a>>,
+    /// Images in the whole test set, and how many of them are wrong.
+    pub images: usize,
+    pub wrong: usize,
 }
 
-/// A grid of digits, each with "true → predicted" beneath; mistakes get a
-/// red frame and red text. Each digit is a small PNG inside the SVG.
-pub fn digit_grid_svg(digits: &[GridDigit<'_>]) -> String {
+impl<'a> DigitGrid<'a> {
+    /// The first `sample` images of `test`, then up to `mistakes` of the
+    /// misclassified ones after them.
+    pub fn of(
+        test: &'a mnist_data::Dataset,
+        predictions: &[usize],
+        sample: usize,
+        mistakes: usize,
+    ) -> DigitGrid<'a> {
+        let digit = |i: usize| GridDigit {
+            pixels: test.image(i),
+            label: usize::from(test.label(i)),
+            predicted: predictions[i],
+        };
+        let is_wrong = |&i: &usize| usize::from(test.label(i)) != predictions[i];
+        let sample = sample.min(test.len());
+        DigitGrid {
+            sample: (0..sample).map(digit).collect(),
+            mistakes: (sample..test.len())
+                .filter(is_wrong)
+                .take(mistakes)
+                .map(digit)
+                .collect(),
+            images: test.len(),
+            wrong: (0..test.len()).filter(is_wrong).count(),
+        }
+    }
+}
+
+/// The grid of digits, each with "true → predicted" beneath, mistakes in
+/// a red frame and red text: first the sample, then the further mistakes,
+/// each part under a heading that says what it is. Each digit is a small
+/// PNG inside the SVG.
+pub fn digit_grid_svg(grid: &DigitGrid<'_>) -> String {
     const COLUMNS: usize = 10;
-    let (cell_width, cell_height, scale) = (76.0, 92.0, 2.0);
-    let rows = digits.len().div_ceil(COLUMNS).max(1);
+    let (cell_width, cell_height, heading_height, scale) = (76.0, 92.0, 30.0, 2.0);
     let mut body = String::new();
-    let mistakes = digits.iter().filter(|d| d.label != d.predicted).count();
     let _ = writeln!(
         body,
         "<text x=\"{:.1}\" y=\"24\" {FONT} font-size=\"15\" font-weight=\"bold\" text-anchor=\"middle\">\
-         Test digits: true → predicted ({mistakes} of {} wrong, framed in red)</text>",
+         Test digits, true → predicted: {} of {} wrong overall ({:.2}% accuracy)</text>",
         cell_width * COLUMNS as f64 / 2.0,
-        digits.len()
+        grid.wrong,
+        grid.images,
+        100.0 * (1.0 - grid.wrong as f64 / grid.images.max(1) as f64)
     );
-    for (i, digit) in digits.iter().enumerate() {
-        let (x, y) = (
-            10.0 + cell_width * (i % COLUMNS) as f64,
-            40.0 + cell_height * (i / COLUMNS) as f64,
-        );
-        let side = picture::SIDE as f64 * scale;
-        let png = picture::encode_grey_png(picture::SIDE, picture::SIDE, digit.pixels);
-        let wrong = digit.label != digit.predicted;
-        let colour = if wrong { "#d62728" } else { "#222" };
-        let _ = writeln!(
-            body,
-            "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{side}\" height=\"{side}\" style=\"image-rendering:pixelated\" \
-             href=\"data:image/png;base64,{}\"/>",
-            base64(&png)
-        );
-        if wrong {
-            let _ = writeln!(
-                body,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"3\"/>",
-                x - 2.0,
-                y - 2.0,
-                side + 4.0,
-                side + 4.0
-            );
+    let sample_wrong = grid
+        .sample
+        .iter()
+        .filter(|d| d.label != d.predicted)
+        .count();
+    let parts = [
+        (
+            format!(
+                "The first {} test images, as they come: {} right, {sample_wrong} wrong",
+                grid.sample.len(),
+                grid.sample.len() - sample_wrong
+            ),
+            &grid.sample,
+        ),
+        (
+            format!(
+                "{} of the {} other mistakes, in test-set order",
+                grid.mistakes.len(),
+                grid.wrong - sample_wrong
+            ),
+            &grid.mistakes,
+        ),
+    ];
+    let mut y_top = 40.0;
+    for (heading, digits) in parts {
+        if digits.is_empty() {
+            continue;
         }
         let _ = writeln!(
             body,
-            "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"middle\" fill=\"{colour}\">{} → {}</text>",
-            x + side / 2.0,
-            y + side + 17.0,
-            digit.label,
-            digit.predicted
+            "<text x=\"10\" y=\"{:.1}\" {FONT} font-size=\"13\" font-weight=\"bold\">{heading}</text>",
+            y_top + 16.0
         );
+        y_top += heading_height;
+        for (i, digit) in digits.iter().enumerate() {
+            let (x, y) = (
+                10.0 + cell_width * (i % COLUMNS) as f64,
+                y_top + cell_height * (i / COLUMNS) as f64,
+            );
+            let side = picture::SIDE as f64 * scale;
+            let png = picture::encode_grey_png(picture::SIDE, picture::SIDE, digit.pixels);
+            let wrong = digit.label != digit.predicted;
+            let colour = if wrong { "#d62728" } else { "#222" };
+            let _ = writeln!(
+                body,
+                "<image x=\"{x:.1}\" y=\"{y:.1}\" width=\"{side}\" height=\"{side}\" style=\"image-rendering:pixelated\" \
+                 href=\"data:image/png;base64,{}\"/>",
+                base64(&png)
+            );
+            if wrong {
+                let _ = writeln!(
+                    body,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"3\"/>",
+                    x - 2.0,
+                    y - 2.0,
+                    side + 4.0,
+                    side + 4.0
+                );
+            }
+            let _ = writeln!(
+                body,
+                "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"13\" text-anchor=\"middle\" fill=\"{colour}\">{} → {}</text>",
+                x + side / 2.0,
+                y + side + 17.0,
+                digit.label,
+                digit.predicted
+            );
+        }
+        y_top += cell_height * digits.len().div_ceil(COLUMNS) as f64;
     }
-    svg_document(
-        20.0 + cell_width * COLUMNS as f64,
-        50.0 + cell_height * rows as f64,
-        &body,
-    )
+    svg_document(20.0 + cell_width * COLUMNS as f64, y_top + 10.0, &body)
 }
 
 /// The first layer's filters as pictures: a convolution's kernels (each
@@ -524,7 +628,7 @@ pub fn write_plots(
     dir: &Path,
     history: &[EpochMetrics],
     confusion: &[Vec<usize>],
-    digits: &[GridDigit<'_>],
+    grid: &DigitGrid<'_>,
     model: &nn::Sequential,
 ) -> Result<(), Error> {
     write_atomic(
@@ -541,7 +645,7 @@ pub fn write_plots(
     )?;
     write_atomic(
         &dir.join("test_digits.svg"),
-        digit_grid_svg(digits).as_bytes(),
+        digit_grid_svg(grid).as_bytes(),
     )
 }
 
@@ -647,42 +751,66 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_confusion_matrix_writes_every_count_and_labels_its_axes() {
+    fn the_confusion_matrix_writes_every_count_and_colours_mistakes_on_their_own_scale() {
         let mut confusion = vec![vec![0usize; 10]; 10];
         for (i, row) in confusion.iter_mut().enumerate() {
             row[i] = 900 + i;
         }
+        // Shares of the true digit: 17 / 921 = 1.8% (the worst), 5 / 913 = 0.55%.
         confusion[4][9] = 17;
+        confusion[8][3] = 5;
         let svg = confusion_svg(&confusion);
         assert!(svg.contains(">predicted digit<") && svg.contains(">true digit<"));
         assert!(svg.contains(">909<") && svg.contains(">17<"));
-        assert_eq!(svg.matches(">0</text>").count(), 2 + 10 * 10 - 11);
+        assert_eq!(svg.matches(">0</text>").count(), 2 + 10 * 10 - 12);
         assert_eq!(blue_scale(0.0), "rgb(255,255,255)");
         assert_eq!(blue_scale(1.0), "rgb(8,48,107)");
+        let cell = |count: &str| {
+            let end = svg.find(&format!(">{count}</text>")).unwrap();
+            let start = svg[..end].rfind("fill=\"rgb").unwrap() + 6;
+            svg[start..svg[start..].find('"').unwrap() + start].to_string()
+        };
+        // The worst mistake is as dark as the red goes, however small its share.
+        assert_eq!(cell("17"), red_scale(1.0));
+        assert_eq!(cell("5"), red_scale((5.0 / 913.0) / (17.0 / 921.0)));
+        assert_ne!(cell("5"), red_scale(0.0));
+        assert_eq!(cell("909"), blue_scale(909.0 / 909.0));
+        assert!(svg.contains("right (diagonal): share of the true digit"));
+        assert!(svg.contains("mistakes: share of the true digit"));
+        assert!(
+            svg.contains(">1.8%<"),
+            "the red bar's top is the worst share"
+        );
     }
 
     #[test]
-    fn the_digit_grid_marks_mistakes() {
-        let pixels = vec![0u8; 784];
-        let digits = [
-            GridDigit {
-                pixels: &pixels,
-                label: 3,
-                predicted: 3,
-            },
-            GridDigit {
-                pixels: &pixels,
-                label: 4,
-                predicted: 9,
-            },
-        ];
-        let svg = digit_grid_svg(&digits);
-        assert_eq!(svg.matches("data:image/png;base64,").count(), 2);
-        assert!(svg.contains("1 of 2 wrong"));
-        assert!(svg.contains("fill=\"#d62728\">4 → 9<"));
+    fn the_digit_grid_says_what_it_shows() {
+        // Ten images; the model gets 1, 6 and 8 wrong.
+        let images: Vec<u8> = (0..10 * 784).map(|i| (i % 251) as u8).collect();
+        let labels: Vec<u8> = (0..10).collect();
+        let test = mnist_data::Dataset::new(images, labels, (28, 28), Some(10)).unwrap();
+        let mut predictions: Vec<usize> = (0..10).collect();
+        (predictions[1], predictions[6], predictions[8]) = (7, 5, 3);
+        let grid = DigitGrid::of(&test, &predictions, 4, 1);
+        assert_eq!((grid.sample.len(), grid.mistakes.len()), (4, 1));
+        assert_eq!((grid.images, grid.wrong), (10, 3));
+        assert_eq!((grid.mistakes[0].label, grid.mistakes[0].predicted), (6, 5));
+        let svg = digit_grid_svg(&grid);
+        assert_eq!(svg.matches("data:image/png;base64,").count(), 5);
+        assert!(
+            svg.contains("3 of 10 wrong overall (70.00% accuracy)"),
+            "{svg}"
+        );
+        assert!(svg.contains("The first 4 test images, as they come: 3 right, 1 wrong"));
+        assert!(svg.contains("1 of the 2 other mistakes"));
+        assert!(svg.contains("fill=\"#d62728\">1 → 7<"));
+        assert!(svg.contains("fill=\"#d62728\">6 → 5<"));
         assert!(svg.contains("fill=\"#222\">3 → 3<"));
-        let selection = grid_selection(&[1, 2, 3, 4, 5, 6], &[1, 2, 0, 4, 0, 0], 2, 2);
-        assert_eq!(selection, vec![0, 1, 2, 4]);
+        assert_eq!(
+            svg.matches("stroke=\"#d62728\"").count(),
+            2,
+            "two framed mistakes"
+        );
     }
 
     #[test]

@@ -7,13 +7,13 @@ use crate::checkpoint;
 use crate::cli::TrainArgs;
 use crate::config::TrainConfig;
 use crate::error::Error;
-use crate::evaluate::{confusion_matrix, evaluate, Evaluation, PIXELS};
+use crate::evaluate::{evaluate, Evaluation, PIXELS};
 use crate::files::{lock_run_dir, new_run_dir, write_json, RunFolderLock};
 use crate::options::{ActivationName, InitName};
-use crate::progress::Progress;
-use crate::report::{self, EpochMetrics, GridDigit};
+use crate::progress::{count_of, short_number, Progress};
+use crate::report::{self, EpochMetrics};
 use crate::run_state::{EpochTally, RunState};
-use mnist_data::{Batch, BatchOptions, Batches, Dataset};
+use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
 use nn::{softmax_cross_entropy, Activation, Init, ModelSpec, Sequential, Targets};
 use optim::{optimizer_by_name, CommonSettings, Optimizer, Param, Schedule};
 use serde::Serialize;
@@ -293,7 +293,7 @@ impl Run {
             schedule,
             data_checksum,
             folder,
-            progress: Progress::new(args.json),
+            progress: Progress::new(args.json, args.log_every),
         };
         run.describe(&data);
         Ok((run, data))
@@ -345,12 +345,7 @@ impl Run {
         tensor::ops::row_argmax(logits.view(), &mut buffers.predicted)
             .map_err(nn::NnError::from)?;
         state.model.backward(images, buffers.dlogits.view())?;
-        let mut params: Vec<Param> = state
-            .model
-            .params_mut()
-            .map(|(name, value, grad)| Param { name, value, grad })
-            .collect();
-        state.optimizer.step(&mut params)?;
+        (state.optimizer).step_iter(&mut state.model.params_mut().map(Param::from))?;
         self.count_step(loss, &buffers.predicted, batch.labels());
         Ok(())
     }
@@ -385,14 +380,14 @@ impl Run {
             }
         }
         self.progress.line(&format!(
-            "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {} epochs, {} threads",
+            "network: {}{extras} ({} parameters); {} lr {}, {} schedule, batch {}, {}, {} threads",
             self.state.model.spec().summary(),
             self.state.model.parameter_count(),
             config.optimizer.as_str(),
-            config.lr,
+            short_number(config.lr),
             config.schedule,
             config.batch_size,
-            config.epochs,
+            count_of(config.epochs, "epoch"),
             tensor::threads()
         ));
         let folder = self.folder.as_ref();
@@ -571,6 +566,7 @@ impl Run {
                 "input_scaling".to_string(),
                 "pixel / 255 (0-255 becomes 0-1)".to_string(),
             ),
+            (Pixels::METADATA_KEY.to_string(), PIXELS.to_metadata()),
             (
                 "parameters".to_string(),
                 self.state.model.parameter_count().to_string(),
@@ -620,7 +616,7 @@ impl Run {
                 &folder.dir,
                 &self.state.history,
                 test,
-                &tested.predictions,
+                &tested,
                 &self.state.model,
             )?;
         }
@@ -656,11 +652,11 @@ fn epoch_line(m: &EpochMetrics, epochs: usize) -> String {
         _ => String::new(),
     };
     format!(
-        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}{test}, lr {:.3e}, {:.1} s ({:.0} samples/s)",
+        "epoch {}/{epochs}: train loss {:.4} acc {:.2}%, {validation}{test}, lr {}, {:.1} s ({:.0} samples/s)",
         m.epoch,
         m.train_loss,
         100.0 * m.train_accuracy,
-        m.lr,
+        short_number(m.lr),
         m.seconds,
         m.samples_per_second
     )
@@ -671,20 +667,11 @@ pub fn write_test_pictures(
     dir: &Path,
     history: &[EpochMetrics],
     test: &Dataset,
-    predictions: &[usize],
+    tested: &Evaluation,
     model: &Sequential,
 ) -> Result<(), Error> {
-    let confusion = confusion_matrix(test.labels(), predictions, test.classes());
-    let chosen = report::grid_selection(test.labels(), predictions, 50, 30);
-    let digits: Vec<GridDigit> = chosen
-        .iter()
-        .map(|&i| GridDigit {
-            pixels: test.image(i),
-            label: usize::from(test.label(i)),
-            predicted: predictions[i],
-        })
-        .collect();
-    report::write_plots(dir, history, &confusion, &digits, model)
+    let grid = report::DigitGrid::of(test, &tested.predictions, 50, 30);
+    report::write_plots(dir, history, &tested.confusion, &grid, model)
 }
 
 #[cfg(test)]

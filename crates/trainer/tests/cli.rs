@@ -10,7 +10,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 mod common;
-use common::{assert_clean_failure, path_arg, run, temp_dir, text, trainer, write_idx};
+use common::{
+    assert_clean_failure, assert_success, path_arg, run, temp_dir, text, trainer, write_idx,
+};
 
 /// The tensors of a run folder's model (not the file's bytes: its model
 /// card records times and paths, which differ between identical runs).
@@ -784,6 +786,109 @@ fn unreadable_or_mismatched_model_files_are_one_line_errors() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Issue 23's program of one's own: a model trained with the libraries on
+/// standardized pixels, as mnist-data's docs suggest, recorded as such in
+/// the file. `eval` and `predict` make their inputs the same way (they had
+/// scaled them, and lost points without a word); the exports, whose graphs
+/// scale by 1/255, refuse it.
+#[test]
+fn eval_and_predict_make_inputs_as_the_model_file_records() {
+    use mnist_data::{Batch, BatchOptions, Batches, MnistSet, Pixels};
+    use nn::{softmax_cross_entropy, Init, ModelSpec, Sequential, Targets};
+    use optim::{Adam, AdamConfig, Optimizer, Param};
+
+    let dir = temp_dir("standardized");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    let set = MnistSet::load_dir_limited(data, None, Some(1000)).unwrap();
+    let pixels = Pixels::Standardized(set.train.pixel_stats());
+    let mut model =
+        Sequential::new(&ModelSpec::parse("784-10").unwrap(), Init::HeNormal, 1).unwrap();
+    let mut adam = Adam::new(AdamConfig::default()).unwrap();
+    let options = |pixels, batch_size| BatchOptions {
+        batch_size,
+        pixels,
+        ..BatchOptions::default()
+    };
+    let mut batches = Batches::new(&set.train, options(pixels, 50)).unwrap();
+    let (mut batch, mut dlogits) = (Batch::new(), tensor::Matrix::zeros(0, 0));
+    while batches.next_batch(&mut batch) {
+        let logits = model.forward(batch.images()).unwrap();
+        let targets = Targets::Classes(batch.labels());
+        softmax_cross_entropy(logits.view(), targets, &mut dlogits).unwrap();
+        model.backward(batch.images(), &dlogits).unwrap();
+        (adam.step_iter(&mut model.params_mut().map(Param::from))).unwrap();
+    }
+    let mut accuracy = |pixels| {
+        let mut whole = Batches::new(&set.test, options(pixels, 1000)).unwrap();
+        assert!(whole.next_batch(&mut batch));
+        let targets = Targets::Classes(batch.labels());
+        model.evaluate(batch.images(), targets).unwrap().accuracy
+    };
+    let (own, scaled) = (accuracy(pixels), accuracy(Pixels::Scaled));
+    assert_ne!(
+        own, scaled,
+        "the convention must matter, or this test proves nothing"
+    );
+    let file = dir.join("standardized.safetensors");
+    let metadata = [(Pixels::METADATA_KEY.to_string(), pixels.to_metadata())];
+    model.save_with(&file, &metadata.into()).unwrap();
+
+    let report = json_stdout(&run_eval(&file, &["--limit", "1000", "--json"]));
+    assert_eq!(report["accuracy"].as_f64().unwrap() as f32, own);
+    // The first test image, a 7, as a picture: predict standardizes it as
+    // the file says; the same weights in a file that does not say get
+    // scaled inputs, and other probabilities.
+    let image = dir.join("seven.png");
+    write_png(&image, 28, 28, false, set.test.image(0));
+    let unrecorded = dir.join("unrecorded.safetensors");
+    model.save(&unrecorded).unwrap();
+    let predict = |model: &Path| {
+        let output = run(&[
+            "predict",
+            "--model",
+            path_arg(model),
+            path_arg(&image),
+            "--json",
+        ]);
+        json_stdout(&output)["predictions"][0].clone()
+    };
+    let (recorded, unrecorded) = (predict(&file), predict(&unrecorded));
+    assert_eq!(recorded["digit"], 7, "{recorded}");
+    assert_ne!(recorded["probabilities"], unrecorded["probabilities"]);
+
+    let onnx = dir.join("standardized.onnx");
+    let export = run(&[
+        "export",
+        "--model",
+        path_arg(&file),
+        "--onnx",
+        path_arg(&onnx),
+    ]);
+    assert_clean_failure(
+        &export,
+        1,
+        &["standardized.safetensors", "standardized mean="],
+    );
+    assert!(!onnx.exists());
+
+    let damaged = dir.join("damaged.safetensors");
+    let metadata = [(
+        Pixels::METADATA_KEY.to_string(),
+        "standardized mean=0.1".to_string(),
+    )];
+    model.save_with(&damaged, &metadata.into()).unwrap();
+    assert_clean_failure(
+        &run_eval(&damaged, &["--limit", "10"]),
+        1,
+        &[
+            "damaged.safetensors",
+            "input_pixels",
+            "standardized mean=0.1",
+        ],
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn undecodable_or_blank_pictures_are_one_line_errors() {
     let run_dir = &trained().dir;
@@ -838,6 +943,54 @@ fn a_tiny_slice_trains_without_a_validation_set() {
         .all(|m| m["val_loss"].is_null() && m["val_accuracy"].is_null()));
     let curves = std::fs::read_to_string(out.join("learning_curves.svg")).unwrap();
     assert!(!curves.contains(">validation<"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn off_a_terminal_progress_lines_come_as_often_as_log_every_asks() {
+    let dir = temp_dir("log-every");
+    let train = |extra: &[&str]| {
+        let out = dir.join(format!("run{}", extra.len()));
+        let mut args = vec![
+            "train", "--limit", "640", "--layers", "784-10", "--epochs", "1",
+        ];
+        args.extend_from_slice(&[
+            "--batch-size",
+            "64",
+            "--lr",
+            "0.0003",
+            "--out",
+            path_arg(&out),
+        ]);
+        args.extend_from_slice(extra);
+        assert_success(&run(&args))
+    };
+    // A microsecond: a line after every step (ten of 64 images, the rest
+    // of the 640 held out for validation).
+    let stdout = train(&["--log-every", "0.000001"]);
+    let steps: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("epoch 1/1 step "))
+        .collect();
+    assert_eq!(steps.len(), 10, "{stdout}");
+    assert!(
+        steps[0].starts_with("epoch 1/1 step 1/10: loss "),
+        "{stdout}"
+    );
+    assert!(
+        steps[9].contains("step 10/10: ") && steps[9].ends_with(", ETA 0s"),
+        "{stdout}"
+    );
+    // One epoch is singular, a learning rate has few digits, a network
+    // without hidden layers names no hidden activation.
+    assert!(stdout.contains("lr 0.0003, "), "{stdout}");
+    assert!(stdout.contains(", 1 epoch, "), "{stdout}");
+    assert!(stdout.contains("after 1 epoch of 784-10 ("), "{stdout}");
+    assert!(!stdout.contains("relu"), "{stdout}");
+    // 0: no progress lines at all.
+    let quiet = train(&["--log-every", "0", "--seed", "2"]);
+    assert!(!quiet.contains(" step "), "{quiet}");
+    assert_clean_failure(&run(&["train", "--log-every", "-1"]), 2, &["--log-every"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -10,7 +10,7 @@
 //!
 //! With several threads, C is cut into one part per thread, a disjoint range
 //! of its columns or rows (see `split_by_columns`). The thread that claims a
-//! part (see `pool.rs`) runs the whole nest over it with the part's own
+//! part (see `thread_pool.rs`) runs the whole nest over it with the part's own
 //! packing buffers. Where the operand every part shares fits in L2 (see
 //! [`Keep`]), a part is worked through in chunks, packing that operand once
 //! for all of them, and a thread done early takes chunks that a slowed one
@@ -19,13 +19,12 @@
 //! same whatever the thread count: results are bit-identical. `k` is never
 //! split.
 
-use super::chunks::Chunks;
+use super::buffers::{run_parts_with_buffers, PackBuffers};
+use super::chunks::{tile_share, Chunks};
 use super::kernel::{Microkernel, TileOut, TileStore, MR, NR};
 use super::pack::{pack_a_panel, pack_b_panel, Packer};
-use super::{pool, Operand};
-use std::cell::RefCell;
+use super::problem::{threads_for, Problem};
 use std::ops::Range;
-use std::sync::{Mutex, TryLockError};
 
 /// Rows of op(A) packed at once (the `ic` loop). The packed `MC x KC` block
 /// (144 x 384 x 4 B = 216 KiB) stays in the 1 MiB per-core L2 while every B
@@ -48,39 +47,6 @@ pub(crate) const KC: usize = 384;
 /// (512, which keeps the B block in L2, measured no better at 1024^3.)
 pub(crate) const NC: usize = 4096;
 const _: () = assert!(MC.is_multiple_of(MR) && NC.is_multiple_of(NR));
-
-/// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
-/// thread: handing half of it to the pool costs a microsecond or two of
-/// hand-over (tens if the worker has parked) plus duplicated packing, which
-/// would eat most of the gain. 2^20 is about 10 us of one core.
-const PARALLEL_MIN_MULTIPLY_ADDS: usize = 1 << 20;
-
-/// Everything one GEMM call needs, shared read-only by its threads.
-pub(crate) struct Problem<'a> {
-    pub a: Operand<'a>,
-    pub b: Operand<'a>,
-    pub c: OutputMatrix,
-    pub alpha: f32,
-    pub beta: f32,
-    pub bias: Option<&'a [f32]>,
-    pub relu: bool,
-    pub kernel: Microkernel,
-}
-
-/// C as a raw pointer and row stride, so threads can write disjoint column
-/// ranges of it (which `&mut` slices of a row-major matrix cannot express).
-#[derive(Clone, Copy)]
-pub(crate) struct OutputMatrix {
-    pub ptr: *mut f32,
-    pub rows: usize,
-    pub cols: usize,
-}
-
-// SAFETY: threads only ever write disjoint tiles of C (the chunks each
-// claimed), and
-// the `&mut` borrow C came from outlives the call, so sharing the pointer is
-// sound.
-unsafe impl Sync for OutputMatrix {}
 
 /// Runs `problem` on up to `threads` threads. Requires `k > 0`.
 pub(crate) fn gemm_blocked(problem: &Problem, threads: usize) {
@@ -153,59 +119,6 @@ fn padded(length: usize, tile: usize) -> usize {
     length.div_ceil(tile) * tile
 }
 
-/// Runs `task(0, buffers)`, ..., `task(parts - 1, buffers)` on the pool (see
-/// `pool::run_parts`), each part with its own packing buffers.
-pub(crate) fn run_parts_with_buffers(
-    parts: usize,
-    task: &(dyn Fn(usize, &mut PackBuffers) + Sync),
-) {
-    let by_part = match PART_BUFFERS.try_lock() {
-        Ok(by_part) => Some(by_part),
-        // A panic in an earlier GEMM cannot have left a buffer half-valid:
-        // packing overwrites whatever it reads back.
-        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    };
-    match by_part {
-        Some(mut by_part) => {
-            if by_part.len() < parts {
-                by_part.resize_with(parts, Mutex::default);
-            }
-            let by_part = &*by_part;
-            pool::run_parts(parts, &|part| {
-                // Each part is run once, so its lock is never contended.
-                let mut buffers = by_part[part].lock().unwrap_or_else(|e| e.into_inner());
-                task(part, &mut buffers);
-            });
-        }
-        // Another GEMM is running (tests in parallel, or a GEMM inside a
-        // `parallel` task): this one packs into its threads' own buffers.
-        None => pool::run_parts(parts, &|part| {
-            BUFFERS.with(|buffers| task(part, &mut buffers.borrow_mut()));
-        }),
-    }
-}
-
-/// The threads `problem` is worth: `threads`, or 1 for a small one.
-pub(crate) fn threads_for(problem: &Problem, threads: usize) -> usize {
-    let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
-    if m * n * k < PARALLEL_MIN_MULTIPLY_ADDS {
-        1
-    } else {
-        threads
-    }
-}
-
-/// Part `part` of `parts` of `0..length`, cut on multiples of `unit` (whole
-/// tiles) as evenly as whole tiles allow, the later parts taking the extra
-/// tiles.
-pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
-    let units = length.div_ceil(unit);
-    let start = (units * part / parts * unit).min(length);
-    let end = (units * (part + 1) / parts * unit).min(length);
-    start..end
-}
-
 /// Whether to give each thread a range of C's columns rather than rows:
 /// whichever finishes sooner (see [`split_costs`]), except for `A^T * B`
 /// (`weight_gradient`) with at least a tile of rows per thread, which takes
@@ -216,11 +129,10 @@ pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) 
 /// by rows, on the same threads (the caller always runs part 0). Split by
 /// columns, each thread wrote half of every row of `dW`, which the other
 /// core then had to read, and which this core had to take back before
-/// writing it at the next step: on this VM (a core-to-core round trip of
-/// ~400 ns or more, often), 784-100-10 at 2 threads trained at 209k/211k
-/// samples/s with the cheaper column split of `dW1` vs 225k/230k with rows
-/// (alternating runs; with the order swapped, 264k with columns vs 259k
-/// with rows), and 784-512-256-10 at 34.8k/36.6k vs 46.8k/45.3k.
+/// writing it at the next step: where a core-to-core round trip is slow,
+/// as on this project's VM, rows trained faster although columns cost
+/// fewer multiply-adds (figures in BENCHMARKS.md, "Measurements behind the
+/// code").
 fn split_by_columns(
     m: usize,
     n: usize,
@@ -395,50 +307,6 @@ fn balanced_step(length: usize, max: usize, multiple: usize) -> (usize, usize) {
     (step.max(multiple), blocks)
 }
 
-/// One part's packing buffers, grow-only: the packed A block and B block
-/// (the dot-product path copies its columns of a plain B into `b`).
-#[derive(Default)]
-pub(crate) struct PackBuffers {
-    pub(super) a: AlignedBuffer,
-    pub(super) b: AlignedBuffer,
-}
-
-/// The packing buffers of part 0, part 1, ... of a GEMM, kept between calls
-/// so steady-state GEMMs do not allocate. Owned by the part, not by the
-/// thread that happens to claim it (see `pool.rs`): which buffers grow, and
-/// when, then depends only on the sequence of GEMMs, never on which thread
-/// was quicker, so after one call of each shape nothing allocates again.
-static PART_BUFFERS: Mutex<Vec<Mutex<PackBuffers>>> = Mutex::new(Vec::new());
-
-thread_local! {
-    /// A thread's own buffers, for a GEMM that runs while another holds
-    /// `PART_BUFFERS`.
-    static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
-}
-
-/// A grow-only `f32` buffer whose slices start on a 64-byte cache line, so
-/// packed strips never straddle lines needlessly.
-#[derive(Default)]
-pub(crate) struct AlignedBuffer {
-    storage: Vec<f32>,
-}
-
-impl AlignedBuffer {
-    const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
-
-    pub(super) fn get(&mut self, len: usize) -> &mut [f32] {
-        if self.storage.len() < len + Self::LINE_FLOATS {
-            self.storage = vec![0.0; len + Self::LINE_FLOATS];
-        }
-        let offset = self
-            .storage
-            .as_ptr()
-            .align_offset(64)
-            .min(Self::LINE_FLOATS - 1);
-        &mut self.storage[offset..offset + len]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,15 +354,5 @@ mod tests {
         // where they cost about as much as one thread doing it all.
         assert!(by_columns(6, 784, 100, true));
         assert!(by_columns(6, 40, 5000, true));
-    }
-
-    #[test]
-    fn aligned_buffer_slices_start_on_a_cache_line() {
-        let mut buffer = AlignedBuffer::default();
-        for len in [1, 100, 5000, 10] {
-            let slice = buffer.get(len);
-            assert_eq!(slice.len(), len);
-            assert_eq!(slice.as_ptr() as usize % 64, 0);
-        }
     }
 }

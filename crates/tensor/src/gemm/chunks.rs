@@ -17,7 +17,6 @@
 //! C is summed the same way whoever computes it and whatever the chunks are,
 //! so results stay bit-identical for any thread count.
 
-use super::blocked::tile_share;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -147,6 +146,16 @@ fn claim(share: &AtomicU64, end: End) -> Option<usize> {
             Err(now) => word = now,
         }
     }
+}
+
+/// Part `part` of `parts` of `0..length`, cut on multiples of `unit` (whole
+/// tiles) as evenly as whole tiles allow, the later parts taking the extra
+/// tiles.
+pub(crate) fn tile_share(length: usize, unit: usize, parts: usize, part: usize) -> Range<usize> {
+    let units = length.div_ceil(unit);
+    let start = (units * part / parts * unit).min(length);
+    let end = (units * (part + 1) / parts * unit).min(length);
+    start..end
 }
 
 #[cfg(test)]

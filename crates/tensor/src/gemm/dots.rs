@@ -7,23 +7,20 @@
 //! fifth of the GEMM. Here nothing is packed: a block of 4 rows of A (12 KiB
 //! for k = 784) stays in L1 while every row of B streams past it from L2 or
 //! L3 (hence [`fits`]: neither may be too big), and each of the 4 x 4
-//! outputs is a 16-lane AVX-512 dot product, reduced at the end. At that
-//! shape this measured 87-95 GFLOP/s against 72-79 for the packed path
-//! (medians of 15 windows each, same minutes). AVX2 has too few registers for a 4 x 4 block
-//! (a 2 x 5 one ran at 67), so this path is the AVX-512 kernel's only.
-//! Reducing a block's 16 sums together and storing them four at a time
-//! ([`sum_lanes`], [`store_block`]) rather than one by one took it from a
-//! median of 85-87 to 99-100 GFLOP/s (100 x 100 x 10: 46 -> 66).
+//! outputs is a 16-lane AVX-512 dot product, reduced at the end; at that
+//! shape it beats the packed path. AVX2 has too few registers for a 4 x 4
+//! block (a 2 x 5 one was slower than packing), so this path is the
+//! AVX-512 kernel's only. A block's 16 sums are reduced together and
+//! stored four at a time ([`sum_lanes`], [`store_block`]) rather than one
+//! by one. Figures for all of this: BENCHMARKS.md, "Measurements behind
+//! the code".
 //!
 //! A plain B (`A * B`) with fewer than 128 columns (and `k` in the same
 //! range) comes here too: each thread first copies its columns of B as rows
 //! ([`transpose_columns`]). Where C is that narrow the blocked path spends
 //! more on packing A (a transpose) and on its last, ragged strip of columns
-//! than the copy costs: medians of 4 alternating runs at 1 thread, 100 x
-//! 784 x 100 ran at 94.8 vs 78.9 GFLOP/s packed, 128 x 784 x 64 at 91.1 vs
-//! 82.9, 512 x 784 x 100 at 86.3 vs 77.3, 128 x 784 x 127 at 90.8 vs 80.5.
-//! With 128 columns the two paths were even (92.6 vs 92.1), with 160 the
-//! packed one was faster (86.5 vs 90.5). Shallower products (`k` < 256)
+//! than the copy costs, up to 128 columns, where the two paths were even.
+//! Shallower products (`k` < 256)
 //! were not measured, so they stay packed even when C is narrower than a
 //! tile.
 //!
@@ -32,11 +29,12 @@
 //! differ from theirs in the last bits; they are the same for any thread
 //! count, since an output's sum never depends on which thread computes it.
 
-use super::blocked::{run_parts_with_buffers, Problem};
+use super::buffers::run_parts_with_buffers;
 use super::chunks::Chunks;
 use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
 use super::pack_avx2::transpose_columns;
-use super::pool;
+use super::problem::Problem;
+use crate::thread_pool;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -47,26 +45,20 @@ const _: () = assert!(BLOCK == 4);
 
 /// The largest B (in bytes) this path takes. Each block of 4 rows of A
 /// streams all of B; up to 2 MB (more than the 1 MiB L2) it still came from
-/// L3 fast enough: medians of alternating runs, 1 thread, against the
-/// packed path: 128 x 784 x 512 91.0 vs 86.6 GFLOP/s (2 threads 170.9 vs
-/// 159.5), 128 x 784 x 640 101.1 vs 92.0, 128 x 1000 x 512 98.4 vs 93.6,
-/// 2048 x 784 x 512 87.9 vs 85.7. (Before the block's sums were reduced
-/// together, 384 KiB was the limit: 128 x 512 x 256 ran at 82 vs 90.)
+/// L3 fast enough to beat the packed path (figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 const MAX_B_BYTES: usize = 2048 * 1024;
 
 /// Below this depth each output's reduction and store weigh too much against
 /// its dot product, unless C is a single strip narrower than the blocked
-/// path's tiles, whose packing then costs as much as the products (128 x
-/// 256 x 10 ran at 58 vs 36 GFLOP/s when this depth was 512). At 256,
-/// 100 x 256 x 100 ran at 93.9 vs 79.2 packed and 128 x 256 x 256 at 94.6
-/// vs 94.9; at 128, 128 x 128 x 128 at 84.6 vs 89.0.
+/// path's tiles, whose packing then costs as much as the products (figures
+/// in BENCHMARKS.md, "Measurements behind the code").
 const MIN_DEPTH: usize = 256;
 
 /// From this depth on, a block's 4 rows of A (16 KiB and more) no longer
 /// stay in L1 beside B's streaming rows, and at k = 1024 all 8 rows, 4 KiB
-/// apart, fall in the same L1 sets: 128 x 1024 x 256 ran at 74.2 vs 97.0
-/// packed, 128 x 1536 x 256 at 79.6 vs 88.4, 128 x 2048 x 256 at 76.4 vs
-/// 85.8 (k = 1000 still gained, above).
+/// apart, fall in the same L1 sets: the packed path wins (figures in
+/// BENCHMARKS.md, "Measurements behind the code").
 const MAX_DEPTH: usize = 1024;
 
 /// A plain B is copied as rows only for a C with fewer columns than this
@@ -100,10 +92,9 @@ pub(crate) fn fits(problem: &Problem) -> bool {
 /// previous step (split by rows of W too, at about the same rows, for a
 /// weight of 32k values or more) wrote on that thread's core. Split by rows
 /// of A, every thread read all of W, so every update of W had to take each
-/// line back from the other core first: on this VM, when a round trip
-/// between the cores took ~400 ns or more, the SGD step of 784-100-10 at 2
-/// threads cost 9% of the CPU time instead of 1.2%, and training ran at
-/// 176-183k instead of 216-220k samples/s (alternating runs, same minutes).
+/// line back from the other core first, which slowed training wherever a
+/// round trip between the cores is slow (figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     debug_assert!(fits(problem));
     let (m, n, k) = (problem.c.rows, problem.c.cols, problem.a.cols());
@@ -117,7 +108,7 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     };
     let stored_b = problem.b.matrix.as_slice();
     if problem.b.transposed {
-        pool::run_parts(parts, &|part| {
+        thread_pool::run_parts(parts, &|part| {
             while let Some(cols) = chunks.next(part) {
                 // SAFETY: `fits` held, so the CPU has AVX-512F (the `Avx512`
                 // kernel is only selected after detecting it); `cols` is
@@ -355,7 +346,7 @@ unsafe fn store_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::blocked::OutputMatrix;
+    use crate::gemm::problem::OutputMatrix;
     use crate::gemm::Operand;
     use crate::MatrixRef;
 

@@ -8,7 +8,9 @@
 //!   (`pack_avx2.rs`: the same as 8 x 8 register transposes where it is one)
 //! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable) and
 //!   the C store
-//! - `pool.rs`: the persistent worker threads
+//! - `problem.rs`: one call's operands and settings as every path takes
+//!   them, and when a call is worth more than one thread
+//! - `buffers.rs`: the packing buffers each part of a split keeps between calls
 //! - `chunks.rs`: a split of C over threads, taken a chunk at a time, so a
 //!   thread done early takes over from one that was slowed
 //! - `dots.rs`: `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or
@@ -19,6 +21,7 @@
 //! - `reference.rs`: the naive triple loop every path is tested against
 
 mod blocked;
+mod buffers;
 mod chunks;
 #[cfg(target_arch = "x86_64")]
 mod dots;
@@ -27,13 +30,12 @@ mod kernel;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod pack_avx2;
-pub(crate) mod pool;
+mod problem;
 mod reference;
 
 pub use reference::reference_gemm;
 
 use crate::{Matrix, MatrixMut, MatrixRef, ShapeError};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One GEMM operand: a row-major matrix, read as itself or as its transpose.
 #[derive(Clone, Copy, Debug)]
@@ -122,34 +124,9 @@ pub enum KernelChoice {
 /// Per-call settings; `Default` means "global thread count, best kernel".
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GemmConfig {
-    /// Threads to use; `None` uses [`threads()`].
+    /// Threads to use; `None` uses [`threads()`](crate::threads).
     pub threads: Option<usize>,
     pub kernel: KernelChoice,
-}
-
-/// 0 means "not set": use the machine's available parallelism.
-static THREADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Sets the number of threads GEMM may use (at least 1).
-pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// The number of threads GEMM uses by default: the value given to
-/// [`set_threads`], or else the machine's available parallelism.
-pub fn threads() -> usize {
-    match THREADS.load(Ordering::Relaxed) {
-        0 => machine_parallelism(),
-        n => n,
-    }
-}
-
-/// `available_parallelism` reads cgroup files (about 50 us and several
-/// allocations here), far too slow to ask on every GEMM call of a training
-/// step, so it is asked once.
-pub(crate) fn machine_parallelism() -> usize {
-    static CACHED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CACHED.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// `C = act(alpha * op(A) * op(B) + beta * C + bias)` with default settings.
@@ -212,10 +189,10 @@ pub fn gemm_with<'a>(
         gemv::row_times_matrix(x, b_storage, b.transposed, c.row_mut(0), &store, kernel);
         return Ok(());
     }
-    let problem = blocked::Problem {
+    let problem = problem::Problem {
         a,
         b,
-        c: blocked::OutputMatrix {
+        c: problem::OutputMatrix {
             ptr: c.as_mut_slice().as_mut_ptr(),
             rows,
             cols,
@@ -226,10 +203,10 @@ pub fn gemm_with<'a>(
         relu,
         kernel: kernel::Microkernel::select(config.kernel),
     };
-    let threads = config.threads.unwrap_or_else(threads).max(1);
+    let threads = config.threads.unwrap_or_else(crate::threads).max(1);
     #[cfg(target_arch = "x86_64")]
     if dots::fits(&problem) {
-        dots::gemm_dots(&problem, blocked::threads_for(&problem, threads));
+        dots::gemm_dots(&problem, problem::threads_for(&problem, threads));
         return Ok(());
     }
     blocked::gemm_blocked(&problem, threads);

@@ -13,8 +13,8 @@ pub mod pytorch;
 use crate::cli::{ExportArgs, InfoArgs};
 use crate::config::DataSource;
 use crate::error::Error;
-use crate::evaluate::PIXELS;
-use mnist_data::{Batch, BatchOptions, Batches, Dataset};
+use crate::evaluate::{model_pixels, PIXELS};
+use mnist_data::{Batch, BatchOptions, Batches, Dataset, Pixels};
 use nn::{Activation, LayerSpec, ModelSpec, Sequential, Shape};
 use std::path::Path;
 
@@ -22,6 +22,7 @@ use std::path::Path;
 pub fn export_command(args: &ExportArgs) -> Result<(), Error> {
     let loaded = crate::model_file::load(&args.model, args.arch.as_deref())?;
     let (mut model, metadata) = (loaded.model, loaded.metadata);
+    only_scaled_pixels(&metadata, &loaded.file, "ONNX")?;
     let test = if args.measure {
         let test = DataSource::from_args(&args.source)
             .load(args.source.limit)?
@@ -58,6 +59,7 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
     };
     let (model, metadata) = (loaded.model, loaded.metadata);
     if args.pytorch {
+        only_scaled_pixels(&metadata, &loaded.file, "PyTorch source")?;
         let weights = loaded.file.display().to_string();
         return crate::write_stdout(format_args!("{}", pytorch::source(model.spec(), &weights)));
     }
@@ -70,6 +72,27 @@ pub fn info_command(args: &InfoArgs) -> Result<(), Error> {
         crate::write_stdout(format_args!("{}: {value}\n", key.replace('_', " ")))?;
     }
     Ok(())
+}
+
+/// The exported graph and the PyTorch source scale pixels by 1/255 (see
+/// `onnx.rs` and `pytorch.rs`): a model that wants other inputs is refused
+/// rather than exported to give wrong answers.
+fn only_scaled_pixels(
+    metadata: &std::collections::BTreeMap<String, String>,
+    path: &Path,
+    what: &str,
+) -> Result<(), Error> {
+    let pixels = model_pixels(metadata, path)?;
+    if pixels == PIXELS {
+        return Ok(());
+    }
+    Err(Error::model(
+        path,
+        format!(
+            "it takes {} pixels; {what} export handles models of pixels / 255 only",
+            pixels.to_metadata()
+        ),
+    ))
 }
 
 /// The model-card entries of a trained model's metadata that `info_text`
@@ -88,10 +111,15 @@ const TRAINING_CARD_KEYS: &[&str] = &[
 
 /// Writes the model's outputs (evaluation mode) for every image of `set`,
 /// in order, as a NumPy `.npy` file of float32 `[N, O]`.
-pub fn dump_outputs(model: &mut Sequential, set: &Dataset, path: &Path) -> Result<(), Error> {
+pub fn dump_outputs(
+    model: &mut Sequential,
+    set: &Dataset,
+    pixels: Pixels,
+    path: &Path,
+) -> Result<(), Error> {
     let options = BatchOptions {
         batch_size: model.predict_rows(),
-        pixels: PIXELS,
+        pixels,
         ..BatchOptions::default()
     };
     let mut batches = Batches::new(set, options).map_err(|e| Error::Data(e.to_string()))?;

@@ -153,7 +153,7 @@ fn predict(catalogue: &Catalogue, request: &Request) -> Response {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let name = Path::new("the uploaded picture");
-    match crate::recognise::recognise(&mut model, &request.body, name) {
+    match crate::recognise::recognise(&mut model, entry.pixels, &request.body, name) {
         Ok(recognition) => {
             drop(model);
             Response::json(&PredictAnswer {

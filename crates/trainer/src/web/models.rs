@@ -22,6 +22,8 @@ pub struct Entry {
     pub parameters: usize,
     /// From the run's metrics or the model card, when recorded.
     pub test_accuracy: Option<f32>,
+    /// How the model's inputs are made (the file's `input_pixels`).
+    pub pixels: mnist_data::Pixels,
     /// Inference needs `&mut` (the model reuses its buffers): one request at a time.
     pub model: Mutex<Sequential>,
 }
@@ -152,8 +154,11 @@ impl Catalogue {
 
 fn load(path: &Path, id: String, arch: Option<&str>) -> Result<Entry, Error> {
     let crate::model_file::LoadedModel {
-        model, metadata, ..
+        model,
+        metadata,
+        file,
     } = crate::model_file::load(path, arch)?;
+    let pixels = crate::evaluate::model_pixels(&metadata, &file)?;
     let test_accuracy =
         crate::export::recorded_test_result(path, &metadata).map(|result| result.accuracy);
     Ok(Entry {
@@ -161,6 +166,7 @@ fn load(path: &Path, id: String, arch: Option<&str>) -> Result<Entry, Error> {
         architecture: model.spec().summary(),
         parameters: model.parameter_count(),
         test_accuracy,
+        pixels,
         model: Mutex::new(model),
     })
 }

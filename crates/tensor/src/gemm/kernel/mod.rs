@@ -84,9 +84,8 @@ macro_rules! store_accumulators {
             // A whole tile in straight-line code for its store's options
             // (`beta`, bias, ReLU: eight copies). Decided per vector, their
             // branches kept the accumulators from staying in registers and
-            // were most of a call's fixed cost: AVX-512 over packed strips
-            // in L1, best of 21, 99-104 -> 108-116 GFLOP/s at kc = 100 and
-            // 108-113 -> 112-117 at kc = 262.
+            // were most of a call's fixed cost (figures in BENCHMARKS.md,
+            // "Measurements behind the code").
             macro_rules! store_whole_tile {
                 ($beta:expr, $bias:expr, $relu:expr) => {{
                     let store = &TileStore {
@@ -359,9 +358,8 @@ impl Microkernel {
 /// end. Also when beta = 0 and nothing of C is read: a store to a line not
 /// in cache must fetch the line first all the same. In a training step C is
 /// rarely in cache (a weight gradient was last touched by the previous
-/// step's optimizer), and there this took `dW = dY^T X` of 784-512-256-10 at
-/// 1 thread from 1313-1420 to 1186-1294 us (512 x 128 x 784), and from
-/// 476-516 to 375-413 us (256 x 128 x 512); runs alternating two builds.
+/// step's optimizer), which is where this pays (figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_tile(out: TileOut) {

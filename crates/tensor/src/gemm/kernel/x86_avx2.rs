@@ -91,7 +91,7 @@ unsafe fn half<const NARROW: bool>(
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
         ($p:expr) => {
-            // SAFETY (for the whole macro): the loops below only expand it
+            // SAFETY: (for the whole macro) the loops below only expand it
             // for steps `< kc`, so `b + NR p .. + 16` and `a + 6p .. + 6` lie
             // inside the strips, whose lengths the caller guarantees.
             unsafe {

@@ -7,8 +7,8 @@
 //! FMAs of 16 lanes: half the instructions and loads of the AVX2 kernel per
 //! multiply-add. On a Zen 4, whose 512-bit FMAs take two passes through the
 //! 256-bit units, the peak is the same, but the AVX2 kernel's loads hold it
-//! to ~90% of it where this one reaches ~97% (a loop over packed strips in
-//! L1/L2: 104 vs 113 GFLOP/s).
+//! further below that peak than this one's (figures in BENCHMARKS.md,
+//! "Measurements behind the code").
 //!
 //! `VECTORS` = 1 compiles a 6 x 16 variant for edge strips of at most 16
 //! valid columns, which skips the zero-padded half of the B strip. (Strips
@@ -50,7 +50,7 @@ pub(super) unsafe fn kernel<const ROWS: usize, const VECTORS: usize>(
     // One rank-1 update: offset `$p` steps ahead of the current pointers.
     macro_rules! rank1 {
         ($p:expr) => {
-            // SAFETY (for the whole macro): the loops below only expand it
+            // SAFETY: (for the whole macro) the loops below only expand it
             // for steps `< kc`, so `b + NR p .. + 16 VECTORS` and `a + MR p
             // .. + ROWS` lie inside the strips, whose lengths the caller
             // guarantees.

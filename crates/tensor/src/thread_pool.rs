@@ -1,5 +1,7 @@
-//! A small persistent pool of worker threads for GEMM (and, through
-//! [`crate::parallel`], for other work of a training step).
+//! How many threads the crate uses ([`threads`], [`set_threads`]), and the
+//! small persistent pool of worker threads that runs them, for GEMM and,
+//! through [`crate::parallel`], for other work of a training step (the
+//! optimizer's update, the batch gather of `mnist-data`).
 //!
 //! Why not `std::thread::scope` per call: the MLP's GEMMs take 0.1 to 1 ms
 //! and run thousands of times a second, while spawning and joining a thread
@@ -12,10 +14,10 @@
 //! unclaimed part until none is left, so a worker that is late (parked, or
 //! its core busy with another program) costs nothing: the caller runs its
 //! part. With parts assigned to threads, and one core kept busy by another
-//! program, two-thread training of 784-100-10 ran at 60-77k samples/s (one
-//! thread alone: ~190k), the caller spinning while the worker waited for a
-//! core; with claimed parts, 93-124k. The caller always takes part 0 first,
-//! so a split gives each thread the same share from one call to the next.
+//! program, two threads trained slower than one, the caller spinning while
+//! the worker waited for a core (figures in BENCHMARKS.md, "Measurements
+//! behind the code"). The caller always takes part 0 first, so a split
+//! gives each thread the same share from one call to the next.
 //!
 //! One caller at a time owns the pool; a concurrent caller (tests run in
 //! parallel, say) falls back to scoped threads, which is correct, only slower.
@@ -24,6 +26,31 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::{Duration, Instant};
+
+/// 0 means "not set": use the machine's available parallelism.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the number of threads GEMM may use (at least 1).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads GEMM uses by default: the value given to
+/// [`set_threads`], or else the machine's available parallelism.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => machine_parallelism(),
+        n => n,
+    }
+}
+
+/// `available_parallelism` reads cgroup files (about 50 us and several
+/// allocations here), far too slow to ask on every GEMM call of a training
+/// step, so it is asked once.
+pub(crate) fn machine_parallelism() -> usize {
+    static CACHED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CACHED.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// How long an idle worker spins before parking: long enough to catch the
 /// next GEMM of a training step (the layers in between take microseconds),
@@ -156,7 +183,7 @@ impl Pool {
         );
         // More threads than cores only take turns on them (and spin while
         // they wait): extra parts are claimed by the threads there are.
-        let helpers = (parts - 1).min(super::machine_parallelism().saturating_sub(1));
+        let helpers = (parts - 1).min(machine_parallelism().saturating_sub(1));
         while self.workers < helpers {
             let shared = Arc::clone(&self.shared);
             let index = self.workers;
