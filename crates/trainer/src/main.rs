@@ -25,6 +25,7 @@ mod train; // set-up and the loop
 // What a person opens afterwards, and their own pictures.
 mod files; // atomic writes, run folders
 mod picture; // a photo or drawing -> MNIST's 28x28
+mod predict; // the digits in a person's pictures, read by a model
 mod report; // metrics.jsonl and the SVG plots
 
 // For other tools.
@@ -33,13 +34,13 @@ mod export; // ONNX, PyTorch source, the model card
 mod fuzz; // every reader of outside bytes, against mutated inputs
 
 use clap::Parser;
-use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
+use cli::{Cli, Command, DataArgs, EvalArgs, TrainArgs};
 use config::{DataSource, CLASSES, INPUTS};
 use error::Error;
 use nn::Sequential;
 use serde::Serialize;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -108,7 +109,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         None => train_command(&TrainArgs::default()),
         Some(Command::Train(args)) => train_command(&args),
         Some(Command::Eval(args)) => eval_command(&args),
-        Some(Command::Predict(args)) => predict_command(&args),
+        Some(Command::Predict(args)) => predict::predict_command(&args),
         Some(Command::Data(args)) => data_command(&args),
         Some(Command::Export(args)) => export::export_command(&args),
         Some(Command::Info(args)) => export::info_command(&args),
@@ -213,87 +214,6 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         print_json(&report)?;
     } else {
         outln!("{}", report.to_text())?;
-    }
-    Ok(())
-}
-
-/// One picture's entry in `predict --json`: its prediction, or why there
-/// is none (so one bad picture does not cost the others their answers).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Prediction {
-    Digit {
-        file: PathBuf,
-        digit: usize,
-        probabilities: Vec<f32>,
-    },
-    Failed {
-        file: PathBuf,
-        error: String,
-    },
-}
-
-fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let mut model = load_model(&args.model)?;
-    let mut predictions = Vec::new();
-    let mut failed = 0;
-    for path in &args.images {
-        let pixels = match picture::load_digit(path) {
-            Ok(pixels) => pixels,
-            Err(e) if args.json => {
-                failed += 1;
-                predictions.push(Prediction::Failed {
-                    file: path.clone(),
-                    error: one_line(&e.to_string()),
-                });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let input = tensor::Matrix::from_vec(1, INPUTS, pixels).map_err(nn::NnError::from)?;
-        let probabilities = model.predict_proba(input.view())?.into_vec();
-        let digit = tensor::ops::argmax(&probabilities);
-        if !args.json {
-            let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
-            ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
-            let top: Vec<String> = ranked[..3]
-                .iter()
-                .map(|&d| format!("{d}: {:.1}%", 100.0 * probabilities[d]))
-                .collect();
-            outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
-        }
-        if args.show {
-            let pixels: Vec<u8> = input
-                .as_slice()
-                .iter()
-                .map(|v| (v * 255.0).round() as u8)
-                .collect();
-            let drawing = mnist_data::render_ascii(&pixels, picture::SIDE);
-            // With --json, stdout holds only the JSON object.
-            if args.json {
-                let _ = write!(std::io::stderr(), "{drawing}");
-            } else {
-                out!("{drawing}")?;
-            }
-        }
-        predictions.push(Prediction::Digit {
-            file: path.clone(),
-            digit,
-            probabilities,
-        });
-    }
-    if args.json {
-        #[derive(Serialize)]
-        struct Predictions {
-            predictions: Vec<Prediction>,
-        }
-        print_json(&Predictions { predictions })?;
-    }
-    if failed > 0 {
-        return Err(Error::PicturesFailed {
-            failed,
-            total: args.images.len(),
-        });
     }
     Ok(())
 }

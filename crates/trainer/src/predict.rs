@@ -1,0 +1,373 @@
+//! `trainer predict`: the digits in a person's pictures, read by a model.
+//!
+//! [`read_picture`] is the whole pipeline for one picture's bytes (decode,
+//! find the digits, prepare each as MNIST was, classify, judge confidence)
+//! and [`PictureReport`] is what `predict --json` says about it: one path
+//! for the command line and for anything else that reads pictures.
+
+use crate::cli::PredictArgs;
+use crate::config::INPUTS;
+use crate::error::Error;
+use crate::picture::{self, PictureDigits, PixelBox, SIDE};
+use nn::Sequential;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A digit whose most likely class has a lower probability than this is
+/// reported as uncertain ("not sure", `"confident": false`), never as a
+/// plain answer. On MNIST's own test set the default model is this sure of
+/// 99% of its answers; on realistic photos, see crates/trainer/README.md.
+pub const CONFIDENT_PROBABILITY: f32 = 0.8;
+
+/// One digit of a picture as the model read it.
+#[derive(Clone, Debug)]
+pub struct DigitReading {
+    pub digit: usize,
+    pub probabilities: Vec<f32>,
+    /// Where it is, in the picture's pixels.
+    pub bounds: PixelBox,
+    /// The 28x28 input the model saw (0 background, 1 ink).
+    pub input: Vec<f32>,
+}
+
+impl DigitReading {
+    pub fn confident(&self) -> bool {
+        self.probabilities[self.digit] >= CONFIDENT_PROBABILITY
+    }
+
+    /// The `count` most likely digits, most likely first.
+    fn ranked(&self, count: usize) -> Vec<usize> {
+        let mut ranked: Vec<usize> = (0..self.probabilities.len()).collect();
+        ranked.sort_by(|&a, &b| self.probabilities[b].total_cmp(&self.probabilities[a]));
+        ranked.truncate(count);
+        ranked
+    }
+
+    /// "7: 99.1%, 1: 0.5%, 2: 0.1%"
+    fn top_three(&self) -> String {
+        let top: Vec<String> = self
+            .ranked(3)
+            .iter()
+            .map(|&d| format!("{d}: {:.1}%", 100.0 * self.probabilities[d]))
+            .collect();
+        top.join(", ")
+    }
+}
+
+/// The digits of one picture, left to right.
+#[derive(Clone, Debug)]
+pub struct Reading {
+    pub found: PictureDigits,
+    pub digits: Vec<DigitReading>,
+}
+
+impl Reading {
+    /// The number as text: each digit's most likely class.
+    pub fn text(&self) -> String {
+        self.digits.iter().map(|d| d.digit.to_string()).collect()
+    }
+
+    pub fn confident(&self) -> bool {
+        self.digits.iter().all(DigitReading::confident)
+    }
+}
+
+/// Reads the digits in a picture's bytes (PNG or JPEG): the pipeline of
+/// `trainer predict` for one picture. The error says why there is no
+/// answer: "no digit found: ..." for a picture without one (see
+/// [`is_no_digit`]), or what is wrong with the bytes.
+pub fn read_picture(model: &mut Sequential, bytes: &[u8]) -> Result<Reading, String> {
+    let found = picture::read_digits(bytes)?;
+    let inputs: Vec<f32> = found
+        .digits
+        .iter()
+        .flat_map(|d| d.input.iter().copied())
+        .collect();
+    let batch = tensor::Matrix::from_vec(found.digits.len(), INPUTS, inputs)
+        .map_err(|e| format!("cannot classify: {e}"))?;
+    let probabilities = model
+        .predict_proba(batch.view())
+        .map_err(|e| format!("cannot classify: {e}"))?;
+    let digits = found
+        .digits
+        .iter()
+        .zip(probabilities.as_slice().chunks_exact(probabilities.cols()))
+        .map(|(prepared, probabilities)| DigitReading {
+            digit: tensor::ops::argmax(probabilities),
+            probabilities: probabilities.to_vec(),
+            bounds: prepared.bounds,
+            input: prepared.input.clone(),
+        })
+        .collect();
+    Ok(Reading { found, digits })
+}
+
+/// Whether an error of [`read_picture`] means the picture was read but
+/// holds no digit (a blank page, only lines or specks).
+pub fn is_no_digit(error: &str) -> bool {
+    error.starts_with("no digit found")
+}
+
+/// What `predict --json` says about one picture (without its file name).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum PictureReport {
+    Read {
+        /// The digits, left to right, each its most likely class.
+        text: String,
+        /// Every digit at least `CONFIDENT_PROBABILITY` sure.
+        confident: bool,
+        /// For a single digit, as before numbers were read: the digit and
+        /// its ten probabilities.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        digit: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        probabilities: Option<Vec<f32>>,
+        digits: Vec<DigitReport>,
+    },
+    Failed {
+        error: String,
+        /// True when the picture was read and holds no digit.
+        no_digit: bool,
+    },
+}
+
+#[derive(Serialize)]
+pub struct DigitReport {
+    digit: usize,
+    probabilities: Vec<f32>,
+    /// `[x, y, width, height]` in the picture's pixels.
+    #[serde(rename = "box")]
+    bounds: [usize; 4],
+    confident: bool,
+}
+
+impl PictureReport {
+    pub fn new(result: &Result<Reading, String>) -> PictureReport {
+        match result {
+            Err(error) => PictureReport::Failed {
+                error: crate::one_line(error),
+                no_digit: is_no_digit(error),
+            },
+            Ok(reading) => {
+                let single = (reading.digits.len() == 1).then(|| &reading.digits[0]);
+                PictureReport::Read {
+                    text: reading.text(),
+                    confident: reading.confident(),
+                    digit: single.map(|d| d.digit),
+                    probabilities: single.map(|d| d.probabilities.clone()),
+                    digits: reading
+                        .digits
+                        .iter()
+                        .map(|d| DigitReport {
+                            digit: d.digit,
+                            probabilities: d.probabilities.clone(),
+                            bounds: [d.bounds.x, d.bounds.y, d.bounds.width, d.bounds.height],
+                            confident: d.confident(),
+                        })
+                        .collect(),
+                }
+            }
+        }
+    }
+}
+
+/// One picture's entry in `predict --json`.
+#[derive(Serialize)]
+struct Prediction {
+    file: PathBuf,
+    #[serde(flatten)]
+    report: PictureReport,
+}
+
+pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
+    let mut model = crate::load_model(&args.model)?;
+    if let Some(dir) = &args.save_inputs {
+        crate::files::create_dir(dir)?;
+    }
+    let mut predictions = Vec::new();
+    let mut failed = 0;
+    for path in &args.images {
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_PICTURE_BYTES, "a picture");
+        let result = match bytes {
+            Ok(bytes) => read_picture(&mut model, &bytes),
+            Err(e) if args.json => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let reading = match &result {
+            Ok(reading) => reading,
+            Err(problem) if !args.json => {
+                return Err(Error::Picture {
+                    path: path.clone(),
+                    problem: problem.clone(),
+                })
+            }
+            Err(_) => {
+                failed += 1;
+                predictions.push(Prediction {
+                    file: path.clone(),
+                    report: PictureReport::new(&result),
+                });
+                continue;
+            }
+        };
+        if !args.json {
+            crate::write_stdout(format_args!("{}\n", describe(path, reading)))?;
+        }
+        if args.show {
+            let drawing = show(reading);
+            // With --json, stdout holds only the JSON object.
+            if args.json {
+                use std::io::Write;
+                let _ = write!(std::io::stderr(), "{drawing}");
+            } else {
+                crate::write_stdout(format_args!("{drawing}"))?;
+            }
+        }
+        if let Some(dir) = &args.save_inputs {
+            save_inputs(dir, path, reading)?;
+        }
+        predictions.push(Prediction {
+            file: path.clone(),
+            report: PictureReport::new(&result),
+        });
+    }
+    if args.json {
+        #[derive(Serialize)]
+        struct Predictions {
+            predictions: Vec<Prediction>,
+        }
+        crate::print_json(&Predictions { predictions })?;
+    }
+    if failed > 0 {
+        return Err(Error::PicturesFailed {
+            failed,
+            total: args.images.len(),
+        });
+    }
+    Ok(())
+}
+
+/// `seven.png: 7  (7: 99.1%, 1: 0.5%, 2: 0.1%)` for a digit; for a number,
+/// the number and a line per digit; "?" and "not sure" where the model is.
+fn describe(path: &Path, reading: &Reading) -> String {
+    let file = path.display();
+    let mark = |d: &DigitReading| if d.confident() { "" } else { "?" };
+    let doubt = |d: &DigitReading| if d.confident() { "" } else { "not sure: " };
+    if let [digit] = &reading.digits[..] {
+        return format!(
+            "{file}: {}{}  ({}{})",
+            digit.digit,
+            mark(digit),
+            doubt(digit),
+            digit.top_three()
+        );
+    }
+    let unsure = reading.digits.iter().filter(|d| !d.confident()).count();
+    let mut text = format!(
+        "{file}: {}  ({} digits",
+        reading.text(),
+        reading.digits.len()
+    );
+    if unsure > 0 {
+        text += &format!(", not sure of {unsure}");
+    }
+    text += ")";
+    for (i, d) in reading.digits.iter().enumerate() {
+        let b = d.bounds;
+        text += &format!(
+            "\n  digit {}: {}{}  ({}{})  at x {}, y {}, {}x{}",
+            i + 1,
+            d.digit,
+            mark(d),
+            doubt(d),
+            d.top_three(),
+            b.x,
+            b.y,
+            b.width,
+            b.height
+        );
+    }
+    text
+}
+
+/// Columns of the small version of the picture `--show` draws.
+const SHOW_COLUMNS: usize = 64;
+
+/// The picture, small, with a box around each digit found and its reading
+/// at the box's corner; then each 28x28 input side by side.
+fn show(reading: &Reading) -> String {
+    let searched = &reading.found.searched;
+    let columns = SHOW_COLUMNS.min(searched.width);
+    // Terminal cells are about twice as tall as wide.
+    let rows = ((searched.height * columns) as f64 / (2.0 * searched.width as f64))
+        .round()
+        .max(1.0) as usize;
+    let small = picture::resize(searched, columns, rows);
+    let darkness: Vec<u8> = small
+        .pixels
+        .iter()
+        .map(|v| ((1.0 - v) * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    let drawing = mnist_data::render_ascii(&darkness, columns);
+    let mut cells: Vec<Vec<char>> = drawing.lines().map(|l| l.chars().collect()).collect();
+    let (scale_x, scale_y) = (
+        reading.found.width as f64 / columns as f64,
+        reading.found.height as f64 / rows as f64,
+    );
+    for d in &reading.digits {
+        let b = d.bounds;
+        let column = |x: usize| ((x as f64 / scale_x) as usize).min(columns - 1);
+        let row = |y: usize| ((y as f64 / scale_y) as usize).min(rows - 1);
+        let (x0, x1) = (column(b.x), column(b.x + b.width));
+        let (y0, y1) = (row(b.y), row(b.y + b.height));
+        for x in x0..=x1 {
+            cells[y0][x] = '-';
+            cells[y1][x] = '-';
+        }
+        for line in &mut cells[y0..=y1] {
+            line[x0] = '|';
+            line[x1] = '|';
+        }
+        cells[y0][x0] = char::from_digit(d.digit as u32, 10).unwrap_or('?');
+    }
+    let mut text = String::new();
+    for line in cells {
+        text.extend(line);
+        text.push('\n');
+    }
+    // The inputs, side by side.
+    let inputs: Vec<String> = reading
+        .digits
+        .iter()
+        .map(|d| {
+            let pixels: Vec<u8> = d.input.iter().map(|v| (v * 255.0).round() as u8).collect();
+            mnist_data::render_ascii(&pixels, SIDE)
+        })
+        .collect();
+    let drawn: Vec<Vec<&str>> = inputs.iter().map(|i| i.lines().collect()).collect();
+    for row in 0..SIDE {
+        let line: Vec<&str> = drawn.iter().map(|d| d[row]).collect();
+        text += &line.join("  ");
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes each digit's 28x28 input as `<picture name>-<n>.png` in `dir`.
+fn save_inputs(dir: &Path, picture_path: &Path, reading: &Reading) -> Result<(), Error> {
+    let stem = picture_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "picture".into());
+    for (i, d) in reading.digits.iter().enumerate() {
+        let pixels: Vec<u8> = d
+            .input
+            .iter()
+            .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let png = picture::encode_grey_png(SIDE, SIDE, &pixels);
+        crate::files::write_atomic(&dir.join(format!("{stem}-{}.png", i + 1)), &png)?;
+    }
+    Ok(())
+}
