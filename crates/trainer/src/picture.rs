@@ -56,7 +56,9 @@ pub struct PictureDigits {
     /// The picture as searched (grey, at most `WORKING_SIDE` a side), to
     /// draw what was found on.
     pub searched: GreyImage,
-    pub digits: Vec<PreparedDigit>,
+    /// Each mark of the row, left to right, and the ways it can be read
+    /// (see [`find::Mark`]): the first as its shape suggests.
+    pub marks: Vec<Vec<Vec<PreparedDigit>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,18 +73,27 @@ pub struct PreparedDigit {
 pub fn read_digits(bytes: &[u8]) -> Result<PictureDigits, String> {
     let (searched, width, height) = decode_at_most(bytes, find::WORKING_SIDE)?;
     let scale = width as f64 / searched.width as f64;
-    let digits = find::find_digits(&searched, scale)?
+    let marks = find::find_marks(&searched, scale)?
         .into_iter()
-        .map(|found| PreparedDigit {
-            input: prepare(&found.ink),
-            bounds: found.bounds,
+        .map(|mark| {
+            mark.ways
+                .iter()
+                .map(|way| {
+                    way.iter()
+                        .map(|found| PreparedDigit {
+                            input: prepare(&found.ink),
+                            bounds: found.bounds,
+                        })
+                        .collect()
+                })
+                .collect()
         })
         .collect();
     Ok(PictureDigits {
         width,
         height,
         searched,
-        digits,
+        marks,
     })
 }
 

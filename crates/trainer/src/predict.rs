@@ -78,18 +78,49 @@ impl Reading {
 /// [`is_no_digit`]), or what is wrong with the bytes.
 pub fn read_picture(model: &mut Sequential, bytes: &[u8]) -> Result<Reading, String> {
     let found = picture::read_digits(bytes)?;
-    let inputs: Vec<f32> = found
-        .digits
+    let mut digits = Vec::new();
+    for ways in &found.marks {
+        let mut best: Option<(f32, Vec<DigitReading>)> = None;
+        for (i, way) in ways.iter().enumerate() {
+            let readings = classify(model, way)?;
+            // The mean log-probability of the way's digits; the way its
+            // shape suggests is preferred unless another reads clearly better.
+            let mut score = readings
+                .iter()
+                .map(|d| d.probabilities[d.digit].max(1e-9).ln())
+                .sum::<f32>()
+                / readings.len() as f32;
+            if i == 0 {
+                score += SHAPE_PREFERENCE;
+            }
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, readings));
+            }
+        }
+        digits.extend(best.map(|(_, readings)| readings).unwrap_or_default());
+    }
+    Ok(Reading { found, digits })
+}
+
+/// How much more likely (as a log-probability per digit) another way of
+/// cutting a mark into digits must read than the way its shape suggests.
+const SHAPE_PREFERENCE: f32 = 0.3;
+
+/// The model's reading of each prepared digit.
+fn classify(
+    model: &mut Sequential,
+    digits: &[picture::PreparedDigit],
+) -> Result<Vec<DigitReading>, String> {
+    let inputs: Vec<f32> = digits
         .iter()
         .flat_map(|d| d.input.iter().copied())
         .collect();
-    let batch = tensor::Matrix::from_vec(found.digits.len(), INPUTS, inputs)
+    let batch = tensor::Matrix::from_vec(digits.len(), INPUTS, inputs)
         .map_err(|e| format!("cannot classify: {e}"))?;
     let probabilities = model
         .predict_proba(batch.view())
         .map_err(|e| format!("cannot classify: {e}"))?;
-    let digits = found
-        .digits
+    Ok(digits
         .iter()
         .zip(probabilities.as_slice().chunks_exact(probabilities.cols()))
         .map(|(prepared, probabilities)| DigitReading {
@@ -98,8 +129,7 @@ pub fn read_picture(model: &mut Sequential, bytes: &[u8]) -> Result<Reading, Str
             bounds: prepared.bounds,
             input: prepared.input.clone(),
         })
-        .collect();
-    Ok(Reading { found, digits })
+        .collect())
 }
 
 /// Whether an error of [`read_picture`] means the picture was read but

@@ -28,7 +28,7 @@ use super::GreyImage;
 /// tall in a 4000-pixel photo to keep 20 pixels.
 pub const WORKING_SIDE: usize = 2048;
 /// Cells per side of the grid the paper's brightness is estimated on.
-const LIGHT_GRID: usize = 64;
+const LIGHT_GRID: usize = 128;
 /// Cells of the closing's radius: strokes up to twice as wide (a quarter
 /// of the picture's long side: a digit filling the picture has strokes a
 /// sixth as wide) are taken for ink, not for shadow.
@@ -39,8 +39,12 @@ const NOISE_WIDTHS: f32 = 5.0;
 const MIN_INK_DARKNESS: f32 = 0.05;
 /// A mark's darkest pixels must stand out from the paper by this much.
 const MIN_CONTRAST: f32 = 0.15;
+/// A mark of pen or pencil is on average at least this dark where it is
+/// ink (black ink measures 0.6-0.9, blue 0.5-0.7); the faint smear along a
+/// shadow's edge or a pale printed line is lighter.
+const MIN_MEAN_DARKNESS: f32 = 0.25;
 /// A digit is at least this many working pixels tall...
-const MIN_DIGIT_PIXELS: usize = 8;
+const MIN_DIGIT_PIXELS: usize = 12;
 /// ...and this fraction of the picture's short side (dust is smaller).
 const MIN_DIGIT_FRACTION: f64 = 0.012;
 /// Marks this much shorter than the tallest digit are specks, unless they
@@ -59,6 +63,10 @@ const WIDEST_LONE_DIGIT: f64 = 1.5;
 /// Marks at most this many digit heights apart, side by side, are one
 /// digit whose stroke the threshold broke (a pixel of MNIST's 20).
 const BROKEN_STROKE_GAP: f64 = 0.06;
+/// Most single digits are narrower than this many heights.
+const WIDE_DIGIT: f64 = 0.9;
+/// A digit cut from touching ones is at least this many heights wide.
+const NARROWEST_DIGIT: f64 = 0.3;
 /// The width of a typical digit, as a fraction of its height (MNIST's
 /// digits other than 1 measure 0.5-0.9).
 const TYPICAL_DIGIT_WIDTH: f64 = 0.7;
@@ -95,8 +103,18 @@ pub struct FoundDigit {
     pub bounds: PixelBox,
 }
 
-/// The digits of a picture, left to right, or why there are none.
-pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<FoundDigit>, String> {
+/// One mark of a row and the ways it can be read, each a list of digits:
+/// the first as its shape suggests (one digit, or several touching ones if
+/// it is too wide for one), the others cut into other numbers of digits,
+/// for a reader that can tell which reads best.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub ways: Vec<Vec<FoundDigit>>,
+}
+
+/// The marks of a picture's row of digits, left to right, or why there
+/// are none.
+pub fn find_marks(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Mark>, String> {
     let oriented = if is_light_on_dark(image) {
         GreyImage {
             width: image.width,
@@ -110,10 +128,15 @@ pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Found
     let (width, height) = (darkness.width, darkness.height);
     let (noise_floor, threshold) = ink_threshold(&darkness)?;
     let (labels, components) = marks_of_ink(&darkness, noise_floor, threshold);
-    let min_digit_height =
-        MIN_DIGIT_PIXELS.max((MIN_DIGIT_FRACTION * width.min(height) as f64).ceil() as usize);
+    let min_digit_height = MIN_DIGIT_PIXELS
+        .max((MIN_DIGIT_FRACTION * width.min(height) as f64).ceil() as usize)
+        .min(height);
     let marks: Vec<usize> = (0..components.len())
-        .filter(|&c| !is_line_or_edge(&components[c], width, height))
+        .filter(|&c| {
+            let mark = &components[c];
+            !is_line_or_edge(mark, width, height)
+                && mark.mass >= MIN_MEAN_DARKNESS * mark.area as f32
+        })
         .collect();
     let Some(&biggest) = marks
         .iter()
@@ -121,7 +144,7 @@ pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Found
     else {
         return Err("no digit found: only lines or edges, no handwriting".into());
     };
-    if components[biggest].height() < min_digit_height.min(height) {
+    if components[biggest].height() < min_digit_height {
         return Err("no digit found: only specks, nothing the size of a digit".into());
     }
     if components[biggest].darkest < MIN_CONTRAST {
@@ -139,20 +162,42 @@ pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Found
     };
     let mut found = Vec::new();
     for glyph in &glyphs {
-        for (x0, x1) in cut_touching_digits(&glyph, typical_width(&glyphs, &glyph), &labels, width)
-        {
-            if let Some((ink, bounds)) = glyph_ink(&glyph, x0, x1, &labels, &darkness, threshold) {
-                found.push(FoundDigit {
-                    ink,
-                    bounds: bounds.scaled(scale_to_picture),
-                });
+        let others = typical_width(&glyphs, glyph);
+        let by_shape = pieces_by_shape(glyph, others);
+        let mut ways = Vec::new();
+        for pieces in std::iter::once(by_shape).chain(other_pieces(glyph, others, by_shape)) {
+            let mut way = Vec::new();
+            for (x0, x1) in cut_touching_digits(glyph, pieces, &labels, width) {
+                let ink = glyph_ink(glyph, x0, x1, &labels, &darkness, threshold);
+                if let Some((ink, bounds)) = ink.filter(|(_, b)| b.height >= min_digit_height) {
+                    way.push(FoundDigit {
+                        ink,
+                        bounds: bounds.scaled(scale_to_picture),
+                    });
+                }
             }
+            if !way.is_empty() {
+                ways.push(way);
+            }
+        }
+        if !ways.is_empty() {
+            found.push(Mark { ways });
         }
     }
     if found.is_empty() {
         return Err("no digit found".into());
     }
     Ok(found)
+}
+
+/// The digits of a picture, left to right, each mark read as its shape
+/// suggests.
+#[cfg(test)]
+pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<FoundDigit>, String> {
+    Ok(find_marks(image, scale_to_picture)?
+        .into_iter()
+        .flat_map(|mark| mark.ways.into_iter().next().unwrap_or_default())
+        .collect())
 }
 
 /// Fraction of pixels at or below `value`, bucketed: enough for
@@ -228,8 +273,13 @@ impl Histogram {
     }
 }
 
-/// Ink is the minority: in dark ink on light paper the typical pixel is
-/// nearer the brightest than the darkest.
+/// Ink is the minority, and stands out from the paper around it. Light ink
+/// on dark paper when both say so (dark on light, by far the more common,
+/// otherwise): the typical pixel is nearer the darkest than the brightest
+/// (a thick digit can fill the surroundings below), and pixels far brighter
+/// than their surroundings (the median of a cell an eighth of the picture
+/// wide, where light and shadow are about even) outweigh those far darker
+/// (a bright patch of light on a blank page is an extreme, not ink).
 fn is_light_on_dark(image: &GreyImage) -> bool {
     let histogram = Histogram::of(image.pixels.iter().copied(), 0.0, 1.0);
     let (darkest, typical, brightest) = (
@@ -237,7 +287,59 @@ fn is_light_on_dark(image: &GreyImage) -> bool {
         histogram.quantile(0.5),
         histogram.quantile(0.99),
     );
-    brightest - typical > typical - darkest
+    if brightest - typical <= typical - darkest {
+        return false;
+    }
+    let surroundings = cell_percentile(image, SURROUNDINGS_GRID, 0.5);
+    let (cell_x, cell_y) = (
+        image.width as f64 / surroundings.width as f64,
+        image.height as f64 / surroundings.height as f64,
+    );
+    let deviations = (0..image.height).flat_map(|y| {
+        let surroundings = &surroundings;
+        (0..image.width).map(move |x| {
+            let around = super::bilinear(
+                surroundings,
+                (x as f64 + 0.5) / cell_x - 0.5,
+                (y as f64 + 0.5) / cell_y - 0.5,
+            ) as f32;
+            image.at(x, y) - around
+        })
+    });
+    let histogram = Histogram::of(deviations, -1.0, 1.0);
+    let (darker, brighter) = (histogram.quantile(0.005), histogram.quantile(0.995));
+    brighter > -darker
+}
+
+/// Cells per side of the grid on which a pixel's surroundings are measured
+/// to tell ink from paper.
+const SURROUNDINGS_GRID: usize = 8;
+
+/// The `quantile` of each cell of a grid at most `cells` a side.
+fn cell_percentile(image: &GreyImage, cells: usize, quantile: f64) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let cell = w.max(h).div_ceil(cells).max(1);
+    let (grid_w, grid_h) = (w.div_ceil(cell), h.div_ceil(cell));
+    let mut grid = Vec::with_capacity(grid_w * grid_h);
+    let mut values = Vec::with_capacity(cell * cell);
+    for gy in 0..grid_h {
+        for gx in 0..grid_w {
+            values.clear();
+            for y in gy * cell..((gy + 1) * cell).min(h) {
+                values.extend_from_slice(
+                    &image.pixels[y * w + gx * cell..y * w + ((gx + 1) * cell).min(w)],
+                );
+            }
+            let index = ((values.len() as f64 * quantile) as usize).min(values.len() - 1);
+            let (_, &mut value, _) = values.select_nth_unstable_by(index, f32::total_cmp);
+            grid.push(value);
+        }
+    }
+    GreyImage {
+        width: grid_w,
+        height: grid_h,
+        pixels: grid,
+    }
 }
 
 /// `1 - pixel / paper` for dark ink on light paper: 0 on paper however it
@@ -270,29 +372,7 @@ fn darkness_under_even_light(image: &GreyImage) -> GreyImage {
 /// (maximum, then minimum, over `LIGHT_CLOSING_RADIUS` cells), which fills
 /// in cells a stroke covers but keeps the edges of shadows wider than that.
 fn paper_brightness(image: &GreyImage) -> GreyImage {
-    let (w, h) = (image.width, image.height);
-    let cell = w.max(h).div_ceil(LIGHT_GRID).max(1);
-    let (grid_w, grid_h) = (w.div_ceil(cell), h.div_ceil(cell));
-    let mut grid = Vec::with_capacity(grid_w * grid_h);
-    let mut values = Vec::with_capacity(cell * cell);
-    for gy in 0..grid_h {
-        for gx in 0..grid_w {
-            values.clear();
-            for y in gy * cell..((gy + 1) * cell).min(h) {
-                values.extend_from_slice(
-                    &image.pixels[y * w + gx * cell..y * w + ((gx + 1) * cell).min(w)],
-                );
-            }
-            let index = (values.len() * 3) / 4;
-            let (_, &mut high, _) = values.select_nth_unstable_by(index, f32::total_cmp);
-            grid.push(high);
-        }
-    }
-    let grid = GreyImage {
-        width: grid_w,
-        height: grid_h,
-        pixels: grid,
-    };
+    let grid = cell_percentile(image, LIGHT_GRID, 0.75);
     let radius = LIGHT_CLOSING_RADIUS;
     window_extreme(&window_extreme(&grid, radius, f32::max), radius, f32::min)
 }
@@ -414,6 +494,9 @@ fn marks_of_ink(
         .iter()
         .map(|c| c.darkest > threshold && !is_line_or_edge(c, width, height))
         .collect();
+    // Inside an edge or shadow there is nothing to look for; a line may
+    // cross a digit.
+    let drop_whole: Vec<bool> = weak.iter().map(|c| is_edge(c, width, height)).collect();
     // Marks: whole weak components, then the strong ones inside the rest.
     let mut number = vec![0u32; weak.len() + 1];
     let mut next = 0;
@@ -432,7 +515,7 @@ fn marks_of_ink(
         }
         labels[i] = if keep_whole[weak_label as usize - 1] {
             number[weak_label as usize]
-        } else if strong_labels[i] != 0 {
+        } else if strong_labels[i] != 0 && !drop_whole[weak_label as usize - 1] {
             *strong_number.entry(strong_labels[i]).or_insert_with(|| {
                 next += 1;
                 next
@@ -585,8 +668,14 @@ fn is_line_or_edge(c: &Component, width: usize, height: usize) -> bool {
     let across = spans(c.width(), width, 0.3) || spans(c.height(), height, 0.3);
     let most_of_it = spans(c.width(), width, 0.75) || spans(c.height(), height, 0.75);
     let line = thin && across && (c.touches_edge || most_of_it);
-    let edge = c.touches_edge && (spans(c.width(), width, 0.6) || spans(c.height(), height, 0.6));
-    line || edge
+    line || is_edge(c, width, height)
+}
+
+/// A large mark along the picture's edge: the table beyond a page, the
+/// dark side of a shadow.
+fn is_edge(c: &Component, width: usize, height: usize) -> bool {
+    let spans = |len: usize, of: usize| len as f64 >= 0.6 * of as f64;
+    c.touches_edge && (spans(c.width(), width) || spans(c.height(), height))
 }
 
 /// One digit: the components it is made of and the box around them.
@@ -628,8 +717,9 @@ impl Glyph {
 }
 
 /// The digits beside the biggest mark, left to right. Marks stacked over
-/// each other (sharing half the narrower's columns, close above or below)
-/// are one digit, and so are marks a sliver apart side by side when
+/// each other (sharing half the narrower's columns and at most half the
+/// shorter's rows, close above or below) are one digit, and so are marks a
+/// sliver apart side by side (not overlapping: slanted neighbours do) when
 /// together they are no wider than a digit; then the digits are those at
 /// the biggest one's height (overlapping its rows by half their own),
 /// tall enough, each within `MAX_GAP_IN_ROW` heights of the next.
@@ -644,7 +734,9 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
         let onto = stacked.iter_mut().find(|g| {
             let columns = Glyph::overlap((g.x0, g.x1), (glyph.x0, glyph.x1));
             let rows_apart = glyph.y0.saturating_sub(g.y1) + g.y0.saturating_sub(glyph.y1);
+            let shared_rows = Glyph::overlap((g.y0, g.y1), (glyph.y0, glyph.y1));
             2 * columns >= g.width().min(glyph.width())
+                && 2 * shared_rows <= g.height().min(glyph.height())
                 && rows_apart <= 2 * sliver
                 && glyph.y1.max(g.y1) - glyph.y0.min(g.y0) <= 2 * g.height().max(glyph.height())
         });
@@ -658,7 +750,8 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
     for glyph in stacked {
         match glyphs.last_mut() {
             Some(last)
-                if glyph.x0 <= last.x1 + sliver
+                if glyph.x0 >= last.x1
+                    && glyph.x0 <= last.x1 + sliver
                     && 2 * Glyph::overlap((glyph.y0, glyph.y1), (last.y0, last.y1))
                         >= glyph.height().min(last.height())
                     && (glyph.x1.max(last.x1) - last.x0) as f64
@@ -702,18 +795,11 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
     row
 }
 
-/// The column ranges of the digits in a glyph: the whole of it, or for a
-/// glyph too wide for one digit, cuts where its ink is thinnest near where
-/// evenly spaced digits would meet.
-fn cut_touching_digits(
-    glyph: &Glyph,
-    others_width: Option<f64>,
-    labels: &[u32],
-    width: usize,
-) -> Vec<(usize, usize)> {
+/// How many digits a glyph looks like: beside other digits, a glyph much
+/// wider than they are is several; alone, one wider than any single digit
+/// is; as many as digits of the typical width fit.
+fn pieces_by_shape(glyph: &Glyph, others_width: Option<f64>) -> usize {
     let (w, h) = (glyph.width() as f64, glyph.height() as f64);
-    // Beside other digits, a glyph much wider than they are is several;
-    // alone, one wider than any single digit is.
     let (several, typical) = match others_width {
         Some(others) => (
             w > WIDEST_SINGLE_DIGIT * h && w > WIDER_THAN_NEIGHBOURS * others,
@@ -721,10 +807,42 @@ fn cut_touching_digits(
         ),
         None => (w > WIDEST_LONE_DIGIT * h, TYPICAL_DIGIT_WIDTH * h),
     };
-    if !several {
+    if several {
+        ((w / typical).round() as usize).max(2)
+    } else {
+        1
+    }
+}
+
+/// The other numbers of digits worth trying in a glyph: any that leaves
+/// each at least `NARROWEST_DIGIT` of its height wide (touching 1s are
+/// narrow), up to 4, for a glyph wider than most single digits (in a row
+/// of digits) or than nearly all (alone).
+fn other_pieces(glyph: &Glyph, others_width: Option<f64>, by_shape: usize) -> Vec<usize> {
+    let (w, h) = (glyph.width() as f64, glyph.height() as f64);
+    let widest = match others_width {
+        Some(_) => WIDE_DIGIT,
+        None => WIDEST_SINGLE_DIGIT,
+    };
+    if w <= widest * h {
+        return Vec::new();
+    }
+    let most = ((w / (NARROWEST_DIGIT * h)) as usize).clamp(1, 4);
+    (1..=most).filter(|&n| n != by_shape).collect()
+}
+
+/// The column ranges of the digits in a glyph: the whole of it, or for a
+/// glyph too wide for one digit, cuts where its ink is thinnest near where
+/// evenly spaced digits would meet.
+fn cut_touching_digits(
+    glyph: &Glyph,
+    pieces: usize,
+    labels: &[u32],
+    width: usize,
+) -> Vec<(usize, usize)> {
+    if pieces <= 1 {
         return vec![(glyph.x0, glyph.x1)];
     }
-    let pieces = ((w / typical).round() as usize).max(2);
     let w = glyph.width();
     // Ink per column, smoothed over three columns.
     let ink: Vec<usize> = (glyph.x0..glyph.x1)
