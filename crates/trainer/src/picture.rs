@@ -193,9 +193,16 @@ fn decode_jpeg(bytes: &[u8], max_side: usize) -> Result<(GreyImage, usize, usize
     let (full_width, full_height) = (usize::from(info.width), usize::from(info.height));
     check_size(full_width, full_height)?;
     check_jpeg_scan_length(bytes, full_width, full_height)?;
-    let (width, height) = if full_width.max(full_height) > max_side {
-        let long_side = full_width.max(full_height);
-        let fit = |len: usize| (len * max_side).div_ceil(long_side).max(1) as u16;
+    let long_side = full_width.max(full_height);
+    let (width, height) = if long_side > max_side {
+        // The decoder picks the smallest of 1/8, 1/4, 1/2 and 1 that is at
+        // least the size asked for: ask for the largest reduction that
+        // still fits in `max_side`.
+        let factor = [2, 4, 8]
+            .into_iter()
+            .find(|&f| long_side.div_ceil(f) <= max_side)
+            .unwrap_or(8);
+        let fit = |len: usize| len.div_ceil(factor).max(1) as u16;
         let (w, h) = decoder
             .scale(fit(full_width), fit(full_height))
             .map_err(cannot)?;

@@ -91,6 +91,8 @@ struct Photo {
     /// Space between neighbouring digits, in digit heights (negative: they
     /// overlap, so they touch).
     gap: f64,
+    /// The picture's size, when not just around the digits.
+    canvas: Option<(usize, usize)>,
 }
 
 impl Photo {
@@ -108,6 +110,7 @@ impl Photo {
             digit_height,
             format: Format::Rgb,
             gap: 0.3,
+            canvas: None,
         }
     }
 }
@@ -246,6 +249,7 @@ fn draw(photo: &Photo, digits: &[usize], r: &mut Random) -> (Vec<u8>, &'static s
         (ink_right + margin).ceil() as usize
     };
     let height = (photo.digit_height + 2.0 * margin).ceil() as usize;
+    let (width, height) = photo.canvas.unwrap_or((width, height));
     let (cx, cy) = (width as f64 / 2.0, height as f64 / 2.0);
     let (sin, cos) = photo.rotation.to_radians().sin_cos();
     let line_spacing = photo.digit_height * r.uniform(0.45, 0.6);
@@ -543,11 +547,16 @@ fn print_table(table: &[(String, usize, usize)]) {
 /// The default network trained for 3 epochs on full MNIST, once per run of
 /// this test binary.
 fn trained_model() -> PathBuf {
-    let dir = temp_dir("photos-model");
-    let out = dir.join("run");
-    let output = run(&["train", "--epochs", "3", "--json", "--out", path_arg(&out)]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    out.join("model.safetensors")
+    static MODEL: OnceLock<PathBuf> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = temp_dir("photos-model");
+            let out = dir.join("run");
+            let output = run(&["train", "--epochs", "3", "--json", "--out", path_arg(&out)]);
+            assert!(output.status.success(), "{}", text(&output.stderr));
+            out.join("model.safetensors")
+        })
+        .clone()
 }
 
 #[test]
@@ -583,5 +592,46 @@ fn accuracy_table() {
     print_table(&score(&model, &cases));
     if std::env::var_os("PHOTO_KEEP").is_none() {
         std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// A 12-megapixel phone photo (4000x3000 JPEG, noise, uneven light) is read
+/// from a reduced decode, and the box is in the photo's own pixels. With
+/// PHOTO_KEEP set, the photo is kept (to time `predict` on it by hand).
+#[test]
+fn a_12_megapixel_photo_is_read_with_its_box_in_full_size_pixels() {
+    let model = trained_model();
+    let dir = temp_dir("photo-12mp");
+    let mut r = Random(12);
+    let mut photo = Photo::clean(1200.0);
+    photo.canvas = Some((4000, 3000));
+    photo.noise = 8.0 / 255.0;
+    photo.uneven_light = 0.3;
+    photo.format = Format::Jpeg(85);
+    let index = 0; // a 7
+    let (bytes, _) = draw(&photo, &[index], &mut r);
+    let file = dir.join("photo-12mp.jpg");
+    std::fs::write(&file, bytes).unwrap();
+    let output = run(&[
+        "predict",
+        "--model",
+        path_arg(&model),
+        "--json",
+        path_arg(&file),
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let prediction = &report["predictions"][0];
+    assert_eq!(prediction["text"], "7", "{prediction}");
+    // The digit's ink is 1200 pixels tall, somewhere in the top-left
+    // 2600x2500 (its margin is 0.4-0.9 of its height).
+    let bounds: Vec<u64> = serde_json::from_value(prediction["digits"][0]["box"].clone()).unwrap();
+    assert!(
+        (1100..=1300).contains(&bounds[3]) && bounds[0] + bounds[2] <= 2600,
+        "{bounds:?}"
+    );
+    if std::env::var_os("PHOTO_KEEP").is_none() {
+        std::fs::remove_dir_all(dir).unwrap();
+    } else {
+        println!("kept {}", file.display());
     }
 }

@@ -290,22 +290,12 @@ fn is_light_on_dark(image: &GreyImage) -> bool {
     if brightest - typical <= typical - darkest {
         return false;
     }
-    let surroundings = cell_percentile(image, SURROUNDINGS_GRID, 0.5);
-    let (cell_x, cell_y) = (
-        image.width as f64 / surroundings.width as f64,
-        image.height as f64 / surroundings.height as f64,
+    let surroundings = spread_over(
+        &cell_percentile(image, SURROUNDINGS_GRID, 0.5),
+        image.width,
+        image.height,
     );
-    let deviations = (0..image.height).flat_map(|y| {
-        let surroundings = &surroundings;
-        (0..image.width).map(move |x| {
-            let around = super::bilinear(
-                surroundings,
-                (x as f64 + 0.5) / cell_x - 0.5,
-                (y as f64 + 0.5) / cell_y - 0.5,
-            ) as f32;
-            image.at(x, y) - around
-        })
-    });
+    let deviations = image.pixels.iter().zip(&surroundings).map(|(v, a)| v - a);
     let histogram = Histogram::of(deviations, -1.0, 1.0);
     let (darker, brighter) = (histogram.quantile(0.005), histogram.quantile(0.995));
     brighter > -darker
@@ -346,24 +336,55 @@ fn cell_percentile(image: &GreyImage, cells: usize, quantile: f64) -> GreyImage 
 /// is lit, near 1 for black ink. Negative where the paper is brighter than
 /// its estimate (noise), which the noise estimate needs to see.
 fn darkness_under_even_light(image: &GreyImage) -> GreyImage {
-    let paper = paper_brightness(image);
     let (w, h) = (image.width, image.height);
-    let cell_x = w as f64 / paper.width as f64;
-    let cell_y = h as f64 / paper.height as f64;
-    let mut pixels = Vec::with_capacity(w * h);
-    for y in 0..h {
-        let gy = (y as f64 + 0.5) / cell_y - 0.5;
-        for x in 0..w {
-            let gx = (x as f64 + 0.5) / cell_x - 0.5;
-            let brightness = super::bilinear(&paper, gx, gy) as f32;
-            pixels.push(1.0 - image.at(x, y) / brightness.max(1e-3));
-        }
-    }
+    let paper = spread_over(&paper_brightness(image), w, h);
+    let pixels = image
+        .pixels
+        .iter()
+        .zip(&paper)
+        .map(|(v, brightness)| 1.0 - v / brightness.max(1e-3))
+        .collect();
     GreyImage {
         width: w,
         height: h,
         pixels,
     }
+}
+
+/// A coarse grid of cells covering a `width x height` picture, interpolated
+/// bilinearly to each pixel (cell centres carry the grid's values).
+fn spread_over(grid: &GreyImage, width: usize, height: usize) -> Vec<f32> {
+    let cell_x = width as f64 / grid.width as f64;
+    let cell_y = height as f64 / grid.height as f64;
+    // Where each column falls between two grid columns, once.
+    let columns: Vec<(usize, usize, f32)> = (0..width)
+        .map(|x| {
+            let gx = ((x as f64 + 0.5) / cell_x - 0.5).clamp(0.0, (grid.width - 1) as f64);
+            let left = gx.floor() as usize;
+            (
+                left,
+                (left + 1).min(grid.width - 1),
+                (gx - left as f64) as f32,
+            )
+        })
+        .collect();
+    let mut pixels = Vec::with_capacity(width * height);
+    let mut row = vec![0.0f32; grid.width];
+    for y in 0..height {
+        let gy = ((y as f64 + 0.5) / cell_y - 0.5).clamp(0.0, (grid.height - 1) as f64);
+        let top = gy.floor() as usize;
+        let bottom = (top + 1).min(grid.height - 1);
+        let fy = (gy - top as f64) as f32;
+        for (gx, value) in row.iter_mut().enumerate() {
+            *value = grid.at(gx, top) * (1.0 - fy) + grid.at(gx, bottom) * fy;
+        }
+        pixels.extend(
+            columns
+                .iter()
+                .map(|&(left, right, fx)| row[left] * (1.0 - fx) + row[right] * fx),
+        );
+    }
+    pixels
 }
 
 /// The paper's brightness on a grid of at most `LIGHT_GRID` cells a side:
@@ -412,15 +433,18 @@ fn window_extreme(image: &GreyImage, radius: usize, pick: fn(f32, f32) -> f32) -
 /// The spread of the paper's darkness: the median absolute deviation
 /// (scaled by 1.4826 to a normal distribution's sigma), robust to the ink.
 fn noise_sigma(darkness: &GreyImage) -> (f32, f32) {
-    let histogram = Histogram::of(darkness.pixels.iter().copied(), -0.5, 0.5);
+    // Every pixel of a small picture, a sample of a large one's (an odd
+    // stride, so it does not follow rows or columns).
+    let stride = (darkness.pixels.len() / NOISE_SAMPLES).max(1) | 1;
+    let sample = || darkness.pixels.iter().step_by(stride).copied();
+    let histogram = Histogram::of(sample(), -0.5, 0.5);
     let median = histogram.quantile(0.5);
-    let deviations = Histogram::of(
-        darkness.pixels.iter().map(|v| (v - median).abs()),
-        0.0,
-        0.25,
-    );
+    let deviations = Histogram::of(sample().map(|v| (v - median).abs()), 0.0, 0.25);
     (median, 1.4826 * deviations.quantile(0.5))
 }
+
+/// Pixels the noise is measured on, at most (about).
+const NOISE_SAMPLES: usize = 1 << 18;
 
 /// Noisier than 2/255 (a phone photo at full size): a 3x3 box blur, twice
 /// above 8/255. Strokes of MNIST digits are wider than that in any picture
