@@ -401,3 +401,74 @@ fn save_inputs(dir: &Path, picture_path: &Path, reading: &Reading) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading_of(probabilities: &[Vec<f32>]) -> Reading {
+        let blank = picture::GreyImage {
+            width: 1,
+            height: 1,
+            pixels: vec![1.0],
+        };
+        let digits = probabilities
+            .iter()
+            .enumerate()
+            .map(|(i, p)| DigitReading {
+                digit: tensor::ops::argmax(p),
+                probabilities: p.clone(),
+                bounds: PixelBox {
+                    x: 10 * i,
+                    y: 0,
+                    width: 8,
+                    height: 9,
+                },
+                input: vec![0.0; SIDE * SIDE],
+            })
+            .collect();
+        let found = PictureDigits {
+            width: 1,
+            height: 1,
+            searched: blank,
+            marks: Vec::new(),
+        };
+        Reading { found, digits }
+    }
+
+    fn one_hot_ish(digit: usize, p: f32) -> Vec<f32> {
+        let mut probabilities = vec![(1.0 - p) / 9.0; 10];
+        probabilities[digit] = p;
+        probabilities
+    }
+
+    #[test]
+    fn a_digit_below_the_confidence_threshold_is_marked_not_sure() {
+        let path = Path::new("seven.png");
+        let sure = reading_of(&[one_hot_ish(7, 0.95)]);
+        assert_eq!(
+            describe(path, &sure),
+            "seven.png: 7  (7: 95.0%, 0: 0.6%, 1: 0.6%)"
+        );
+        let unsure = reading_of(&[one_hot_ish(7, CONFIDENT_PROBABILITY - 0.01)]);
+        assert!(!unsure.confident());
+        assert!(
+            describe(path, &unsure).starts_with("seven.png: 7?  (not sure: 7: 79.0%"),
+            "{}",
+            describe(path, &unsure)
+        );
+        let number = reading_of(&[one_hot_ish(4, 0.99), one_hot_ish(2, 0.5)]);
+        assert_eq!(number.text(), "42");
+        let text = describe(Path::new("n.png"), &number);
+        assert!(
+            text.starts_with("n.png: 42  (2 digits, not sure of 1)"),
+            "{text}"
+        );
+        assert!(text.contains("digit 2: 2?  (not sure: 2: 50.0%"), "{text}");
+        let json = serde_json::to_value(PictureReport::new(&Ok(number))).unwrap();
+        assert_eq!(json["confident"], false);
+        assert_eq!(json["digits"][0]["confident"], true);
+        assert_eq!(json["digits"][1]["box"], serde_json::json!([10, 0, 8, 9]));
+        assert!(json.get("digit").is_none());
+    }
+}
