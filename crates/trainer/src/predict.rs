@@ -351,9 +351,8 @@ fn show(reading: &Reading) -> String {
         let row = |y: usize| ((y as f64 / scale_y) as usize).min(rows - 1);
         let (x0, x1) = (column(b.x), column(b.x + b.width));
         let (y0, y1) = (row(b.y), row(b.y + b.height));
-        for x in x0..=x1 {
-            cells[y0][x] = '-';
-            cells[y1][x] = '-';
+        for row in [y0, y1] {
+            cells[row][x0..=x1].fill('-');
         }
         for line in &mut cells[y0..=y1] {
             line[x0] = '|';
