@@ -274,9 +274,9 @@ impl Histogram {
 }
 
 /// Ink is the minority, and stands out from the paper around it. Light ink
-/// on dark paper when both say so (dark on light, by far the more common,
-/// otherwise): the typical pixel is nearer the darkest than the brightest
-/// (a thick digit can fill the surroundings below), and pixels far brighter
+/// on dark paper (dark on light, by far the more common, otherwise) when
+/// the typical pixel is about as dark as the darkest; when it is only
+/// nearer the darkest than the brightest, when also pixels far brighter
 /// than their surroundings (the median of a cell an eighth of the picture
 /// wide, where light and shadow are about even) outweigh those far darker
 /// (a bright patch of light on a blank page is an extreme, not ink).
@@ -289,6 +289,11 @@ fn is_light_on_dark(image: &GreyImage) -> bool {
     );
     if brightest - typical <= typical - darkest {
         return false;
+    }
+    // Paper as dark as the darkest pixels: clearly light on dark (white
+    // chalk, a screen, MNIST itself).
+    if typical - darkest < 0.25 * (brightest - typical) {
+        return true;
     }
     let surroundings = spread_over(
         &cell_percentile(image, SURROUNDINGS_GRID, 0.5),
