@@ -749,9 +749,9 @@ impl Glyph {
 /// each other (sharing half the narrower's columns and at most half the
 /// shorter's rows, close above or below) are one digit, and so are marks a
 /// sliver apart side by side (not overlapping: slanted neighbours do) when
-/// together they are no wider than a digit; then the digits are those at
-/// the biggest one's height (overlapping its rows by half their own),
-/// tall enough, each within `MAX_GAP_IN_ROW` heights of the next.
+/// together they are no wider than a digit; then the digits are those
+/// beside the biggest one, each at the height of the next (sharing half
+/// the shorter's rows), tall enough, within `MAX_GAP_IN_ROW` heights.
 fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component]) -> Vec<Glyph> {
     let main = &components[biggest];
     let sliver = (BROKEN_STROKE_GAP * main.height() as f64) as usize;
@@ -796,29 +796,35 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
         .iter()
         .position(|g| g.parts.contains(&(biggest as u32 + 1)))
         .expect("the biggest mark is in a glyph");
-    let band = (glyphs[main_glyph].y0, glyphs[main_glyph].y1);
     let row_height = glyphs[main_glyph].height() as f64;
-    let in_row = |g: &&Glyph| {
-        2 * Glyph::overlap((g.y0, g.y1), band) >= g.height()
+    // Beside its neighbour in the row (a row photographed at a slant
+    // climbs), sharing half the shorter one's rows, and tall enough.
+    let beside = |g: &Glyph, neighbour: &Glyph| {
+        2 * Glyph::overlap((g.y0, g.y1), (neighbour.y0, neighbour.y1))
+            >= g.height().min(neighbour.height())
             && g.height() as f64 >= MIN_HEIGHT_IN_ROW * row_height
     };
     let max_gap = (MAX_GAP_IN_ROW * row_height) as usize;
     // Walk outwards from the biggest mark while the gaps are small.
     let mut row = vec![glyphs[main_glyph].clone()];
-    let mut right_edge = glyphs[main_glyph].x1;
-    for g in glyphs[main_glyph + 1..].iter().filter(in_row) {
-        if g.x0 > right_edge + max_gap {
+    for g in &glyphs[main_glyph + 1..] {
+        let last = row.last().expect("the row starts with the biggest mark");
+        if !beside(g, last) {
+            continue;
+        }
+        if g.x0 > last.x1 + max_gap {
             break;
         }
-        right_edge = right_edge.max(g.x1);
         row.push(g.clone());
     }
-    let mut left_edge = glyphs[main_glyph].x0;
-    for g in glyphs[..main_glyph].iter().rev().filter(in_row) {
-        if g.x1 + max_gap < left_edge {
+    for g in glyphs[..main_glyph].iter().rev() {
+        let first = &row[0];
+        if !beside(g, first) {
+            continue;
+        }
+        if g.x1 + max_gap < first.x0 {
             break;
         }
-        left_edge = left_edge.min(g.x0);
         row.insert(0, g.clone());
     }
     row
