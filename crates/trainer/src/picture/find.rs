@@ -60,6 +60,8 @@ const WIDER_THAN_NEIGHBOURS: f64 = 1.6;
 /// ...and alone, one wider than this many times its height (MNIST's widest
 /// digits measure 1.4).
 const WIDEST_LONE_DIGIT: f64 = 1.5;
+/// Marks grouped into digits, at most: the biggest.
+const MOST_MARKS: usize = 500;
 /// Marks at most this many digit heights apart, side by side, are one
 /// digit whose stroke the threshold broke (a pixel of MNIST's 20).
 const BROKEN_STROKE_GAP: f64 = 0.06;
@@ -740,6 +742,11 @@ impl Glyph {
     fn height(&self) -> usize {
         self.y1 - self.y0
     }
+    /// Whether pixel label `label` is ink of this glyph. A glyph has a few
+    /// parts; `parts` is sorted by `digits_in_the_row_of`.
+    fn has(&self, label: u32) -> bool {
+        label != 0 && self.parts.binary_search(&label).is_ok()
+    }
     fn overlap(a: (usize, usize), b: (usize, usize)) -> usize {
         a.1.min(b.1).saturating_sub(a.0.max(b.0))
     }
@@ -757,6 +764,10 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
     let sliver = (BROKEN_STROKE_GAP * main.height() as f64) as usize;
     let mut by_mass = marks.to_vec();
     by_mass.sort_by(|&a, &b| components[b].mass.total_cmp(&components[a].mass));
+    // A textured picture can have tens of thousands of marks; a row of
+    // digits and their broken strokes are among the biggest few hundred,
+    // and grouping them stays quadratic in few.
+    by_mass.truncate(MOST_MARKS);
     let mut stacked: Vec<Glyph> = Vec::new();
     for c in by_mass {
         let glyph = Glyph::of(c, &components[c]);
@@ -792,9 +803,12 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
             _ => glyphs.push(glyph),
         }
     }
+    for glyph in &mut glyphs {
+        glyph.parts.sort_unstable();
+    }
     let main_glyph = glyphs
         .iter()
-        .position(|g| g.parts.contains(&(biggest as u32 + 1)))
+        .position(|g| g.has(biggest as u32 + 1))
         .expect("the biggest mark is in a glyph");
     let row_height = glyphs[main_glyph].height() as f64;
     // Beside its neighbour in the row (a row photographed at a slant
@@ -883,7 +897,7 @@ fn cut_touching_digits(
     let ink: Vec<usize> = (glyph.x0..glyph.x1)
         .map(|x| {
             (glyph.y0..glyph.y1)
-                .filter(|&y| glyph.parts.contains(&labels[y * width + x]))
+                .filter(|&y| glyph.has(labels[y * width + x]))
                 .count()
         })
         .collect();
@@ -934,7 +948,7 @@ fn glyph_ink(
     threshold: f32,
 ) -> Option<(GreyImage, PixelBox)> {
     let (width, height) = (darkness.width, darkness.height);
-    let is_ink = |x: usize, y: usize| glyph.parts.contains(&labels[y * width + x]);
+    let is_ink = |x: usize, y: usize| glyph.has(labels[y * width + x]);
     let (mut y0, mut y1) = (usize::MAX, 0);
     for y in glyph.y0..glyph.y1 {
         if (x0..x1).any(|x| is_ink(x, y)) {
@@ -1003,4 +1017,53 @@ fn glyph_ink(
         },
         bounds,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// White paper with dark `dots` (squares of `size` pixels) every
+    /// `spacing` pixels.
+    fn dotted(side: usize, spacing: usize, size: usize) -> GreyImage {
+        let mut pixels = vec![0.95f32; side * side];
+        for y in 0..side {
+            for x in 0..side {
+                if x % spacing < size && y % spacing < size {
+                    pixels[y * side + x] = 0.1;
+                }
+            }
+        }
+        GreyImage {
+            width: side,
+            height: side,
+            pixels,
+        }
+    }
+
+    #[test]
+    fn a_page_of_forty_thousand_specks_has_no_digit() {
+        // 3-pixel dots every 10 pixels: 40 000 marks, none digit-sized.
+        let error = find_marks(&dotted(2000, 10, 3), 1.0).unwrap_err();
+        assert!(error.starts_with("no digit found"), "{error}");
+    }
+
+    #[test]
+    fn a_digit_among_specks_is_found_alone() {
+        // A 60-pixel bar (a 1) on a page of 2-pixel dust every 25 pixels.
+        let mut page = dotted(400, 25, 2);
+        for y in 170..230 {
+            for x in 197..205 {
+                page.pixels[y * 400 + x] = 0.1;
+            }
+        }
+        let marks = find_marks(&page, 2.0).unwrap();
+        assert_eq!(marks.len(), 1);
+        let bounds = marks[0].ways[0][0].bounds;
+        // In the picture's pixels: twice the searched ones.
+        assert_eq!(
+            (bounds.x, bounds.y, bounds.width, bounds.height),
+            (394, 340, 16, 120)
+        );
+    }
 }
