@@ -334,10 +334,16 @@ fn show(reading: &Reading) -> String {
         .round()
         .max(1.0) as usize;
     let small = picture::resize(searched, columns, rows);
+    // Drawn as darker than the typical pixel (paper) up to the darkest:
+    // paper is blank however it is lit.
+    let mut sorted = small.pixels.clone();
+    sorted.sort_by(f32::total_cmp);
+    let (darkest, paper) = (sorted[sorted.len() / 100], sorted[sorted.len() / 2]);
+    let range = (paper - darkest).max(1e-3);
     let darkness: Vec<u8> = small
         .pixels
         .iter()
-        .map(|v| ((1.0 - v) * 255.0).round().clamp(0.0, 255.0) as u8)
+        .map(|v| ((paper - v) / range * 255.0).round().clamp(0.0, 255.0) as u8)
         .collect();
     let drawing = mnist_data::render_ascii(&darkness, columns);
     let mut cells: Vec<Vec<char>> = drawing.lines().map(|l| l.chars().collect()).collect();
