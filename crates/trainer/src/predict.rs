@@ -213,6 +213,12 @@ struct Prediction {
 pub fn predict_command(args: &PredictArgs) -> Result<(), Error> {
     let mut model = crate::load_model(&args.model)?;
     if let Some(dir) = &args.save_inputs {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "--save-inputs {}: not a folder (a file is there)",
+                dir.display()
+            )));
+        }
         crate::files::create_dir(dir)?;
     }
     let mut predictions = Vec::new();

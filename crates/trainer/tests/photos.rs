@@ -694,6 +694,21 @@ fn a_number_is_read_digit_by_digit_with_boxes_and_saved_inputs() {
         assert_eq!((info.width, info.height), (28, 28));
     }
     assert!(!inputs.join("number-5.png").exists());
+    // A file where the folder should be is a usage error naming it.
+    let not_a_folder = inputs.join("number-1.png");
+    let output = run(&[
+        "predict",
+        "--model",
+        path_arg(&model),
+        "--save-inputs",
+        path_arg(&not_a_folder),
+        path_arg(&file),
+    ]);
+    common::assert_clean_failure(
+        &output,
+        2,
+        &["--save-inputs", "number-1.png", "not a folder"],
+    );
 
     let output = run(&[
         "predict",
