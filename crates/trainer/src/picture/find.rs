@@ -1,8 +1,9 @@
 //! Finding the handwriting in a photo: which pixels are ink, which marks
 //! are digits, and where one digit ends and the next begins.
 //!
-//! 1. Dark ink on light paper: a picture whose typical pixel is nearer its
-//!    darkest than its brightest is light on dark, and is inverted.
+//! 1. Dark ink on light paper: a picture whose typical pixel is about as
+//!    dark as its darkest (or nearer them, with pixels brighter than their
+//!    surroundings outweighing darker ones) is light on dark, and inverted.
 //! 2. The paper's brightness is estimated on a coarse grid (a high
 //!    percentile of each cell, then a morphological closing that removes
 //!    anything narrower than a few cells: pen strokes, not shadows) and
@@ -13,13 +14,20 @@
 //! 4. Ink is what is darker than the paper by several noise widths and by
 //!    Otsu's threshold among those pixels (which separates pale printed
 //!    lines and smudges from the pen), then split into connected
-//!    components (8-neighbours).
+//!    components (8-neighbours, linked through pixels half as dark).
 //! 5. Components that are not handwriting are dropped: long thin lines and
 //!    large marks along the picture's edge (ruled and squared paper, page
-//!    edges, shadows) and specks. The biggest mark is a digit; the marks
-//!    beside it at its height are the rest of the number.
+//!    edges, shadows), marks too pale for a pen, and specks. The biggest
+//!    mark is a digit; the marks beside it, each at the height of the next,
+//!    are the rest of the number.
 //! 6. Marks stacked above each other (a 5's flag) are one digit; a mark too
-//!    wide for one digit (touching digits) is cut where its ink is thinnest.
+//!    wide for one digit (touching digits) is cut where its ink is thinnest,
+//!    and other cuts are offered for a reader to choose from ([`Mark`]).
+//!
+//! Widths of digits below are measured on the bundled MNIST test set (ink
+//! above 100/255): width / height of digits other than 1 has median 0.80,
+//! 95th percentile 1.18, 99.9th 1.82 (0.7% are wider than 1.5, 23% wider
+//! than 0.9); of 1s, median 0.35.
 
 use super::GreyImage;
 
@@ -57,8 +65,8 @@ const MAX_GAP_IN_ROW: f64 = 1.2;
 /// touching digits...
 const WIDEST_SINGLE_DIGIT: f64 = 1.1;
 const WIDER_THAN_NEIGHBOURS: f64 = 1.6;
-/// ...and alone, one wider than this many times its height (MNIST's widest
-/// digits measure 1.4).
+/// ...and alone, one wider than this many times its height (0.7% of
+/// MNIST's digits are).
 const WIDEST_LONE_DIGIT: f64 = 1.5;
 /// Marks grouped into digits, at most: the biggest.
 const MOST_MARKS: usize = 500;
@@ -69,8 +77,8 @@ const BROKEN_STROKE_GAP: f64 = 0.06;
 const WIDE_DIGIT: f64 = 0.9;
 /// A digit cut from touching ones is at least this many heights wide.
 const NARROWEST_DIGIT: f64 = 0.3;
-/// The width of a typical digit, as a fraction of its height (MNIST's
-/// digits other than 1 measure 0.5-0.9).
+/// The width of a typical digit, as a fraction of its height (between
+/// MNIST's 1s and its other digits).
 const TYPICAL_DIGIT_WIDTH: f64 = 0.7;
 
 /// A rectangle of a picture, in its pixels.
