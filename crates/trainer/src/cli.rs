@@ -301,9 +301,14 @@ pub struct InfoArgs {
 
 #[derive(Debug, Clone, Args)]
 #[command(
-    after_help = "Pictures may be any size, dark ink on light paper or the reverse, grey, RGB or\n\
-    with transparency, the digit anywhere: they are prepared the way MNIST was made\n\
-    (cropped to the ink, scaled into 20x20, centred by mass in 28x28).\n\n\
+    after_help = "Pictures may be any size, photos or scans, dark ink on light paper or the\n\
+    reverse, grey, RGB or with transparency, a digit or a number of several digits\n\
+    in a row: the light is evened out, printed lines, specks and shadows are left\n\
+    out, touching digits are cut apart, and each digit is prepared the way MNIST\n\
+    was made (cropped to the ink, scaled into 20x20, centred by mass in 28x28).\n\
+    A digit the model gives less than 80% is marked \"?\" and \"not sure\"\n\
+    (\"confident\": false in JSON); a picture without a digit is an error\n\
+    (\"no_digit\": true in JSON).\n\n\
     Examples:\n  \
     trainer predict --model runs/best/model.safetensors seven.png\n  \
     trainer predict --model model.safetensors photo.jpg scan.png --show\n  \
@@ -317,16 +322,24 @@ pub struct PredictArgs {
     /// saved with safetensors.torch.save_file), e.g. "1x28x28 c16k3bn p2 c32k3bn p2 10"
     #[arg(long, value_name = "SPEC")]
     pub arch: Option<String>,
-    /// PNG or JPEG pictures of single digits
+    /// PNG or JPEG pictures of a digit or of a number
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-    /// Draw the prepared 28x28 input in the terminal
+    /// Draw the picture with a box around each digit found, and each
+    /// prepared 28x28 input, in the terminal
     #[arg(long)]
     pub show: bool,
-    /// Print one JSON object ({"predictions": [...]}) on stdout; a picture that
-    /// cannot be read gets {"file", "error"} instead, and the exit code is 1
+    /// Print one JSON object ({"predictions": [{"file", "text", "confident",
+    /// "digits": [{"digit", "probabilities", "box": [x, y, w, h], "confident"}],
+    /// and for a single digit "digit" and "probabilities"}]}) on stdout; a
+    /// picture that cannot be read gets {"file", "error", "no_digit"} instead,
+    /// and the exit code is 1
     #[arg(long)]
     pub json: bool,
+    /// Write each digit's 28x28 input, as the model saw it, to
+    /// DIR/<picture name>-<n>.png
+    #[arg(long, value_name = "DIR")]
+    pub save_inputs: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -28,7 +28,7 @@ mod train; // set-up and the loop
 mod files; // atomic writes, run folders
 mod model_file; // every command's model: ours, a checkpoint, PyTorch's with --arch
 mod picture; // a photo or drawing -> MNIST's 28x28
-mod recognise; // picture bytes -> prediction, for predict and serve
+mod predict; // the digits in a person's pictures, read by a model (predict and serve)
 mod report; // metrics.jsonl and the SVG plots
 
 // For other tools.
@@ -40,12 +40,11 @@ mod fuzz; // every reader of outside bytes, against mutated inputs
 mod web; // `serve`: the draw-a-digit page and its HTTP API
 
 use clap::Parser;
-use cli::{Cli, Command, DataArgs, EvalArgs, PredictArgs, TrainArgs};
+use cli::{Cli, Command, DataArgs, EvalArgs, TrainArgs};
 use config::DataSource;
 use error::Error;
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -114,7 +113,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         None => train_command(&TrainArgs::default()),
         Some(Command::Train(args)) => train_command(&args),
         Some(Command::Eval(args)) => eval_command(&args),
-        Some(Command::Predict(args)) => predict_command(&args),
+        Some(Command::Predict(args)) => predict::predict_command(&args),
         Some(Command::Data(args)) => data_command(&args),
         Some(Command::Export(args)) => export::export_command(&args),
         Some(Command::Info(args)) => export::info_command(&args),
@@ -191,83 +190,6 @@ fn eval_command(args: &EvalArgs) -> Result<(), Error> {
         print_json(&report)?;
     } else {
         outln!("{}", report.to_text())?;
-    }
-    Ok(())
-}
-
-/// One picture's entry in `predict --json`: its prediction, or why there
-/// is none (so one bad picture does not cost the others their answers).
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Prediction {
-    Digit {
-        file: PathBuf,
-        #[serde(flatten)]
-        recognition: recognise::Recognition,
-    },
-    Failed {
-        file: PathBuf,
-        error: String,
-    },
-}
-
-fn predict_command(args: &PredictArgs) -> Result<(), Error> {
-    let loaded = model_file::load(&args.model, args.arch.as_deref())?;
-    let pixels = evaluate::model_pixels(&loaded.metadata, &loaded.file)?;
-    let mut model = loaded.model;
-    let mut predictions = Vec::new();
-    let mut failed = 0;
-    for path in &args.images {
-        let recognition = match files::read_bounded(path, files::MAX_PICTURE_BYTES, "a picture")
-            .and_then(|bytes| recognise::recognise(&mut model, pixels, &bytes, path))
-        {
-            Ok(recognition) => recognition,
-            Err(e) if args.json => {
-                failed += 1;
-                predictions.push(Prediction::Failed {
-                    file: path.clone(),
-                    error: one_line(&e.to_string()),
-                });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let (digit, probabilities) = (recognition.digit, &recognition.probabilities);
-        if !args.json {
-            let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
-            ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
-            let top: Vec<String> = ranked[..3]
-                .iter()
-                .map(|&d| format!("{d}: {:.1}%", 100.0 * probabilities[d]))
-                .collect();
-            outln!("{}: {digit}  ({})", path.display(), top.join(", "))?;
-        }
-        if args.show {
-            let drawing = mnist_data::render_ascii(&recognition.input_levels(), picture::SIDE);
-            // With --json, stdout holds only the JSON object.
-            if args.json {
-                let _ = write!(std::io::stderr(), "{drawing}");
-            } else {
-                out!("{drawing}")?;
-            }
-        }
-        predictions.push(Prediction::Digit {
-            file: path.clone(),
-            recognition,
-        });
-    }
-    if args.json {
-        #[derive(Serialize)]
-        struct Predictions {
-            predictions: Vec<Prediction>,
-        }
-        print_json(&Predictions { predictions })?;
-    }
-    if failed > 0 {
-        return Err(Error::PicturesFailed {
-            failed,
-            total: args.images.len(),
-        });
     }
     Ok(())
 }

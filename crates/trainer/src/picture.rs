@@ -8,11 +8,16 @@
 //! repeats the steps on whatever it is given:
 //!
 //! 1. decode PNG or JPEG (chosen by the file's first bytes, not its name) and
-//!    reduce it to grey, compositing any transparency onto white paper;
-//! 2. decide which of dark-on-light or light-on-dark it is from the border
-//!    (the border is paper, not ink) and turn it into light ink on black;
-//! 3. stretch contrast so paper is 0 and the darkest ink is 1;
-//! 4. crop to the ink's bounding box, scale into 20x20, centre by mass.
+//!    reduce it to grey, compositing any transparency onto white paper; a
+//!    large photo is decoded at a reduced size ([`find::WORKING_SIDE`]);
+//! 2. find the digits in it ([`find`]: even out the light, separate ink
+//!    from paper, lines, specks and shadows, split a number into digits),
+//!    each as light ink on black, 1 at the core of its strokes;
+//! 3. crop each to its ink, scale into 20x20, centre by mass in 28x28.
+
+mod find;
+
+pub use find::PixelBox;
 
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;
@@ -21,8 +26,6 @@ const DIGIT_BOX: usize = 20;
 /// After contrast stretching, ink below this is treated as paper when
 /// finding the bounding box (paper texture, JPEG ringing, faint smudges).
 const INK_THRESHOLD: f32 = 0.2;
-/// The ink must stand out from the paper by at least this much (on 0..1).
-const MIN_CONTRAST: f32 = 0.15;
 /// Larger pictures are refused before anything is decoded: a file of a few
 /// hundred bytes can claim 65535 x 65535 pixels (4 G pixels, tens of GB
 /// decoded), while the largest phone photos have about 50 M.
@@ -42,17 +45,87 @@ impl GreyImage {
     }
 }
 
+/// The digits of one picture, left to right, each prepared as MNIST was
+/// (784 values, row-major, `0.0` background to `1.0` ink), and where each
+/// was found.
+#[derive(Clone, Debug)]
+pub struct PictureDigits {
+    /// The picture's size as stored in the file.
+    pub width: usize,
+    pub height: usize,
+    /// The picture as searched (grey, at most `WORKING_SIDE` a side), to
+    /// draw what was found on.
+    pub searched: GreyImage,
+    /// Each mark of the row, left to right, and the ways it can be read
+    /// (see [`find::Mark`]): the first as its shape suggests.
+    pub marks: Vec<Vec<Vec<PreparedDigit>>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PreparedDigit {
+    pub input: Vec<f32>,
+    /// In the picture's pixels.
+    pub bounds: PixelBox,
+}
+
+/// Decodes a picture's bytes and prepares every digit in it; the error says
+/// why there is none ("no digit found: ...") or why the bytes are no picture.
+pub fn read_digits(bytes: &[u8]) -> Result<PictureDigits, String> {
+    let (searched, width, height) = decode_at_most(bytes, find::WORKING_SIDE)?;
+    let scale = width as f64 / searched.width as f64;
+    let marks = find::find_marks(&searched, scale)?
+        .into_iter()
+        .map(|mark| {
+            mark.ways
+                .iter()
+                .map(|way| {
+                    way.iter()
+                        .map(|found| PreparedDigit {
+                            input: prepare(&found.ink),
+                            bounds: found.bounds,
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    Ok(PictureDigits {
+        width,
+        height,
+        searched,
+        marks,
+    })
+}
+
 /// Decodes PNG or JPEG bytes to grey. The error says what is wrong.
+#[cfg(test)]
 pub fn decode(bytes: &[u8]) -> Result<GreyImage, String> {
+    decode_at_most(bytes, usize::MAX).map(|(image, _, _)| image)
+}
+
+/// Decodes PNG or JPEG bytes to grey, at most `max_side` pixels on the long
+/// side (a JPEG is decoded at 1/2, 1/4 or 1/8 of its size where that is
+/// enough, which costs a fraction of a full decode; the rest is averaged
+/// down), with the picture's own width and height.
+pub fn decode_at_most(bytes: &[u8], max_side: usize) -> Result<(GreyImage, usize, usize), String> {
     const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
     const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
-    if bytes.starts_with(PNG_MAGIC) {
-        decode_png(bytes)
+    let (image, width, height) = if bytes.starts_with(PNG_MAGIC) {
+        let image = decode_png(bytes)?;
+        let (width, height) = (image.width, image.height);
+        (image, width, height)
     } else if bytes.starts_with(JPEG_MAGIC) {
-        decode_jpeg(bytes)
+        decode_jpeg(bytes, max_side)?
     } else {
-        Err("not a PNG or JPEG picture (unrecognised file signature)".to_string())
+        return Err("not a PNG or JPEG picture (unrecognised file signature)".to_string());
+    };
+    let long_side = image.width.max(image.height);
+    if long_side <= max_side {
+        return Ok((image, width, height));
     }
+    let fit = |len: usize| (len * max_side / long_side).max(1);
+    let smaller = resize(&image, fit(image.width), fit(image.height));
+    Ok((smaller, width, height))
 }
 
 /// ITU-R BT.601 luma, the weights most greyscale conversions use.
@@ -108,16 +181,35 @@ fn decode_png(bytes: &[u8]) -> Result<GreyImage, String> {
     })
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
+/// The decoded picture (reduced by the decoder towards `max_side`) and the
+/// JPEG's own size.
+fn decode_jpeg(bytes: &[u8], max_side: usize) -> Result<(GreyImage, usize, usize), String> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     let cannot = |e: jpeg_decoder::Error| format!("cannot decode JPEG: {e}");
     decoder.read_info().map_err(cannot)?;
     let info = decoder
         .info()
         .ok_or_else(|| "cannot decode JPEG: no image header".to_string())?;
-    let (width, height) = (usize::from(info.width), usize::from(info.height));
-    check_size(width, height)?;
-    check_jpeg_scan_length(bytes, width, height)?;
+    let (full_width, full_height) = (usize::from(info.width), usize::from(info.height));
+    check_size(full_width, full_height)?;
+    check_jpeg_scan_length(bytes, full_width, full_height)?;
+    let long_side = full_width.max(full_height);
+    let (width, height) = if long_side > max_side {
+        // The decoder picks the smallest of 1/8, 1/4, 1/2 and 1 that is at
+        // least the size asked for: ask for the largest reduction that
+        // still fits in `max_side`.
+        let factor = [2, 4, 8]
+            .into_iter()
+            .find(|&f| long_side.div_ceil(f) <= max_side)
+            .unwrap_or(8);
+        let fit = |len: usize| len.div_ceil(factor).max(1) as u16;
+        let (w, h) = decoder
+            .scale(fit(full_width), fit(full_height))
+            .map_err(cannot)?;
+        (usize::from(w), usize::from(h))
+    } else {
+        (full_width, full_height)
+    };
     let data = decoder.decode().map_err(cannot)?;
     let pixels: Vec<f32> = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => data.iter().map(|&v| f32::from(v) / 255.0).collect(),
@@ -142,11 +234,12 @@ fn decode_jpeg(bytes: &[u8]) -> Result<GreyImage, String> {
     if pixels.len() != width * height {
         return Err("cannot decode JPEG: pixel data is shorter than the header says".into());
     }
-    Ok(GreyImage {
+    let image = GreyImage {
         width,
         height,
         pixels,
-    })
+    };
+    Ok((image, full_width, full_height))
 }
 
 /// Refuses a JPEG whose compressed scans are too short for its size, before
@@ -256,115 +349,6 @@ fn check_size(width: usize, height: usize) -> Result<(), String> {
         ))
     } else {
         Ok(())
-    }
-}
-
-/// The middle value of the picture's outermost pixels: they are paper, even
-/// when a stroke touches the edge somewhere.
-fn border_median(image: &GreyImage) -> f32 {
-    let (w, h) = (image.width, image.height);
-    let mut border: Vec<f32> = Vec::with_capacity(2 * (w + h));
-    for x in 0..w {
-        border.push(image.at(x, 0));
-        border.push(image.at(x, h - 1));
-    }
-    for y in 0..h {
-        border.push(image.at(0, y));
-        border.push(image.at(w - 1, y));
-    }
-    border.sort_by(f32::total_cmp);
-    border[border.len() / 2]
-}
-
-/// Light ink on black, contrast stretched: paper 0, strongest ink 1.
-/// Errors when nothing stands out from the paper.
-pub fn ink_map(image: &GreyImage) -> Result<GreyImage, String> {
-    // Dark ink on light paper is inverted; light ink on dark paper is kept.
-    let light_paper = border_median(image) > 0.5;
-    let flattened;
-    let image = if light_paper {
-        flattened = divide_out_the_light(image);
-        &flattened
-    } else {
-        image
-    };
-    let paper = border_median(image);
-    let ink = |v: f32| if light_paper { 1.0 - v } else { v };
-    let paper_ink = ink(paper);
-    let strongest = image.pixels.iter().map(|&v| ink(v)).fold(0.0, f32::max);
-    if strongest - paper_ink < MIN_CONTRAST {
-        return Err("no digit found: nothing in the picture stands out from the background".into());
-    }
-    let scale = 1.0 / (strongest - paper_ink);
-    let pixels = image
-        .pixels
-        .iter()
-        .map(|&v| ((ink(v) - paper_ink) * scale).clamp(0.0, 1.0))
-        .collect();
-    Ok(GreyImage {
-        width: image.width,
-        height: image.height,
-        pixels,
-    })
-}
-
-/// Cells per side of the grid the paper's brightness is estimated on.
-const LIGHT_GRID: usize = 64;
-
-/// Paper photographed in uneven light (a shadow, a lamp to one side) is
-/// darker in places than faint ink elsewhere. Each pixel is divided by the
-/// paper's brightness around it: the brightest value within a window a
-/// quarter of the picture's long side (wider than any pen stroke, so it
-/// always reaches paper), found on a coarse grid and interpolated back.
-fn divide_out_the_light(image: &GreyImage) -> GreyImage {
-    let (w, h) = (image.width, image.height);
-    let cell = w.max(h).div_ceil(LIGHT_GRID).max(1);
-    let (grid_w, grid_h) = (w.div_ceil(cell), h.div_ceil(cell));
-    // The brightest pixel of each cell...
-    let mut grid = vec![0.0f32; grid_w * grid_h];
-    for y in 0..h {
-        for x in 0..w {
-            let brightest = &mut grid[(y / cell) * grid_w + x / cell];
-            *brightest = brightest.max(image.at(x, y));
-        }
-    }
-    // ...then of each cell's neighbourhood: rows, then columns.
-    let radius = (grid_w.max(grid_h) / 8).max(1);
-    let mut rows = vec![0.0f32; grid.len()];
-    for y in 0..grid_h {
-        for x in 0..grid_w {
-            let (from, to) = (x.saturating_sub(radius), (x + radius).min(grid_w - 1));
-            rows[y * grid_w + x] = grid[y * grid_w + from..=y * grid_w + to]
-                .iter()
-                .cloned()
-                .fold(0.0, f32::max);
-        }
-    }
-    for y in 0..grid_h {
-        for x in 0..grid_w {
-            let (from, to) = (y.saturating_sub(radius), (y + radius).min(grid_h - 1));
-            grid[y * grid_w + x] = (from..=to)
-                .map(|r| rows[r * grid_w + x])
-                .fold(0.0, f32::max);
-        }
-    }
-    let paper = GreyImage {
-        width: grid_w,
-        height: grid_h,
-        pixels: grid,
-    };
-    let mut pixels = Vec::with_capacity(w * h);
-    for y in 0..h {
-        for x in 0..w {
-            let at = |i: usize| (i as f64 + 0.5) / cell as f64 - 0.5;
-            let brightness = bilinear(&paper, at(x), at(y)) as f32;
-            pixels.push((image.at(x, y) / brightness.max(1e-3)).min(1.0));
-        }
-    }
-    GreyImage {
-        width: w,
-        height: h,
-        pixels,
     }
 }
 
@@ -585,12 +569,25 @@ fn fit_into_box(digit: &GreyImage) -> GreyImage {
     }
 }
 
-/// Steps 2-4 of the module docs on a decoded picture.
+/// Steps 2-3 of the module docs on a decoded picture holding one digit:
+/// the biggest digit found, prepared.
+#[cfg(test)]
 pub fn to_mnist(image: &GreyImage) -> Result<Vec<f32>, String> {
-    let ink = ink_map(image)?;
-    let bounds = ink_bounding_box(&ink, INK_THRESHOLD)
-        .ok_or_else(|| "no digit found: no ink above the threshold".to_string())?;
-    let digit = fit_into_box(&crop(&ink, bounds));
+    let digits = find::find_digits(image, 1.0)?;
+    let biggest = digits
+        .iter()
+        .max_by_key(|d| d.bounds.width * d.bounds.height)
+        .expect("find_digits finds one or says why not");
+    Ok(prepare(&biggest.ink))
+}
+
+/// Step 3 of the module docs: one digit's ink (0 paper, 1 ink) as MNIST's
+/// 28x28 input.
+fn prepare(ink: &GreyImage) -> Vec<f32> {
+    let Some(bounds) = ink_bounding_box(ink, INK_THRESHOLD) else {
+        return vec![0.0; SIDE * SIDE];
+    };
+    let digit = fit_into_box(&crop(ink, bounds));
 
     // Put the centre of mass at the field's centre, but never push ink out
     // of the field (a lopsided digit such as a 7 could otherwise lose a tip).
@@ -604,7 +601,7 @@ pub fn to_mnist(image: &GreyImage) -> Result<Vec<f32>, String> {
             field[(top + y) * SIDE + left + x] = digit.at(x, y);
         }
     }
-    Ok(field)
+    field
 }
 
 /// Encodes an 8-bit grey picture as PNG (for tests and for the digit grid).
@@ -699,6 +696,22 @@ pub(crate) mod tests {
             }
         }
         canvas
+    }
+
+    /// The middle value of the picture's outermost pixels (paper).
+    fn border_median(image: &GreyImage) -> f32 {
+        let (w, h) = (image.width, image.height);
+        let mut border: Vec<f32> = Vec::with_capacity(2 * (w + h));
+        for x in 0..w {
+            border.push(image.at(x, 0));
+            border.push(image.at(x, h - 1));
+        }
+        for y in 0..h {
+            border.push(image.at(0, y));
+            border.push(image.at(w - 1, y));
+        }
+        border.sort_by(f32::total_cmp);
+        border[border.len() / 2]
     }
 
     fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {

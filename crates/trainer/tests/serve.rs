@@ -174,13 +174,13 @@ fn bad_requests_get_clear_answers_and_the_server_goes_on() {
             "image/png",
         );
     }
-    // A blank picture: nothing to recognise.
+    // A blank picture: read, but nothing to recognise (422, and the
+    // `no_digit` that predict --json gives such a picture).
     let blank = grey_png(&[255u8; 64 * 64], 64);
-    assert_error(
-        &post_picture(&server, "/api/predict", "image/png", &blank),
-        400,
-        "no digit found",
-    );
+    let answer = post_picture(&server, "/api/predict", "image/png", &blank);
+    assert_error(&answer, 422, "no digit found");
+    assert_eq!(answer.json()["no_digit"], true);
+    assert_eq!(answer.json()["input"], serde_json::Value::Null);
 
     // Paths: only the listed pages and models, never a file.
     for path in [

@@ -177,8 +177,12 @@ impl Response {
     }
 
     pub fn json(value: &impl serde::Serialize) -> Response {
+        Response::json_with_status(200, value)
+    }
+
+    pub fn json_with_status(status: u16, value: &impl serde::Serialize) -> Response {
         let body = serde_json::to_vec(value).expect("answers serialise");
-        Response::new(200, "application/json", body)
+        Response::new(status, "application/json", body)
     }
 }
 
@@ -192,6 +196,7 @@ fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",

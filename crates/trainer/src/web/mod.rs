@@ -17,10 +17,10 @@ mod models;
 
 use crate::cli::ServeArgs;
 use crate::error::Error;
+use crate::predict::{self, PictureReport};
 use http::{Limits, Request, Response};
 use models::Catalogue;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::Path;
 use std::sync::Arc;
 
 /// The page and its assets: (path, content type, text).
@@ -110,13 +110,14 @@ fn handle(catalogue: &Catalogue, request: &Request) -> Response {
 }
 
 /// `POST /api/predict`'s answer: predict's entry for one picture (without
-/// the file name), the model's id and the 28x28 input as grey levels.
+/// the file name), the model's id and the first digit's 28x28 input as grey
+/// levels (null when there is none).
 #[derive(serde::Serialize)]
 struct PredictAnswer<'a> {
     #[serde(flatten)]
-    recognition: &'a crate::recognise::Recognition,
+    report: PictureReport,
     model: &'a str,
-    input: Vec<u8>,
+    input: Option<Vec<u8>>,
 }
 
 fn predict(catalogue: &Catalogue, request: &Request) -> Response {
@@ -152,17 +153,23 @@ fn predict(catalogue: &Catalogue, request: &Request) -> Response {
         .model
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let name = Path::new("the uploaded picture");
-    match crate::recognise::recognise(&mut model, entry.pixels, &request.body, name) {
-        Ok(recognition) => {
-            drop(model);
-            Response::json(&PredictAnswer {
-                input: recognition.input_levels(),
-                recognition: &recognition,
-                model: &entry.id,
-            })
-        }
-        Err(Error::Picture { problem, .. }) => Response::error(400, &problem),
-        Err(e) => Response::error(500, &e.to_string()),
-    }
+    let result = predict::read_picture(&mut model, entry.pixels, &request.body);
+    drop(model);
+    // A picture without a digit was read well: 422, not 400 as for bytes
+    // that are no picture; both answer as `predict --json` does.
+    let status = match &result {
+        Ok(_) => 200,
+        Err(problem) if predict::is_no_digit(problem) => 422,
+        Err(_) => 400,
+    };
+    let input = result
+        .as_ref()
+        .ok()
+        .and_then(|reading| reading.digits.first());
+    let answer = PredictAnswer {
+        input: input.map(predict::DigitReading::input_levels),
+        report: PictureReport::new(&result),
+        model: &entry.id,
+    };
+    Response::json_with_status(status, &answer)
 }

@@ -300,18 +300,21 @@ function showInput(levels) {
 
 function showAnswer(answer, answered) {
   statusLine.textContent = "";
-  prediction.textContent = String(answer.digit);
+  // A number has no top-level digit: show its first digit's bars and input.
+  const shown = answer.digit == null ? answer.digits[0] : answer;
+  prediction.textContent = String(shown.digit);
   prediction.dataset.version = String(answered);
-  const p = answer.probabilities[answer.digit];
-  confidence.textContent = `${(100 * p).toFixed(1)}% sure`;
-  // Whole numbers, where the server reads them (`text`).
+  const p = shown.probabilities[shown.digit];
+  const sure = shown.confident === false ? " (not sure)" : "";
+  confidence.textContent = `${(100 * p).toFixed(1)}% sure${sure}`;
+  // Whole numbers (`text`), as predict reads them.
   if (typeof answer.text === "string" && answer.text.length > 1) {
     textLine.textContent = `Reads the number ${answer.text}`;
     textLine.hidden = false;
   } else {
     textLine.hidden = true;
   }
-  showBars(answer.probabilities, answer.digit);
+  showBars(shown.probabilities, shown.digit);
   showInput(answer.input);
 }
 

@@ -1,0 +1,1077 @@
+//! Finding the handwriting in a photo: which pixels are ink, which marks
+//! are digits, and where one digit ends and the next begins.
+//!
+//! 1. Dark ink on light paper: a picture whose typical pixel is about as
+//!    dark as its darkest (or nearer them, with pixels brighter than their
+//!    surroundings outweighing darker ones) is light on dark, and inverted.
+//! 2. The paper's brightness is estimated on a coarse grid (a high
+//!    percentile of each cell, then a morphological closing that removes
+//!    anything narrower than a few cells: pen strokes, not shadows) and
+//!    divided out, so uneven light and soft shadows become flat paper.
+//!    What remains is each pixel's darkness, `1 - pixel / paper`.
+//! 3. Noise is measured (median absolute deviation of the darkness, which
+//!    paper dominates) and smoothed away with a box blur where it is high.
+//! 4. Ink is what is darker than the paper by several noise widths and by
+//!    Otsu's threshold among those pixels (which separates pale printed
+//!    lines and smudges from the pen), then split into connected
+//!    components (8-neighbours, linked through pixels half as dark).
+//! 5. Components that are not handwriting are dropped: long thin lines and
+//!    large marks along the picture's edge (ruled and squared paper, page
+//!    edges, shadows), marks too pale for a pen, and specks. The biggest
+//!    mark is a digit; the marks beside it, each at the height of the next,
+//!    are the rest of the number.
+//! 6. Marks stacked above each other (a 5's flag) are one digit; a mark too
+//!    wide for one digit (touching digits) is cut where its ink is thinnest,
+//!    and other cuts are offered for a reader to choose from ([`Mark`]).
+//!
+//! Widths of digits below are measured on the bundled MNIST test set (ink
+//! above 100/255): width / height of digits other than 1 has median 0.80,
+//! 95th percentile 1.18, 99.9th 1.82 (0.7% are wider than 1.5, 23% wider
+//! than 0.9); of 1s, median 0.35.
+
+use super::GreyImage;
+
+/// Pictures are searched at most this many pixels on their long side (a
+/// 12-megapixel photo is read at half size): enough for a digit 40 pixels
+/// tall in a 4000-pixel photo to keep 20 pixels.
+pub const WORKING_SIDE: usize = 2048;
+/// Cells per side of the grid the paper's brightness is estimated on.
+const LIGHT_GRID: usize = 128;
+/// Cells of the closing's radius: strokes up to twice as wide (a quarter
+/// of the picture's long side: a digit filling the picture has strokes a
+/// sixth as wide) are taken for ink, not for shadow.
+const LIGHT_CLOSING_RADIUS: usize = LIGHT_GRID / 8;
+/// Ink must be darker than the paper by this many noise widths...
+const NOISE_WIDTHS: f32 = 5.0;
+/// ...and by this much at least (on 0..1: 0 paper, 1 black).
+const MIN_INK_DARKNESS: f32 = 0.05;
+/// A mark's darkest pixels must stand out from the paper by this much.
+const MIN_CONTRAST: f32 = 0.15;
+/// A mark of pen or pencil is on average at least this dark where it is
+/// ink (black ink measures 0.6-0.9, blue 0.5-0.7); the faint smear along a
+/// shadow's edge or a pale printed line is lighter.
+const MIN_MEAN_DARKNESS: f32 = 0.25;
+/// A digit is at least this many working pixels tall...
+const MIN_DIGIT_PIXELS: usize = 12;
+/// ...and this fraction of the picture's short side (dust is smaller).
+const MIN_DIGIT_FRACTION: f64 = 0.012;
+/// Marks this much shorter than the tallest digit are specks, unless they
+/// stand above or below a digit (a broken stroke of it).
+const MIN_HEIGHT_IN_ROW: f64 = 0.4;
+/// Neighbouring digits of a number are at most this many digit heights apart.
+const MAX_GAP_IN_ROW: f64 = 1.2;
+/// A mark beside others that is wider than this many times its height and
+/// than `WIDER_THAN_NEIGHBOURS` times their typical width is several
+/// touching digits...
+const WIDEST_SINGLE_DIGIT: f64 = 1.1;
+const WIDER_THAN_NEIGHBOURS: f64 = 1.6;
+/// ...and alone, one wider than this many times its height (0.7% of
+/// MNIST's digits are).
+const WIDEST_LONE_DIGIT: f64 = 1.5;
+/// Marks grouped into digits, at most: the biggest.
+const MOST_MARKS: usize = 500;
+/// Marks at most this many digit heights apart, side by side, are one
+/// digit whose stroke the threshold broke (a pixel of MNIST's 20).
+const BROKEN_STROKE_GAP: f64 = 0.06;
+/// Most single digits are narrower than this many heights.
+const WIDE_DIGIT: f64 = 0.9;
+/// A digit cut from touching ones is at least this many heights wide.
+const NARROWEST_DIGIT: f64 = 0.3;
+/// The width of a typical digit, as a fraction of its height (between
+/// MNIST's 1s and its other digits).
+const TYPICAL_DIGIT_WIDTH: f64 = 0.7;
+
+/// A rectangle of a picture, in its pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PixelBox {
+    pub x: usize,
+    pub y: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl PixelBox {
+    fn scaled(self, scale: f64) -> PixelBox {
+        let at = |v: usize| (v as f64 * scale).round() as usize;
+        let x = at(self.x);
+        let y = at(self.y);
+        PixelBox {
+            x,
+            y,
+            width: (at(self.x + self.width) - x).max(1),
+            height: (at(self.y + self.height) - y).max(1),
+        }
+    }
+}
+
+/// One digit found in a picture: its ink (0 paper, 1 ink, cropped to it)
+/// and where it is.
+#[derive(Clone, Debug)]
+pub struct FoundDigit {
+    pub ink: GreyImage,
+    /// In the pixels of the picture as decoded at full size.
+    pub bounds: PixelBox,
+}
+
+/// One mark of a row and the ways it can be read, each a list of digits:
+/// the first as its shape suggests (one digit, or several touching ones if
+/// it is too wide for one), the others cut into other numbers of digits,
+/// for a reader that can tell which reads best.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub ways: Vec<Vec<FoundDigit>>,
+}
+
+/// The marks of a picture's row of digits, left to right, or why there
+/// are none.
+pub fn find_marks(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Mark>, String> {
+    let oriented = if is_light_on_dark(image) {
+        GreyImage {
+            width: image.width,
+            height: image.height,
+            pixels: image.pixels.iter().map(|v| 1.0 - v).collect(),
+        }
+    } else {
+        image.clone()
+    };
+    let darkness = smooth_noise(darkness_under_even_light(&oriented));
+    let (width, height) = (darkness.width, darkness.height);
+    let (noise_floor, threshold) = ink_threshold(&darkness)?;
+    let (labels, components) = marks_of_ink(&darkness, noise_floor, threshold);
+    let min_digit_height = MIN_DIGIT_PIXELS
+        .max((MIN_DIGIT_FRACTION * width.min(height) as f64).ceil() as usize)
+        .min(height);
+    let marks: Vec<usize> = (0..components.len())
+        .filter(|&c| {
+            let mark = &components[c];
+            !is_line_or_edge(mark, width, height)
+                && mark.mass >= MIN_MEAN_DARKNESS * mark.area as f32
+        })
+        .collect();
+    let Some(&biggest) = marks
+        .iter()
+        .max_by(|&&a, &&b| components[a].mass.total_cmp(&components[b].mass))
+    else {
+        return Err("no digit found: only lines or edges, no handwriting".into());
+    };
+    if components[biggest].height() < min_digit_height {
+        return Err("no digit found: only specks, nothing the size of a digit".into());
+    }
+    if components[biggest].darkest < MIN_CONTRAST {
+        return Err("no digit found: nothing in the picture stands out from the paper".into());
+    }
+    let glyphs = digits_in_the_row_of(biggest, &marks, &components);
+    let typical_width = |glyphs: &[Glyph], glyph: &Glyph| {
+        let mut others: Vec<usize> = glyphs
+            .iter()
+            .filter(|g| g.x0 != glyph.x0)
+            .map(Glyph::width)
+            .collect();
+        others.sort_unstable();
+        others.get(others.len() / 2).map(|&w| w as f64)
+    };
+    let mut found = Vec::new();
+    for glyph in &glyphs {
+        let others = typical_width(&glyphs, glyph);
+        let by_shape = pieces_by_shape(glyph, others);
+        let mut ways = Vec::new();
+        for pieces in std::iter::once(by_shape).chain(other_pieces(glyph, others, by_shape)) {
+            let mut way = Vec::new();
+            for (x0, x1) in cut_touching_digits(glyph, pieces, &labels, width) {
+                let ink = glyph_ink(glyph, x0, x1, &labels, &darkness, threshold);
+                if let Some((ink, bounds)) = ink.filter(|(_, b)| b.height >= min_digit_height) {
+                    way.push(FoundDigit {
+                        ink,
+                        bounds: bounds.scaled(scale_to_picture),
+                    });
+                }
+            }
+            if !way.is_empty() {
+                ways.push(way);
+            }
+        }
+        if !ways.is_empty() {
+            found.push(Mark { ways });
+        }
+    }
+    if found.is_empty() {
+        return Err("no digit found".into());
+    }
+    Ok(found)
+}
+
+/// The digits of a picture, left to right, each mark read as its shape
+/// suggests.
+#[cfg(test)]
+pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<FoundDigit>, String> {
+    Ok(find_marks(image, scale_to_picture)?
+        .into_iter()
+        .flat_map(|mark| mark.ways.into_iter().next().unwrap_or_default())
+        .collect())
+}
+
+/// Fraction of pixels at or below `value`, bucketed: enough for
+/// thresholds and percentiles of a picture, in one pass.
+struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    lowest: f32,
+    highest: f32,
+}
+
+impl Histogram {
+    const BINS: usize = 1024;
+
+    fn of(values: impl Iterator<Item = f32>, lowest: f32, highest: f32) -> Histogram {
+        let mut counts = vec![0u64; Self::BINS];
+        let mut total = 0;
+        let scale = Self::BINS as f32 / (highest - lowest);
+        for v in values {
+            let bin = ((v - lowest) * scale).clamp(0.0, (Self::BINS - 1) as f32) as usize;
+            counts[bin] += 1;
+            total += 1;
+        }
+        Histogram {
+            counts,
+            total,
+            lowest,
+            highest,
+        }
+    }
+
+    fn value_of_bin(&self, bin: usize) -> f32 {
+        self.lowest + (bin as f32 + 0.5) * (self.highest - self.lowest) / Self::BINS as f32
+    }
+
+    /// The value below which a fraction `q` of the samples lie.
+    fn quantile(&self, q: f64) -> f32 {
+        let wanted = (q * self.total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bin, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= wanted {
+                return self.value_of_bin(bin);
+            }
+        }
+        self.highest
+    }
+
+    /// Otsu's threshold: the split maximising the variance between the two
+    /// classes (N. Otsu, "A threshold selection method from gray-level
+    /// histograms", IEEE SMC 1979).
+    fn otsu(&self) -> f32 {
+        let total = self.total as f64;
+        let sum_all: f64 = (0..Self::BINS)
+            .map(|b| self.counts[b] as f64 * b as f64)
+            .sum();
+        let (mut below, mut sum_below) = (0.0f64, 0.0f64);
+        let (mut best, mut best_bin) = (-1.0f64, 0);
+        for bin in 0..Self::BINS {
+            below += self.counts[bin] as f64;
+            sum_below += self.counts[bin] as f64 * bin as f64;
+            let above = total - below;
+            if below == 0.0 || above == 0.0 {
+                continue;
+            }
+            let mean_gap = sum_below / below - (sum_all - sum_below) / above;
+            let between = below * above * mean_gap * mean_gap;
+            if between > best {
+                (best, best_bin) = (between, bin);
+            }
+        }
+        self.value_of_bin(best_bin)
+    }
+}
+
+/// Ink is the minority, and stands out from the paper around it. Light ink
+/// on dark paper (dark on light, by far the more common, otherwise) when
+/// the typical pixel is about as dark as the darkest; when it is only
+/// nearer the darkest than the brightest, when also pixels far brighter
+/// than their surroundings (the median of a cell an eighth of the picture
+/// wide, where light and shadow are about even) outweigh those far darker
+/// (a bright patch of light on a blank page is an extreme, not ink).
+fn is_light_on_dark(image: &GreyImage) -> bool {
+    let histogram = Histogram::of(image.pixels.iter().copied(), 0.0, 1.0);
+    let (darkest, typical, brightest) = (
+        histogram.quantile(0.01),
+        histogram.quantile(0.5),
+        histogram.quantile(0.99),
+    );
+    if brightest - typical <= typical - darkest {
+        return false;
+    }
+    // Paper as dark as the darkest pixels: clearly light on dark (white
+    // chalk, a screen, MNIST itself).
+    if typical - darkest < 0.25 * (brightest - typical) {
+        return true;
+    }
+    let surroundings = spread_over(
+        &cell_percentile(image, SURROUNDINGS_GRID, 0.5),
+        image.width,
+        image.height,
+    );
+    let deviations = image.pixels.iter().zip(&surroundings).map(|(v, a)| v - a);
+    let histogram = Histogram::of(deviations, -1.0, 1.0);
+    let (darker, brighter) = (histogram.quantile(0.005), histogram.quantile(0.995));
+    brighter > -darker
+}
+
+/// Cells per side of the grid on which a pixel's surroundings are measured
+/// to tell ink from paper.
+const SURROUNDINGS_GRID: usize = 8;
+
+/// The `quantile` of each cell of a grid at most `cells` a side.
+fn cell_percentile(image: &GreyImage, cells: usize, quantile: f64) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let cell = w.max(h).div_ceil(cells).max(1);
+    let (grid_w, grid_h) = (w.div_ceil(cell), h.div_ceil(cell));
+    let mut grid = Vec::with_capacity(grid_w * grid_h);
+    let mut values = Vec::with_capacity(cell * cell);
+    for gy in 0..grid_h {
+        for gx in 0..grid_w {
+            values.clear();
+            for y in gy * cell..((gy + 1) * cell).min(h) {
+                values.extend_from_slice(
+                    &image.pixels[y * w + gx * cell..y * w + ((gx + 1) * cell).min(w)],
+                );
+            }
+            let index = ((values.len() as f64 * quantile) as usize).min(values.len() - 1);
+            let (_, &mut value, _) = values.select_nth_unstable_by(index, f32::total_cmp);
+            grid.push(value);
+        }
+    }
+    GreyImage {
+        width: grid_w,
+        height: grid_h,
+        pixels: grid,
+    }
+}
+
+/// `1 - pixel / paper` for dark ink on light paper: 0 on paper however it
+/// is lit, near 1 for black ink. Negative where the paper is brighter than
+/// its estimate (noise), which the noise estimate needs to see.
+fn darkness_under_even_light(image: &GreyImage) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let paper = spread_over(&paper_brightness(image), w, h);
+    let pixels = image
+        .pixels
+        .iter()
+        .zip(&paper)
+        .map(|(v, brightness)| 1.0 - v / brightness.max(1e-3))
+        .collect();
+    GreyImage {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+/// A coarse grid of cells covering a `width x height` picture, interpolated
+/// bilinearly to each pixel (cell centres carry the grid's values).
+fn spread_over(grid: &GreyImage, width: usize, height: usize) -> Vec<f32> {
+    let cell_x = width as f64 / grid.width as f64;
+    let cell_y = height as f64 / grid.height as f64;
+    // Where each column falls between two grid columns, once.
+    let columns: Vec<(usize, usize, f32)> = (0..width)
+        .map(|x| {
+            let gx = ((x as f64 + 0.5) / cell_x - 0.5).clamp(0.0, (grid.width - 1) as f64);
+            let left = gx.floor() as usize;
+            (
+                left,
+                (left + 1).min(grid.width - 1),
+                (gx - left as f64) as f32,
+            )
+        })
+        .collect();
+    let mut pixels = Vec::with_capacity(width * height);
+    let mut row = vec![0.0f32; grid.width];
+    for y in 0..height {
+        let gy = ((y as f64 + 0.5) / cell_y - 0.5).clamp(0.0, (grid.height - 1) as f64);
+        let top = gy.floor() as usize;
+        let bottom = (top + 1).min(grid.height - 1);
+        let fy = (gy - top as f64) as f32;
+        for (gx, value) in row.iter_mut().enumerate() {
+            *value = grid.at(gx, top) * (1.0 - fy) + grid.at(gx, bottom) * fy;
+        }
+        pixels.extend(
+            columns
+                .iter()
+                .map(|&(left, right, fx)| row[left] * (1.0 - fx) + row[right] * fx),
+        );
+    }
+    pixels
+}
+
+/// The paper's brightness on a grid of at most `LIGHT_GRID` cells a side:
+/// each cell's 75th percentile (paper is most of a cell, and a high
+/// percentile is not lifted by noise as a maximum is), then a grey closing
+/// (maximum, then minimum, over `LIGHT_CLOSING_RADIUS` cells), which fills
+/// in cells a stroke covers but keeps the edges of shadows wider than that.
+fn paper_brightness(image: &GreyImage) -> GreyImage {
+    let grid = cell_percentile(image, LIGHT_GRID, 0.75);
+    let radius = LIGHT_CLOSING_RADIUS;
+    window_extreme(&window_extreme(&grid, radius, f32::max), radius, f32::min)
+}
+
+/// Each pixel replaced by `pick` over the square of `radius` around it
+/// (rows, then columns: a square window is separable).
+fn window_extreme(image: &GreyImage, radius: usize, pick: fn(f32, f32) -> f32) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let mut rows = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (from, to) = (x.saturating_sub(radius), (x + radius).min(w - 1));
+            rows[y * w + x] = image.pixels[y * w + from..=y * w + to]
+                .iter()
+                .copied()
+                .reduce(pick)
+                .unwrap_or(0.0);
+        }
+    }
+    let mut pixels = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (from, to) = (y.saturating_sub(radius), (y + radius).min(h - 1));
+        for x in 0..w {
+            pixels[y * w + x] = (from..=to)
+                .map(|r| rows[r * w + x])
+                .reduce(pick)
+                .unwrap_or(0.0);
+        }
+    }
+    GreyImage {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+/// The spread of the paper's darkness: the median absolute deviation
+/// (scaled by 1.4826 to a normal distribution's sigma), robust to the ink.
+fn noise_sigma(darkness: &GreyImage) -> (f32, f32) {
+    // Every pixel of a small picture, a sample of a large one's (an odd
+    // stride, so it does not follow rows or columns).
+    let stride = (darkness.pixels.len() / NOISE_SAMPLES).max(1) | 1;
+    let sample = || darkness.pixels.iter().step_by(stride).copied();
+    let histogram = Histogram::of(sample(), -0.5, 0.5);
+    let median = histogram.quantile(0.5);
+    let deviations = Histogram::of(sample().map(|v| (v - median).abs()), 0.0, 0.25);
+    (median, 1.4826 * deviations.quantile(0.5))
+}
+
+/// Pixels the noise is measured on, at most (about).
+const NOISE_SAMPLES: usize = 1 << 18;
+
+/// Noisier than 2/255 (a phone photo at full size): a 3x3 box blur, twice
+/// above 8/255. Strokes of MNIST digits are wider than that in any picture
+/// where they are legible; the noise's sigma drops by 3 per blur.
+fn smooth_noise(mut darkness: GreyImage) -> GreyImage {
+    for limit in [2.0 / 255.0, 8.0 / 255.0] {
+        if noise_sigma(&darkness).1 > limit && darkness.width >= 3 && darkness.height >= 3 {
+            darkness = box_blur_3x3(&darkness);
+        }
+    }
+    darkness
+}
+
+fn box_blur_3x3(image: &GreyImage) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let mut rows = vec![0.0f32; w * h];
+    for y in 0..h {
+        let row = &image.pixels[y * w..(y + 1) * w];
+        for x in 0..w {
+            let (from, to) = (x.saturating_sub(1), (x + 1).min(w - 1));
+            rows[y * w + x] = row[from..=to].iter().sum::<f32>() / (to - from + 1) as f32;
+        }
+    }
+    let mut pixels = vec![0.0f32; w * h];
+    for y in 0..h {
+        let (from, to) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        for x in 0..w {
+            pixels[y * w + x] =
+                (from..=to).map(|r| rows[r * w + x]).sum::<f32>() / (to - from + 1) as f32;
+        }
+    }
+    GreyImage {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+/// Darker than the paper by several noise widths (the noise floor), and by
+/// Otsu's threshold among the pixels that are: pale lines and smudges fall
+/// below it. Returns both.
+fn ink_threshold(darkness: &GreyImage) -> Result<(f32, f32), String> {
+    let (paper, sigma) = noise_sigma(darkness);
+    let low = paper + (NOISE_WIDTHS * sigma).max(MIN_INK_DARKNESS);
+    let above = darkness.pixels.iter().copied().filter(|&v| v > low);
+    let histogram = Histogram::of(above, low, 1.0);
+    if histogram.total == 0 {
+        return Err("no digit found: nothing in the picture stands out from the paper".into());
+    }
+    Ok((low, histogram.otsu().max(low)))
+}
+
+/// A faint stretch of a stroke (MNIST's digits have many) is still part of
+/// it: marks are connected through pixels half as dark as the threshold,
+/// if they reach it somewhere (hysteresis, as in Canny's edge detector).
+/// Where that joins a digit to printed lines (a line or edge, by its
+/// shape), the marks inside are taken at the threshold itself.
+/// Returns each pixel's mark (0 for none, mark `i` is `i + 1`) and the marks.
+fn marks_of_ink(
+    darkness: &GreyImage,
+    noise_floor: f32,
+    threshold: f32,
+) -> (Vec<u32>, Vec<Component>) {
+    let (width, height) = (darkness.width, darkness.height);
+    let link = (0.5 * threshold).max(noise_floor);
+    let weak_mask: Vec<bool> = darkness.pixels.iter().map(|&v| v > link).collect();
+    let (weak_labels, weak) = connected_components(&weak_mask, darkness);
+    let strong_mask: Vec<bool> = darkness.pixels.iter().map(|&v| v > threshold).collect();
+    let (strong_labels, _) = connected_components(&strong_mask, darkness);
+    let keep_whole: Vec<bool> = weak
+        .iter()
+        .map(|c| c.darkest > threshold && !is_line_or_edge(c, width, height))
+        .collect();
+    // Inside an edge or shadow there is nothing to look for; a line may
+    // cross a digit.
+    let drop_whole: Vec<bool> = weak.iter().map(|c| is_edge(c, width, height)).collect();
+    // Marks: whole weak components, then the strong ones inside the rest.
+    let mut number = vec![0u32; weak.len() + 1];
+    let mut next = 0;
+    for (i, &keep) in keep_whole.iter().enumerate() {
+        if keep {
+            next += 1;
+            number[i + 1] = next;
+        }
+    }
+    let mut strong_number = std::collections::HashMap::new();
+    let mut labels = vec![0u32; width * height];
+    for i in 0..width * height {
+        let weak_label = weak_labels[i];
+        if weak_label == 0 {
+            continue;
+        }
+        labels[i] = if keep_whole[weak_label as usize - 1] {
+            number[weak_label as usize]
+        } else if strong_labels[i] != 0 && !drop_whole[weak_label as usize - 1] {
+            *strong_number.entry(strong_labels[i]).or_insert_with(|| {
+                next += 1;
+                next
+            })
+        } else {
+            0
+        };
+    }
+    let components = measure(&labels, next as usize, darkness);
+    (labels, components)
+}
+
+/// A connected mark of ink and what is known of it.
+#[derive(Clone, Debug)]
+struct Component {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    area: usize,
+    /// Sum of darkness: how much ink.
+    mass: f32,
+    darkest: f32,
+    touches_edge: bool,
+}
+
+impl Component {
+    fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+    fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+}
+
+/// Labels the 8-connected regions of `mask` (label 0 is paper, component
+/// `i` is label `i + 1`) with union-find over one raster pass.
+fn connected_components(mask: &[bool], darkness: &GreyImage) -> (Vec<u32>, Vec<Component>) {
+    let (w, h) = (darkness.width, darkness.height);
+    let mut labels = vec![0u32; w * h];
+    let mut parent: Vec<u32> = vec![0];
+    fn root(parent: &mut [u32], mut label: u32) -> u32 {
+        while parent[label as usize] != label {
+            let grandparent = parent[parent[label as usize] as usize];
+            parent[label as usize] = grandparent;
+            label = grandparent;
+        }
+        label
+    }
+    for y in 0..h {
+        for x in 0..w {
+            if !mask[y * w + x] {
+                continue;
+            }
+            // Neighbours already visited: left, and the three above.
+            let mut neighbours = [0u32; 4];
+            if x > 0 {
+                neighbours[0] = labels[y * w + x - 1];
+            }
+            if y > 0 {
+                let above = (y - 1) * w;
+                if x > 0 {
+                    neighbours[1] = labels[above + x - 1];
+                }
+                neighbours[2] = labels[above + x];
+                if x + 1 < w {
+                    neighbours[3] = labels[above + x + 1];
+                }
+            }
+            let mut label = 0;
+            for n in neighbours.into_iter().filter(|&n| n != 0) {
+                let n = root(&mut parent, n);
+                if label == 0 {
+                    label = n;
+                } else if n != label {
+                    let (keep, merge) = (label.min(n), label.max(n));
+                    parent[merge as usize] = keep;
+                    label = keep;
+                }
+            }
+            if label == 0 {
+                label = parent.len() as u32;
+                parent.push(label);
+            }
+            labels[y * w + x] = label;
+        }
+    }
+    // Roots numbered 1.. in order of appearance.
+    let mut number = vec![0u32; parent.len()];
+    let mut count = 0;
+    for label in 1..parent.len() as u32 {
+        let r = root(&mut parent, label);
+        if r == label {
+            count += 1;
+            number[label as usize] = count;
+        } else {
+            number[label as usize] = number[r as usize];
+        }
+    }
+    for label in labels.iter_mut() {
+        *label = number[*label as usize];
+    }
+    let components = measure(&labels, count as usize, darkness);
+    (labels, components)
+}
+
+/// The box, area, ink and darkest pixel of each of `count` labelled marks.
+fn measure(labels: &[u32], count: usize, darkness: &GreyImage) -> Vec<Component> {
+    let (w, h) = (darkness.width, darkness.height);
+    let empty = Component {
+        x0: usize::MAX,
+        y0: usize::MAX,
+        x1: 0,
+        y1: 0,
+        area: 0,
+        mass: 0.0,
+        darkest: 0.0,
+        touches_edge: false,
+    };
+    let mut components = vec![empty; count];
+    for y in 0..h {
+        for x in 0..w {
+            let label = labels[y * w + x];
+            if label == 0 {
+                continue;
+            }
+            let c = &mut components[label as usize - 1];
+            let v = darkness.pixels[y * w + x];
+            c.x0 = c.x0.min(x);
+            c.y0 = c.y0.min(y);
+            c.x1 = c.x1.max(x + 1);
+            c.y1 = c.y1.max(y + 1);
+            c.area += 1;
+            c.mass += v;
+            c.darkest = c.darkest.max(v);
+            c.touches_edge |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+        }
+    }
+    components
+}
+
+/// Printed lines (long, thin, running off the picture or across most of
+/// it) and large marks along the picture's edge (the table beyond a page,
+/// a shadow's dark side) are not handwriting.
+fn is_line_or_edge(c: &Component, width: usize, height: usize) -> bool {
+    let long_side = c.width().max(c.height());
+    let thickness = c.area as f64 / long_side as f64;
+    let spans = |len: usize, of: usize, fraction: f64| len as f64 >= fraction * of as f64;
+    let thin = long_side as f64 >= 12.0 * thickness;
+    let across = spans(c.width(), width, 0.3) || spans(c.height(), height, 0.3);
+    let most_of_it = spans(c.width(), width, 0.75) || spans(c.height(), height, 0.75);
+    let line = thin && across && (c.touches_edge || most_of_it);
+    line || is_edge(c, width, height)
+}
+
+/// A large mark along the picture's edge: the table beyond a page, the
+/// dark side of a shadow.
+fn is_edge(c: &Component, width: usize, height: usize) -> bool {
+    let spans = |len: usize, of: usize| len as f64 >= 0.6 * of as f64;
+    c.touches_edge && (spans(c.width(), width) || spans(c.height(), height))
+}
+
+/// One digit: the components it is made of and the box around them.
+#[derive(Clone, Debug)]
+struct Glyph {
+    parts: Vec<u32>,
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+impl Glyph {
+    fn of(label: usize, c: &Component) -> Glyph {
+        Glyph {
+            parts: vec![label as u32 + 1],
+            x0: c.x0,
+            y0: c.y0,
+            x1: c.x1,
+            y1: c.y1,
+        }
+    }
+    fn absorb(&mut self, other: &Glyph) {
+        self.parts.extend_from_slice(&other.parts);
+        self.x0 = self.x0.min(other.x0);
+        self.y0 = self.y0.min(other.y0);
+        self.x1 = self.x1.max(other.x1);
+        self.y1 = self.y1.max(other.y1);
+    }
+    fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+    fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+    /// Whether pixel label `label` is ink of this glyph. A glyph has a few
+    /// parts; `parts` is sorted by `digits_in_the_row_of`.
+    fn has(&self, label: u32) -> bool {
+        label != 0 && self.parts.binary_search(&label).is_ok()
+    }
+    fn overlap(a: (usize, usize), b: (usize, usize)) -> usize {
+        a.1.min(b.1).saturating_sub(a.0.max(b.0))
+    }
+}
+
+/// The digits beside the biggest mark, left to right. Marks stacked over
+/// each other (sharing half the narrower's columns and at most half the
+/// shorter's rows, close above or below) are one digit, and so are marks a
+/// sliver apart side by side (not overlapping: slanted neighbours do) when
+/// together they are no wider than a digit; then the digits are those
+/// beside the biggest one, each at the height of the next (sharing half
+/// the shorter's rows), tall enough, within `MAX_GAP_IN_ROW` heights.
+fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component]) -> Vec<Glyph> {
+    let main = &components[biggest];
+    let sliver = (BROKEN_STROKE_GAP * main.height() as f64) as usize;
+    let mut by_mass = marks.to_vec();
+    by_mass.sort_by(|&a, &b| components[b].mass.total_cmp(&components[a].mass));
+    // A textured picture can have tens of thousands of marks; a row of
+    // digits and their broken strokes are among the biggest few hundred,
+    // and grouping them stays quadratic in few.
+    by_mass.truncate(MOST_MARKS);
+    let mut stacked: Vec<Glyph> = Vec::new();
+    for c in by_mass {
+        let glyph = Glyph::of(c, &components[c]);
+        let onto = stacked.iter_mut().find(|g| {
+            let columns = Glyph::overlap((g.x0, g.x1), (glyph.x0, glyph.x1));
+            let rows_apart = glyph.y0.saturating_sub(g.y1) + g.y0.saturating_sub(glyph.y1);
+            let shared_rows = Glyph::overlap((g.y0, g.y1), (glyph.y0, glyph.y1));
+            2 * columns >= g.width().min(glyph.width())
+                && 2 * shared_rows <= g.height().min(glyph.height())
+                && rows_apart <= 2 * sliver
+                && glyph.y1.max(g.y1) - glyph.y0.min(g.y0) <= 2 * g.height().max(glyph.height())
+        });
+        match onto {
+            Some(g) => g.absorb(&glyph),
+            None => stacked.push(glyph),
+        }
+    }
+    stacked.sort_by_key(|g| g.x0);
+    let mut glyphs: Vec<Glyph> = Vec::new();
+    for glyph in stacked {
+        match glyphs.last_mut() {
+            Some(last)
+                if glyph.x0 >= last.x1
+                    && glyph.x0 <= last.x1 + sliver
+                    && 2 * Glyph::overlap((glyph.y0, glyph.y1), (last.y0, last.y1))
+                        >= glyph.height().min(last.height())
+                    && (glyph.x1.max(last.x1) - last.x0) as f64
+                        <= WIDEST_SINGLE_DIGIT
+                            * (glyph.y1.max(last.y1) - glyph.y0.min(last.y0)) as f64 =>
+            {
+                last.absorb(&glyph)
+            }
+            _ => glyphs.push(glyph),
+        }
+    }
+    for glyph in &mut glyphs {
+        glyph.parts.sort_unstable();
+    }
+    let main_glyph = glyphs
+        .iter()
+        .position(|g| g.has(biggest as u32 + 1))
+        .expect("the biggest mark is in a glyph");
+    let row_height = glyphs[main_glyph].height() as f64;
+    // Beside its neighbour in the row (a row photographed at a slant
+    // climbs), sharing half the shorter one's rows, and tall enough.
+    let beside = |g: &Glyph, neighbour: &Glyph| {
+        2 * Glyph::overlap((g.y0, g.y1), (neighbour.y0, neighbour.y1))
+            >= g.height().min(neighbour.height())
+            && g.height() as f64 >= MIN_HEIGHT_IN_ROW * row_height
+    };
+    let max_gap = (MAX_GAP_IN_ROW * row_height) as usize;
+    // Walk outwards from the biggest mark while the gaps are small.
+    let mut row = vec![glyphs[main_glyph].clone()];
+    for g in &glyphs[main_glyph + 1..] {
+        let last = row.last().expect("the row starts with the biggest mark");
+        if !beside(g, last) {
+            continue;
+        }
+        if g.x0 > last.x1 + max_gap {
+            break;
+        }
+        row.push(g.clone());
+    }
+    for g in glyphs[..main_glyph].iter().rev() {
+        let first = &row[0];
+        if !beside(g, first) {
+            continue;
+        }
+        if g.x1 + max_gap < first.x0 {
+            break;
+        }
+        row.insert(0, g.clone());
+    }
+    row
+}
+
+/// How many digits a glyph looks like: beside other digits, a glyph much
+/// wider than they are is several; alone, one wider than any single digit
+/// is; as many as digits of the typical width fit.
+fn pieces_by_shape(glyph: &Glyph, others_width: Option<f64>) -> usize {
+    let (w, h) = (glyph.width() as f64, glyph.height() as f64);
+    let (several, typical) = match others_width {
+        Some(others) => (
+            w > WIDEST_SINGLE_DIGIT * h && w > WIDER_THAN_NEIGHBOURS * others,
+            others.max(TYPICAL_DIGIT_WIDTH * h),
+        ),
+        None => (w > WIDEST_LONE_DIGIT * h, TYPICAL_DIGIT_WIDTH * h),
+    };
+    if several {
+        ((w / typical).round() as usize).max(2)
+    } else {
+        1
+    }
+}
+
+/// The other numbers of digits worth trying in a glyph: any that leaves
+/// each at least `NARROWEST_DIGIT` of its height wide (touching 1s are
+/// narrow), up to 4, for a glyph wider than most single digits (in a row
+/// of digits) or than nearly all (alone).
+fn other_pieces(glyph: &Glyph, others_width: Option<f64>, by_shape: usize) -> Vec<usize> {
+    let (w, h) = (glyph.width() as f64, glyph.height() as f64);
+    let widest = match others_width {
+        Some(_) => WIDE_DIGIT,
+        None => WIDEST_SINGLE_DIGIT,
+    };
+    if w <= widest * h {
+        return Vec::new();
+    }
+    let most = ((w / (NARROWEST_DIGIT * h)) as usize).clamp(1, 4);
+    (1..=most).filter(|&n| n != by_shape).collect()
+}
+
+/// The column ranges of the digits in a glyph: the whole of it, or for a
+/// glyph too wide for one digit, cuts where its ink is thinnest near where
+/// evenly spaced digits would meet.
+fn cut_touching_digits(
+    glyph: &Glyph,
+    pieces: usize,
+    labels: &[u32],
+    width: usize,
+) -> Vec<(usize, usize)> {
+    if pieces <= 1 {
+        return vec![(glyph.x0, glyph.x1)];
+    }
+    let w = glyph.width();
+    // Ink per column, smoothed over three columns.
+    let ink: Vec<usize> = (glyph.x0..glyph.x1)
+        .map(|x| {
+            (glyph.y0..glyph.y1)
+                .filter(|&y| glyph.has(labels[y * width + x]))
+                .count()
+        })
+        .collect();
+    let smoothed: Vec<usize> = (0..w)
+        .map(|i| ink[i.saturating_sub(1)..(i + 2).min(w)].iter().sum())
+        .collect();
+    let piece = w as f64 / pieces as f64;
+    let mut cuts = vec![glyph.x0];
+    for k in 1..pieces {
+        let expected = k as f64 * piece;
+        let from = ((expected - 0.35 * piece).max(1.0)) as usize;
+        let to = ((expected + 0.35 * piece) as usize).min(w - 1);
+        let best = (from..=to)
+            .min_by(|&a, &b| {
+                smoothed[a].cmp(&smoothed[b]).then(
+                    (a as f64 - expected)
+                        .abs()
+                        .total_cmp(&(b as f64 - expected).abs()),
+                )
+            })
+            .unwrap_or(expected as usize);
+        cuts.push(glyph.x0 + best.max(cuts.last().unwrap() - glyph.x0 + 1));
+    }
+    cuts.push(glyph.x1);
+    cuts.windows(2)
+        .filter(|pair| pair[0] < pair[1])
+        .map(|pair| (pair[0], pair[1]))
+        .collect()
+}
+
+/// How far, in pixels, the darkness around a glyph's ink is kept (its
+/// anti-aliased edge): at least this...
+const EDGE_MARGIN: usize = 2;
+/// ...and this fraction of its height (a pixel of MNIST's 20-pixel box).
+const EDGE_MARGIN_OF_HEIGHT: f64 = 0.05;
+
+/// The glyph's ink between columns `x0..x1`, cropped to it with a margin
+/// of `EDGE_MARGIN` (its anti-aliased edge; not across a cut between
+/// touching digits): the darkness of its pixels and of those within the
+/// margin of them, other marks and paper set to 0, scaled so the core of
+/// the strokes is 1. The box is the ink's, without the margin.
+fn glyph_ink(
+    glyph: &Glyph,
+    x0: usize,
+    x1: usize,
+    labels: &[u32],
+    darkness: &GreyImage,
+    threshold: f32,
+) -> Option<(GreyImage, PixelBox)> {
+    let (width, height) = (darkness.width, darkness.height);
+    let is_ink = |x: usize, y: usize| glyph.has(labels[y * width + x]);
+    let (mut y0, mut y1) = (usize::MAX, 0);
+    for y in glyph.y0..glyph.y1 {
+        if (x0..x1).any(|x| is_ink(x, y)) {
+            y0 = y0.min(y);
+            y1 = y + 1;
+        }
+    }
+    if y0 >= y1 {
+        return None;
+    }
+    let bounds = PixelBox {
+        x: x0,
+        y: y0,
+        width: x1 - x0,
+        height: y1 - y0,
+    };
+    let margin = EDGE_MARGIN.max((EDGE_MARGIN_OF_HEIGHT * (y1 - y0) as f64).round() as usize);
+    let cx0 = if x0 == glyph.x0 {
+        x0.saturating_sub(margin)
+    } else {
+        x0
+    };
+    let cx1 = if x1 == glyph.x1 {
+        (x1 + margin).min(width)
+    } else {
+        x1
+    };
+    let (cy0, cy1) = (y0.saturating_sub(margin), (y1 + margin).min(height));
+    let (cw, ch) = (cx1 - cx0, cy1 - cy0);
+    let mut ink = vec![0.0f32; cw * ch];
+    let mut core = Vec::new();
+    for y in y0..y1 {
+        for x in x0..x1 {
+            if is_ink(x, y) {
+                ink[(y - cy0) * cw + x - cx0] = 1.0;
+                core.push(darkness.pixels[y * width + x]);
+            }
+        }
+    }
+    let near = window_extreme(
+        &GreyImage {
+            width: cw,
+            height: ch,
+            pixels: ink,
+        },
+        margin,
+        f32::max,
+    );
+    // The strokes' core: the 90th percentile of the ink's darkness.
+    let index = core.len() * 9 / 10;
+    let (_, &mut strong, _) = core.select_nth_unstable_by(index, f32::total_cmp);
+    let strong = strong.max(threshold).max(1e-3);
+    let mut pixels = Vec::with_capacity(cw * ch);
+    for y in cy0..cy1 {
+        for x in cx0..cx1 {
+            let keep = near.pixels[(y - cy0) * cw + x - cx0] > 0.0;
+            let v = darkness.pixels[y * width + x] / strong;
+            pixels.push(if keep { v.clamp(0.0, 1.0) } else { 0.0 });
+        }
+    }
+    Some((
+        GreyImage {
+            width: cw,
+            height: ch,
+            pixels,
+        },
+        bounds,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// White paper with dark `dots` (squares of `size` pixels) every
+    /// `spacing` pixels.
+    fn dotted(side: usize, spacing: usize, size: usize) -> GreyImage {
+        let mut pixels = vec![0.95f32; side * side];
+        for y in 0..side {
+            for x in 0..side {
+                if x % spacing < size && y % spacing < size {
+                    pixels[y * side + x] = 0.1;
+                }
+            }
+        }
+        GreyImage {
+            width: side,
+            height: side,
+            pixels,
+        }
+    }
+
+    #[test]
+    fn a_page_of_forty_thousand_specks_has_no_digit() {
+        // 3-pixel dots every 10 pixels: 40 000 marks, none digit-sized.
+        let error = find_marks(&dotted(2000, 10, 3), 1.0).unwrap_err();
+        assert!(error.starts_with("no digit found"), "{error}");
+    }
+
+    #[test]
+    fn a_digit_among_specks_is_found_alone() {
+        // A 60-pixel bar (a 1) on a page of 2-pixel dust every 25 pixels.
+        let mut page = dotted(400, 25, 2);
+        for y in 170..230 {
+            for x in 197..205 {
+                page.pixels[y * 400 + x] = 0.1;
+            }
+        }
+        let marks = find_marks(&page, 2.0).unwrap();
+        assert_eq!(marks.len(), 1);
+        let bounds = marks[0].ways[0][0].bounds;
+        // In the picture's pixels: twice the searched ones.
+        assert_eq!(
+            (bounds.x, bounds.y, bounds.width, bounds.height),
+            (394, 340, 16, 120)
+        );
+    }
+}
