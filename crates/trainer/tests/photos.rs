@@ -724,9 +724,11 @@ fn a_number_is_read_digit_by_digit_with_boxes_and_saved_inputs() {
     );
     assert_eq!(stdout.matches("\n  digit ").count(), 4, "{stdout}");
     // The boxes, and the four inputs side by side: 28 rows of 4 x 28
-    // columns and 3 gaps of 2.
+    // pixels of two characters each, and 3 gaps of 2.
     assert!(stdout.contains('|') && stdout.contains("--"), "{stdout}");
-    let input_rows = stdout.lines().filter(|l| l.chars().count() == 4 * 28 + 6);
+    let input_rows = stdout
+        .lines()
+        .filter(|l| l.chars().count() == 4 * 2 * 28 + 6);
     assert_eq!(input_rows.count(), 28, "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -579,6 +579,8 @@ struct Component {
     mass: f32,
     darkest: f32,
     touches_edge: bool,
+    /// Its pixels on the picture's border.
+    border_pixels: usize,
 }
 
 impl Component {
@@ -673,6 +675,7 @@ fn measure(labels: &[u32], count: usize, darkness: &GreyImage) -> Vec<Component>
         mass: 0.0,
         darkest: 0.0,
         touches_edge: false,
+        border_pixels: 0,
     };
     let mut components = vec![empty; count];
     for y in 0..h {
@@ -690,7 +693,9 @@ fn measure(labels: &[u32], count: usize, darkness: &GreyImage) -> Vec<Component>
             c.area += 1;
             c.mass += v;
             c.darkest = c.darkest.max(v);
-            c.touches_edge |= x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            let on_border = x == 0 || y == 0 || x + 1 == w || y + 1 == h;
+            c.touches_edge |= on_border;
+            c.border_pixels += usize::from(on_border);
         }
     }
     components
@@ -711,10 +716,13 @@ fn is_line_or_edge(c: &Component, width: usize, height: usize) -> bool {
 }
 
 /// A large mark along the picture's edge: the table beyond a page, the
-/// dark side of a shadow.
+/// dark side of a shadow. It runs along the border for a good stretch,
+/// where a big digit that merely reaches the border (drawn on the page's
+/// canvas, or photographed tightly) touches it with a stroke's width.
 fn is_edge(c: &Component, width: usize, height: usize) -> bool {
     let spans = |len: usize, of: usize| len as f64 >= 0.6 * of as f64;
-    c.touches_edge && (spans(c.width(), width) || spans(c.height(), height))
+    let along_border = c.border_pixels as f64 >= 0.2 * width.min(height) as f64;
+    along_border && (spans(c.width(), width) || spans(c.height(), height))
 }
 
 /// One digit: the components it is made of and the box around them.
