@@ -56,9 +56,24 @@ pub fn max_pool(
 }
 
 /// [`max_pool`] of one plane with 2x2 windows and stride 2 (the usual
-/// pooling), two input rows at a time and without branches, so that the
-/// compiler vectorises it.
+/// pooling), without branches (see [`each_2x2`]).
 fn max_2x2(w: &SlidingWindow, plane: &[f32], out: &mut [f32]) {
+    each_2x2(w, plane, out, |[a, b, c, d]| {
+        let largest = a.max(b).max(c.max(d));
+        let nan = a.is_nan() | b.is_nan() | c.is_nan() | d.is_nan();
+        if nan {
+            f32::NAN
+        } else {
+            largest
+        }
+    });
+}
+
+/// `out[oy, ox] = f(the window's four values, row by row)` for 2x2 windows
+/// with stride 2, two input rows at a time, so that the compiler
+/// vectorises `f`.
+#[inline(always)]
+fn each_2x2(w: &SlidingWindow, plane: &[f32], out: &mut [f32], f: impl Fn([f32; 4]) -> f32) {
     let width = w.width;
     for (oy, out) in out.chunks_exact_mut(w.out_width()).enumerate() {
         let top = 2 * oy * width;
@@ -68,9 +83,7 @@ fn max_2x2(w: &SlidingWindow, plane: &[f32], out: &mut [f32]) {
         );
         let pairs = upper.chunks_exact(2).zip(lower.chunks_exact(2));
         for (out, (u, l)) in out.iter_mut().zip(pairs) {
-            let largest = u[0].max(u[1]).max(l[0].max(l[1]));
-            let nan = u[0].is_nan() | u[1].is_nan() | l[0].is_nan() | l[1].is_nan();
-            *out = if nan { f32::NAN } else { largest };
+            *out = f([u[0], u[1], l[0], l[1]]);
         }
     }
 }
@@ -297,21 +310,9 @@ pub fn avg_pool_backward(
     Ok(())
 }
 
-/// [`avg_pool`] of one plane with 2x2 windows and stride 2, two input rows
-/// at a time, so that the compiler vectorises it (as [`max_2x2`]).
+/// [`avg_pool`] of one plane with 2x2 windows and stride 2 (see [`each_2x2`]).
 fn mean_2x2(w: &SlidingWindow, plane: &[f32], out: &mut [f32]) {
-    let width = w.width;
-    for (oy, out) in out.chunks_exact_mut(w.out_width()).enumerate() {
-        let top = 2 * oy * width;
-        let (upper, lower) = (
-            &plane[top..top + width],
-            &plane[top + width..top + 2 * width],
-        );
-        let pairs = upper.chunks_exact(2).zip(lower.chunks_exact(2));
-        for (out, (u, l)) in out.iter_mut().zip(pairs) {
-            *out = ((u[0] + u[1]) + (l[0] + l[1])) * 0.25;
-        }
-    }
+    each_2x2(w, plane, out, |[a, b, c, d]| ((a + b) + (c + d)) * 0.25);
 }
 
 /// [`avg_pool_backward`] of one plane with 2x2 windows and stride 2: a
