@@ -6,11 +6,10 @@
 //! `B x (C*H*W)` matrix: row `b` holds image `b`, channel after channel,
 //! each channel row after row. A sliding window of `K x K` pixels, moved by
 //! `stride` over the image surrounded by `padding` zeros, stops at
-//! `P = OH * OW` positions. The patch matrix has one row per position of
-//! every image, `[B * P, C * K * K]`, its columns in the order `(c, ky, kx)`
-//! of a PyTorch weight `[O, C, K, K]` read row-major: so
-//! `patches * W^T` is `[B * P, O]`, every output channel of every position,
-//! and [`positions_to_channels`] turns that into NCHW.
+//! `P = OH * OW` positions. Each image's patches are a `[C * K * K, P]`
+//! matrix, its rows in the order `(c, ky, kx)` of a PyTorch weight
+//! `[O, C, K, K]` read row-major: so `W * patches` is `[O, P]`, the image's
+//! output channels one after the other, which is already NCHW.
 
 use crate::ShapeError;
 
