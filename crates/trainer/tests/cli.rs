@@ -195,19 +195,13 @@ fn run_eval(model: &Path, extra: &[&str]) -> Output {
 
 /// Writes an 8-bit PNG (grey or RGB) for the predict tests.
 fn write_png(path: &Path, width: usize, height: usize, rgb: bool, data: &[u8]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut encoder = png::Encoder::new(file, width as u32, height as u32);
-    encoder.set_color(if rgb {
+    let colour = if rgb {
         png::ColorType::Rgb
     } else {
         png::ColorType::Grayscale
-    });
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(data)
-        .unwrap();
+    };
+    let bytes = common::pictures::png(width, height, colour, data);
+    std::fs::write(path, bytes).unwrap();
 }
 
 /// Test digit `index` enlarged `factor` times (nearest neighbour), pasted

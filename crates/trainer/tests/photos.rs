@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::pictures::png;
 use common::{path_arg, run, temp_dir, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -383,19 +384,6 @@ fn blur(rgb: &[[f64; 3]], width: usize, height: usize) -> Vec<[f64; 3]> {
             out[y * width + x] = sum.map(|s| s / count);
         }
     }
-    out
-}
-
-fn png(width: usize, height: usize, colour: png::ColorType, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width as u32, height as u32);
-    encoder.set_color(colour);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(data)
-        .unwrap();
     out
 }
 

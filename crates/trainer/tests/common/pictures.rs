@@ -20,13 +20,23 @@ pub fn canvas_png(index: usize) -> (Vec<u8>, u8) {
 
 /// An 8-bit grey PNG of `side` x `side` pixels.
 pub fn grey_png(pixels: &[u8], side: u32) -> Vec<u8> {
+    png(
+        side as usize,
+        side as usize,
+        png::ColorType::Grayscale,
+        pixels,
+    )
+}
+
+/// An 8-bit PNG of `width` x `height` pixels of `colour` (grey, RGB, RGBA...).
+pub fn png(width: usize, height: usize, colour: png::ColorType, data: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut bytes, side, side);
-        encoder.set_color(png::ColorType::Grayscale);
+        let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+        encoder.set_color(colour);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().expect("a PNG header");
-        writer.write_image_data(pixels).expect("PNG data");
+        writer.write_image_data(data).expect("PNG data");
     }
     bytes
 }
