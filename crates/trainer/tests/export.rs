@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{assert_clean_failure, assert_success, path_arg, run, temp_dir, text};
+use common::{
+    assert_clean_failure, assert_success, path_arg, run, temp_dir, text, train_one_epoch,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,20 +23,7 @@ const CNN: &str = "1x28x28 c4k3bn p2 10";
 
 /// Trains `layers` for one epoch on 2000 images into `dir/name`.
 fn train(dir: &Path, name: &str, layers: &str) -> PathBuf {
-    let out = dir.join(name);
-    let output = run(&[
-        "train",
-        "--layers",
-        layers,
-        "--limit",
-        "2000",
-        "--epochs",
-        "1",
-        "--out",
-        path_arg(&out),
-    ]);
-    assert_success(&output);
-    out.join("model.safetensors")
+    train_one_epoch(&dir.join(name), 2000, &["--layers", layers])
 }
 
 fn export(model: &Path, onnx: &Path, extra: &[&str]) -> String {

@@ -94,17 +94,24 @@ pub fn make_fifo(path: &Path) {
 
 /// A small trained model, for the tests that need one: `dir/run/model.safetensors`.
 pub fn small_model(dir: &Path) -> PathBuf {
-    let out = dir.join("run");
-    let output = run(&[
+    train_one_epoch(&dir.join("run"), 300, &[])
+}
+
+/// Trains one epoch on the first `limit` images into the run folder `out`,
+/// with `extra` flags; its `model.safetensors`.
+pub fn train_one_epoch(out: &Path, limit: usize, extra: &[&str]) -> PathBuf {
+    let limit = limit.to_string();
+    let mut args = vec![
         "train",
         "--limit",
-        "300",
+        &limit,
         "--epochs",
         "1",
         "--out",
-        path_arg(&out),
-    ]);
-    assert_success(&output);
+        path_arg(out),
+    ];
+    args.extend_from_slice(extra);
+    assert_success(&run(&args));
     out.join("model.safetensors")
 }
 
