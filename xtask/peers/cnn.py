@@ -1,6 +1,9 @@
-"""The convolutional training workloads of `cargo xtask bench train
---compare`, in PyTorch (CPU), the way its examples/mnist trains: the same
-network, batch, optimizer, schedule and images as our trainer in the same run.
+"""The convolutional workloads of `cargo xtask bench train --compare` and
+`bench infer --compare`, in PyTorch (CPU), the way its examples/mnist trains
+and tests: the same network, batch, optimizer, schedule and images as our
+trainer in the same run; for inference, the 10,000 test images in chunks of
+1,000, in `torch.inference_mode` (freshly initialised weights: the time of a
+forward pass does not depend on their values).
 
 Usage (xtask runs it; the thread count also goes through the environment,
 which OpenMP reads when torch is imported):
@@ -16,10 +19,11 @@ down; this script builds the `torch.nn.Sequential` that spec names (as
 `nn` numbers its modules) and reports its parameter count and forward
 multiply-adds, which xtask checks against `nn`'s before it trusts a figure.
 Only the tokens the bench uses are understood: CxHxW, cFkK[sS][pP], pK[sS],
-aK[sS], dRATE, fN or N; batch norm and `gap` are refused.
+aK[sS], dRATE, fN or N, a convolution or dense token followed by `bn`
+(no bias, then BatchNorm); `gap` is refused.
 
 Prints one JSON object on stdout, with the keys `mlp.py` prints for a
-training run. Without torch it prints {"skipped": "..."} and exits 0.
+training or inference run. Without torch it prints {"skipped": "..."} and exits 0.
 """
 
 import argparse
@@ -30,7 +34,7 @@ import time
 
 # Loading MNIST, reading the peak resident set and the report's layout are
 # mlp.py's; this script sits beside it, so Python finds it.
-from mlp import load_mnist, train_report
+from mlp import infer_report, load_mnist, train_report
 
 
 def parse_spec(text):
@@ -46,11 +50,14 @@ def parse_spec(text):
     layers = []
     for token in tokens[1:-1]:
         word = token.lower()
+        norm = word.endswith("bn")
+        if norm:
+            word = word[:-2]
         if word.startswith("d"):
             layers.append(("dropout", float(word[1:])))
             continue
         if word.isdigit():
-            layers.append(("dense", int(word)))
+            layers.append(("dense", int(word), norm))
             continue
         parts = re.findall(r"([a-z])(\d+)", word)
         if "".join(f"{k}{v}" for k, v in parts) != word:
@@ -58,11 +65,11 @@ def parse_spec(text):
         numbers = {key: int(value) for key, value in parts}
         kind = parts[0][0]
         if kind == "c" and set(numbers) <= set("cksp"):
-            layers.append(("conv", numbers["c"], numbers["k"], numbers.get("s", 1), numbers.get("p", 0)))
+            layers.append(("conv", numbers["c"], numbers["k"], numbers.get("s", 1), numbers.get("p", 0), norm))
         elif kind in "pa" and set(numbers) <= {kind, "s"}:
             layers.append(("max" if kind == "p" else "avg", numbers[kind], numbers.get("s", numbers[kind])))
         elif kind == "f" and set(numbers) == {"f"}:
-            layers.append(("dense", numbers["f"]))
+            layers.append(("dense", numbers["f"], norm))
         else:
             raise SystemExit(f"spec {text!r}: cnn.py does not know token {token!r}")
     return shape, layers, int(tokens[-1])
@@ -79,8 +86,11 @@ def build_model(torch, spec, activation):
     for layer in layers:
         kind = layer[0]
         if kind == "conv":
-            _, filters, kernel, stride, padding = layer
-            modules += [nn.Conv2d(channels, filters, kernel, stride, padding), hidden()]
+            _, filters, kernel, stride, padding, norm = layer
+            modules.append(nn.Conv2d(channels, filters, kernel, stride, padding, bias=not norm))
+            if norm:
+                modules.append(nn.BatchNorm2d(filters))
+            modules.append(hidden())
             height = (height + 2 * padding - kernel) // stride + 1
             width = (width + 2 * padding - kernel) // stride + 1
             multiply_adds += filters * height * width * channels * kernel * kernel
@@ -98,7 +108,10 @@ def build_model(torch, spec, activation):
                 modules.append(nn.Flatten())
                 flat = True
             inputs = channels * height * width
-            modules += [nn.Linear(inputs, layer[1]), hidden()]
+            modules.append(nn.Linear(inputs, layer[1], bias=not layer[2]))
+            if layer[2]:
+                modules.append(nn.BatchNorm1d(layer[1]))
+            modules.append(hidden())
             multiply_adds += inputs * layer[1]
             channels, height, width = layer[1], 1, 1
     if not flat:
@@ -176,9 +189,35 @@ def train(args):
     return report
 
 
+def infer(args):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    _, (x_test, y_test) = load_mnist(np, args.data)
+    model, multiply_adds = build_model(torch, args.layers, args.activation)
+    model.eval()
+    (channels, height, width), _, _ = parse_spec(args.layers)
+    x_test = torch.from_numpy(x_test).reshape(-1, channels, height, width)
+
+    def predict(x):
+        with torch.inference_mode():
+            return [model(x[i : i + 1000]).argmax(dim=1) for i in range(0, len(x), 1000)]
+
+    report = infer_report(args, None, predict, x_test, y_test, torch)
+    report.update(
+        parameters=sum(p.numel() for p in model.parameters()),
+        forward_multiply_adds=multiply_adds,
+        framework_version=torch.__version__,
+    )
+    return report
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--layers", required=True, help="a spec in nn's language")
+    parser.add_argument("--mode", choices=["train", "infer"], default="train")
     parser.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu")
     parser.add_argument("--optimizer", default="adam")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -190,10 +229,10 @@ def main():
     parser.add_argument("--data", required=True)
     args = parser.parse_args()
     try:
-        result = train(args)
+        result = train(args) if args.mode == "train" else infer(args)
     except ImportError as missing:
         result = {"skipped": f"torch is not installed ({missing})"}
-    result.update(framework="torch", layers=args.layers, mode="train", threads=args.threads)
+    result.update(framework="torch", layers=args.layers, mode=args.mode, threads=args.threads)
     json.dump(result, sys.stdout)
     print()
 

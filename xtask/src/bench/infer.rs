@@ -1,16 +1,19 @@
-//! `cargo xtask bench infer`: how fast issue 6's two networks classify, with
-//! `nn` directly (evaluation mode): the latency of one image (batch 1, the
-//! median of thousands of timed calls after a warm-up) and the throughput on
-//! the 10k test set (`Sequential::predict`), at 1 thread and at all threads.
-//! Target: one image through network (a) in under 20 us.
+//! `cargo xtask bench infer`: how fast issue 6's two networks and issue
+//! 18's convolutional networks (the two of `train` and the trainer's
+//! default) classify, with `nn` directly (evaluation mode): the latency of
+//! one image (batch 1, the median of thousands of timed calls after a
+//! warm-up) and the throughput on the 10k test set (`Sequential::predict`),
+//! at 1 thread and at all threads. Targets: one image through network (a)
+//! in under 20 us; throughput at least 1.5x the best peer (issue 22).
 //!
 //! For tuning, `INFER_ONLY=a` limits the networks and `INFER_THREADS=1` the
 //! thread counts.
 //!
-//! Weights are freshly He-initialised: the time of a dense forward pass does
-//! not depend on the values, so training first would only cost time.
+//! Weights are freshly initialised: the time of a forward pass does not
+//! depend on the values, so training first would only cost time. (The first
+//! layer skips zero pixels, which depends on the images, not the weights.)
 
-use super::networks::{self, Network, PeerResult, NETWORKS, PEERS};
+use super::networks::{self, Network, PeerResult, CONV_NETWORKS, DEFAULT_CNN, NETWORKS, PEERS};
 use super::quiet;
 use crate::report::{self, BenchOptions};
 use mnist_data::{Dataset, DatasetFiles};
@@ -24,18 +27,25 @@ pub const LATENCY_TARGET_US: f64 = 20.0;
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let test = test_images()?;
-    let (latency_calls, throughput_runs) = if options.quick {
-        (2_000, 3)
-    } else {
-        (20_000, 9)
-    };
     let mut rows = Vec::new();
     for network in NETWORKS
         .iter()
+        .chain(&CONV_NETWORKS)
+        .chain([&DEFAULT_CNN])
         .filter(|n| networks::selected("INFER_ONLY", n.name))
     {
-        let spec = ModelSpec::parse(&format!("{} hidden=relu", network.shape()))
-            .map_err(|e| format!("network ({}): {e}", network.name))?;
+        // A CNN's run over the test set takes seconds, not milliseconds.
+        let (latency_calls, throughput_runs) = match (options.quick, network.is_convolutional()) {
+            (true, _) => (1_000, 3),
+            (false, false) => (20_000, 9),
+            (false, true) => (5_000, 5),
+        };
+        let spec = ModelSpec::parse(&format!(
+            "{} hidden={}",
+            network.shape(),
+            network.activation
+        ))
+        .map_err(|e| format!("network ({}): {e}", network.name))?;
         let mut model = Sequential::new(&spec, Init::HeNormal, 1).map_err(|e| e.to_string())?;
         model.set_training(false);
         for threads in networks::thread_counts()
@@ -80,7 +90,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                     row["meets_latency_target"] = json!(latency.median * 1e6 < LATENCY_TARGET_US);
                 }
                 if options.compare {
-                    for framework in PEERS {
+                    for framework in network.peer.frameworks() {
                         attach_peer(&mut row, framework, network, threads);
                     }
                 }
@@ -181,7 +191,8 @@ fn print_table(rows: &[Value]) {
     });
     if compared {
         println!(
-            "numpy and PyTorch (`torch.inference_mode`, eval mode) run `xtask/peers/mlp.py`; a speed-up \
+            "numpy and PyTorch (`torch.inference_mode`, eval mode) run `xtask/peers/mlp.py`, \
+             PyTorch alone the CNNs (`xtask/peers/cnn.py`, chunks of 1,000 images); a speed-up \
              above 1x means we are faster (their latency / ours, our throughput / theirs). \
              The 1-thread runs of all three run on the same core."
         );

@@ -139,6 +139,22 @@ pub const CONV_NETWORKS: [Network; 2] = [
     },
 ];
 
+/// The trainer's default network (`crates/trainer/src/presets.rs`), for
+/// `infer` only: its training rows would repeat the two above.
+pub const DEFAULT_CNN: Network = Network {
+    name: "default",
+    layers: "1x28x28 c16k3bn p2 c32k3bn p2 10",
+    activation: "relu",
+    init: "auto",
+    optimizer: "adam",
+    lr: 1e-3,
+    schedule: "constant",
+    batch: 128,
+    epochs: 1,
+    limit: None,
+    peer: PeerScript::Cnn,
+};
+
 impl Network {
     /// The parsed spec; every network of the tables parses (tested).
     pub fn spec(&self) -> ModelSpec {
@@ -216,12 +232,14 @@ impl Network {
     }
 
     /// The number of weights and biases, as `torch.nn.Module.parameters()`
-    /// counts them (no batch norm here, whose running statistics
-    /// `tensor_shapes` lists too).
+    /// counts them: batch norm's running statistics, which `tensor_shapes`
+    /// lists too, are buffers, not parameters.
     pub fn parameter_count(&self) -> u64 {
+        const BUFFERS: [&str; 3] = ["running_mean", "running_var", "num_batches_tracked"];
         self.spec()
             .tensor_shapes()
             .iter()
+            .filter(|(name, _)| !BUFFERS.iter().any(|buffer| name.ends_with(buffer)))
             .map(|(_, shape)| shape.iter().product::<usize>() as u64)
             .sum()
     }
@@ -315,6 +333,7 @@ pub fn run_peer(
         ]),
         PeerScript::Cnn => command
             .args(["--layers", network.layers])
+            .args(["--mode", mode])
             .args(["--activation", network.activation])
             .args(["--optimizer", network.optimizer])
             .args(["--lr", &network.lr.to_string()])

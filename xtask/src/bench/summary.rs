@@ -4,7 +4,7 @@
 //! was not run or not installed, reads "not measured", never "met".
 
 use super::infer::LATENCY_TARGET_US;
-use super::networks::{self, Network, CONV_NETWORKS};
+use super::networks::{self, Network, CONV_NETWORKS, PEERS};
 use serde_json::Value;
 
 /// One target: which issue set it, what it asks, what was measured, and
@@ -351,12 +351,48 @@ fn infer_targets(rows: &[Value], targets: &mut Vec<Target>) {
         };
         targets.push(flagged(target, Some(row)));
     }
+    for row in rows {
+        targets.push(flagged(batch_inference_target(row), Some(row)));
+    }
+}
+
+/// Issue 22: throughput over the test set at least 1.5x the best peer's
+/// (the smallest of our ratios to each peer that ran).
+fn batch_inference_target(row: &Value) -> Target {
+    const TIMES: f64 = 1.5;
+    let worst_ratio = PEERS
+        .iter()
+        .filter_map(|peer| row[format!("ours_over_{peer}_throughput")].as_f64())
+        .min_by(f64::total_cmp);
+    Target {
+        issue: 22,
+        goal: format!(
+            "batch inference ({}), {} thread(s): >= {TIMES}x the best peer",
+            row["network"].as_str().unwrap_or("?"),
+            row["threads"]
+        ),
+        measured: worst_ratio.map_or("-".into(), |ratio| format!("{ratio:.2}x")),
+        met: worst_ratio.map(|ratio| ratio >= TIMES),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn batch_inference_is_measured_against_the_best_peer() {
+        let row = json!({"network": "a", "threads": 2, "ours_over_numpy_throughput": 1.6,
+                         "ours_over_torch_throughput": 3.0});
+        let target = batch_inference_target(&row);
+        assert_eq!((target.issue, target.measured.as_str()), (22, "1.60x"));
+        assert_eq!(target.met, Some(true));
+        let behind = json!({"network": "b", "threads": 1, "ours_over_numpy_throughput": 1.4});
+        assert_eq!(batch_inference_target(&behind).met, Some(false));
+        let alone = json!({"network": "b", "threads": 1});
+        assert_eq!(batch_inference_target(&alone).met, None);
+    }
 
     #[test]
     fn a_peer_ratio_target_says_what_share_of_the_peak_it_needs() {
