@@ -35,7 +35,8 @@ mod thread_pool;
 
 pub use error::ShapeError;
 pub use gemm::{
-    gemm, gemm_with, matmul, reference_gemm, Epilogue, GemmConfig, KernelChoice, Operand,
+    describe_gemm, gemm, gemm_with, matmul, reference_gemm, Epilogue, GemmConfig, KernelChoice,
+    Operand,
 };
 pub use matrix::{Matrix, MatrixMut, MatrixRef};
 pub use thread_pool::{set_threads, threads};
