@@ -95,10 +95,12 @@ pub fn machine_header() -> String {
          - FP32 peak, measured with a register-only loop of the widest FMAs the \
          GEMM kernel uses: {per_core:.1} GFLOP/s per core, {all_cores:.1} GFLOP/s on all \
          {cores} cores\n\
+         - GEMM (blocked path), chosen for this CPU: {}\n\
          - Core-to-core round trip of a cache line, now: {} (it varies from minute to \
          minute on a VM, and multi-thread figures with it: see each row)\n",
         cpu_model(),
         simd_features().join(" "),
+        tensor::describe_gemm(tensor::KernelChoice::Auto),
         core_to_core_round_trip_ns().map_or("-".into(), |ns| format!("{ns:.0} ns")),
     )
 }

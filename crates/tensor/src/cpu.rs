@@ -1,9 +1,12 @@
-//! Running a plain loop with wider vectors where the CPU has them.
+//! What the CPU at hand offers, found at run time.
 //!
-//! A crate compiled for x86-64's baseline vectorises loops with SSE2's four
-//! lanes. [`with_avx2`] runs a loop compiled again for AVX2+FMA (eight
-//! lanes), chosen at run time, so a crate needs neither `-C target-cpu` nor
-//! intrinsics of its own for the loops it leaves to the compiler.
+//! - [`with_avx2`]: a crate compiled for x86-64's baseline vectorises loops
+//!   with SSE2's four lanes; this runs a loop compiled again for AVX2+FMA
+//!   (eight lanes), chosen at run time, so a crate needs neither
+//!   `-C target-cpu` nor intrinsics of its own for the loops it leaves to
+//!   the compiler.
+//! - [`cache_sizes`]: the data caches one core sees, as CPUID reports them,
+//!   which the GEMM's blocking is derived from.
 
 /// Runs `work` compiled for AVX2 and FMA where the CPU has them, else as
 /// the target's baseline build. Mark the closure `#[inline(always)]`, and
@@ -42,4 +45,106 @@ pub fn with_avx2(work: impl FnOnce()) {
         return;
     }
     work()
+}
+
+/// The sizes in bytes of the data caches one core uses (L3 shared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSizes {
+    pub l1d: usize,
+    pub l2: usize,
+    pub l3: usize,
+    /// Whether the CPU reported them all (else the missing ones are
+    /// [`CacheSizes::FALLBACK`]'s).
+    pub reported: bool,
+}
+
+impl CacheSizes {
+    /// What is assumed where the CPU does not say: a modest core of today
+    /// (32 KiB L1d, 512 KiB L2, 8 MiB L3).
+    pub const FALLBACK: CacheSizes = CacheSizes {
+        l1d: 32 << 10,
+        l2: 512 << 10,
+        l3: 8 << 20,
+        reported: false,
+    };
+}
+
+/// This CPU's data caches, read once with CPUID: the deterministic cache
+/// parameters of leaf 4 (Intel) or 0x8000_001D (AMD, same layout). On other
+/// architectures, or for a level the CPU does not describe,
+/// [`CacheSizes::FALLBACK`].
+///
+/// ```
+/// let caches = tensor::cpu::cache_sizes();
+/// assert!(caches.l1d > 0 && caches.l1d <= caches.l2 && caches.l2 <= caches.l3);
+/// ```
+pub fn cache_sizes() -> CacheSizes {
+    static SIZES: std::sync::OnceLock<CacheSizes> = std::sync::OnceLock::new();
+    *SIZES.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (mut l1d, mut l2, mut l3) = (None, None, None);
+            for level in x86_cache_levels() {
+                match level {
+                    (1, bytes) => l1d = Some(bytes),
+                    (2, bytes) => l2 = Some(bytes),
+                    (3, bytes) => l3 = Some(bytes),
+                    _ => {}
+                }
+            }
+            let fallback = CacheSizes::FALLBACK;
+            let sizes = CacheSizes {
+                l1d: l1d.unwrap_or(fallback.l1d),
+                l2: l2.unwrap_or(fallback.l2),
+                l3: l3.unwrap_or(fallback.l3),
+                reported: l1d.is_some() && l2.is_some() && l3.is_some(),
+            };
+            // A size out of order is a CPUID we misread: trust none of it.
+            if sizes.l1d <= sizes.l2 && sizes.l2 <= sizes.l3 {
+                return sizes;
+            }
+        }
+        CacheSizes::FALLBACK
+    })
+}
+
+/// `(level, bytes)` of each data or unified cache that CPUID describes.
+#[cfg(target_arch = "x86_64")]
+fn x86_cache_levels() -> Vec<(u32, usize)> {
+    use std::arch::x86_64::__cpuid_count;
+    // A leaf above the maximum returns meaningless values: the maxima are
+    // checked first.
+    let vendor = __cpuid_count(0, 0);
+    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    let leaf = if amd {
+        let max_extended = __cpuid_count(0x8000_0000, 0).eax;
+        if max_extended < 0x8000_001D {
+            return Vec::new();
+        }
+        0x8000_001D
+    } else {
+        if vendor.eax < 4 {
+            return Vec::new();
+        }
+        4
+    };
+    let mut levels = Vec::new();
+    // Subleaf after subleaf until one of type 0 (no more caches).
+    for subleaf in 0..16 {
+        let r = __cpuid_count(leaf, subleaf);
+        let kind = r.eax & 0x1F;
+        if kind == 0 {
+            break;
+        }
+        // 1 = data, 3 = unified (2, instructions, is not for us).
+        if kind == 1 || kind == 3 {
+            let level = (r.eax >> 5) & 0x7;
+            let ways = ((r.ebx >> 22) & 0x3FF) as usize + 1;
+            let partitions = ((r.ebx >> 12) & 0x3FF) as usize + 1;
+            let line = (r.ebx & 0xFFF) as usize + 1;
+            let sets = r.ecx as usize + 1;
+            levels.push((level, ways * partitions * line * sets));
+        }
+    }
+    levels
 }

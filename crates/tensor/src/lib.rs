@@ -1,6 +1,7 @@
 //! `tensor`: row-major `f32` matrices and the numeric kernels a neural network
 //! needs, above all a packed, cache-blocked GEMM with AVX2+FMA and AVX-512
-//! microkernels (chosen at run time; a portable one elsewhere).
+//! microkernels (chosen at run time; a portable one elsewhere) and blocks
+//! sized from the caches the CPU reports ([`describe_gemm`] names both).
 //! It has no dependencies: the hot path is ours and readable top to bottom.
 //! GEMM's worker threads also take other work through [`parallel`] (the
 //! optimizer splits its update of a large weight across them), and
@@ -35,7 +36,8 @@ mod thread_pool;
 
 pub use error::ShapeError;
 pub use gemm::{
-    gemm, gemm_with, matmul, reference_gemm, Epilogue, GemmConfig, KernelChoice, Operand,
+    describe_gemm, gemm, gemm_with, matmul, reference_gemm, Epilogue, GemmConfig, KernelChoice,
+    Operand,
 };
 pub use matrix::{Matrix, MatrixMut, MatrixRef};
 pub use thread_pool::{set_threads, threads};

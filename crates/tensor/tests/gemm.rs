@@ -258,13 +258,13 @@ fn extreme_aspect_ratios_match_the_reference() {
         (2000, 3, 1),
         (1, 3, 5000),
         (4200, 1, 7),
-        (3, 700, 4100),
+        (3, 700, 16388),
         (1, 1000, 1),
         (601, 300, 1),
-        // Several NC blocks shared out between the threads, split by
-        // columns and by rows.
-        (20, 90, 8300),
-        (180, 12, 4100),
+        // Several NC blocks (NC is at most 16384) shared out between the
+        // threads, split by columns and by rows.
+        (20, 90, 33000),
+        (180, 12, 16388),
     ] {
         for layout in 0..4 {
             check(&Case {
@@ -286,14 +286,15 @@ fn extreme_aspect_ratios_match_the_reference() {
 #[test]
 fn results_are_bit_identical_for_any_thread_count_simd_kernel_and_repeat() {
     // The last column strips have 7, 0, 28, 4, 16 and 14 columns, which run
-    // every narrower kernel variant; n = 4100 crosses a column block. (The
-    // first case is A * B^T too shallow for the dot-product path, which
-    // rounds differently: the packed kernels must agree with each other.)
+    // every narrower kernel variant; n = 16388 crosses a column block (NC,
+    // derived from the caches, is at most 16384). (The first case is A * B^T
+    // too shallow for the dot-product path, which rounds differently: the
+    // packed kernels must agree with each other.)
     for (m, k, n, trans_a, trans_b, beta) in [
         (300, 200, 263, false, true, 0.25),
         (128, 784, 256, true, false, 0.25),
         (97, 300, 700, false, false, 0.0),
-        (180, 12, 4100, true, true, 0.25),
+        (180, 12, 16388, true, true, 0.25),
         (128, 512, 784, false, false, 0.0),
         (70, 33, 270, true, false, 0.25),
     ] {

@@ -31,7 +31,9 @@
 
 use super::buffers::run_parts_with_buffers;
 use super::chunks::Chunks;
-use super::kernel::{apply_to_vector, Microkernel, TileStore, NR};
+use super::kernel::simd::SimdVector;
+use super::kernel::simd_tile::apply_to_vector;
+use super::kernel::{Kernel, TileStore, NR};
 use super::pack_avx2::transpose_columns;
 use super::problem::Problem;
 use crate::thread_pool;
@@ -75,7 +77,7 @@ pub(crate) fn fits(problem: &Problem) -> bool {
     } else {
         k >= MIN_DEPTH && n < PLAIN_B_COLUMNS_BELOW
     };
-    problem.kernel == Microkernel::Avx512
+    problem.kernel == Kernel::Avx512
         && !problem.a.transposed
         && shape_gains
         && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
@@ -124,7 +126,7 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
             while let Some(cols) = chunks.next(part) {
                 let columns_as_rows = &mut space[..cols.len() * k];
                 // SAFETY: as above, and the `Avx512` kernel is only selected
-                // where AVX2 was detected too (`Microkernel::select`);
+                // where AVX2 was detected too (`Kernel::select`);
                 // `columns_as_rows` then holds op(B)'s columns `cols`, from
                 // column `cols.start`.
                 unsafe {
@@ -205,7 +207,8 @@ fn block<const R: usize, const S: usize>(
     k: usize,
 ) -> [[__m512; S]; R] {
     assert!(a_rows.len() >= R * k && b_rows.len() >= S * k);
-    let mut acc = [[_mm512_setzero_ps(); S]; R];
+    // SAFETY: the CPU has AVX-512F (this function's feature).
+    let mut acc = [[unsafe { __m512::zero() }; S]; R];
     // One step of 16 lanes from `p`, masked to `mask` (lanes past `k` in the
     // last step read as zeros: masked loads touch nothing outside the mask).
     let mut step = |p: usize, mask: __mmask16| {
@@ -220,7 +223,8 @@ fn block<const R: usize, const S: usize>(
         });
         for (acc_row, &a_lanes) in acc.iter_mut().zip(&a) {
             for (sum, &b_lanes) in acc_row.iter_mut().zip(&b) {
-                *sum = _mm512_fmadd_ps(a_lanes, b_lanes, *sum);
+                // SAFETY: the CPU has AVX-512F (this function's feature).
+                *sum = unsafe { a_lanes.fmadd(b_lanes, *sum) };
             }
         }
     };
@@ -311,29 +315,24 @@ unsafe fn store_block(
 ) {
     // SAFETY: row `r < 4` of the block, inside C by the caller's contract.
     let row = |r: usize| unsafe { corner.add(r * row_stride) };
-    let value = apply_to_vector!(
-        sums,
-        store,
-        // SAFETY: four valid floats at the start of each row (only read
-        // when beta != 0, which allows reading C).
-        old = unsafe {
-            let mut old = _mm512_castps128_ps512(_mm_loadu_ps(row(0)));
-            old = _mm512_insertf32x4::<1>(old, _mm_loadu_ps(row(1)));
-            old = _mm512_insertf32x4::<2>(old, _mm_loadu_ps(row(2)));
-            _mm512_insertf32x4::<3>(old, _mm_loadu_ps(row(3)))
-        },
-        // The block's 4 columns' bias, the same for every row.
-        // SAFETY: the slice taken holds 4 floats.
-        bias = |bias| _mm512_broadcast_f32x4(unsafe {
-            _mm_loadu_ps(bias[first_col..first_col + BLOCK].as_ptr())
-        }),
-        _mm512_set1_ps,
-        _mm512_setzero_ps,
-        _mm512_mul_ps,
-        _mm512_fmadd_ps,
-        _mm512_add_ps,
-        _mm512_max_ps
-    );
+    // SAFETY: the CPU has AVX-512F (the caller's contract).
+    let value = unsafe {
+        apply_to_vector(
+            sums,
+            store,
+            // SAFETY: four valid floats at the start of each row (only read
+            // when beta != 0, which allows reading C).
+            || {
+                let mut old = _mm512_castps128_ps512(_mm_loadu_ps(row(0)));
+                old = _mm512_insertf32x4::<1>(old, _mm_loadu_ps(row(1)));
+                old = _mm512_insertf32x4::<2>(old, _mm_loadu_ps(row(2)));
+                _mm512_insertf32x4::<3>(old, _mm_loadu_ps(row(3)))
+            },
+            // The block's 4 columns' bias, the same for every row.
+            // SAFETY: the slice taken holds 4 floats.
+            |bias| _mm512_broadcast_f32x4(_mm_loadu_ps(bias[first_col..][..BLOCK].as_ptr())),
+        )
+    };
     // SAFETY: four writable floats at the start of each row, ours alone.
     unsafe {
         _mm_storeu_ps(row(0), _mm512_castps512_ps128(value));
@@ -369,7 +368,7 @@ mod tests {
             beta: 0.0,
             bias: None,
             relu: false,
-            kernel: Microkernel::Avx512,
+            kernel: Kernel::Avx512,
         };
         fits(&problem)
     }

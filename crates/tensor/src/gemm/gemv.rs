@@ -17,7 +17,7 @@
 //! one splits each sum over `LANES` partial sums in a fixed order. Either way
 //! the result depends only on the inputs, never on the thread count.
 
-use super::kernel::{Microkernel, TileStore};
+use super::kernel::{Kernel, TileStore};
 
 /// Independent partial sums per dot product: two 8-lane AVX registers, or
 /// four SSE ones; enough to hide the add latency.
@@ -37,7 +37,7 @@ pub(crate) fn row_times_matrix(
     transposed: bool,
     c: &mut [f32],
     store: &TileStore,
-    kernel: Microkernel,
+    kernel: Kernel,
 ) {
     let (k, n) = (x.len(), c.len());
     // The AVX2 path reads B through raw pointers: this is what makes it sound.
@@ -177,7 +177,7 @@ mod tests {
     /// The portable path, and the AVX2 one where this CPU has it.
     /// The portable kernel and one with AVX2 (gemv's SIMD path is the same
     /// for both SIMD kernels).
-    fn kernels() -> Vec<Microkernel> {
+    fn kernels() -> Vec<Kernel> {
         let mut kernels = crate::gemm::kernel::available_kernels();
         kernels.dedup_by_key(|kernel| kernel.has_avx2());
         kernels

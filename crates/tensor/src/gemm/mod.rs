@@ -3,11 +3,13 @@
 //! `op` is the identity or the transpose; transposes are never materialised.
 //! Contract: when `beta == 0`, C is not read (it may hold NaN or garbage).
 //!
-//! - `blocked.rs`: the five-loop BLIS/GotoBLAS nest and its blocking constants
+//! - `blocked.rs`: the five-loop BLIS/GotoBLAS nest, compiled once per
+//!   microkernel, and its blocking, derived from the CPU's cache sizes
 //! - `pack.rs`: copying blocks of op(A) and op(B) into the kernel's strip layout
 //!   (`pack_avx2.rs`: the same as 8 x 8 register transposes where it is one)
-//! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable) and
-//!   the C store
+//! - `kernel/`: the `MR x NR` microkernels (AVX-512, AVX2+FMA, portable)
+//!   behind one trait, the choice among them (once per call), the SIMD
+//!   vector trait the SIMD ones are written over, and the C store
 //! - `problem.rs`: one call's operands and settings as every path takes
 //!   them, and when a call is worth more than one thread
 //! - `buffers.rs`: the packing buffers each part of a split keeps between calls
@@ -185,7 +187,7 @@ pub fn gemm_with<'a>(
         // arithmetic (see gemv.rs). A and B are contiguous, so A's one row
         // (or one column, transposed) is `k` consecutive floats.
         let (x, b_storage) = (a.matrix.as_slice(), b.matrix.as_slice());
-        let kernel = kernel::Microkernel::select(config.kernel);
+        let kernel = kernel::Kernel::select(config.kernel);
         gemv::row_times_matrix(x, b_storage, b.transposed, c.row_mut(0), &store, kernel);
         return Ok(());
     }
@@ -201,7 +203,7 @@ pub fn gemm_with<'a>(
         beta,
         bias,
         relu,
-        kernel: kernel::Microkernel::select(config.kernel),
+        kernel: kernel::Kernel::select(config.kernel),
     };
     let threads = config.threads.unwrap_or_else(crate::threads).max(1);
     #[cfg(target_arch = "x86_64")]
@@ -211,6 +213,28 @@ pub fn gemm_with<'a>(
     }
     blocked::gemm_blocked(&problem, threads);
     Ok(())
+}
+
+/// What a GEMM runs on this CPU for `choice`, for reports: the kernel and
+/// its tile, the blocking and the caches it was derived from, as in
+/// "kernel avx512 6x32, KC=372 MC=348 NC=5632 (L1d 32 KiB, L2 1024 KiB,
+/// L3 32768 KiB, from CPUID)". (Small or narrow products take the
+/// dot-product or one-row paths instead: see the module's documentation.)
+pub fn describe_gemm(choice: KernelChoice) -> String {
+    let blocked::Blocking { kc, mc, nc } = blocked::Blocking::of_this_cpu();
+    let caches = crate::cpu::cache_sizes();
+    format!(
+        "kernel {}, KC={kc} MC={mc} NC={nc} (L1d {} KiB, L2 {} KiB, L3 {} KiB, {})",
+        kernel::Kernel::select(choice).describe(),
+        caches.l1d >> 10,
+        caches.l2 >> 10,
+        caches.l3 >> 10,
+        if caches.reported {
+            "from CPUID"
+        } else {
+            "not all reported: fallback sizes"
+        },
+    )
 }
 
 /// `op(A) * op(B)` as a new matrix.

@@ -1,7 +1,7 @@
 //! One GEMM call as every path takes it (the blocked nest, the dot
 //! products), and whether it is worth more than one thread.
 
-use super::kernel::Microkernel;
+use super::kernel::Kernel;
 use super::Operand;
 
 /// Below this many multiply-adds (`m * n * k`) a GEMM stays on the calling
@@ -19,7 +19,7 @@ pub(crate) struct Problem<'a> {
     pub beta: f32,
     pub bias: Option<&'a [f32]>,
     pub relu: bool,
-    pub kernel: Microkernel,
+    pub kernel: Kernel,
 }
 
 /// C as a raw pointer and row stride, so threads can write disjoint column

@@ -3,168 +3,28 @@
 //! row after row), as `kc` rank-1 updates held in registers, then written to C
 //! with alpha, beta and the fused epilogue.
 //!
+//! - [`Microkernel`]: what the loop nest needs of a kernel (its tile, the
+//!   columns it computes, the call itself); [`Avx512`], [`Avx2Fma`] and
+//!   [`Portable`] implement it. [`Kernel::select`] picks one for the CPU
+//!   once per GEMM call, and [`Kernel::dispatch`] runs a loop nest compiled
+//!   for that kernel, which then calls it directly, tile after tile.
+//! - `simd.rs`: [`SimdVector`](simd::SimdVector), the register operations of
+//!   the SIMD kernels for 256- and 512-bit registers; `simd_tile.rs`: the
+//!   SIMD kernel and its store written once over them; `x86_avx512.rs`,
+//!   `x86_avx2.rs`: that kernel compiled for each register, inside its
+//!   `#[target_feature]` entry point; `portable.rs`: plain Rust.
+//!
 //! All kernels share the tile shape, so the packing format is the same. The
 //! AVX-512 and AVX2 kernels do the same operations in the same order (one
 //! FMA per step, then the same store), so they give the same bits; the
 //! portable kernel (products rounded before they are added) is a drop-in
 //! second path for tests and other CPUs.
 
-/// Runs a SIMD kernel's `rank1!(p)` (one rank-1 update, `p` steps ahead
-/// of the pointers) for steps `0..kc`: four per iteration, so loads and
-/// pointer updates are amortised, then one at a time. `a` moves by MR
-/// values per step and `b` by NR, with `wrapping_add`: after the last step
-/// they may point past the strips, where `add` would be undefined; only
-/// `rank1!` dereferences them, for steps `< kc`.
-#[cfg(target_arch = "x86_64")]
-macro_rules! for_each_step {
-    ($kc:expr, $a:ident, $b:ident, $rank1:ident) => {{
-        let mut remaining = $kc;
-        while remaining >= 4 {
-            $rank1!(0);
-            $rank1!(1);
-            $rank1!(2);
-            $rank1!(3);
-            $a = $a.wrapping_add(4 * MR);
-            $b = $b.wrapping_add(4 * NR);
-            remaining -= 4;
-        }
-        while remaining > 0 {
-            $rank1!(0);
-            $a = $a.wrapping_add(MR);
-            $b = $b.wrapping_add(NR);
-            remaining -= 1;
-        }
-    }};
-}
-
-/// `act(alpha * products + beta * old + bias)` on one vector, with the
-/// operations of [`TileStore::apply`] in its order: `$old` (C's values) is
-/// evaluated only when beta != 0, since C may hold NaN otherwise, and
-/// `$bias` turns the store's bias slice into this vector's bias. The vector
-/// operations are the caller's (`_mm256_*` or `_mm512_*`), so the kernels'
-/// store and the dot-product path's share this one piece of code.
-#[cfg(target_arch = "x86_64")]
-macro_rules! apply_to_vector {
-    ($products:expr, $store:expr, old = $old:expr, bias = |$bias:ident| $bias_vector:expr,
-     $set1:ident, $zero:ident, $mul:ident, $fmadd:ident, $add:ident, $max:ident) => {{
-        let store: &TileStore = $store;
-        let mut value = $mul($set1(store.alpha), $products);
-        if store.beta != 0.0 {
-            value = $fmadd($set1(store.beta), $old, value);
-        }
-        if let Some($bias) = store.bias {
-            value = $add(value, $bias_vector);
-        }
-        if store.relu {
-            // `v > 0 ? v : 0`, as `apply`: max returns its second operand
-            // for NaN, and +0.0 for -0.0 vs +0.0.
-            value = $max(value, $zero());
-        }
-        value
-    }};
-}
-#[cfg(target_arch = "x86_64")]
-pub(crate) use apply_to_vector;
-
-/// Writes a SIMD kernel's accumulators, `acc[i][v]` = row `i`, columns
-/// `LANES v .. LANES (v + 1)` of the tile, to `out`, with the operations of
-/// [`TileStore::apply`] in its order. A whole tile of `full_cols` columns is
-/// stored a vector at a time (a tile of as many rows as there are
-/// accumulator rows); any other goes through `store_tile_scalar`.
-/// The vector operations are the kernel's own (`_mm256_*` or `_mm512_*`),
-/// passed in, so both kernels store with this one piece of code.
-#[cfg(target_arch = "x86_64")]
-macro_rules! store_accumulators {
-    ($acc:expr, $out:expr, $store:expr, full_cols = $full_cols:expr, lanes = $lanes:expr,
-     $set1:ident, $zero:ident, $mul:ident, $fmadd:ident, $add:ident, $max:ident,
-     $load:ident, $store_vector:ident) => {{
-        let (acc, out, store): (_, TileOut, &TileStore) = ($acc, $out, $store);
-        const LANES: usize = $lanes;
-        if out.rows == acc.len() && out.cols == $full_cols {
-            // A whole tile in straight-line code for its store's options
-            // (`beta`, bias, ReLU: eight copies). Decided per vector, their
-            // branches kept the accumulators from staying in registers and
-            // were most of a call's fixed cost (figures in BENCHMARKS.md,
-            // "Measurements behind the code").
-            macro_rules! store_whole_tile {
-                ($beta:expr, $bias:expr, $relu:expr) => {{
-                    let store = &TileStore {
-                        alpha: store.alpha,
-                        beta: $beta,
-                        bias: $bias,
-                        relu: $relu,
-                    };
-                    for (i, row_acc) in acc.iter().enumerate() {
-                        // SAFETY: a whole tile: row `i < out.rows` and its
-                        // `full_cols` columns are inside C (the caller's
-                        // contract on `out`).
-                        let row = unsafe { out.ptr.add(i * out.row_stride) };
-                        for (v, &products) in row_acc.iter().enumerate() {
-                            // SAFETY: `row + LANES v .. + LANES` is inside this tile row.
-                            let slot = unsafe { row.add(LANES * v) };
-                            let value = apply_to_vector!(
-                                products,
-                                store,
-                                // SAFETY: `slot` is valid to read (only read
-                                // when beta != 0, which allows it).
-                                old = unsafe { $load(slot) },
-                                // `bias` has one entry per column of the
-                                // tile; the slice taken holds LANES values.
-                                // SAFETY: reading those LANES values.
-                                bias = |bias| unsafe {
-                                    $load(bias[LANES * v..LANES * (v + 1)].as_ptr())
-                                },
-                                $set1,
-                                $zero,
-                                $mul,
-                                $fmadd,
-                                $add,
-                                $max
-                            );
-                            // SAFETY: `slot .. + LANES` is inside C and exclusively ours.
-                            unsafe { $store_vector(slot, value) };
-                        }
-                    }
-                }};
-            }
-            macro_rules! with_relu {
-                ($beta:expr, $bias:expr) => {
-                    if store.relu {
-                        store_whole_tile!($beta, $bias, true)
-                    } else {
-                        store_whole_tile!($beta, $bias, false)
-                    }
-                };
-            }
-            macro_rules! with_bias {
-                ($beta:expr) => {
-                    match store.bias {
-                        Some(bias) => with_relu!($beta, Some(&bias[..$full_cols])),
-                        None => with_relu!($beta, None),
-                    }
-                };
-            }
-            if store.beta != 0.0 {
-                with_bias!(store.beta)
-            } else {
-                with_bias!(0.0)
-            }
-        } else {
-            let mut ab = [0.0f32; MR * NR];
-            for (i, row_acc) in acc.iter().enumerate() {
-                for (v, &products) in row_acc.iter().enumerate() {
-                    let lanes = &mut ab[i * NR + LANES * v..i * NR + LANES * (v + 1)];
-                    // SAFETY: `lanes` is LANES writable floats.
-                    unsafe { $store_vector(lanes.as_mut_ptr(), products) };
-                }
-            }
-            // SAFETY: the caller's contract on `out`.
-            unsafe { store_tile_scalar(&ab, out, store) };
-        }
-    }};
-}
-
 mod portable;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd_tile;
 #[cfg(target_arch = "x86_64")]
 mod x86_avx2;
 #[cfg(target_arch = "x86_64")]
@@ -230,126 +90,232 @@ pub(crate) struct TileOut {
     pub cols: usize,
 }
 
-/// The microkernel chosen for one GEMM call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Microkernel {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    /// AVX-512F, on a CPU that also has AVX2 and FMA (edge strips of at most
-    /// 8 columns use the AVX2 kernel's narrow variant).
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
+/// What the loop nest needs of a microkernel. The nest is generic over it
+/// (see [`Kernel::dispatch`]), so each kernel gets its own copy of the
+/// loops, calling [`Microkernel::tile`] directly.
+///
+/// Every kernel computes `MR x NR` tiles from the strips `pack.rs` lays out
+/// for `MR` and `NR`: a kernel with another tile would also need packing
+/// generic over it (const generic expressions), hence the assertion below.
+pub(crate) trait Microkernel {
+    /// Rows of C one call produces (the `ir` loop steps by this).
+    const MR: usize;
+    /// Columns of C one call produces (the `jr` loop steps by this).
+    const NR: usize;
 
-impl Microkernel {
-    /// The kernel for `choice` on this CPU (features detected at run time).
-    pub(crate) fn select(choice: KernelChoice) -> Microkernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-            match choice {
-                KernelChoice::Auto if avx2 && is_x86_feature_detected!("avx512f") => {
-                    return Microkernel::Avx512
-                }
-                KernelChoice::Auto | KernelChoice::Avx2 if avx2 => return Microkernel::Avx2Fma,
-                _ => {}
-            }
-        }
-        let _ = choice;
-        Microkernel::Portable
-    }
+    /// The columns this kernel computes for a tile of `cols` (at most
+    /// `NR`): a narrower variant runs a tile of few columns.
+    fn computed_columns(cols: usize) -> usize;
 
-    /// Whether this kernel's CPU has AVX2 and FMA (for the code that picks
-    /// its own AVX2 path along with the kernel, like gemv and packing).
-    pub(crate) fn has_avx2(self) -> bool {
-        match self {
-            Microkernel::Portable => false,
-            #[cfg(target_arch = "x86_64")]
-            Microkernel::Avx2Fma | Microkernel::Avx512 => true,
-        }
-    }
-
-    /// The columns this kernel computes for a tile of `cols` (at most NR):
-    /// a narrower variant runs a tile of few columns (see [`Self::run`]).
-    pub(crate) fn computed_columns(self, cols: usize) -> usize {
-        match self {
-            Microkernel::Portable => NR,
-            // Halves of 16, the second (or only) one 8 wide if it can be.
-            #[cfg(target_arch = "x86_64")]
-            Microkernel::Avx2Fma => cols.div_ceil(8) * 8,
-            // The AVX2 kernel's 6 x 8 variant, one zmm per row, or two.
-            #[cfg(target_arch = "x86_64")]
-            Microkernel::Avx512 => match cols {
-                0..=8 => 8,
-                9..=16 => 16,
-                _ => NR,
-            },
-        }
-    }
+    /// The kernel proper; callers use [`Microkernel::tile`].
+    ///
+    /// # Safety
+    /// As for [`Microkernel::tile`], with the strips' lengths and the tile's
+    /// size checked.
+    unsafe fn compute_tile(
+        kc: usize,
+        a_strip: &[f32],
+        b_strip: &[f32],
+        out: TileOut,
+        store: &TileStore,
+    );
 
     /// `tile = act(alpha * A_strip * B_strip + beta * tile + bias)`.
     ///
     /// # Safety
-    /// `out` must describe `out.rows x out.cols` elements that are valid to
-    /// read and write and that no other thread touches during the call.
-    /// (Checked: the tile is at most `MR x NR`, `a_strip` holds at least
-    /// `kc * MR` values and `b_strip` at least `kc * NR`.)
-    #[inline]
-    pub(crate) unsafe fn run(
-        self,
+    /// The CPU has this kernel's features (a [`Kernel`] of it was selected
+    /// on this CPU); `out` must describe `out.rows x out.cols` elements that
+    /// are valid to read and write and that no other thread touches during
+    /// the call. (Checked: the tile is at most `MR x NR`, `a_strip` holds at
+    /// least `kc * MR` values and `b_strip` at least `kc * NR`.)
+    #[inline(always)]
+    unsafe fn tile(kc: usize, a_strip: &[f32], b_strip: &[f32], out: TileOut, store: &TileStore) {
+        const { assert!(Self::MR == MR && Self::NR == NR) };
+        assert!(a_strip.len() >= kc * MR && b_strip.len() >= kc * NR);
+        assert!(out.rows <= MR && out.cols <= NR);
+        // SAFETY: checked above; the rest is the caller's contract.
+        unsafe { Self::compute_tile(kc, a_strip, b_strip, out, store) }
+    }
+}
+
+/// Plain Rust the compiler vectorises for the target's baseline.
+pub(crate) struct Portable;
+
+impl Microkernel for Portable {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn computed_columns(_cols: usize) -> usize {
+        NR
+    }
+    unsafe fn compute_tile(
         kc: usize,
         a_strip: &[f32],
         b_strip: &[f32],
         out: TileOut,
         store: &TileStore,
     ) {
-        assert!(a_strip.len() >= kc * MR && b_strip.len() >= kc * NR);
-        assert!(out.rows <= MR && out.cols <= NR);
-        match self {
-            // SAFETY: the caller's contract on `out` is passed on unchanged.
-            Microkernel::Portable => unsafe { portable::kernel(kc, a_strip, b_strip, out, store) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Avx2Fma` is only selected after detecting AVX2 and FMA,
-            // and `Avx512` after detecting those and AVX-512F; the strips'
-            // lengths were checked above; `out` as the caller promised.
-            Microkernel::Avx2Fma => unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above; each variant gets a tile of at most its rows and
-            // columns (`by_rows!` and `computed_columns`).
-            Microkernel::Avx512 => unsafe {
-                // The variant with exactly the tile's rows.
-                macro_rules! by_rows {
-                    ($vectors:literal) => {
-                        match out.rows {
-                            1 => {
-                                x86_avx512::kernel::<1, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                            2 => {
-                                x86_avx512::kernel::<2, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                            3 => {
-                                x86_avx512::kernel::<3, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                            4 => {
-                                x86_avx512::kernel::<4, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                            5 => {
-                                x86_avx512::kernel::<5, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                            _ => {
-                                x86_avx512::kernel::<MR, $vectors>(kc, a_strip, b_strip, out, store)
-                            }
-                        }
-                    };
-                }
-                match self.computed_columns(out.cols) {
-                    8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
-                    16 => by_rows!(1),
-                    _ => by_rows!(2),
-                }
-            },
+        // SAFETY: the caller's contract on `out` is passed on unchanged.
+        unsafe { portable::kernel(kc, a_strip, b_strip, out, store) }
+    }
+}
+
+/// AVX2+FMA: the tile as two 6 x 16 halves of 12 ymm accumulators.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx2Fma;
+
+#[cfg(target_arch = "x86_64")]
+impl Microkernel for Avx2Fma {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn computed_columns(cols: usize) -> usize {
+        // Halves of 16, the second (or only) one 8 wide if it can be.
+        cols.div_ceil(8) * 8
+    }
+    unsafe fn compute_tile(
+        kc: usize,
+        a_strip: &[f32],
+        b_strip: &[f32],
+        out: TileOut,
+        store: &TileStore,
+    ) {
+        // SAFETY: the caller's contract (AVX2 and FMA, strips, `out`).
+        unsafe { x86_avx2::kernel(kc, a_strip, b_strip, out, store) }
+    }
+}
+
+/// AVX-512F, on a CPU that also has AVX2 and FMA: 12 zmm accumulators, with
+/// variants for a tile's exact rows and for edge strips of at most 16
+/// columns (at most 8 use the AVX2 kernel's narrow variant).
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Microkernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    fn computed_columns(cols: usize) -> usize {
+        // The AVX2 kernel's 6 x 8 variant, one zmm per row, or two.
+        match cols {
+            0..=8 => 8,
+            9..=16 => 16,
+            _ => NR,
         }
+    }
+    unsafe fn compute_tile(
+        kc: usize,
+        a_strip: &[f32],
+        b_strip: &[f32],
+        out: TileOut,
+        store: &TileStore,
+    ) {
+        // The variant with exactly the tile's rows.
+        macro_rules! by_rows {
+            ($vectors:literal) => {
+                match out.rows {
+                    1 => x86_avx512::kernel::<1, $vectors>(kc, a_strip, b_strip, out, store),
+                    2 => x86_avx512::kernel::<2, $vectors>(kc, a_strip, b_strip, out, store),
+                    3 => x86_avx512::kernel::<3, $vectors>(kc, a_strip, b_strip, out, store),
+                    4 => x86_avx512::kernel::<4, $vectors>(kc, a_strip, b_strip, out, store),
+                    5 => x86_avx512::kernel::<5, $vectors>(kc, a_strip, b_strip, out, store),
+                    _ => x86_avx512::kernel::<MR, $vectors>(kc, a_strip, b_strip, out, store),
+                }
+            };
+        }
+        // SAFETY: the caller's contract (AVX-512F, AVX2 and FMA, strips,
+        // `out`); each variant gets a tile of at most its rows and columns
+        // (`by_rows!` and `computed_columns`).
+        unsafe {
+            match Self::computed_columns(out.cols) {
+                8 => x86_avx2::kernel(kc, a_strip, b_strip, out, store),
+                16 => by_rows!(1),
+                _ => by_rows!(2),
+            }
+        }
+    }
+}
+
+/// The microkernel chosen for one GEMM call: which implementation of
+/// [`Microkernel`] its loops are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    /// AVX-512F, on a CPU that also has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// Work compiled for one [`Microkernel`], run by [`Kernel::dispatch`]: the
+/// generic method is what a closure cannot be.
+pub(crate) trait WithMicrokernel {
+    type Output;
+    fn run<K: Microkernel>(self) -> Self::Output;
+}
+
+impl Kernel {
+    /// The kernel for `choice` on this CPU (features detected at run time).
+    pub(crate) fn select(choice: KernelChoice) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            match choice {
+                KernelChoice::Auto if avx2 && is_x86_feature_detected!("avx512f") => {
+                    return Kernel::Avx512
+                }
+                KernelChoice::Auto | KernelChoice::Avx2 if avx2 => return Kernel::Avx2Fma,
+                _ => {}
+            }
+        }
+        let _ = choice;
+        Kernel::Portable
+    }
+
+    /// Runs `work` compiled for this kernel: the one match on the kernel in
+    /// a GEMM call.
+    #[inline]
+    pub(crate) fn dispatch<W: WithMicrokernel>(self, work: W) -> W::Output {
+        match self {
+            Kernel::Portable => work.run::<Portable>(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => work.run::<Avx2Fma>(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => work.run::<Avx512>(),
+        }
+    }
+
+    /// A short name and the tile, for reports: "avx512 6x32".
+    pub(crate) fn describe(self) -> String {
+        let name = match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => "avx2+fma",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => "avx512",
+        };
+        format!("{name} {MR}x{NR}")
+    }
+
+    /// Whether this kernel's CPU has AVX2 and FMA (for the code that picks
+    /// its own AVX2 path along with the kernel, like gemv and packing).
+    pub(crate) fn has_avx2(self) -> bool {
+        match self {
+            Kernel::Portable => false,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma | Kernel::Avx512 => true,
+        }
+    }
+
+    /// [`Microkernel::computed_columns`] of this kernel.
+    pub(crate) fn computed_columns(self, cols: usize) -> usize {
+        struct ComputedColumns(usize);
+        impl WithMicrokernel for ComputedColumns {
+            type Output = usize;
+            fn run<K: Microkernel>(self) -> usize {
+                K::computed_columns(self.0)
+            }
+        }
+        self.dispatch(ComputedColumns(cols))
     }
 }
 
@@ -382,7 +348,7 @@ fn prefetch_tile(out: TileOut) {
 /// element; the store path of every partial tile and of the portable kernel.
 ///
 /// # Safety
-/// As for [`Microkernel::run`]: `out` is valid and exclusively ours.
+/// As for [`Microkernel::tile`]: `out` is valid and exclusively ours.
 #[inline(always)]
 pub(crate) unsafe fn store_tile_scalar(ab: &[f32; MR * NR], out: TileOut, store: &TileStore) {
     for i in 0..out.rows {
@@ -402,15 +368,40 @@ pub(crate) unsafe fn store_tile_scalar(ab: &[f32; MR * NR], out: TileOut, store:
 
 /// Every kernel this CPU can run, the portable one first (for tests).
 #[cfg(test)]
-pub(crate) fn available_kernels() -> Vec<Microkernel> {
-    let mut kernels = vec![Microkernel::Portable];
+pub(crate) fn available_kernels() -> Vec<Kernel> {
+    let mut kernels = vec![Kernel::Portable];
     for choice in [KernelChoice::Avx2, KernelChoice::Auto] {
-        let kernel = Microkernel::select(choice);
+        let kernel = Kernel::select(choice);
         if !kernels.contains(&kernel) {
             kernels.push(kernel);
         }
     }
     kernels
+}
+
+/// [`Microkernel::tile`] of `kernel`, for tests of single tiles.
+///
+/// # Safety
+/// As for [`Microkernel::tile`], `kernel` having been selected on this CPU.
+#[cfg(test)]
+pub(crate) unsafe fn run_kernel_tile(
+    kernel: Kernel,
+    kc: usize,
+    a_strip: &[f32],
+    b_strip: &[f32],
+    out: TileOut,
+    store: &TileStore,
+) {
+    struct Tile<'a>(usize, &'a [f32], &'a [f32], TileOut, &'a TileStore<'a>);
+    impl WithMicrokernel for Tile<'_> {
+        type Output = ();
+        fn run<K: Microkernel>(self) {
+            let Tile(kc, a_strip, b_strip, out, store) = self;
+            // SAFETY: the contract of `run_kernel_tile`, passed on.
+            unsafe { K::tile(kc, a_strip, b_strip, out, store) }
+        }
+    }
+    kernel.dispatch(Tile(kc, a_strip, b_strip, out, store))
 }
 
 #[cfg(test)]
@@ -420,7 +411,7 @@ mod tests {
     /// Packs a row-major `m x k` A and `k x n` B into single strips and runs
     /// `kernel` on a tile of `rows x cols`, checking it against the sums.
     fn run_tile(
-        kernel: Microkernel,
+        kernel: Kernel,
         kc: usize,
         (rows, cols): (usize, usize),
         beta: f32,
@@ -465,7 +456,7 @@ mod tests {
             cols,
         };
         // SAFETY: `out` covers `rows x cols` of `c`, which we own exclusively.
-        unsafe { kernel.run(kc, &a_strip, &b_strip, out, &store) };
+        unsafe { run_kernel_tile(kernel, kc, &a_strip, &b_strip, out, &store) };
         for i in 0..rows {
             assert_eq!(c[i * stride + cols], -1.0, "kernel wrote past the tile");
             for j in 0..cols {
@@ -504,6 +495,70 @@ mod tests {
         }
     }
 
+    /// The SIMD kernels give, bit for bit, one fused multiply-add per step
+    /// in step order, then the store's operations: a scalar loop of
+    /// `mul_add` is their reference, on values whose sums round (so another
+    /// order or an unfused product would show). Every tile shape, depths
+    /// around the unrolling by 4 and the balanced blocks of k = 784.
+    #[test]
+    fn simd_kernels_are_one_fma_per_step_in_step_order_bit_for_bit() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        let simd_kernels: Vec<Kernel> = available_kernels()
+            .into_iter()
+            .filter(|&kernel| kernel != Kernel::Portable)
+            .collect();
+        for kc in [0, 1, 3, 4, 5, 17, 262] {
+            let a_strip: Vec<f32> = (0..kc * MR).map(|_| next()).collect();
+            let b_strip: Vec<f32> = (0..kc * NR).map(|_| next()).collect();
+            let bias: Vec<f32> = (0..NR).map(|_| next()).collect();
+            let old: Vec<f32> = (0..MR * NR).map(|_| next()).collect();
+            for rows in 1..=MR {
+                for cols in [1, 4, 8, 9, 13, 16, 17, 24, 31, NR] {
+                    for (beta, with_bias, relu) in [(0.0, false, false), (0.5, true, true)] {
+                        let store = TileStore {
+                            alpha: 1.25,
+                            beta,
+                            bias: with_bias.then_some(&bias[..cols]),
+                            relu,
+                        };
+                        let want: Vec<u32> = (0..rows * cols)
+                            .map(|x| {
+                                let (i, j) = (x / cols, x % cols);
+                                let product = (0..kc).fold(0.0f32, |sum, p| {
+                                    a_strip[p * MR + i].mul_add(b_strip[p * NR + j], sum)
+                                });
+                                let old = (beta != 0.0).then_some(old[i * NR + j]);
+                                store.apply(product, old, j).to_bits()
+                            })
+                            .collect();
+                        for &kernel in &simd_kernels {
+                            let mut c = old.clone();
+                            let out = TileOut {
+                                ptr: c.as_mut_ptr(),
+                                row_stride: NR,
+                                rows,
+                                cols,
+                            };
+                            // SAFETY: `out` is inside `c`, which we own
+                            // exclusively; the strips have their lengths.
+                            unsafe { run_kernel_tile(kernel, kc, &a_strip, &b_strip, out, &store) };
+                            let got: Vec<u32> = (0..rows * cols)
+                                .map(|x| c[x / cols * NR + x % cols].to_bits())
+                                .collect();
+                            assert_eq!(got, want, "{kernel:?}, kc {kc}, {rows} x {cols}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn relu_turns_nan_and_negative_zero_into_positive_zero() {
         // No steps, so the products are 0 and alpha = -1 makes them -0.0;
@@ -525,7 +580,7 @@ mod tests {
                         cols,
                     };
                     // SAFETY: `out` is all of `c`, which we own exclusively.
-                    unsafe { kernel.run(0, &[], &[], out, &store) };
+                    unsafe { run_kernel_tile(kernel, 0, &[], &[], out, &store) };
                     assert!(
                         c.iter().all(|x| x.to_bits() == 0),
                         "{kernel:?}, {rows} x {cols} tile of {old}: {c:?}"
