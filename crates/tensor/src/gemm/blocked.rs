@@ -36,9 +36,10 @@ pub(crate) const MC: usize = 144;
 /// each, streamed from L2): the AVX2 kernel reads one 16-column half of it
 /// at a time (24 KiB, which stays in the 32 KiB L1d), the AVX-512 kernel all
 /// of it, from L1 and L2. Deeper blocks mean fewer passes over C and fewer
-/// kernel calls per multiply-add: with 16-column strips 384 and 512 beat 256
-/// by ~2% at 1024^3, and with 32-column strips 256 and 192 (an L1-resident
-/// AVX-512 strip) measured no better than 384. Blocks are balanced, so
+/// kernel calls per multiply-add: 384 and 512 measured faster than 256, and
+/// the shallower 256 and 192 (an L1-resident AVX-512 strip) no faster than
+/// 384 (figures in BENCHMARKS.md, "Measurements behind the code"). Blocks
+/// are balanced, so
 /// k = 784 runs as 3 x 262.
 pub(crate) const KC: usize = 384;
 /// Columns of op(B) packed at once (the `jc` loop). The packed `KC x NC`
