@@ -1,16 +1,20 @@
-//! Project chores: `cargo xtask bench [NAME] [--compare] [--setup-peers]`.
+//! Project chores: `cargo xtask bench [NAME] [--compare] [--setup-peers]`,
+//! and `cargo xtask readme [WHAT]`, which measures the figures the READMEs
+//! quote and keeps them in step with `docs/readme-figures.json`.
 //!
 //! Each benchmark lives in `bench/NAME.rs`, returns its rows as JSON values,
 //! and writes them to `target/bench/NAME.json`; `report.rs` owns timing,
 //! machine facts, tables and files so no benchmark writes them twice.
 
 mod bench;
+mod readme;
 mod report;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [NAME...] [--compare] [--setup-peers] [--quick]
+       cargo xtask readme [WHAT...] [--no-run | --check]   (see cargo xtask readme --help)
 
   NAME           one or more of: data, matmul, train, infer (default: all)
   --compare      also run the same workloads in numpy and PyTorch (xtask/peers/)
@@ -24,6 +28,13 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("xtask bench: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("readme") => match readme::run(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("xtask readme: {message}");
                 ExitCode::FAILURE
             }
         },

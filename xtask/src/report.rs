@@ -1,7 +1,7 @@
 //! What every benchmark shares: options, timing, machine facts, peer
 //! (Python) runs, and writing `target/bench/NAME.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -69,17 +69,52 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Builds the trainer in release mode and returns the binary's path.
+pub fn build_trainer() -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "-p", "trainer"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("could not run {cargo} build -p trainer: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --release -p trainer failed: {status}"));
+    }
+    // Where the build above put it: `CARGO_TARGET_DIR` when set (worktrees
+    // that share one target directory), relative to `root` where cargo ran.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |dir| root.join(dir));
+    let binary = target
+        .join("release/trainer")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
+    }
+}
+
 /// Writes `rows` as a JSON array to `target/bench/NAME.json`, atomically.
 pub fn write_json(name: &str, rows: &[serde_json::Value]) -> Result<(), String> {
     let dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.json"));
-    let tmp = dir.join(format!(".{name}.json.tmp"));
     let text = serde_json::to_string_pretty(rows).expect("JSON values always serialise");
-    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    write_atomically(&path, &text)?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// Writes `text` to `path` through a temporary file beside it and a
+/// rename, so a reader never sees half a file.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map_or("file".into(), |n| n.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// The machine this ran on, as a Markdown header: CPU model, cores, SIMD

@@ -370,7 +370,8 @@ fn convert_images(
     let rows = rows.chunks_exact_mut(dataset.pixels_per_image());
     // Eight lanes where the CPU has AVX2: the baseline build's four-lane
     // conversion (byte unpacking, then a division) was the larger part of
-    // the gather (a batch of 100: 20 -> 9 us once the images are in cache).
+    // the gather, which this halved (figures in BENCHMARKS.md,
+    // "Measurements behind the code").
     tensor::cpu::with_avx2(
         #[inline(always)]
         || convert_rows(dataset, indices, pixels, table, rows),
@@ -388,8 +389,8 @@ fn convert_rows<'a>(
 ) {
     for (r, (row, &index)) in rows.zip(indices).enumerate() {
         // Shuffled images are scattered over a set larger than the cache,
-        // and the loop below stalls on every line of each (13% of a
-        // 784-100-10 training step): ask for the lines of an image a few
+        // and the loop below stalls on every line of each (a visible share
+        // of a 784-100-10 training step): ask for the lines of an image a few
         // rows ahead so they arrive while this one converts. (`next_batch`
         // also prefetches the whole next batch, but the first batch of an
         // epoch, or a caller that does nothing between batches, misses.)

@@ -17,9 +17,12 @@ use tensor::Matrix;
 
 /// What a run measured, before and after the model went through a file.
 pub struct Outcome {
+    /// Accuracy, mean loss and confusion matrix of the trained model on the
+    /// test images, before it was saved.
     pub test: Evaluation,
-    /// The reloaded model's classes for the first ten test images, and their labels.
+    /// The reloaded model's classes for the first ten test images.
     pub predicted: Vec<usize>,
+    /// The true labels of those ten images.
     pub labels: Vec<u8>,
 }
 

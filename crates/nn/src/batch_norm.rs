@@ -23,8 +23,11 @@ use tensor::cpu::with_avx2;
 use tensor::parallel::for_each_block;
 use tensor::{ops, Matrix, MatrixRef};
 
-/// PyTorch's defaults.
+/// Added to the variance before its square root, so a channel that is
+/// constant over the batch divides by `sqrt(eps)`, not 0; PyTorch's default.
 pub const BATCH_NORM_EPS: f32 = 1e-5;
+/// How far the running statistics move toward each training batch's:
+/// `running = (1 - momentum) * running + momentum * batch`; PyTorch's default.
 pub const BATCH_NORM_MOMENTUM: f32 = 0.1;
 
 /// A batch-norm layer: parameters `gamma` (`weight`) and `beta` (`bias`),
@@ -110,27 +113,35 @@ impl BatchNorm {
         self
     }
 
+    /// The learned scale `gamma`, one per channel (`[C]`, PyTorch's `weight`).
     pub fn gamma(&self) -> &[f32] {
         &self.gamma
     }
+    /// `gamma`, to set (tests, loading).
     pub fn gamma_mut(&mut self) -> &mut [f32] {
         &mut self.gamma
     }
+    /// The learned shift `beta`, one per channel (`[C]`, PyTorch's `bias`), to set.
     pub fn beta_mut(&mut self) -> &mut [f32] {
         &mut self.beta
     }
+    /// Per-channel mean that evaluation normalises with (`[C]`),
+    /// updated by each training forward pass.
     pub fn running_mean(&self) -> &[f32] {
         &self.running_mean
     }
+    /// Per-channel unbiased variance that evaluation normalises with (`[C]`).
     pub fn running_var(&self) -> &[f32] {
         &self.running_var
     }
+    /// `Y` of the last forward pass, `[B, C*S]`.
     pub fn output(&self) -> &Matrix {
         &self.output
     }
     pub(crate) fn output_mut(&mut self) -> &mut Matrix {
         &mut self.output
     }
+    /// `dX` of the last backward pass, `[B, C*S]`.
     pub fn input_grad(&self) -> &Matrix {
         &self.input_grad
     }

@@ -125,6 +125,7 @@ impl Conv2d {
         self
     }
 
+    /// The input's `C x H x W` and the kernel, stride and padding.
     pub fn window(&self) -> &SlidingWindow {
         &self.window
     }
@@ -136,15 +137,20 @@ impl Conv2d {
     pub fn weight(&self) -> &Matrix {
         &self.weight
     }
+    /// The weight `[O, C*K*K]`, to set (initialisation, loading, tests).
     pub fn weight_mut(&mut self) -> &mut Matrix {
         &mut self.weight
     }
+    /// One bias per filter, `[O]`; `None` for a layer built without one
+    /// (before batch norm, whose `beta` does the same job).
     pub fn bias(&self) -> Option<&[f32]> {
         self.bias.as_deref()
     }
+    /// The bias, to set; `None` without one.
     pub fn bias_mut(&mut self) -> Option<&mut [f32]> {
         self.bias.as_deref_mut()
     }
+    /// `dL/dW`, `[O, C*K*K]`, summed over the batch by the last backward pass.
     pub fn weight_grad(&self) -> &Matrix {
         &self.weight_grad
     }

@@ -104,21 +104,27 @@ impl Dense {
     pub fn outputs(&self) -> usize {
         self.weight.rows()
     }
+    /// `W`, `[O, I]`: row `o` holds output `o`'s weights (PyTorch's layout).
     pub fn weight(&self) -> &Matrix {
         &self.weight
     }
+    /// `W`, to set (initialisation, loading, tests).
     pub fn weight_mut(&mut self) -> &mut Matrix {
         &mut self.weight
     }
+    /// `b`, `[O]`.
     pub fn bias(&self) -> &[f32] {
         &self.bias
     }
+    /// `b`, to set.
     pub fn bias_mut(&mut self) -> &mut [f32] {
         &mut self.bias
     }
+    /// `dL/dW = dY^T * X`, `[O, I]`, from the last backward pass.
     pub fn weight_grad(&self) -> &Matrix {
         &self.weight_grad
     }
+    /// `dL/db`, the column sums of `dY`, `[O]`, from the last backward pass.
     pub fn bias_grad(&self) -> &[f32] {
         &self.bias_grad
     }

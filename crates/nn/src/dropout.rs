@@ -53,6 +53,7 @@ impl Dropout {
         self.rng = StdRng::seed_from_u64(seed);
     }
 
+    /// The probability of dropping each unit, in `[0, 1)`.
     pub fn rate(&self) -> f32 {
         self.rate
     }
@@ -60,6 +61,7 @@ impl Dropout {
     pub fn mask(&self) -> &Matrix {
         &self.mask
     }
+    /// `Y = X * mask` of the last forward pass, `[B, O]`.
     pub fn output(&self) -> &Matrix {
         &self.output
     }

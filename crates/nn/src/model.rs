@@ -153,6 +153,8 @@ impl Sequential {
         })
     }
 
+    /// The architecture the model was built from; `to_string()` gives the
+    /// spec text saved in weight files' metadata.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
     }
@@ -229,6 +231,7 @@ impl Sequential {
         self.training = training;
     }
 
+    /// True in training mode (the default), false after `set_training(false)`.
     pub fn is_training(&self) -> bool {
         self.training
     }

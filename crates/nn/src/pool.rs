@@ -51,18 +51,22 @@ impl Pool2d {
         })
     }
 
+    /// Max or average.
     pub fn kind(&self) -> PoolKind {
         self.kind
     }
+    /// The input's `C x H x W`, the window size `K` and its stride.
     pub fn window(&self) -> &SlidingWindow {
         &self.window
     }
+    /// `Y` of the last forward pass, `[B, C*OH*OW]`.
     pub fn output(&self) -> &Matrix {
         &self.output
     }
     pub(crate) fn output_mut(&mut self) -> &mut Matrix {
         &mut self.output
     }
+    /// `dX` of the last backward pass, `[B, C*H*W]`.
     pub fn input_grad(&self) -> &Matrix {
         &self.input_grad
     }

@@ -24,7 +24,9 @@ const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// One tensor read from a file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// PyTorch's name (`layers.0.weight`), the key of the JSON header.
     pub name: String,
+    /// Dimensions, outermost first (`[out, in]` for a dense weight).
     pub shape: Vec<usize>,
     /// Row-major values; `data.len()` is the product of `shape`.
     pub data: Vec<f32>,
@@ -34,7 +36,10 @@ pub struct Tensor {
 /// and the string metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorFile {
+    /// The tensors, ordered by where their data starts in the file.
     pub tensors: Vec<Tensor>,
+    /// The header's `__metadata__`: string keys and values, such as the
+    /// `architecture` spec and the trainer's model card.
     pub metadata: BTreeMap<String, String>,
 }
 

@@ -33,8 +33,11 @@ use std::str::FromStr;
 /// `n` features is `n x 1 x 1`, not an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
+    /// `C`; for a flat vector, its number of features.
     pub channels: usize,
+    /// `H` in pixels; 1 for a flat vector.
     pub height: usize,
+    /// `W` in pixels; 1 for a flat vector.
     pub width: usize,
     /// Whether this is an image (even of 1x1 pixels, after global pooling),
     /// which a dense layer must flatten first, as PyTorch's `nn.Flatten` does.
@@ -70,6 +73,7 @@ impl Shape {
             .saturating_mul(self.width)
     }
 
+    /// True when a side is 0 (no values).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -96,18 +100,38 @@ pub enum LayerSpec {
     /// `Conv2d(in, filters, kernel, stride, padding)`, then batch norm when
     /// asked, then the hidden activation.
     Conv {
+        /// Output channels `O` (`c32`: 32).
         filters: usize,
+        /// The window is `kernel x kernel` pixels (`k3`).
         kernel: usize,
+        /// Pixels between windows (`s`, default 1).
         stride: usize,
+        /// Zero pixels around each side of the input (`p`, default 0).
         padding: usize,
+        /// `bn`: batch norm after the convolution, which then has no bias.
         batch_norm: bool,
     },
     /// `MaxPool2d(kernel, stride)`.
-    MaxPool { kernel: usize, stride: usize },
+    MaxPool {
+        /// The window is `kernel x kernel` pixels (`p2`: 2).
+        kernel: usize,
+        /// Pixels between windows (the kernel unless `s` says otherwise).
+        stride: usize,
+    },
     /// `AvgPool2d(kernel, stride)`; `kernel = 0` means the whole image.
-    AvgPool { kernel: usize, stride: usize },
+    AvgPool {
+        /// The window is `kernel x kernel` pixels; 0 for `gap`, the whole image.
+        kernel: usize,
+        /// Pixels between windows (the kernel unless `s` says otherwise).
+        stride: usize,
+    },
     /// A hidden `Linear` of `units`, batch norm when asked, the hidden activation.
-    Dense { units: usize, batch_norm: bool },
+    Dense {
+        /// Outputs of the layer (`f128`: 128).
+        units: usize,
+        /// `bn`: `BatchNorm1d` after the layer, which then has no bias.
+        batch_norm: bool,
+    },
     /// `Dropout(rate)` on the output of the layer before.
     Dropout(f32),
 }
@@ -116,8 +140,11 @@ pub enum LayerSpec {
 /// layer of `outputs` units with the `output` activation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
+    /// One input sample: `1x28x28` for an MNIST image, `784` flat.
     pub input: Shape,
+    /// The hidden layers in order, without the output layer.
     pub layers: Vec<LayerSpec>,
+    /// Units of the output layer: the number of classes (10 for digits).
     pub outputs: usize,
     /// The activation after every hidden convolution and dense layer.
     pub hidden: Activation,
@@ -130,8 +157,11 @@ pub struct ModelSpec {
 /// index of its first module.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlacedLayer {
+    /// The layer as the spec gives it.
     pub layer: LayerSpec,
+    /// The shape of one sample entering it.
     pub input: Shape,
+    /// The shape of one sample leaving it.
     pub output: Shape,
     /// The index, in `nn.Sequential`, of the layer's main module (after a
     /// `Flatten` that precedes a dense layer).

@@ -18,8 +18,11 @@ pub(crate) type TensorMut<'a> = (&'a str, &'a [usize], &'a mut [f32]);
 /// The layer at the heart of a stage.
 #[derive(Clone, Debug)]
 pub enum Layer {
+    /// `Y = X * W^T + b`, `[B, I] -> [B, O]`.
     Dense(Dense),
+    /// A convolution, `[B, C, H, W] -> [B, O, OH, OW]`.
     Conv2d(Conv2d),
+    /// Max or average pooling, `[B, C, H, W] -> [B, C, OH, OW]`.
     Pool2d(Pool2d),
 }
 
@@ -49,6 +52,9 @@ impl Layer {
         }
     }
 
+    /// The layer's output buffer of the last forward pass, `[B, ...]`: with
+    /// batch norm in the stage, the layer's own `Y`; without, `Y` after the
+    /// stage's activation, which runs in place (or in the GEMM, for ReLU).
     pub fn output(&self) -> &Matrix {
         match self {
             Layer::Dense(dense) => dense.output(),

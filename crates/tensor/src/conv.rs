@@ -18,11 +18,17 @@ use crate::ShapeError;
 /// shape of a convolution or a pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlidingWindow {
+    /// `C` of the input images `[B, C, H, W]`: the window spans all of them.
     pub channels: usize,
+    /// `H`, the input's height in pixels, before padding.
     pub height: usize,
+    /// `W`, the input's width in pixels, before padding.
     pub width: usize,
+    /// `K`: the window is `K x K` pixels.
     pub kernel: usize,
+    /// Pixels the window moves between positions, across and down.
     pub stride: usize,
+    /// Zero pixels added on each of the four sides; less than `kernel`.
     pub padding: usize,
 }
 

@@ -5,22 +5,37 @@ use std::fmt;
 pub enum ShapeError {
     /// `rows * cols` elements were promised but `len` were given.
     DataLength {
+        /// Rows of the matrix asked for.
         rows: usize,
+        /// Columns of the matrix asked for.
         cols: usize,
+        /// Elements actually given.
         len: usize,
     },
     /// `rows * cols` does not fit in `usize`.
-    Overflow { rows: usize, cols: usize },
+    Overflow {
+        /// Rows of the matrix asked for.
+        rows: usize,
+        /// Columns of the matrix asked for.
+        cols: usize,
+    },
     /// Two operands of `op` have shapes that do not combine.
     Mismatch {
+        /// What was being done, for the message (`"gemm op(A) * op(B)"`).
         op: &'static str,
+        /// `(rows, cols)` of the first operand after any transpose, or for
+        /// an output, the shape the inputs call for.
         left: (usize, usize),
+        /// `(rows, cols)` of the second operand, or of the output given.
         right: (usize, usize),
     },
     /// A vector operand (bias, output buffer) has the wrong length.
     VectorLength {
+        /// What was being done, for the message (`"gemm bias"`).
         op: &'static str,
+        /// The length the other operands' shapes call for.
         expected: usize,
+        /// The length given.
         len: usize,
     },
 }

@@ -82,9 +82,11 @@ impl Matrix {
         Matrix::from_fn(n, n, |r, c| if r == c { 1.0 } else { 0.0 })
     }
 
+    /// Number of rows (`B` for a batch, one sample a row).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns (features of each row).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -96,21 +98,27 @@ impl Matrix {
     pub fn len(&self) -> usize {
         self.data.len()
     }
+    /// True when a side is 0 (no elements).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
+    /// Every element, row after row: `(r, c)` is at `r * cols + c`.
     pub fn as_slice(&self) -> &[f32] {
         &self.data
     }
+    /// Every element, row after row, to write in place.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.data
     }
+    /// The elements, row after row, without copying.
     pub fn into_vec(self) -> Vec<f32> {
         self.data
     }
+    /// Row `r`, `cols` elements. Panics if `r >= rows`.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+    /// Row `r`, to write in place. Panics if `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [f32] {
         &mut self.data[r * self.cols..(r + 1) * self.cols]
     }
@@ -193,21 +201,29 @@ impl<'a> MatrixRef<'a> {
         check_data(rows, cols, data.len())?;
         Ok(MatrixRef { rows, cols, data })
     }
+    /// Number of rows (`B` for a batch, one sample a row).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns (features of each row).
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// `(rows, cols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
     }
+    /// Every element, row after row: `(r, c)` is at `r * cols + c`; it
+    /// borrows the data, not the view.
     pub fn as_slice(&self) -> &'a [f32] {
         self.data
     }
+    /// Row `r`, `cols` elements, borrowing the data, not the view.
+    /// Panics if `r >= rows`.
     pub fn row(&self, r: usize) -> &'a [f32] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+    /// Element `(r, c)`. Panics if `r >= rows` or `c >= cols`.
     pub fn get(&self, r: usize, c: usize) -> f32 {
         assert!(
             c < self.cols,
@@ -233,6 +249,7 @@ impl<'a> MatrixRef<'a> {
     pub fn t(self) -> crate::Operand<'a> {
         crate::Operand::transposed(self)
     }
+    /// A new matrix holding a copy of the elements.
     pub fn to_matrix(&self) -> Matrix {
         Matrix {
             rows: self.rows,
@@ -252,27 +269,36 @@ impl<'a> MatrixMut<'a> {
         check_data(rows, cols, data.len())?;
         Ok(MatrixMut { rows, cols, data })
     }
+    /// Number of rows (`B` for a batch, one sample a row).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns (features of each row).
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// `(rows, cols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.rows, self.cols)
     }
+    /// Every element, row after row: `(r, c)` is at `r * cols + c`.
     pub fn as_slice(&self) -> &[f32] {
         self.data
     }
+    /// Every element, row after row, to write in place.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         self.data
     }
+    /// Every element, row after row, for as long as the data is
+    /// borrowed (the view itself is given up).
     pub fn into_mut_slice(self) -> &'a mut [f32] {
         self.data
     }
+    /// Row `r`, `cols` elements. Panics if `r >= rows`.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+    /// Row `r`, to write in place. Panics if `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [f32] {
         &mut self.data[r * self.cols..(r + 1) * self.cols]
     }

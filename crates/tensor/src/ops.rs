@@ -46,8 +46,9 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
 }
 
 /// Partial sums kept by [`sum`], [`sum_map`] and [`dot`]: one running sum
-/// is a chain of dependent additions; eight let the compiler keep a vector
-/// register of them (batch norm's sums ran 4x faster).
+/// is a chain of dependent additions, each waiting for the one before;
+/// eight let the compiler keep a vector register of them, added in parallel
+/// (figures in BENCHMARKS.md, "Measurements behind the code").
 const LANES: usize = 8;
 
 /// `sum of f(x[i])`, in eight partial sums added at the end.

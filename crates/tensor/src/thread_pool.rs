@@ -235,7 +235,8 @@ impl Pool {
         unsafe { shared.run_claimed_parts(generation, task, parts) };
         // Only parts other threads claimed and are still running are left.
         // The clock is read every 64 spins: reading it (`clock_gettime`) on
-        // every spin took 2% of a training run's time.
+        // every spin showed up in profiles of whole training runs (figures
+        // in BENCHMARKS.md, "Measurements behind the code").
         let started = Instant::now();
         let mut spins = 0u32;
         while shared.unfinished.load(Ordering::Acquire) != 0 {

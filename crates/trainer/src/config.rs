@@ -204,7 +204,7 @@ impl TrainConfig {
 
     /// `base` (a resumed run's config) or the chosen preset, then every flag
     /// the user gave, then validation. A resumed run may change only
-    /// [`RESUMABLE`] settings and `--threads`.
+    /// the [resumable settings](Self::resumable_settings) and `--threads`.
     pub fn resolve(args: &TrainArgs, base: Option<TrainConfig>) -> Result<TrainConfig, Error> {
         let resumed_from = base.clone();
         let mut config =

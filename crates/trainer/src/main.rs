@@ -8,6 +8,9 @@
 //! `O` outputs of a layer (10 classes for the last).
 
 // The command line and what it resolves to.
+// Its doc comments are `--help` text for a terminal (`[:FLOOR]`,
+// `<date-time>`), which rustdoc would read as links and HTML tags.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 mod cli; // subcommands, flags, help texts with examples
 mod config; // every setting of a run, checked once
 mod error; // one-line messages and exit codes

@@ -6,7 +6,7 @@ mod data;
 mod infer;
 mod matmul;
 mod networks;
-mod quiet;
+pub mod quiet;
 mod summary;
 mod train;
 

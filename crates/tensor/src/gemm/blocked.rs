@@ -42,9 +42,8 @@ use std::ops::Range;
 ///   a time, which then stays in L1; the AVX-512 kernel reads all 32
 ///   columns, half of them from L2, which measured no slower than an
 ///   L1-resident strip (KC = 192) while deeper blocks mean fewer passes
-///   over C and fewer kernel calls per multiply-add: 384 and 512 beat 256
-///   by ~2% at 1024^3 (BENCHMARKS.md,
-///   "Measurements behind the code"). A multiple of 4, the
+///   over C and fewer kernel calls per multiply-add: 384 and 512 measured
+///   faster than 256 (BENCHMARKS.md, "Measurements behind the code"). A multiple of 4, the
 ///   kernels' unrolling. Blocks are balanced, so k = 784 runs as 3 x 262.
 /// - `mc` (the `ic` loop): the packed `mc x kc` block of A fills about half
 ///   of L2, where it stays while every B strip of the `jr` loop streams

@@ -42,17 +42,22 @@ use crate::{Matrix, MatrixMut, MatrixRef, ShapeError};
 /// One GEMM operand: a row-major matrix, read as itself or as its transpose.
 #[derive(Clone, Copy, Debug)]
 pub struct Operand<'a> {
+    /// The matrix as stored, row-major.
     pub matrix: MatrixRef<'a>,
+    /// Read as `matrix^T`: the packing routines read its columns as rows,
+    /// so no transposed copy is ever made.
     pub transposed: bool,
 }
 
 impl<'a> Operand<'a> {
+    /// `matrix` as it is: `op(M) = M`.
     pub fn plain(matrix: MatrixRef<'a>) -> Self {
         Operand {
             matrix,
             transposed: false,
         }
     }
+    /// `matrix` read transposed: `op(M) = M^T` (e.g. `W^T` in `X * W^T`).
     pub fn transposed(matrix: MatrixRef<'a>) -> Self {
         Operand {
             matrix,
@@ -101,6 +106,7 @@ impl<'a> From<&'a Matrix> for Operand<'a> {
 /// `alpha * op(A) * op(B) + beta * C`. Fusing saves a pass over C.
 #[derive(Clone, Copy, Debug, Default)]
 pub enum Epilogue<'a> {
+    /// C is left as the product wrote it.
     #[default]
     None,
     /// `C[i][j] += bias[j]` (bias has length n).
@@ -128,6 +134,7 @@ pub enum KernelChoice {
 pub struct GemmConfig {
     /// Threads to use; `None` uses [`threads()`](crate::threads).
     pub threads: Option<usize>,
+    /// Which microkernel runs; [`KernelChoice::Auto`] outside tests.
     pub kernel: KernelChoice,
 }
 

@@ -69,8 +69,8 @@ pub(crate) fn pack_b_panel(
 ///
 /// Steps are the outer loop so the source is read row after row, in
 /// order; walking one strip down all its steps instead jumps a whole row per
-/// step, and perf showed that strided walk waiting on memory for 15% of a
-/// 128x256x784 GEMM.
+/// step, and a profile showed that strided walk waiting on memory (figures
+/// in BENCHMARKS.md, "Measurements behind the code").
 fn pack_adjacent_lanes<const W: usize>(
     packer: Packer,
     source: &[f32],

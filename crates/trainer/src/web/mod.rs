@@ -8,8 +8,8 @@
 //!   --json` says of one picture (`digit`, `probabilities`), plus `model`
 //!   (its id) and `input` (the 784 grey levels, 0-255, the network saw).
 //!
-//! The canvas, uploads and photos all go through [`crate::recognise`], the
-//! pipeline of `predict`. A client names a model only by an id from the
+//! The canvas, uploads and photos all go through
+//! [`predict::read_picture`], the pipeline of `predict`. A client names a model only by an id from the
 //! list, never by a path.
 
 mod http;
