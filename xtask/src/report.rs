@@ -29,6 +29,43 @@ pub fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// How many calls of `call` take about `sample_seconds`, timed warm: the
+/// first call of a shape also grows buffers and faults their pages in, so
+/// it is made untimed, then calls are timed over ~2 ms (at least one).
+/// Timing the first call alone made 10 ms samples of 1.5-4 ms in `matmul`,
+/// short enough that waking the parked pool worker at the start of each
+/// weighed on them. `xtask/peers/timing.py` sizes the peers' samples the
+/// same way.
+pub fn calls_per_sample(sample_seconds: f64, mut call: impl FnMut()) -> usize {
+    call();
+    let start = Instant::now();
+    let mut calls = 0;
+    while calls == 0 || start.elapsed().as_secs_f64() < 0.002 {
+        call();
+        calls += 1;
+    }
+    let once = (start.elapsed().as_secs_f64() / calls as f64).max(1e-7);
+    ((sample_seconds / once) as usize).max(1)
+}
+
+/// Seconds per call of `call`, one figure per sample of `calls` calls, for
+/// as many samples as fit in `budget_seconds` but at least `min_samples`.
+pub fn samples_within(
+    budget_seconds: f64,
+    min_samples: usize,
+    calls: usize,
+    mut call: impl FnMut(),
+) -> Vec<f64> {
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    while samples.len() < min_samples.max(1) || start.elapsed().as_secs_f64() < budget_seconds {
+        let sample = Instant::now();
+        (0..calls).for_each(|_| call());
+        samples.push(sample.elapsed().as_secs_f64() / calls as f64);
+    }
+    samples
+}
+
 /// Runs `f`, on one core when `one_core`: on a thread pinned to the first
 /// core this process may use, so that `f` and every process it starts (they
 /// inherit the pin) share that core.
@@ -71,13 +108,21 @@ pub fn workspace_root() -> PathBuf {
 
 /// Writes `rows` as a JSON array to `target/bench/NAME.json`, atomically.
 pub fn write_json(name: &str, rows: &[serde_json::Value]) -> Result<(), String> {
-    let dir = workspace_root().join("target/bench");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let path = dir.join(format!("{name}.json"));
-    let tmp = dir.join(format!(".{name}.json.tmp"));
+    let path = workspace_root().join(format!("target/bench/{name}.json"));
     let text = serde_json::to_string_pretty(rows).expect("JSON values always serialise");
+    write_atomically(&path, &text)
+}
+
+/// Writes `text` to `path` through a temporary file beside it, so a reader
+/// never sees half a file, creating the folder if need be; says so on stdout.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{} is not a file path", path.display()));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
 }

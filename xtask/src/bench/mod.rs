@@ -6,6 +6,7 @@ mod data;
 mod infer;
 mod matmul;
 mod networks;
+mod peer_process;
 mod quiet;
 mod summary;
 mod train;
