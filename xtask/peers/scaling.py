@@ -11,11 +11,13 @@ if torch is missing (and exits 0). Then, for each request line
 
     {"sizes": [784, W, W, 10], "batch": B, "mode": "train" | "infer",
      "optimizer": "adam", "lr": 0.001, "sample_seconds": S,
-     "budget_seconds": T, "min_samples": N}
+     "budget_seconds": T, "min_samples": N, "clock": "wall" | "thread_cpu"}
 
 it prints {"seconds_per_call": [...]}: one figure per sample of calls
 (a step, or a forward pass under inference_mode), as many samples as fit
-in T seconds but at least N, each ~S seconds long, after warm-up calls;
+in T seconds but at least N, each ~S seconds long, after warm-up calls,
+on the wall clock or on this thread's CPU time (time.thread_time: at one
+thread PyTorch computes on the calling thread);
 it replies once PyTorch's threads have gone idle. The network, its
 optimizer and the step are mlp.py's; the batch is fixed random pixels in
 [0, 1) and classes 0-9 in turn, as xtask's own side uses.
@@ -24,6 +26,7 @@ optimizer and the step are mlp.py's; the batch is fixed random pixels in
 import argparse
 import json
 import sys
+import time
 
 from mlp import torch_mlp, torch_predictor, torch_train_step
 from timing import calls_per_sample, reply, samples_within, settle
@@ -63,8 +66,11 @@ def main():
         else:
             predict = torch_predictor(torch, model)
             call = lambda: predict(x)  # noqa: E731
-        calls = calls_per_sample(call, request["sample_seconds"])
-        seconds = samples_within(call, calls, request["budget_seconds"], request["min_samples"])
+        now = time.thread_time if request["clock"] == "thread_cpu" else time.perf_counter
+        calls = calls_per_sample(call, request["sample_seconds"], now)
+        seconds = samples_within(
+            call, calls, request["budget_seconds"], request["min_samples"], now
+        )
         settle()
         reply({"seconds_per_call": seconds})
 

@@ -27,15 +27,16 @@ def settle():
             return
 
 
-def calls_per_sample(call, sample_seconds):
-    """How many calls of `call` take about `sample_seconds`, timed warm
-    over ~2 ms after one untimed call (which pays for cold caches and pages)."""
+def calls_per_sample(call, sample_seconds, now=time.perf_counter):
+    """How many calls of `call` take about `sample_seconds` on the clock
+    `now`, timed warm over ~2 ms after one untimed call (which pays for cold
+    caches and pages)."""
     call()
-    calls, start = 0, time.perf_counter()
-    while calls == 0 or time.perf_counter() - start < 0.002:
+    calls, start = 0, now()
+    while calls == 0 or now() - start < 0.002:
         call()
         calls += 1
-    once = max((time.perf_counter() - start) / calls, 1e-7)
+    once = max((now() - start) / calls, 1e-7)
     return max(1, int(sample_seconds / once))
 
 
@@ -52,13 +53,13 @@ def timed_samples(call, calls, warmup, samples):
     return times
 
 
-def samples_within(call, calls, budget_seconds, min_samples):
-    """Seconds per call of samples of `calls` calls, as many as fit in
-    `budget_seconds` but at least `min_samples`."""
-    times, start = [], time.perf_counter()
-    while len(times) < max(1, min_samples) or time.perf_counter() - start < budget_seconds:
-        sample = time.perf_counter()
+def samples_within(call, calls, budget_seconds, min_samples, now=time.perf_counter):
+    """Seconds per call on the clock `now` of samples of `calls` calls, as
+    many as fit in `budget_seconds` but at least `min_samples`."""
+    times, start = [], now()
+    while len(times) < max(1, min_samples) or now() - start < budget_seconds:
+        sample = now()
         for _ in range(calls):
             call()
-        times.append((time.perf_counter() - sample) / calls)
+        times.append((now() - sample) / calls)
     return times

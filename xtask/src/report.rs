@@ -29,39 +29,78 @@ pub fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-/// How many calls of `call` take about `sample_seconds`, timed warm: the
-/// first call of a shape also grows buffers and faults their pages in, so
-/// it is made untimed, then calls are timed over ~2 ms (at least one).
-/// Timing the first call alone made 10 ms samples of 1.5-4 ms in `matmul`,
-/// short enough that waking the parked pool worker at the start of each
-/// weighed on them. `xtask/peers/timing.py` sizes the peers' samples the
-/// same way.
-pub fn calls_per_sample(sample_seconds: f64, mut call: impl FnMut()) -> usize {
+/// What a sample's seconds are counted on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// Elapsed time, what a user waits: the figure every table reports.
+    #[default]
+    Wall,
+    /// Time the calling thread ran on a core (`/proc/thread-self/schedstat`,
+    /// in ns; Linux only). On a machine shared with builds, where a
+    /// one-thread run gets a fraction of its core, this leaves out the time
+    /// the scheduler gave to others (not what they did to the caches); it
+    /// means nothing for work done on other threads.
+    ThreadCpu,
+}
+
+impl Clock {
+    /// Seconds from an arbitrary start. `ThreadCpu` falls back to elapsed
+    /// time where the file cannot be read.
+    pub fn now(self) -> f64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let wall = || START.get_or_init(Instant::now).elapsed().as_secs_f64();
+        match self {
+            Clock::Wall => wall(),
+            Clock::ThreadCpu => std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .as_deref()
+                .and_then(schedstat_run_seconds)
+                .unwrap_or_else(wall),
+        }
+    }
+}
+
+/// The first field of a `schedstat` file: nanoseconds spent running.
+fn schedstat_run_seconds(text: &str) -> Option<f64> {
+    let nanoseconds: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanoseconds as f64 * 1e-9)
+}
+
+/// How many calls of `call` take about `sample_seconds` on `clock`, timed
+/// warm: the first call of a shape also grows buffers and faults their
+/// pages in, so it is made untimed, then calls are timed over ~2 ms (at
+/// least one). Timing the first call alone made 10 ms samples of 1.5-4 ms
+/// in `matmul`, short enough that waking the parked pool worker at the
+/// start of each weighed on them. `xtask/peers/timing.py` sizes the peers'
+/// samples the same way.
+pub fn calls_per_sample(sample_seconds: f64, clock: Clock, mut call: impl FnMut()) -> usize {
     call();
-    let start = Instant::now();
+    let start = clock.now();
     let mut calls = 0;
-    while calls == 0 || start.elapsed().as_secs_f64() < 0.002 {
+    while calls == 0 || clock.now() - start < 0.002 {
         call();
         calls += 1;
     }
-    let once = (start.elapsed().as_secs_f64() / calls as f64).max(1e-7);
+    let once = ((clock.now() - start) / calls as f64).max(1e-7);
     ((sample_seconds / once) as usize).max(1)
 }
 
-/// Seconds per call of `call`, one figure per sample of `calls` calls, for
-/// as many samples as fit in `budget_seconds` but at least `min_samples`.
+/// Seconds per call of `call` on `clock`, one figure per sample of `calls`
+/// calls, for as many samples as fit in `budget_seconds` (on the same
+/// clock) but at least `min_samples`.
 pub fn samples_within(
     budget_seconds: f64,
     min_samples: usize,
     calls: usize,
+    clock: Clock,
     mut call: impl FnMut(),
 ) -> Vec<f64> {
-    let start = Instant::now();
+    let start = clock.now();
     let mut samples = Vec::new();
-    while samples.len() < min_samples.max(1) || start.elapsed().as_secs_f64() < budget_seconds {
-        let sample = Instant::now();
+    while samples.len() < min_samples.max(1) || clock.now() - start < budget_seconds {
+        let sample = clock.now();
         (0..calls).for_each(|_| call());
-        samples.push(sample.elapsed().as_secs_f64() / calls as f64);
+        samples.push((clock.now() - sample) / calls as f64);
     }
     samples
 }
@@ -457,5 +496,41 @@ fn run_command(command: &mut Command) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{shown}: {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_within_a_spent_budget_still_takes_the_minimum() {
+        let mut calls = 0;
+        let samples = samples_within(0.0, 3, 5, Clock::Wall, || calls += 1);
+        assert_eq!((samples.len(), calls), (3, 15));
+        assert!(samples.iter().all(|s| *s >= 0.0));
+    }
+
+    #[test]
+    fn a_call_longer_than_a_sample_makes_a_sample_of_one_call() {
+        // Sleeps never end early, so each call takes at least 20 ms.
+        let mut calls = 0;
+        let per_sample = calls_per_sample(0.01, Clock::Wall, || {
+            calls += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        // One untimed call, then one timed (the ~2 ms of timing end after it).
+        assert_eq!((per_sample, calls), (1, 2));
+    }
+
+    #[test]
+    fn a_thread_runs_for_the_first_field_of_its_schedstat() {
+        // run ns, wait ns, time slices
+        assert_eq!(
+            schedstat_run_seconds("154549491 481826124 68\n"),
+            Some(0.154549491)
+        );
+        assert_eq!(schedstat_run_seconds(""), None);
+        assert_eq!(schedstat_run_seconds("x 1 2"), None);
     }
 }

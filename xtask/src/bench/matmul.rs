@@ -260,7 +260,7 @@ impl OurProduct {
             },
             calls: 1,
         };
-        product.calls = report::calls_per_sample(0.01, || product.call());
+        product.calls = report::calls_per_sample(0.01, report::Clock::Wall, || product.call());
         product
     }
 

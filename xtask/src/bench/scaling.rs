@@ -15,13 +15,16 @@
 //! Not part of `cargo xtask bench` with no name: it takes a few minutes and
 //! rewrites files under `docs/`. `SCALING_THREADS=1` limits the thread
 //! counts; PyTorch runs whenever it is installed (`--compare` is not needed,
-//! the comparison is the point).
+//! the comparison is the point). `SCALING_CLOCK=cpu` times both sides by
+//! their thread's CPU time, at 1 thread only, into
+//! `docs/scaling-SWEEP-cpu-time.svg`: on a machine shared with builds, the
+//! 1-thread curves without the time the scheduler gave to others.
 
 use super::networks::{self, NETWORKS};
 use super::peer_process::PeerProcess;
 use super::quiet;
 use crate::chart::{self, Chart, LogAxis, Marker, Panel, Reference, SecondaryAxis, Series, Style};
-use crate::report::{self, BenchOptions};
+use crate::report::{self, BenchOptions, Clock};
 use nn::{softmax_cross_entropy, Init, ModelSpec, Sequential, Targets};
 use optim::{optimizer_by_name, CommonSettings, Optimizer, Param};
 use serde_json::{json, Value};
@@ -52,6 +55,49 @@ const SAMPLE_SECONDS: f64 = 0.01;
 /// At least this many samples, even when one call outlasts the budget
 /// (a training step at width 4096 takes ~0.2 s).
 const MIN_SAMPLES: usize = 3;
+
+/// How every point is sampled in this run.
+#[derive(Clone, Copy, Debug)]
+struct Sampling {
+    budget_seconds: f64,
+    min_samples: usize,
+    clock: Clock,
+}
+
+impl Sampling {
+    /// [`BUDGET_SECONDS`] and [`MIN_SAMPLES`], or a token budget with
+    /// `--quick`; the clock `SCALING_CLOCK` names (`wall`, the default, or
+    /// `cpu`: see [`Clock::ThreadCpu`]).
+    fn of(options: &BenchOptions) -> Result<Sampling, String> {
+        let clock = match std::env::var("SCALING_CLOCK").as_deref() {
+            Err(_) | Ok("wall") => Clock::Wall,
+            Ok("cpu") => Clock::ThreadCpu,
+            Ok(other) => {
+                return Err(format!(
+                    "SCALING_CLOCK={other:?}: expected \"wall\" or \"cpu\""
+                ))
+            }
+        };
+        let (budget_seconds, min_samples) = if options.quick {
+            (0.02, 1)
+        } else {
+            (BUDGET_SECONDS, MIN_SAMPLES)
+        };
+        Ok(Sampling {
+            budget_seconds,
+            min_samples,
+            clock,
+        })
+    }
+
+    /// The clock's name in the JSON rows and in requests to `scaling.py`.
+    fn clock_name(self) -> &'static str {
+        match self.clock {
+            Clock::Wall => "wall",
+            Clock::ThreadCpu => "thread_cpu",
+        }
+    }
+}
 
 /// Which quantity a sweep varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,24 +233,31 @@ impl OurMlp {
     }
 
     /// Seconds per call of each sample at `mode` (see [`BUDGET_SECONDS`]).
-    fn seconds_per_call(&mut self, mode: Mode, budget: f64, min_samples: usize) -> Vec<f64> {
+    fn seconds_per_call(&mut self, mode: Mode, sampling: Sampling) -> Vec<f64> {
         self.model.set_training(mode == Mode::Train);
         let mut call = || self.call(mode).expect("the batch fits the network");
-        let calls = report::calls_per_sample(SAMPLE_SECONDS, &mut call);
-        report::samples_within(budget, min_samples, calls, call)
+        let calls = report::calls_per_sample(SAMPLE_SECONDS, sampling.clock, &mut call);
+        report::samples_within(
+            sampling.budget_seconds,
+            sampling.min_samples,
+            calls,
+            sampling.clock,
+            call,
+        )
     }
 }
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
-    let (budget, min_samples) = if options.quick {
-        (0.02, 1)
-    } else {
-        (BUDGET_SECONDS, MIN_SAMPLES)
-    };
+    let sampling = Sampling::of(options)?;
+    if sampling.clock == Clock::ThreadCpu {
+        println!("SCALING_CLOCK=cpu: 1 thread only, each side timed by its thread's CPU time.\n");
+    }
     let mut rows = Vec::new();
     for threads in networks::thread_counts()
         .into_iter()
         .filter(|t| networks::selected("SCALING_THREADS", &t.to_string()))
+        // Another thread's time is not on the calling thread's clock.
+        .filter(|t| sampling.clock == Clock::Wall || *t == 1)
     {
         tensor::set_threads(threads);
         // One-thread runs, ours and PyTorch's, on one core (see
@@ -238,13 +291,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
                         batch,
                         threads,
                     };
-                    rows.extend(point.measure(
-                        mlp,
-                        &mut torch,
-                        index % 2 == 1,
-                        budget,
-                        min_samples,
-                    ));
+                    rows.extend(point.measure(mlp, &mut torch, index % 2 == 1, sampling));
                 }
             }
             Ok(rows)
@@ -253,7 +300,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     }
     tensor::set_threads(networks::cores());
     print_table(&rows);
-    write_charts(&rows, options.quick)?;
+    write_charts(&rows, options.quick, sampling.clock)?;
     Ok(rows)
 }
 
@@ -274,8 +321,7 @@ impl Point {
         ours: &mut OurMlp,
         torch: &mut Option<PeerProcess>,
         torch_first: bool,
-        budget: f64,
-        min_samples: usize,
+        sampling: Sampling,
     ) -> Vec<Value> {
         let watch = quiet::CpuWatch::start();
         let peer_pid = torch.as_ref().map(|peer| peer.pid().to_string());
@@ -291,11 +337,11 @@ impl Point {
         for mode in Mode::ALL {
             let mut theirs = None;
             if torch_first {
-                theirs = self.torch_seconds(torch, mode, budget, min_samples);
+                theirs = self.torch_seconds(torch, mode, sampling);
             }
-            let ours = ours.seconds_per_call(mode, budget, min_samples);
+            let ours = ours.seconds_per_call(mode, sampling);
             if !torch_first {
-                theirs = self.torch_seconds(torch, mode, budget, min_samples);
+                theirs = self.torch_seconds(torch, mode, sampling);
             }
             measured.push((mode, ours, theirs));
         }
@@ -306,6 +352,7 @@ impl Point {
             .map(|(mode, ours, theirs)| {
                 let mut row = self.row(mode, &ours, theirs.as_deref(), version.as_deref());
                 row["others_cpu_percent"] = json!(others);
+                row["clock"] = json!(sampling.clock_name());
                 row
             })
             .collect()
@@ -316,8 +363,7 @@ impl Point {
         &self,
         torch: &mut Option<PeerProcess>,
         mode: Mode,
-        budget: f64,
-        min_samples: usize,
+        sampling: Sampling,
     ) -> Option<Vec<f64>> {
         let peer = torch.as_mut()?;
         let (optimizer, lr) = optimizer_settings();
@@ -328,8 +374,9 @@ impl Point {
             "optimizer": optimizer,
             "lr": lr,
             "sample_seconds": SAMPLE_SECONDS,
-            "budget_seconds": budget,
-            "min_samples": min_samples,
+            "budget_seconds": sampling.budget_seconds,
+            "min_samples": sampling.min_samples,
+            "clock": sampling.clock_name(),
         });
         peer.seconds_per_call(&request, None)
             .map_err(|why| {
@@ -433,17 +480,31 @@ fn print_table(rows: &[Value]) {
     }
 }
 
-/// The two charts, one per sweep: into `docs/`, or `target/bench/` when `quick`.
-fn write_charts(rows: &[Value], quick: bool) -> Result<(), String> {
+/// The two charts, one per sweep: into `docs/`, or `target/bench/` when
+/// `quick`; `scaling-SWEEP.svg`, or `scaling-SWEEP-cpu-time.svg` when timed
+/// on the thread's CPU time.
+fn write_charts(rows: &[Value], quick: bool, clock: Clock) -> Result<(), String> {
     let dir = if quick { "target/bench" } else { "docs" };
-    let notes = run_notes(rows);
+    let suffix = match clock {
+        Clock::Wall => "",
+        Clock::ThreadCpu => "-cpu-time",
+    };
+    let mut notes = run_notes(rows);
+    if clock == Clock::ThreadCpu {
+        notes.push(
+            "Timed by each side's thread CPU time (SCALING_CLOCK=cpu), which leaves out \
+             the time the scheduler gave other processes."
+                .into(),
+        );
+    }
     for sweep in Sweep::ALL {
         let of_sweep: Vec<&Value> = rows.iter().filter(|r| r["sweep"] == sweep.name()).collect();
         if of_sweep.is_empty() {
             continue;
         }
         let chart = sweep_chart(sweep, &of_sweep, notes.clone());
-        let path = report::workspace_root().join(format!("{dir}/scaling-{}.svg", sweep.name()));
+        let path =
+            report::workspace_root().join(format!("{dir}/scaling-{}{suffix}.svg", sweep.name()));
         report::write_atomically(&path, &chart.to_svg())?;
     }
     Ok(())
