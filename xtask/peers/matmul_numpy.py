@@ -25,26 +25,8 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 
-
-def reply(value):
-    print(json.dumps(value), flush=True)
-
-
-def settle():
-    """Waits until OpenBLAS's idle threads stop spinning.
-
-    After a call they spin for ~0.1 s (measured here) before sleeping; our
-    GEMM's turn starts when this script replies, and would otherwise share
-    the cores with them.
-    """
-    deadline = time.perf_counter() + 1.0
-    while time.perf_counter() < deadline:
-        cpu = time.process_time()
-        time.sleep(0.005)
-        if time.process_time() - cpu < 0.001:
-            return
+from timing import calls_per_sample, reply, settle, timed_samples
 
 
 class Product:
@@ -57,28 +39,13 @@ class Product:
         self.op_b = b.T if trans_b else b
         self.c = np.empty((m, n), dtype=np.float32)
         self.matmul = np.matmul
-        # Timed warm, over ~2 ms, as xtask sizes its own samples: a first
-        # call alone also pays for cold caches and pages.
-        self.call()
-        calls, start = 0, time.perf_counter()
-        while calls == 0 or time.perf_counter() - start < 0.002:
-            self.call()
-            calls += 1
-        once = max((time.perf_counter() - start) / calls, 1e-7)
-        self.calls = max(1, int(0.01 / once))
+        self.calls = calls_per_sample(self.call, 0.01)
 
     def call(self):
         self.matmul(self.op_a, self.op_b, out=self.c)
 
     def seconds_per_call(self, warmup, samples):
-        times = []
-        for index in range(warmup + samples):
-            start = time.perf_counter()
-            for _ in range(self.calls):
-                self.call()
-            if index >= warmup:
-                times.append((time.perf_counter() - start) / self.calls)
-        return times
+        return timed_samples(self.call, self.calls, warmup, samples)
 
 
 def main():

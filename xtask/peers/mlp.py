@@ -151,6 +151,48 @@ def numpy_workload(args, net):
 # ---------------------------------------------------------------- torch ----
 
 
+def torch_mlp(torch, sizes):
+    """Linear layers of `sizes` with ReLU between them (scaling.py's too)."""
+    layers = []
+    for layer, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(i, o))
+        if layer < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+def torch_predictor(torch, model):
+    """`model` in eval mode as a function of a batch, returning logits."""
+    model.eval()
+    # inference_mode (torch >= 1.9) skips autograd bookkeeping entirely,
+    # the fastest way PyTorch documents to run a model for prediction.
+    no_autograd = getattr(torch, "inference_mode", torch.no_grad)
+
+    def predict(x):
+        with no_autograd():
+            return model(x)
+
+    return predict
+
+
+def torch_train_step(torch, model, net):
+    """A function of a batch (images, class indices) that takes one step of
+    `net`'s optimizer (SGD or Adam at `net["lr"]`) on cross-entropy."""
+    if net["optimizer"] == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=net["lr"])
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=net["lr"])
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def torch_workload(args, net):
     import numpy as np
     import torch
@@ -160,32 +202,12 @@ def torch_workload(args, net):
     (x_train, y_train), (x_test, y_test) = load_mnist(np, args.data)
     x_train, y_train = torch.from_numpy(x_train), torch.from_numpy(y_train)
     x_test, y_test = torch.from_numpy(x_test), torch.from_numpy(y_test)
-    sizes = net["sizes"]
-    layers = []
-    for layer, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(i, o))
-        if layer < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    model = torch_mlp(torch, net["sizes"])
 
     if args.mode == "infer":
-        model.eval()
+        return infer_report(args, net, torch_predictor(torch, model), x_test, y_test, torch)
 
-        # inference_mode (torch >= 1.9) skips autograd bookkeeping entirely,
-        # the fastest way PyTorch documents to run a model for prediction.
-        no_autograd = getattr(torch, "inference_mode", torch.no_grad)
-
-        def predict(x):
-            with no_autograd():
-                return model(x)
-
-        return infer_report(args, net, predict, x_test, y_test, torch)
-
-    if net["optimizer"] == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=net["lr"])
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=net["lr"])
-    loss_fn = torch.nn.CrossEntropyLoss()
+    train_step = torch_train_step(torch, model, net)
     batch = net["batch"]
     epoch_seconds = []
     for epoch in range(args.epochs):
@@ -193,10 +215,7 @@ def torch_workload(args, net):
         start = time.perf_counter()
         for first in range(0, len(order), batch):
             idx = order[first : first + batch]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
+            train_step(x_train[idx], y_train[idx])
         epoch_seconds.append(time.perf_counter() - start)
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(dim=1) == y_test).float().mean())

@@ -1,7 +1,7 @@
 //! What every benchmark shares: options, timing, machine facts, peer
 //! (Python) runs, and writing `target/bench/NAME.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -27,6 +27,82 @@ pub fn median_seconds(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// What a sample's seconds are counted on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// Elapsed time, what a user waits: the figure every table reports.
+    #[default]
+    Wall,
+    /// Time the calling thread ran on a core (`/proc/thread-self/schedstat`,
+    /// in ns; Linux only). On a machine shared with builds, where a
+    /// one-thread run gets a fraction of its core, this leaves out the time
+    /// the scheduler gave to others (not what they did to the caches); it
+    /// means nothing for work done on other threads.
+    ThreadCpu,
+}
+
+impl Clock {
+    /// Seconds from an arbitrary start. `ThreadCpu` falls back to elapsed
+    /// time where the file cannot be read.
+    pub fn now(self) -> f64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let wall = || START.get_or_init(Instant::now).elapsed().as_secs_f64();
+        match self {
+            Clock::Wall => wall(),
+            Clock::ThreadCpu => std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .as_deref()
+                .and_then(schedstat_run_seconds)
+                .unwrap_or_else(wall),
+        }
+    }
+}
+
+/// The first field of a `schedstat` file: nanoseconds spent running.
+fn schedstat_run_seconds(text: &str) -> Option<f64> {
+    let nanoseconds: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanoseconds as f64 * 1e-9)
+}
+
+/// How many calls of `call` take about `sample_seconds` on `clock`, timed
+/// warm: the first call of a shape also grows buffers and faults their
+/// pages in, so it is made untimed, then calls are timed over ~2 ms (at
+/// least one). Timing the first call alone made 10 ms samples of 1.5-4 ms
+/// in `matmul`, short enough that waking the parked pool worker at the
+/// start of each weighed on them. `xtask/peers/timing.py` sizes the peers'
+/// samples the same way.
+pub fn calls_per_sample(sample_seconds: f64, clock: Clock, mut call: impl FnMut()) -> usize {
+    call();
+    let start = clock.now();
+    let mut calls = 0;
+    while calls == 0 || clock.now() - start < 0.002 {
+        call();
+        calls += 1;
+    }
+    let once = ((clock.now() - start) / calls as f64).max(1e-7);
+    ((sample_seconds / once) as usize).max(1)
+}
+
+/// Seconds per call of `call` on `clock`, one figure per sample of `calls`
+/// calls, for as many samples as fit in `budget_seconds` (on the same
+/// clock) but at least `min_samples`.
+pub fn samples_within(
+    budget_seconds: f64,
+    min_samples: usize,
+    calls: usize,
+    clock: Clock,
+    mut call: impl FnMut(),
+) -> Vec<f64> {
+    let start = clock.now();
+    let mut samples = Vec::new();
+    while samples.len() < min_samples.max(1) || clock.now() - start < budget_seconds {
+        let sample = clock.now();
+        (0..calls).for_each(|_| call());
+        samples.push((clock.now() - sample) / calls as f64);
+    }
+    samples
 }
 
 /// Runs `f`, on one core when `one_core`: on a thread pinned to the first
@@ -97,24 +173,24 @@ pub fn build_trainer() -> Result<PathBuf, String> {
 
 /// Writes `rows` as a JSON array to `target/bench/NAME.json`, atomically.
 pub fn write_json(name: &str, rows: &[serde_json::Value]) -> Result<(), String> {
-    let dir = workspace_root().join("target/bench");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let path = dir.join(format!("{name}.json"));
+    let path = workspace_root().join(format!("target/bench/{name}.json"));
     let text = serde_json::to_string_pretty(rows).expect("JSON values always serialise");
     write_atomically(&path, &text)?;
     println!("wrote {}", path.display());
     Ok(())
 }
 
-/// Writes `text` to `path` through a temporary file beside it and a
-/// rename, so a reader never sees half a file.
-pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
-    let name = path
-        .file_name()
-        .map_or("file".into(), |n| n.to_string_lossy());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+/// Writes `text` to `path` through a temporary file beside it, so a reader
+/// never sees half a file, creating the folder if need be.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{} is not a file path", path.display()));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     std::fs::write(&tmp, text).map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// The machine this ran on, as a Markdown header: CPU model, cores, SIMD
@@ -449,5 +525,41 @@ fn run_command(command: &mut Command) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{shown}: {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_within_a_spent_budget_still_takes_the_minimum() {
+        let mut calls = 0;
+        let samples = samples_within(0.0, 3, 5, Clock::Wall, || calls += 1);
+        assert_eq!((samples.len(), calls), (3, 15));
+        assert!(samples.iter().all(|s| *s >= 0.0));
+    }
+
+    #[test]
+    fn a_call_longer_than_a_sample_makes_a_sample_of_one_call() {
+        // Sleeps never end early, so each call takes at least 20 ms.
+        let mut calls = 0;
+        let per_sample = calls_per_sample(0.01, Clock::Wall, || {
+            calls += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+        // One untimed call, then one timed (the ~2 ms of timing end after it).
+        assert_eq!((per_sample, calls), (1, 2));
+    }
+
+    #[test]
+    fn a_thread_runs_for_the_first_field_of_its_schedstat() {
+        // run ns, wait ns, time slices
+        assert_eq!(
+            schedstat_run_seconds("154549491 481826124 68\n"),
+            Some(0.154549491)
+        );
+        assert_eq!(schedstat_run_seconds(""), None);
+        assert_eq!(schedstat_run_seconds("x 1 2"), None);
     }
 }

@@ -50,8 +50,12 @@ pub fn with_avx2(work: impl FnOnce()) {
 /// The sizes in bytes of the data caches one core uses (L3 shared).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheSizes {
+    /// Level 1 data cache, per core.
     pub l1d: usize,
+    /// Level 2 cache, per core.
     pub l2: usize,
+    /// Level 3 cache, shared by the cores of a complex (all of it, as CPUID
+    /// reports it, not one core's share).
     pub l3: usize,
     /// Whether the CPU reported them all (else the missing ones are
     /// [`CacheSizes::FALLBACK`]'s).

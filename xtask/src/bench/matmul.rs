@@ -6,10 +6,9 @@
 //! layout) limits the shapes and `MATMUL_THREADS=1` the thread counts.
 
 use super::networks;
+use super::peer_process::PeerProcess;
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Instant;
 use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, Operand};
 
@@ -113,7 +112,7 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
             // whichever side ran during it.
             let mut numpy = None;
             if compare {
-                match NumpyPeer::start(threads) {
+                match PeerProcess::start("matmul_numpy.py", "numpy", threads) {
                     Ok(peer) => numpy = Some(peer),
                     Err(why) => {
                         println!("numpy comparison skipped: {why}\n");
@@ -135,7 +134,7 @@ fn measure_rows(
     threads: usize,
     rounds: usize,
     peak: f64,
-    numpy: &mut Option<NumpyPeer>,
+    numpy: &mut Option<PeerProcess>,
 ) -> Vec<Value> {
     // A round visits every shape in turn, so a row's samples are spread
     // over the whole pass rather than taken in one stretch: the host's slow
@@ -195,10 +194,10 @@ fn measure_rows(
     rows
 }
 
-/// numpy's seconds per call at `shape` ([`NumpyPeer::seconds_per_call`]),
+/// numpy's seconds per call at `shape` ([`numpy_seconds_per_call`]),
 /// or none once the peer has failed: its error is printed and it is dropped.
 fn numpy_seconds(
-    numpy: &mut Option<NumpyPeer>,
+    numpy: &mut Option<PeerProcess>,
     shape: &Shape,
     warmup: usize,
     samples: usize,
@@ -206,12 +205,11 @@ fn numpy_seconds(
     let Some(peer) = numpy.as_mut() else {
         return Vec::new();
     };
-    peer.seconds_per_call(shape, warmup, samples)
-        .unwrap_or_else(|why| {
-            println!("numpy comparison stopped: {why}\n");
-            *numpy = None;
-            Vec::new()
-        })
+    numpy_seconds_per_call(peer, shape, warmup, samples).unwrap_or_else(|why| {
+        println!("numpy comparison stopped: {why}\n");
+        *numpy = None;
+        Vec::new()
+    })
 }
 
 impl Shape {
@@ -262,7 +260,7 @@ impl OurProduct {
             },
             calls: 1,
         };
-        product.calls = calls_per_sample(|| product.call());
+        product.calls = report::calls_per_sample(0.01, report::Clock::Wall, || product.call());
         product
     }
 
@@ -300,110 +298,20 @@ impl OurProduct {
     }
 }
 
-/// How many calls of `call` take ~10 ms, timed warm: the first call of a
-/// shape also grows the packing buffers and faults their pages in, and
-/// timing it alone made samples of 1.5-4 ms, short enough that waking the
-/// parked pool worker at the start of each weighed on them.
-/// `matmul_numpy.py` sizes its samples the same way.
-fn calls_per_sample(mut call: impl FnMut()) -> usize {
-    call();
-    let start = Instant::now();
-    let mut calls = 0;
-    while calls == 0 || start.elapsed().as_secs_f64() < 0.002 {
-        call();
-        calls += 1;
-    }
-    let once = (start.elapsed().as_secs_f64() / calls as f64).max(1e-7);
-    ((0.01 / once) as usize).max(1)
-}
-
-/// `xtask/peers/matmul_numpy.py`, running at one thread count and timing
-/// numpy's matmul on request.
-struct NumpyPeer {
-    child: Child,
-    requests: ChildStdin,
-    replies: BufReader<ChildStdout>,
-    version: String,
-}
-
-impl NumpyPeer {
-    fn start(threads: usize) -> Result<NumpyPeer, String> {
-        let mut child = report::peer_command("matmul_numpy.py", threads)
-            .args(["--threads", &threads.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("could not run {}: {e}", report::peer_python().display()))?;
-        let requests = child.stdin.take().expect("stdin is piped");
-        let replies = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut peer = NumpyPeer {
-            child,
-            requests,
-            replies,
-            version: String::new(),
-        };
-        let hello = peer.reply()?;
-        match (hello["numpy"].as_str(), hello.get("skipped")) {
-            (Some(version), _) => {
-                peer.version = version.to_string();
-                Ok(peer)
-            }
-            (None, Some(skipped)) => Err(skipped
-                .as_str()
-                .map_or_else(|| skipped.to_string(), str::to_string)),
-            (None, None) => Err(format!("matmul_numpy.py said {hello} at start-up")),
-        }
-    }
-
-    fn seconds_per_call(
-        &mut self,
-        shape: &Shape,
-        warmup: usize,
-        samples: usize,
-    ) -> Result<Vec<f64>, String> {
-        let request = json!({
-            "shape": [shape.m, shape.k, shape.n, shape.trans_a, shape.trans_b],
-            "warmup": warmup,
-            "samples": samples,
-        });
-        writeln!(self.requests, "{request}")
-            .and_then(|()| self.requests.flush())
-            .map_err(|e| format!("could not write to matmul_numpy.py: {e}"))?;
-        let reply = self.reply()?;
-        reply["seconds_per_call"]
-            .as_array()
-            .and_then(|seconds| {
-                seconds
-                    .iter()
-                    .map(Value::as_f64)
-                    .collect::<Option<Vec<_>>>()
-            })
-            .filter(|seconds| seconds.len() == samples)
-            .ok_or_else(|| format!("matmul_numpy.py replied {reply} to {request}"))
-    }
-
-    /// The peer's next line of JSON.
-    fn reply(&mut self) -> Result<Value, String> {
-        let mut line = String::new();
-        let read = self
-            .replies
-            .read_line(&mut line)
-            .map_err(|e| format!("could not read from matmul_numpy.py: {e}"))?;
-        if read == 0 {
-            return Err("matmul_numpy.py exited without replying; its error is above".into());
-        }
-        serde_json::from_str(&line)
-            .map_err(|e| format!("matmul_numpy.py printed something other than JSON ({e}): {line}"))
-    }
-}
-
-impl Drop for NumpyPeer {
-    fn drop(&mut self) {
-        // Killed, not asked to finish: it has nothing to save, and a stuck
-        // one must not hang the bench.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// numpy's seconds per call of `samples` samples at `shape`, after
+/// `warmup` untimed ones (`xtask/peers/matmul_numpy.py`).
+fn numpy_seconds_per_call(
+    peer: &mut PeerProcess,
+    shape: &Shape,
+    warmup: usize,
+    samples: usize,
+) -> Result<Vec<f64>, String> {
+    let request = json!({
+        "shape": [shape.m, shape.k, shape.n, shape.trans_a, shape.trans_b],
+        "warmup": warmup,
+        "samples": samples,
+    });
+    peer.seconds_per_call(&request, Some(samples))
 }
 
 fn print_table(rows: &[Value]) {

@@ -6,7 +6,9 @@ mod data;
 mod infer;
 mod matmul;
 mod networks;
+mod peer_process;
 pub mod quiet;
+mod scaling;
 mod summary;
 mod train;
 
@@ -26,7 +28,12 @@ const BENCHES: &[Bench] = &[
     ("matmul", matmul::run),
     ("train", train::run),
     ("infer", infer::run),
+    ("scaling", scaling::run),
 ];
+
+/// Benchmarks that run only when named: `scaling` takes minutes and
+/// rewrites the charts in `docs/`.
+const ONLY_WHEN_NAMED: &[&str] = &["scaling"];
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut options = BenchOptions::default();
@@ -56,7 +63,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("{}", report::machine_header());
     let mut results = Vec::new();
     for (name, bench) in BENCHES {
-        if names.is_empty() || names.iter().any(|n| n == name) {
+        let chosen = if names.is_empty() {
+            !ONLY_WHEN_NAMED.contains(name)
+        } else {
+            names.iter().any(|n| n == name)
+        };
+        if chosen {
             let rows = bench(&options)?;
             report::write_json(name, &rows)?;
             results.push((*name, rows));

@@ -189,36 +189,14 @@ impl Network {
         label
     }
 
-    /// Training FLOPs per sample.
-    ///
-    /// A plain MLP (issue 6): its GEMM work exactly, forward `2*I*O` per
-    /// layer; backward `2*I*O` for dW of every layer plus `2*I*O` for dX of
-    /// every layer but the first (nobody needs the gradient of the data).
-    /// The same formula as `flops_per_sample` in `mlp.py`.
-    ///
-    /// A convolutional network (issue 18): the usual convention, 3x the
-    /// forward pass (forward, dW, dX each about one forward), at 2 FLOPs a
-    /// multiply-add of `nn::ModelSpec::forward_multiply_adds` (convolutions
-    /// and dense layers); `cnn.py` counts the same.
-    ///
-    /// Bias, activation, pooling and optimizer work is left out in both, as
-    /// it is linear in the parameters or activations, not in their products.
+    /// Training FLOPs per sample (see [`training_flops`]).
     pub fn training_flops_per_sample(&self) -> f64 {
-        let spec = self.spec();
-        let Some(sizes) = spec.sizes() else {
-            return 3.0 * 2.0 * spec.forward_multiply_adds() as f64;
-        };
-        let products: Vec<f64> = sizes
-            .windows(2)
-            .map(|pair| 2.0 * (pair[0] * pair[1]) as f64)
-            .collect();
-        let all: f64 = products.iter().sum();
-        2.0 * all + (all - products[0])
+        training_flops(&self.spec())
     }
 
-    /// Inference FLOPs per image: the forward pass, 2 per multiply-add.
+    /// Inference FLOPs per image (see [`inference_flops`]).
     pub fn inference_flops_per_image(&self) -> f64 {
-        2.0 * self.spec().forward_multiply_adds() as f64
+        inference_flops(&self.spec())
     }
 
     /// Bytes of the images a full run would load besides the `limit` a row
@@ -243,6 +221,38 @@ impl Network {
             .map(|(_, shape)| shape.iter().product::<usize>() as u64)
             .sum()
     }
+}
+
+/// Training FLOPs per sample of the network `spec`.
+///
+/// A plain MLP (issue 6): its GEMM work exactly, forward `2*I*O` per
+/// layer; backward `2*I*O` for dW of every layer plus `2*I*O` for dX of
+/// every layer but the first (nobody needs the gradient of the data).
+/// The same formula as `flops_per_sample` in `mlp.py`.
+///
+/// A convolutional network (issue 18): the usual convention, 3x the
+/// forward pass (forward, dW, dX each about one forward), at 2 FLOPs a
+/// multiply-add of `nn::ModelSpec::forward_multiply_adds` (convolutions
+/// and dense layers); `cnn.py` counts the same.
+///
+/// Bias, activation, pooling and optimizer work is left out in both, as
+/// it is linear in the parameters or activations, not in their products.
+pub fn training_flops(spec: &ModelSpec) -> f64 {
+    let Some(sizes) = spec.sizes() else {
+        return 3.0 * inference_flops(spec);
+    };
+    let products: Vec<f64> = sizes
+        .windows(2)
+        .map(|pair| 2.0 * (pair[0] * pair[1]) as f64)
+        .collect();
+    let all: f64 = products.iter().sum();
+    2.0 * all + (all - products[0])
+}
+
+/// Inference FLOPs per image of the network `spec`: the forward pass, 2
+/// per multiply-add.
+pub fn inference_flops(spec: &ModelSpec) -> f64 {
+    2.0 * spec.forward_multiply_adds() as f64
 }
 
 /// `60000` as `60,000`.
