@@ -20,11 +20,11 @@ use super::networks::{self, Network, PeerResult, CONV_NETWORKS, NETWORKS, PEERS}
 use super::quiet;
 use crate::report::{self, BenchOptions};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
-    let trainer = build_trainer()?;
+    let trainer = report::build_trainer()?;
     let mut rows = Vec::new();
     for network in NETWORKS
         .iter()
@@ -72,32 +72,6 @@ struct TrainerRun {
     /// [`report::core_to_core_round_trip_ns`] just before and just after
     /// the run, averaged (multi-thread runs only).
     core_to_core_ns: Option<f64>,
-}
-
-/// Builds the trainer in release mode and returns the binary's path.
-fn build_trainer() -> Result<PathBuf, String> {
-    let root = report::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "-p", "trainer"])
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("could not run {cargo} build -p trainer: {e}"))?;
-    if !status.success() {
-        return Err(format!("cargo build --release -p trainer failed: {status}"));
-    }
-    // Where the build above put it: `CARGO_TARGET_DIR` when set (worktrees
-    // that share one target directory), relative to `root` where cargo ran.
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |dir| root.join(dir));
-    let binary = target
-        .join("release/trainer")
-        .with_extension(std::env::consts::EXE_EXTENSION);
-    if binary.exists() {
-        Ok(binary)
-    } else {
-        Err(format!("{} was not built", binary.display()))
-    }
 }
 
 /// Trains `network` for `epochs` epochs on `threads` threads with the
