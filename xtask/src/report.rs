@@ -1,8 +1,9 @@
 //! What every benchmark shares: options, timing, machine facts, peer
-//! (Python) runs, and writing `target/bench/NAME.json`.
+//! (Python) runs, building the trainer, and writing `target/bench/NAME.json`.
+//! `interop` uses the peers' Python and the trainer from here too.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -461,38 +462,72 @@ pub fn peer_python() -> PathBuf {
 }
 
 /// The command that runs the peer script `xtask/peers/SCRIPT` at `threads`
-/// threads.
+/// threads (see [`peer_python_command`]).
+pub fn peer_command(script: &str, threads: usize) -> Command {
+    let mut command = peer_python_command(threads);
+    command.arg(workspace_root().join("xtask/peers").join(script));
+    command
+}
+
+/// The peers' Python ([`peer_python`]) at `threads` threads, with no
+/// arguments yet.
 ///
 /// The thread count goes through the environment, which OpenBLAS, OpenMP
 /// and MKL read when numpy or torch is imported. `OPENBLAS_CORETYPE` and
 /// `OPENBLAS_L2_SIZE`, which this machine's setup exports for another CPU
 /// and which slow OpenBLAS down here, are removed: the comparison is
-/// against the peers at their best.
-pub fn peer_command(script: &str, threads: usize) -> Command {
+/// against the peers at their best. No `__pycache__` is written beside the
+/// scripts.
+pub fn peer_python_command(threads: usize) -> Command {
     let threads = threads.to_string();
     let mut command = Command::new(peer_python());
     command
-        .arg(workspace_root().join("xtask/peers").join(script))
         .env_remove("OPENBLAS_CORETYPE")
         .env_remove("OPENBLAS_L2_SIZE")
         .env("OPENBLAS_NUM_THREADS", &threads)
         .env("OMP_NUM_THREADS", &threads)
-        .env("MKL_NUM_THREADS", &threads);
+        .env("MKL_NUM_THREADS", &threads)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     command
 }
 
-/// Creates `.venv-peers` and installs numpy and torch (CPU) into it.
-///
-/// numpy is required (an error if it fails); torch is large, and a failure
-/// to install it is reported on stderr and leaves numpy's comparisons working.
-pub fn setup_peers() -> Result<(), String> {
+/// What `cargo xtask bench --setup-peers` installs: numpy and threadpoolctl
+/// are needed by every comparison, torch only by PyTorch's.
+pub const BENCH_PEERS: PeerPackages = PeerPackages {
+    required: &["numpy", "threadpoolctl"],
+    optional: &["torch"],
+};
+
+/// Python packages for `.venv-peers`, each named as pip installs it and as
+/// Python imports it (the same for every package used here).
+pub struct PeerPackages {
+    /// A failure to install one of these is an error.
+    pub required: &'static [&'static str],
+    /// A failure to install one of these is a note on stderr: the
+    /// comparisons that need it are skipped.
+    pub optional: &'static [&'static str],
+}
+
+/// Creates `.venv-peers` when it is missing (`python3 -m venv`) and
+/// pip-installs each of `packages` that its Python cannot import yet, so a
+/// second run needs no network. torch comes from PyPI as pip picks it.
+pub fn setup_peers(packages: &PeerPackages) -> Result<(), String> {
     let venv = workspace_root().join(".venv-peers");
     let python = venv.join("bin/python");
     if !python.exists() {
         println!("creating {} (python3 -m venv)", venv.display());
-        run_command(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run_command(Command::new("python3").arg("-m").arg("venv").arg(&venv)).map_err(|e| {
+            format!(
+                "creating {} needs python3 with its venv module \
+                 (Debian: apt-get install python3-venv): {e}",
+                venv.display()
+            )
+        })?;
     }
-    let pip = |package: &str| {
+    let install = |package: &str| {
+        if python_can_import(&python, package) {
+            return Ok(());
+        }
         println!("installing {package} into {} (pip)", venv.display());
         run_command(
             Command::new(&python)
@@ -505,13 +540,35 @@ pub fn setup_peers() -> Result<(), String> {
                 ])
                 .arg(package),
         )
+        .map_err(|e| {
+            format!(
+                "installing {package} into {} failed (pip needs PyPI; or install it \
+                 yourself: {} -m pip install {package}): {e}",
+                venv.display(),
+                python.display()
+            )
+        })
     };
-    pip("numpy").map_err(|e| format!("installing numpy failed: {e}"))?;
-    pip("threadpoolctl").map_err(|e| format!("installing threadpoolctl failed: {e}"))?;
-    if let Err(e) = pip("torch") {
-        eprintln!("xtask: installing torch failed, PyTorch comparisons will be skipped: {e}");
+    for package in packages.required {
+        install(package)?;
+    }
+    for package in packages.optional {
+        if let Err(e) = install(package) {
+            eprintln!("xtask: {e}; the comparisons that need {package} will be skipped");
+        }
     }
     Ok(())
+}
+
+/// Whether `python` runs and can `import module`.
+pub fn python_can_import(python: &Path, module: &str) -> bool {
+    Command::new(python)
+        .args(["-c", &format!("import {module}")])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Runs `command`, turning a failure to start or a non-zero exit into an

@@ -7,7 +7,8 @@
 //! and our logits within 1e-4. The printed PyTorch source is checked
 //! against the spec's modules, and run in PyTorch when `torch` imports
 //! (in `TRAINER_TORCH_PYTHON`, default `python3`). Without those packages
-//! the Python parts print a note and pass, as `nn`'s `weights_io` does.
+//! the Python parts print a note and pass, as `nn`'s `weights_io` does;
+//! `cargo xtask interop` runs the same scripts with PyTorch installed.
 
 mod common;
 

@@ -55,7 +55,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     if options.setup_peers {
-        report::setup_peers()?;
+        report::setup_peers(&report::BENCH_PEERS)?;
         if names.is_empty() && !options.compare {
             return Ok(());
         }

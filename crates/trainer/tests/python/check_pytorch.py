@@ -4,6 +4,9 @@ trainer's own.
 
     python3 check_pytorch.py SOURCE.py WEIGHTS.safetensors OURS.npy DATA_DIR
 
+WEIGHTS may name its tensors as the printed module does (`layers.0.weight`)
+or as a bare nn.Sequential does (`0.weight`); either loads strictly.
+
 Prints one JSON object: images, accuracy, max_abs_diff, modules (the class
 names of model.layers, in order), loaded_with ("safetensors" or "by hand").
 """
@@ -49,7 +52,8 @@ def main():
         exec(compile(file.read(), source, "exec"), namespace)
     model, prepare = namespace["model"], namespace["prepare"]
     state, loaded_with = load_file(weights)
-    model.load_state_dict(state, strict=True)
+    bare = not any(name.startswith("layers.") for name in state)
+    (model.layers if bare else model).load_state_dict(state, strict=True)
     model.eval()
     images = read_idx(f"{data}/t10k-images-idx3-ubyte.gz")
     labels = read_idx(f"{data}/t10k-labels-idx1-ubyte.gz")
