@@ -16,8 +16,10 @@
 //! 3. crop each to its ink, scale into 20x20, centre by mass in 28x28.
 
 mod find;
+mod segment;
 
 pub use find::PixelBox;
+pub use segment::Mark;
 
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;
@@ -56,9 +58,9 @@ pub struct PictureDigits {
     /// The picture as searched (grey, at most `WORKING_SIDE` a side), to
     /// draw what was found on.
     pub searched: GreyImage,
-    /// Each mark of the row, left to right, and the ways it can be read
-    /// (see [`find::Mark`]): the first as its shape suggests.
-    pub marks: Vec<Vec<Vec<PreparedDigit>>>,
+    /// Each mark of the row, left to right, and the pieces it may be cut
+    /// into if it is touching digits (see [`segment`]).
+    pub marks: Vec<Mark<PreparedDigit>>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,17 +78,10 @@ pub fn read_digits(bytes: &[u8]) -> Result<PictureDigits, String> {
     let marks = find::find_marks(&searched, scale)?
         .into_iter()
         .map(|mark| {
-            mark.ways
-                .iter()
-                .map(|way| {
-                    way.iter()
-                        .map(|found| PreparedDigit {
-                            input: prepare(&found.ink),
-                            bounds: found.bounds,
-                        })
-                        .collect()
-                })
-                .collect()
+            mark.map(|found| PreparedDigit {
+                input: prepare(&found.ink),
+                bounds: found.bounds,
+            })
         })
         .collect();
     Ok(PictureDigits {

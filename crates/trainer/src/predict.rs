@@ -93,38 +93,23 @@ pub fn read_picture(
 ) -> Result<Reading, String> {
     let found = picture::read_digits(bytes)?;
     let mut digits = Vec::new();
-    for ways in &found.marks {
-        let mut best: Option<(f32, Vec<DigitReading>)> = None;
-        for (i, way) in ways.iter().enumerate() {
-            let readings = classify(model, pixels, way)?;
-            // The mean log-probability of the way's digits; the way its
-            // shape suggests is preferred unless another reads clearly better.
-            let mut score = readings
-                .iter()
-                .map(|d| d.probabilities[d.digit].max(1e-9).ln())
-                .sum::<f32>()
-                / readings.len() as f32;
-            if i == 0 {
-                score += SHAPE_PREFERENCE;
-            }
-            if best.as_ref().is_none_or(|(b, _)| score > *b) {
-                best = Some((score, readings));
-            }
-        }
-        digits.extend(best.map(|(_, readings)| readings).unwrap_or_default());
+    for mark in &found.marks {
+        let pieces: Vec<&picture::PreparedDigit> = mark.pieces.iter().map(|p| &p.digit).collect();
+        let readings = classify(model, pixels, &pieces)?;
+        let chosen = mark.best_reading(|i| {
+            let reading = &readings[i];
+            (reading.digit, reading.probabilities[reading.digit])
+        });
+        digits.extend(chosen.into_iter().map(|i| readings[i].clone()));
     }
     Ok(Reading { found, digits })
 }
-
-/// How much more likely (as a log-probability per digit) another way of
-/// cutting a mark into digits must read than the way its shape suggests.
-const SHAPE_PREFERENCE: f32 = 0.3;
 
 /// The model's reading of each prepared digit.
 fn classify(
     model: &mut Sequential,
     pixels: Pixels,
-    digits: &[picture::PreparedDigit],
+    digits: &[&picture::PreparedDigit],
 ) -> Result<Vec<DigitReading>, String> {
     // Pictures come out scaled to [0, 1]; the model may want them standardized.
     let inputs: Vec<f32> = digits

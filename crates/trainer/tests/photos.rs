@@ -562,8 +562,9 @@ fn a_photo_generator_run_meets_the_accuracy_targets() {
     assert!(apart >= 0.90, "rows of separate digits {apart}");
     assert!(blanks >= 0.95, "no digit {blanks}");
     // Issue 19 asks 90% of rows with touching digits too; they are read
-    // far less well (see crates/trainer/README.md). This keeps what works.
-    assert!(touching >= 0.15, "rows of touching digits {touching}");
+    // less well (see crates/trainer/README.md). This run reads 7 of 12;
+    // the assertion keeps what works with a margin of two rows.
+    assert!(touching >= 0.4, "rows of touching digits {touching}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -21,14 +21,16 @@
 //!    mark is a digit; the marks beside it, each at the height of the next,
 //!    are the rest of the number.
 //! 6. Marks stacked above each other (a 5's flag) are one digit; a mark too
-//!    wide for one digit (touching digits) is cut where its ink is thinnest,
-//!    and other cuts are offered for a reader to choose from ([`Mark`]).
+//!    wide for one digit (touching digits) is cut into pieces along the
+//!    valleys between its strokes, for a reader to choose from
+//!    ([`segment`]).
 //!
 //! Widths of digits below are measured on the bundled MNIST test set (ink
 //! above 100/255): width / height of digits other than 1 has median 0.80,
 //! 95th percentile 1.18, 99.9th 1.82 (0.7% are wider than 1.5, 23% wider
 //! than 0.9); of 1s, median 0.35.
 
+use super::segment::{self, Mark};
 use super::GreyImage;
 
 /// Pictures are searched at most this many pixels on their long side (a
@@ -60,27 +62,14 @@ const MIN_DIGIT_FRACTION: f64 = 0.012;
 const MIN_HEIGHT_IN_ROW: f64 = 0.4;
 /// Neighbouring digits of a number are at most this many digit heights apart.
 const MAX_GAP_IN_ROW: f64 = 1.2;
-/// A mark beside others that is wider than this many times its height and
-/// than `WIDER_THAN_NEIGHBOURS` times their typical width is several
-/// touching digits...
+/// Marks a sliver apart are one digit if together they are no wider than
+/// this many times their height.
 const WIDEST_SINGLE_DIGIT: f64 = 1.1;
-const WIDER_THAN_NEIGHBOURS: f64 = 1.6;
-/// ...and alone, one wider than this many times its height (0.7% of
-/// MNIST's digits are).
-const WIDEST_LONE_DIGIT: f64 = 1.5;
 /// Marks grouped into digits, at most: the biggest.
 const MOST_MARKS: usize = 500;
 /// Marks at most this many digit heights apart, side by side, are one
 /// digit whose stroke the threshold broke (a pixel of MNIST's 20).
 const BROKEN_STROKE_GAP: f64 = 0.06;
-/// Most single digits are narrower than this many heights.
-const WIDE_DIGIT: f64 = 0.9;
-/// A digit cut from touching ones is at least this many heights wide.
-const NARROWEST_DIGIT: f64 = 0.3;
-/// The width of a typical digit, as a fraction of its height (between
-/// MNIST's 1s and its other digits).
-const TYPICAL_DIGIT_WIDTH: f64 = 0.7;
-
 /// A rectangle of a picture, in its pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct PixelBox {
@@ -113,18 +102,12 @@ pub struct FoundDigit {
     pub bounds: PixelBox,
 }
 
-/// One mark of a row and the ways it can be read, each a list of digits:
-/// the first as its shape suggests (one digit, or several touching ones if
-/// it is too wide for one), the others cut into other numbers of digits,
-/// for a reader that can tell which reads best.
-#[derive(Clone, Debug)]
-pub struct Mark {
-    pub ways: Vec<Vec<FoundDigit>>,
-}
-
 /// The marks of a picture's row of digits, left to right, or why there
 /// are none.
-pub fn find_marks(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Mark>, String> {
+pub fn find_marks(
+    image: &GreyImage,
+    scale_to_picture: f64,
+) -> Result<Vec<Mark<FoundDigit>>, String> {
     let oriented = if is_light_on_dark(image) {
         GreyImage {
             width: image.width,
@@ -161,38 +144,23 @@ pub fn find_marks(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Mark>,
         return Err("no digit found: nothing in the picture stands out from the paper".into());
     }
     let glyphs = digits_in_the_row_of(biggest, &marks, &components);
-    let typical_width = |glyphs: &[Glyph], glyph: &Glyph| {
-        let mut others: Vec<usize> = glyphs
-            .iter()
-            .filter(|g| g.x0 != glyph.x0)
-            .map(Glyph::width)
-            .collect();
-        others.sort_unstable();
-        others.get(others.len() / 2).map(|&w| w as f64)
+    let ink = segment::Ink {
+        labels: &labels,
+        darkness: &darkness,
+        threshold,
     };
+    let mut heights: Vec<usize> = glyphs.iter().map(Glyph::height).collect();
+    heights.sort_unstable();
+    let row_height = (glyphs.len() > 1).then(|| heights[heights.len() / 2]);
     let mut found = Vec::new();
     for glyph in &glyphs {
-        let others = typical_width(&glyphs, glyph);
-        let by_shape = pieces_by_shape(glyph, others);
-        let mut ways = Vec::new();
-        for pieces in std::iter::once(by_shape).chain(other_pieces(glyph, others, by_shape)) {
-            let mut way = Vec::new();
-            for (x0, x1) in cut_touching_digits(glyph, pieces, &labels, width) {
-                let ink = glyph_ink(glyph, x0, x1, &labels, &darkness, threshold);
-                if let Some((ink, bounds)) = ink.filter(|(_, b)| b.height >= min_digit_height) {
-                    way.push(FoundDigit {
-                        ink,
-                        bounds: bounds.scaled(scale_to_picture),
-                    });
-                }
-            }
-            if !way.is_empty() {
-                ways.push(way);
-            }
-        }
-        if !ways.is_empty() {
-            found.push(Mark { ways });
-        }
+        let mark = segment::cut_into_pieces(glyph, row_height, &ink, |ink, bounds| {
+            (bounds.height >= min_digit_height).then(|| FoundDigit {
+                ink,
+                bounds: bounds.scaled(scale_to_picture),
+            })
+        });
+        found.extend(mark);
     }
     if found.is_empty() {
         return Err("no digit found".into());
@@ -200,13 +168,18 @@ pub fn find_marks(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<Mark>,
     Ok(found)
 }
 
-/// The digits of a picture, left to right, each mark read as its shape
-/// suggests.
+/// The digits of a picture, left to right, each mark cut as its shape
+/// suggests (without a reader: the fewest and cheapest cuts).
 #[cfg(test)]
 pub fn find_digits(image: &GreyImage, scale_to_picture: f64) -> Result<Vec<FoundDigit>, String> {
     Ok(find_marks(image, scale_to_picture)?
         .into_iter()
-        .flat_map(|mark| mark.ways.into_iter().next().unwrap_or_default())
+        .flat_map(|mark| {
+            let chosen = mark.reading_by_shape();
+            let mut pieces: Vec<Option<FoundDigit>> =
+                mark.pieces.into_iter().map(|p| Some(p.digit)).collect();
+            chosen.into_iter().filter_map(move |i| pieces[i].take())
+        })
         .collect())
 }
 
@@ -418,7 +391,7 @@ fn paper_brightness(image: &GreyImage) -> GreyImage {
 /// value is `identity`) over the square of `radius` around it: rows, then
 /// columns (a square window is separable), each line by
 /// [`sliding_extreme`], in time independent of the radius.
-fn window_extreme(
+pub(super) fn window_extreme(
     image: &GreyImage,
     radius: usize,
     pick: impl Fn(f32, f32) -> f32 + Copy,
@@ -792,12 +765,12 @@ fn is_edge(c: &Component, width: usize, height: usize) -> bool {
 
 /// One digit: the components it is made of and the box around them.
 #[derive(Clone, Debug)]
-struct Glyph {
+pub(super) struct Glyph {
     parts: Vec<u32>,
-    x0: usize,
-    y0: usize,
-    x1: usize,
-    y1: usize,
+    pub(super) x0: usize,
+    pub(super) y0: usize,
+    pub(super) x1: usize,
+    pub(super) y1: usize,
 }
 
 impl Glyph {
@@ -817,15 +790,15 @@ impl Glyph {
         self.x1 = self.x1.max(other.x1);
         self.y1 = self.y1.max(other.y1);
     }
-    fn width(&self) -> usize {
+    pub(super) fn width(&self) -> usize {
         self.x1 - self.x0
     }
-    fn height(&self) -> usize {
+    pub(super) fn height(&self) -> usize {
         self.y1 - self.y0
     }
     /// Whether pixel label `label` is ink of this glyph. A glyph has a few
     /// parts; `parts` is sorted by `digits_in_the_row_of`.
-    fn has(&self, label: u32) -> bool {
+    pub(super) fn has(&self, label: u32) -> bool {
         label != 0 && self.parts.binary_search(&label).is_ok()
     }
     fn overlap(a: (usize, usize), b: (usize, usize)) -> usize {
@@ -925,182 +898,6 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
     row
 }
 
-/// How many digits a glyph looks like: beside other digits, a glyph much
-/// wider than they are is several; alone, one wider than any single digit
-/// is; as many as digits of the typical width fit.
-fn pieces_by_shape(glyph: &Glyph, others_width: Option<f64>) -> usize {
-    let (w, h) = (glyph.width() as f64, glyph.height() as f64);
-    let (several, typical) = match others_width {
-        Some(others) => (
-            w > WIDEST_SINGLE_DIGIT * h && w > WIDER_THAN_NEIGHBOURS * others,
-            others.max(TYPICAL_DIGIT_WIDTH * h),
-        ),
-        None => (w > WIDEST_LONE_DIGIT * h, TYPICAL_DIGIT_WIDTH * h),
-    };
-    if several {
-        ((w / typical).round() as usize).max(2)
-    } else {
-        1
-    }
-}
-
-/// The other numbers of digits worth trying in a glyph: any that leaves
-/// each at least `NARROWEST_DIGIT` of its height wide (touching 1s are
-/// narrow), up to 4, for a glyph wider than most single digits (in a row
-/// of digits) or than nearly all (alone).
-fn other_pieces(glyph: &Glyph, others_width: Option<f64>, by_shape: usize) -> Vec<usize> {
-    let (w, h) = (glyph.width() as f64, glyph.height() as f64);
-    let widest = match others_width {
-        Some(_) => WIDE_DIGIT,
-        None => WIDEST_SINGLE_DIGIT,
-    };
-    if w <= widest * h {
-        return Vec::new();
-    }
-    let most = ((w / (NARROWEST_DIGIT * h)) as usize).clamp(1, 4);
-    (1..=most).filter(|&n| n != by_shape).collect()
-}
-
-/// The column ranges of the digits in a glyph: the whole of it, or for a
-/// glyph too wide for one digit, cuts where its ink is thinnest near where
-/// evenly spaced digits would meet.
-fn cut_touching_digits(
-    glyph: &Glyph,
-    pieces: usize,
-    labels: &[u32],
-    width: usize,
-) -> Vec<(usize, usize)> {
-    if pieces <= 1 {
-        return vec![(glyph.x0, glyph.x1)];
-    }
-    let w = glyph.width();
-    // Ink per column, smoothed over three columns.
-    let ink: Vec<usize> = (glyph.x0..glyph.x1)
-        .map(|x| {
-            (glyph.y0..glyph.y1)
-                .filter(|&y| glyph.has(labels[y * width + x]))
-                .count()
-        })
-        .collect();
-    let smoothed: Vec<usize> = (0..w)
-        .map(|i| ink[i.saturating_sub(1)..(i + 2).min(w)].iter().sum())
-        .collect();
-    let piece = w as f64 / pieces as f64;
-    let mut cuts = vec![glyph.x0];
-    for k in 1..pieces {
-        let expected = k as f64 * piece;
-        let from = ((expected - 0.35 * piece).max(1.0)) as usize;
-        let to = ((expected + 0.35 * piece) as usize).min(w - 1);
-        let best = (from..=to)
-            .min_by(|&a, &b| {
-                smoothed[a].cmp(&smoothed[b]).then(
-                    (a as f64 - expected)
-                        .abs()
-                        .total_cmp(&(b as f64 - expected).abs()),
-                )
-            })
-            .unwrap_or(expected as usize);
-        cuts.push(glyph.x0 + best.max(cuts.last().unwrap() - glyph.x0 + 1));
-    }
-    cuts.push(glyph.x1);
-    cuts.windows(2)
-        .filter(|pair| pair[0] < pair[1])
-        .map(|pair| (pair[0], pair[1]))
-        .collect()
-}
-
-/// How far, in pixels, the darkness around a glyph's ink is kept (its
-/// anti-aliased edge): at least this...
-const EDGE_MARGIN: usize = 2;
-/// ...and this fraction of its height (a pixel of MNIST's 20-pixel box).
-const EDGE_MARGIN_OF_HEIGHT: f64 = 0.05;
-
-/// The glyph's ink between columns `x0..x1`, cropped to it with a margin
-/// of `EDGE_MARGIN` (its anti-aliased edge; not across a cut between
-/// touching digits): the darkness of its pixels and of those within the
-/// margin of them, other marks and paper set to 0, scaled so the core of
-/// the strokes is 1. The box is the ink's, without the margin.
-fn glyph_ink(
-    glyph: &Glyph,
-    x0: usize,
-    x1: usize,
-    labels: &[u32],
-    darkness: &GreyImage,
-    threshold: f32,
-) -> Option<(GreyImage, PixelBox)> {
-    let (width, height) = (darkness.width, darkness.height);
-    let is_ink = |x: usize, y: usize| glyph.has(labels[y * width + x]);
-    let (mut y0, mut y1) = (usize::MAX, 0);
-    for y in glyph.y0..glyph.y1 {
-        if (x0..x1).any(|x| is_ink(x, y)) {
-            y0 = y0.min(y);
-            y1 = y + 1;
-        }
-    }
-    if y0 >= y1 {
-        return None;
-    }
-    let bounds = PixelBox {
-        x: x0,
-        y: y0,
-        width: x1 - x0,
-        height: y1 - y0,
-    };
-    let margin = EDGE_MARGIN.max((EDGE_MARGIN_OF_HEIGHT * (y1 - y0) as f64).round() as usize);
-    let cx0 = if x0 == glyph.x0 {
-        x0.saturating_sub(margin)
-    } else {
-        x0
-    };
-    let cx1 = if x1 == glyph.x1 {
-        (x1 + margin).min(width)
-    } else {
-        x1
-    };
-    let (cy0, cy1) = (y0.saturating_sub(margin), (y1 + margin).min(height));
-    let (cw, ch) = (cx1 - cx0, cy1 - cy0);
-    let mut ink = vec![0.0f32; cw * ch];
-    let mut core = Vec::new();
-    for y in y0..y1 {
-        for x in x0..x1 {
-            if is_ink(x, y) {
-                ink[(y - cy0) * cw + x - cx0] = 1.0;
-                core.push(darkness.pixels[y * width + x]);
-            }
-        }
-    }
-    let near = window_extreme(
-        &GreyImage {
-            width: cw,
-            height: ch,
-            pixels: ink,
-        },
-        margin,
-        f32::max,
-        f32::NEG_INFINITY,
-    );
-    // The strokes' core: the 90th percentile of the ink's darkness.
-    let index = core.len() * 9 / 10;
-    let (_, &mut strong, _) = core.select_nth_unstable_by(index, f32::total_cmp);
-    let strong = strong.max(threshold).max(1e-3);
-    let mut pixels = Vec::with_capacity(cw * ch);
-    for y in cy0..cy1 {
-        for x in cx0..cx1 {
-            let keep = near.pixels[(y - cy0) * cw + x - cx0] > 0.0;
-            let v = darkness.pixels[y * width + x] / strong;
-            pixels.push(if keep { v.clamp(0.0, 1.0) } else { 0.0 });
-        }
-    }
-    Some((
-        GreyImage {
-            width: cw,
-            height: ch,
-            pixels,
-        },
-        bounds,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1183,7 +980,7 @@ mod tests {
         }
         let marks = find_marks(&page, 2.0).unwrap();
         assert_eq!(marks.len(), 1);
-        let bounds = marks[0].ways[0][0].bounds;
+        let bounds = marks[0].pieces[0].digit.bounds;
         // In the picture's pixels: twice the searched ones.
         assert_eq!(
             (bounds.x, bounds.y, bounds.width, bounds.height),
