@@ -194,6 +194,14 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), String
     Ok(())
 }
 
+/// A table cell: `row[key]` with `digits` decimals, or `-` when the row
+/// lacks it.
+pub fn number(row: &serde_json::Value, key: &str, digits: usize) -> String {
+    row[key]
+        .as_f64()
+        .map_or("-".to_string(), |v| format!("{v:.digits$}"))
+}
+
 /// The machine this ran on, as a Markdown header: CPU model, cores, SIMD
 /// features detected, and the FP32 peak measured by [`peak_gflops_per_core`].
 pub fn machine_header() -> String {

@@ -208,11 +208,7 @@ fn print_table(rows: &[Value]) {
     }
     println!("{header}\n{rule}");
     for row in rows {
-        let number = |key: &str, digits: usize| {
-            row[key]
-                .as_f64()
-                .map_or("-".to_string(), |v| format!("{v:.digits$}"))
-        };
+        let number = |key: &str, digits: usize| report::number(row, key, digits);
         let times = |key: String| {
             row[key]
                 .as_f64()

@@ -453,11 +453,7 @@ fn print_table(rows: &[Value]) {
         );
         println!("|--:|--:|:--|--:|--:|--:|--:|--:|");
         for row in of_sweep {
-            let number = |key: &str, digits: usize| {
-                row[key]
-                    .as_f64()
-                    .map_or("-".to_string(), |v| format!("{v:.digits$}"))
-            };
+            let number = |key: &str, digits: usize| report::number(row, key, digits);
             println!(
                 "| {}{} | {} | {} | {} | {} | {} | {} | {} |",
                 row[sweep.name()],

@@ -406,7 +406,7 @@ fn print_mlp_table(rows: &[&Value]) {
     }
     println!("{header}\n{rule}");
     for &row in rows {
-        let number = |key: &str, digits: usize| number(row, key, digits);
+        let number = |key: &str, digits: usize| report::number(row, key, digits);
         let mut line = format!(
             "| ({}) {} {} B={}{} | {} | {} | {} | {} | {} | {}% | {} | {} |",
             row["network"].as_str().unwrap_or(""),
@@ -487,7 +487,7 @@ fn print_cnn_table(rows: &[&Value]) {
     }
     println!("{header}\n{rule}");
     for &row in rows {
-        let number = |key: &str, digits: usize| number(row, key, digits);
+        let number = |key: &str, digits: usize| report::number(row, key, digits);
         let mut line = format!(
             "| {}{} | {} | {} | {} | {} | {} | {} | {}% | {} | {} |",
             row["label"].as_str().unwrap_or(""),
@@ -517,13 +517,6 @@ fn print_cnn_table(rows: &[&Value]) {
         println!("\n{note}");
     }
     println!();
-}
-
-/// `row[key]` with `digits` decimals, or `-`.
-fn number(row: &Value, key: &str, digits: usize) -> String {
-    row[key]
-        .as_f64()
-        .map_or("-".to_string(), |v| format!("{v:.digits$}"))
 }
 
 /// `row[key]`, a fraction, as `98.12%`, or `-`.
