@@ -382,24 +382,17 @@ fn crop(image: &GreyImage, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> Gr
 pub fn resize(image: &GreyImage, width: usize, height: usize) -> GreyImage {
     let scale_x = image.width as f64 / width as f64;
     let scale_y = image.height as f64 / height as f64;
+    if scale_x >= 1.0 && scale_y >= 1.0 {
+        return shrink_by_area(image, width, height);
+    }
     let mut pixels = Vec::with_capacity(width * height);
     for oy in 0..height {
         for ox in 0..width {
-            let value = if scale_x >= 1.0 && scale_y >= 1.0 {
-                area_average(
-                    image,
-                    ox as f64 * scale_x,
-                    scale_x,
-                    oy as f64 * scale_y,
-                    scale_y,
-                )
-            } else {
-                bilinear(
-                    image,
-                    (ox as f64 + 0.5) * scale_x - 0.5,
-                    (oy as f64 + 0.5) * scale_y - 0.5,
-                )
-            };
+            let value = bilinear(
+                image,
+                (ox as f64 + 0.5) * scale_x - 0.5,
+                (oy as f64 + 0.5) * scale_y - 0.5,
+            );
             pixels.push(value as f32);
         }
     }
@@ -410,30 +403,63 @@ pub fn resize(image: &GreyImage, width: usize, height: usize) -> GreyImage {
     }
 }
 
-/// Mean of the source over `[x, x + w) x [y, y + h)`, partial pixels weighted
-/// by how much of them the rectangle covers.
-fn area_average(image: &GreyImage, x: f64, w: f64, y: f64, h: f64) -> f64 {
-    let coverage = |start: f64, len: f64, i: usize| {
-        let lo = start.max(i as f64);
-        let hi = (start + len).min(i as f64 + 1.0);
-        (hi - lo).max(0.0)
-    };
-    let (x_first, x_last) = (
-        x.floor() as usize,
-        ((x + w).ceil() as usize).min(image.width),
-    );
-    let (y_first, y_last) = (
-        y.floor() as usize,
-        ((y + h).ceil() as usize).min(image.height),
-    );
-    let mut sum = 0.0;
-    for sy in y_first..y_last {
-        let wy = coverage(y, h, sy);
-        for sx in x_first..x_last {
-            sum += wy * coverage(x, w, sx) * f64::from(image.at(sx, sy));
+/// Each output pixel the mean of the source area under it. A source
+/// pixel's share of an output pixel is its share across times its share
+/// down, so rows are shrunk first, then columns: a few operations a source
+/// pixel, where weighing every source pixel under every output pixel in
+/// two dimensions took a tenth of the time of a canvas in `serve`.
+fn shrink_by_area(image: &GreyImage, width: usize, height: usize) -> GreyImage {
+    let across = area_weights(image.width, width);
+    let down = area_weights(image.height, height);
+    let mut rows = vec![0.0f64; width * image.height];
+    for (source, shrunk) in image
+        .pixels
+        .chunks_exact(image.width)
+        .zip(rows.chunks_exact_mut(width))
+    {
+        for (out, (first, weights)) in shrunk.iter_mut().zip(&across) {
+            *out = weights
+                .iter()
+                .zip(&source[*first..])
+                .map(|(w, &v)| w * f64::from(v))
+                .sum();
         }
     }
-    sum / (w * h)
+    let mut pixels = vec![0.0f64; width * height];
+    for (out_row, (first, weights)) in pixels.chunks_exact_mut(width).zip(&down) {
+        for (i, w) in weights.iter().enumerate() {
+            let source = &rows[(first + i) * width..(first + i + 1) * width];
+            for (out, &v) in out_row.iter_mut().zip(source) {
+                *out += w * v;
+            }
+        }
+    }
+    GreyImage {
+        width,
+        height,
+        pixels: pixels.into_iter().map(|v| v as f32).collect(),
+    }
+}
+
+/// Shrinking `len` pixels to `out`: for each output pixel, the first
+/// source pixel under it and each source pixel's share of it (the part of
+/// the source pixel it covers, over the output pixel's length).
+fn area_weights(len: usize, out: usize) -> Vec<(usize, Vec<f64>)> {
+    let scale = len as f64 / out as f64;
+    (0..out)
+        .map(|o| {
+            let start = o as f64 * scale;
+            let first = start.floor() as usize;
+            let last = ((start + scale).ceil() as usize).min(len);
+            let shares = (first..last)
+                .map(|i| {
+                    let covered = (start + scale).min(i as f64 + 1.0) - start.max(i as f64);
+                    covered.max(0.0) / scale
+                })
+                .collect();
+            (first, shares)
+        })
+        .collect()
 }
 
 fn bilinear(image: &GreyImage, x: f64, y: f64) -> f64 {

@@ -117,9 +117,9 @@ pub fn find_marks(
     } else {
         image.clone()
     };
-    let darkness = smooth_noise(darkness_under_even_light(&oriented));
+    let (darkness, noise) = smooth_noise(darkness_under_even_light(&oriented));
     let (width, height) = (darkness.width, darkness.height);
-    let (noise_floor, threshold) = ink_threshold(&darkness)?;
+    let (noise_floor, threshold) = ink_threshold(&darkness, noise)?;
     let (labels, components) = marks_of_ink(&darkness, noise_floor, threshold);
     let min_digit_height = MIN_DIGIT_PIXELS
         .max((MIN_DIGIT_FRACTION * width.min(height) as f64).ceil() as usize)
@@ -196,14 +196,20 @@ impl Histogram {
     const BINS: usize = 1024;
 
     fn of(values: impl Iterator<Item = f32>, lowest: f32, highest: f32) -> Histogram {
-        let mut counts = vec![0u64; Self::BINS];
+        // Four tallies a bin, taken in turn: paper puts run after run of
+        // pixels into one bin, and a single count would wait for its own
+        // last increment each time (half the time of finding a canvas's
+        // digit went to this loop).
+        let mut tallies = vec![[0u64; 4]; Self::BINS];
         let mut total = 0;
         let scale = Self::BINS as f32 / (highest - lowest);
         for v in values {
-            let bin = ((v - lowest) * scale).clamp(0.0, (Self::BINS - 1) as f32) as usize;
-            counts[bin] += 1;
+            let bin = ((v - lowest) * scale).clamp(0.0, (Self::BINS - 1) as f32) as i32 as usize;
+            tallies[bin][total & 3] += 1;
             total += 1;
         }
+        let counts = tallies.iter().map(|t| t.iter().sum()).collect();
+        let total = total as u64;
         Histogram {
             counts,
             total,
@@ -388,96 +394,104 @@ fn paper_brightness(image: &GreyImage) -> GreyImage {
 }
 
 /// Each pixel replaced by `pick` (`f32::max` or `f32::min`, whose neutral
-/// value is `identity`) over the square of `radius` around it: rows, then
-/// columns (a square window is separable), each line by
-/// [`sliding_extreme`], in time independent of the radius.
+/// value is `identity`) over the square of `radius` around it: columns,
+/// then rows (a square window is separable; rows are taken as the columns
+/// of the transposed picture), each by [`column_extremes`], in time
+/// independent of the radius.
 pub(super) fn window_extreme(
     image: &GreyImage,
     radius: usize,
     pick: impl Fn(f32, f32) -> f32 + Copy,
     identity: f32,
 ) -> GreyImage {
+    let columns = column_extremes(image, radius, pick, identity);
+    let rows = column_extremes(&transposed(&columns), radius, pick, identity);
+    transposed(&rows)
+}
+
+fn transposed(image: &GreyImage) -> GreyImage {
     let (w, h) = (image.width, image.height);
-    let mut scratch = SlidingScratch::default();
-    let mut rows = vec![0.0f32; w * h];
-    for (line, out) in image
-        .pixels
-        .chunks_exact(w.max(1))
-        .zip(rows.chunks_exact_mut(w.max(1)))
-    {
-        sliding_extreme(line, radius, pick, identity, out, &mut scratch);
-    }
     let mut pixels = vec![0.0f32; w * h];
-    let (mut column, mut out) = (vec![0.0f32; h], vec![0.0f32; h]);
-    for x in 0..w {
-        column
-            .iter_mut()
-            .enumerate()
-            .for_each(|(y, v)| *v = rows[y * w + x]);
-        sliding_extreme(&column, radius, pick, identity, &mut out, &mut scratch);
-        out.iter()
-            .enumerate()
-            .for_each(|(y, &v)| pixels[y * w + x] = v);
+    for (y, row) in image.pixels.chunks_exact(w.max(1)).enumerate() {
+        for (x, &v) in row.iter().enumerate() {
+            pixels[x * h + y] = v;
+        }
+    }
+    GreyImage {
+        width: h,
+        height: w,
+        pixels,
+    }
+}
+
+/// `out(x, y) = pick` over column `x` from row `y - radius` to `y + radius`
+/// (clipped to the picture), by van Herk and Gil-Werman's method: the
+/// columns, padded with `identity`, are cut into blocks of one window's
+/// length; within each block running extremes from the top (`down`) and
+/// from the bottom (`up`); a window spans the end of one block and the
+/// start of the next, so its extreme is `pick(up[start], down[end])`. Three
+/// `pick`s a value whatever the radius, where the direct loop took
+/// `2 * radius + 1` (a digit's margin of 20 pixels made it 80% of the cost
+/// of a picture in `serve`); taken a whole row at a time, which vectorises,
+/// where a column at a time waited on each running extreme in turn.
+fn column_extremes(
+    image: &GreyImage,
+    radius: usize,
+    pick: impl Fn(f32, f32) -> f32 + Copy,
+    identity: f32,
+) -> GreyImage {
+    let (w, h) = (image.width, image.height);
+    let window = 2 * radius + 1;
+    let padded = h + 2 * radius;
+    // Row `p` of the padded picture; `None` is a row of `identity`.
+    let row = |p: usize| {
+        (radius..radius + h)
+            .contains(&p)
+            .then(|| &image.pixels[(p - radius) * w..(p - radius + 1) * w])
+    };
+    let pick_into = |running: &mut [f32], p: usize| {
+        if let Some(values) = row(p) {
+            for (r, &v) in running.iter_mut().zip(values) {
+                *r = pick(*r, v);
+            }
+        }
+    };
+    let mut down = vec![identity; padded * w];
+    let mut up = vec![identity; padded * w];
+    for start in (0..padded).step_by(window) {
+        let end = (start + window).min(padded);
+        for p in start..end {
+            let (above, here) = down.split_at_mut(p * w);
+            let here = &mut here[..w];
+            if p > start {
+                here.copy_from_slice(&above[(p - 1) * w..]);
+            }
+            pick_into(here, p);
+        }
+        for p in (start..end).rev() {
+            let (here, below) = up.split_at_mut((p + 1) * w);
+            let here = &mut here[p * w..];
+            if p + 1 < end {
+                here.copy_from_slice(&below[..w]);
+            }
+            pick_into(here, p);
+        }
+    }
+    let mut pixels = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let window_end = &down[(y + 2 * radius) * w..(y + 2 * radius + 1) * w];
+        let window_start = &up[y * w..(y + 1) * w];
+        pixels.extend(
+            window_start
+                .iter()
+                .zip(window_end)
+                .map(|(&a, &b)| pick(a, b)),
+        );
     }
     GreyImage {
         width: w,
         height: h,
         pixels,
-    }
-}
-
-/// The buffers [`sliding_extreme`] reuses from line to line.
-#[derive(Default)]
-struct SlidingScratch {
-    padded: Vec<f32>,
-    forward: Vec<f32>,
-    backward: Vec<f32>,
-}
-
-/// `out[i] = pick` over `line[i - radius ..= i + radius]` (clipped to the
-/// line), by van Herk and Gil-Werman's method: the line, padded with
-/// `identity`, is cut into blocks of one window's length; within each block
-/// running extremes from the left (`forward`) and from the right
-/// (`backward`); a window spans the end of one block and the start of the
-/// next, so its extreme is `pick(backward[start], forward[end])`. Three
-/// `pick`s a value whatever the radius, where the direct loop took
-/// `2 * radius + 1` (a digit's margin of 20 pixels made it 80% of the
-/// cost of a picture in `serve`).
-fn sliding_extreme(
-    line: &[f32],
-    radius: usize,
-    pick: impl Fn(f32, f32) -> f32 + Copy,
-    identity: f32,
-    out: &mut [f32],
-    scratch: &mut SlidingScratch,
-) {
-    let window = 2 * radius + 1;
-    let SlidingScratch {
-        padded,
-        forward,
-        backward,
-    } = scratch;
-    padded.clear();
-    padded.resize(radius, identity);
-    padded.extend_from_slice(line);
-    padded.resize(line.len() + 2 * radius, identity);
-    forward.resize(padded.len(), identity);
-    backward.resize(padded.len(), identity);
-    for start in (0..padded.len()).step_by(window) {
-        let end = (start + window).min(padded.len());
-        let mut running = identity;
-        for i in start..end {
-            running = pick(running, padded[i]);
-            forward[i] = running;
-        }
-        running = identity;
-        for i in (start..end).rev() {
-            running = pick(running, padded[i]);
-            backward[i] = running;
-        }
-    }
-    for (i, out) in out.iter_mut().enumerate().take(line.len()) {
-        *out = pick(backward[i], forward[i + 2 * radius]);
     }
 }
 
@@ -501,14 +515,17 @@ const NOISE_SAMPLES: usize = 1 << 15;
 
 /// Noisier than 2/255 (a phone photo at full size): a 3x3 box blur, twice
 /// above 8/255. Strokes of MNIST digits are wider than that in any picture
-/// where they are legible; the noise's sigma drops by 3 per blur.
-fn smooth_noise(mut darkness: GreyImage) -> GreyImage {
+/// where they are legible; the noise's sigma drops by 3 per blur. Returns
+/// the darkness and its [`noise_sigma`] (measured again only after a blur).
+fn smooth_noise(mut darkness: GreyImage) -> (GreyImage, (f32, f32)) {
+    let mut noise = noise_sigma(&darkness);
     for limit in [2.0 / 255.0, 8.0 / 255.0] {
-        if noise_sigma(&darkness).1 > limit && darkness.width >= 3 && darkness.height >= 3 {
+        if noise.1 > limit && darkness.width >= 3 && darkness.height >= 3 {
             darkness = box_blur_3x3(&darkness);
+            noise = noise_sigma(&darkness);
         }
     }
-    darkness
+    (darkness, noise)
 }
 
 fn box_blur_3x3(image: &GreyImage) -> GreyImage {
@@ -538,9 +555,8 @@ fn box_blur_3x3(image: &GreyImage) -> GreyImage {
 
 /// Darker than the paper by several noise widths (the noise floor), and by
 /// Otsu's threshold among the pixels that are: pale lines and smudges fall
-/// below it. Returns both.
-fn ink_threshold(darkness: &GreyImage) -> Result<(f32, f32), String> {
-    let (paper, sigma) = noise_sigma(darkness);
+/// below it. `noise` is the darkness's [`noise_sigma`]. Returns both.
+fn ink_threshold(darkness: &GreyImage, (paper, sigma): (f32, f32)) -> Result<(f32, f32), String> {
     let low = paper + (NOISE_WIDTHS * sigma).max(MIN_INK_DARKNESS);
     let above = darkness.pixels.iter().copied().filter(|&v| v > low);
     let histogram = Histogram::of(above, low, 1.0);
@@ -564,9 +580,8 @@ fn marks_of_ink(
     let (width, height) = (darkness.width, darkness.height);
     let link = (0.5 * threshold).max(noise_floor);
     let weak_mask: Vec<bool> = darkness.pixels.iter().map(|&v| v > link).collect();
-    let (weak_labels, weak) = connected_components(&weak_mask, darkness);
-    let strong_mask: Vec<bool> = darkness.pixels.iter().map(|&v| v > threshold).collect();
-    let (strong_labels, _) = connected_components(&strong_mask, darkness);
+    let (weak_labels, weak_count) = connected_components(&weak_mask, width, height);
+    let weak = measure(&weak_labels, weak_count, darkness);
     let keep_whole: Vec<bool> = weak
         .iter()
         .map(|c| c.darkest > threshold && !is_line_or_edge(c, width, height))
@@ -574,6 +589,15 @@ fn marks_of_ink(
     // Inside an edge or shadow there is nothing to look for; a line may
     // cross a digit.
     let drop_whole: Vec<bool> = weak.iter().map(|c| is_edge(c, width, height)).collect();
+    // Only needed inside a mark neither kept nor dropped whole (a drawing
+    // on a canvas has none).
+    let look_inside = keep_whole.iter().zip(&drop_whole).any(|(&k, &d)| !k && !d);
+    let strong_labels = if look_inside {
+        let strong_mask: Vec<bool> = darkness.pixels.iter().map(|&v| v > threshold).collect();
+        connected_components(&strong_mask, width, height).0
+    } else {
+        Vec::new()
+    };
     // Marks: whole weak components, then the strong ones inside the rest.
     let mut number = vec![0u32; weak.len() + 1];
     let mut next = 0;
@@ -592,7 +616,7 @@ fn marks_of_ink(
         }
         labels[i] = if keep_whole[weak_label as usize - 1] {
             number[weak_label as usize]
-        } else if strong_labels[i] != 0 && !drop_whole[weak_label as usize - 1] {
+        } else if !drop_whole[weak_label as usize - 1] && strong_labels[i] != 0 {
             *strong_number.entry(strong_labels[i]).or_insert_with(|| {
                 next += 1;
                 next
@@ -601,7 +625,15 @@ fn marks_of_ink(
             0
         };
     }
-    let components = measure(&labels, next as usize, darkness);
+    let components = if look_inside {
+        measure(&labels, next as usize, darkness)
+    } else {
+        // The marks are the weak components kept, as measured, in order.
+        weak.into_iter()
+            .zip(keep_whole)
+            .filter_map(|(c, keep)| keep.then_some(c))
+            .collect()
+    };
     (labels, components)
 }
 
@@ -631,9 +663,9 @@ impl Component {
 }
 
 /// Labels the 8-connected regions of `mask` (label 0 is paper, component
-/// `i` is label `i + 1`) with union-find over one raster pass.
-fn connected_components(mask: &[bool], darkness: &GreyImage) -> (Vec<u32>, Vec<Component>) {
-    let (w, h) = (darkness.width, darkness.height);
+/// `i` is label `i + 1`) with union-find over one raster pass. Returns
+/// the labels and how many components there are.
+fn connected_components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, usize) {
     let mut labels = vec![0u32; w * h];
     let mut parent: Vec<u32> = vec![0];
     fn root(parent: &mut [u32], mut label: u32) -> u32 {
@@ -650,35 +682,41 @@ fn connected_components(mask: &[bool], darkness: &GreyImage) -> (Vec<u32>, Vec<C
                 continue;
             }
             // Neighbours already visited: left, and the three above.
-            let mut neighbours = [0u32; 4];
-            if x > 0 {
-                neighbours[0] = labels[y * w + x - 1];
-            }
-            if y > 0 {
-                let above = (y - 1) * w;
-                if x > 0 {
-                    neighbours[1] = labels[above + x - 1];
+            let left = if x > 0 { labels[y * w + x - 1] } else { 0 };
+            let (above_left, above, above_right) = if y > 0 {
+                let row = &labels[(y - 1) * w..y * w];
+                (
+                    if x > 0 { row[x - 1] } else { 0 },
+                    row[x],
+                    if x + 1 < w { row[x + 1] } else { 0 },
+                )
+            } else {
+                (0, 0, 0)
+            };
+            // The pixel above touches the other three, so they are already
+            // joined to it; without it, left and above-left touch, and only
+            // above-right may be another mark to join (Wu, Otoo and Suzuki's
+            // decision tree: one union at most, where trying all four
+            // neighbours made labelling a tenth of a canvas's time).
+            let label = if above != 0 {
+                above
+            } else {
+                let beside = if left != 0 { left } else { above_left };
+                match (beside, above_right) {
+                    (0, 0) => {
+                        parent.push(parent.len() as u32);
+                        parent.len() as u32 - 1
+                    }
+                    (label, 0) | (0, label) => label,
+                    (a, b) => {
+                        let (a, b) = (root(&mut parent, a), root(&mut parent, b));
+                        // The smaller root stays: a mark's root is its first label.
+                        let (keep, merge) = (a.min(b), a.max(b));
+                        parent[merge as usize] = keep;
+                        keep
+                    }
                 }
-                neighbours[2] = labels[above + x];
-                if x + 1 < w {
-                    neighbours[3] = labels[above + x + 1];
-                }
-            }
-            let mut label = 0;
-            for n in neighbours.into_iter().filter(|&n| n != 0) {
-                let n = root(&mut parent, n);
-                if label == 0 {
-                    label = n;
-                } else if n != label {
-                    let (keep, merge) = (label.min(n), label.max(n));
-                    parent[merge as usize] = keep;
-                    label = keep;
-                }
-            }
-            if label == 0 {
-                label = parent.len() as u32;
-                parent.push(label);
-            }
+            };
             labels[y * w + x] = label;
         }
     }
@@ -697,8 +735,7 @@ fn connected_components(mask: &[bool], darkness: &GreyImage) -> (Vec<u32>, Vec<C
     for label in labels.iter_mut() {
         *label = number[*label as usize];
     }
-    let components = measure(&labels, count as usize, darkness);
-    (labels, components)
+    (labels, count as usize)
 }
 
 /// The box, area, ink and darkest pixel of each of `count` labelled marks.
