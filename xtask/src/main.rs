@@ -22,10 +22,11 @@ const USAGE: &str = "\
 usage: cargo xtask bench [NAME...] [--compare] [--setup-peers] [--quick]
        cargo xtask readme [WHAT...] [--no-run | --check]   (see cargo xtask readme --help)
 
-  NAME           one or more of: data, matmul, train, infer (default: these
-                 four), and scaling (only when named: throughput as the MLP's
-                 width and the batch grow, ours and PyTorch's, drawn into
-                 docs/scaling-width.svg and docs/scaling-batch.svg)
+  NAME           one or more of: data, matmul, train, infer, serve (the
+                 latency of `trainer serve` with a canvas; default: these
+                 five), and scaling (only when named: throughput as the
+                 MLP's width and the batch grow, ours and PyTorch's, drawn
+                 into docs/scaling-width.svg and docs/scaling-batch.svg)
   --compare      also run the same workloads in numpy and PyTorch (xtask/peers/)
   --setup-peers  create .venv-peers and pip-install numpy and torch into it
   --quick        fewer repetitions, for a smoke test of the harness

@@ -148,22 +148,40 @@ pub fn workspace_root() -> PathBuf {
 
 /// Builds the trainer in release mode and returns the binary's path.
 pub fn build_trainer() -> Result<PathBuf, String> {
+    build_release(&["-p", "trainer"], "trainer")
+}
+
+/// Builds the trainer's example `name` in release mode and returns the
+/// binary's path.
+pub fn build_trainer_example(name: &str) -> Result<PathBuf, String> {
+    build_release(
+        &["-p", "trainer", "--example", name],
+        &format!("examples/{name}"),
+    )
+}
+
+/// `cargo build --release ARGS`, and the path of `binary` (relative to the
+/// release directory) that it built.
+fn build_release(args: &[&str], binary: &str) -> Result<PathBuf, String> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let shown = format!("{cargo} build --release {}", args.join(" "));
     let status = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "-p", "trainer"])
+        .args(["build", "--release", "--quiet"])
+        .args(args)
         .current_dir(&root)
         .status()
-        .map_err(|e| format!("could not run {cargo} build -p trainer: {e}"))?;
+        .map_err(|e| format!("could not run {shown}: {e}"))?;
     if !status.success() {
-        return Err(format!("cargo build --release -p trainer failed: {status}"));
+        return Err(format!("{shown} failed: {status}"));
     }
     // Where the build above put it: `CARGO_TARGET_DIR` when set (worktrees
     // that share one target directory), relative to `root` where cargo ran.
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |dir| root.join(dir));
     let binary = target
-        .join("release/trainer")
+        .join("release")
+        .join(binary)
         .with_extension(std::env::consts::EXE_EXTENSION);
     if binary.exists() {
         Ok(binary)

@@ -5,7 +5,9 @@
 //!     cargo run --release -p trainer -- serve --model runs/<run> &
 //!     cargo run --release -p trainer --example serve_latency -- 127.0.0.1:8000 1000
 //!
-//! Prints the percentiles; a measuring tool, not a test.
+//! Prints the percentiles (as one JSON object with `--json`); a measuring
+//! tool, not a test. `cargo xtask bench serve` runs it against a server of
+//! the default network.
 
 // Shared with the tests, which use all of it; this tool uses a part.
 #[allow(dead_code)]
@@ -17,13 +19,15 @@ mod pictures;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().any(|a| a == "--json");
+    args.retain(|a| a != "--json");
     let address = args.first().map_or("127.0.0.1:8000", String::as_str);
     let requests: usize = match args.get(1).map(|n| n.parse()) {
         None => 1000,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {
-            eprintln!("usage: serve_latency [HOST:PORT] [REQUESTS > 0]");
+            eprintln!("usage: serve_latency [HOST:PORT] [REQUESTS > 0] [--json]");
             std::process::exit(2);
         }
     };
@@ -67,14 +71,28 @@ fn main() {
         latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
     };
     let mean = latencies.iter().sum::<Duration>() / latencies.len() as u32;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if json {
+        let report = serde_json::json!({
+            "requests": requests,
+            "png_bytes": pictures[0].len(),
+            "mean_ms": ms(mean),
+            "p50_ms": ms(at(0.50)),
+            "p90_ms": ms(at(0.90)),
+            "p99_ms": ms(at(0.99)),
+            "max_ms": ms(at(1.0)),
+        });
+        println!("{report}");
+        return;
+    }
     println!(
         "POST /api/predict, 280x280 PNG ({} bytes), {requests} requests one at a time: \
          mean {:.2} ms, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         pictures[0].len(),
-        mean.as_secs_f64() * 1e3,
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.90).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        at(1.0).as_secs_f64() * 1e3,
+        ms(mean),
+        ms(at(0.50)),
+        ms(at(0.90)),
+        ms(at(0.99)),
+        ms(at(1.0)),
     );
 }

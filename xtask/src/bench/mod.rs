@@ -9,6 +9,7 @@ mod networks;
 mod peer_process;
 pub mod quiet;
 mod scaling;
+mod serve;
 mod summary;
 mod train;
 
@@ -28,6 +29,7 @@ const BENCHES: &[Bench] = &[
     ("matmul", matmul::run),
     ("train", train::run),
     ("infer", infer::run),
+    ("serve", serve::run),
     ("scaling", scaling::run),
 ];
 

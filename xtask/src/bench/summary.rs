@@ -5,6 +5,7 @@
 
 use super::infer::LATENCY_TARGET_US;
 use super::networks::{self, Network, CONV_NETWORKS, PEERS};
+use super::serve::P99_TARGET_MS;
 use serde_json::Value;
 
 /// One target: which issue set it, what it asks, what was measured, and
@@ -29,6 +30,7 @@ pub fn print(results: &[(&str, Vec<Value>)]) {
     data_targets(rows("data"), &mut targets);
     train_targets(rows("train"), &mut targets);
     infer_targets(rows("infer"), &mut targets);
+    serve_targets(rows("serve"), &mut targets);
     if targets.is_empty() {
         return;
     }
@@ -353,6 +355,21 @@ fn infer_targets(rows: &[Value], targets: &mut Vec<Target>) {
     }
     for row in rows {
         targets.push(flagged(batch_inference_target(row), Some(row)));
+    }
+}
+
+fn serve_targets(rows: &[Value], targets: &mut Vec<Target>) {
+    for row in rows {
+        let p99 = row["p99_ms"].as_f64();
+        targets.push(Target {
+            issue: 20,
+            goal: format!(
+                "`POST /api/predict` of a 280x280 canvas PNG, default network: p99 < \
+                 {P99_TARGET_MS} ms"
+            ),
+            measured: p99.map_or("-".into(), |ms| format!("{ms:.2} ms")),
+            met: p99.map(|ms| ms < P99_TARGET_MS),
+        });
     }
 }
 
