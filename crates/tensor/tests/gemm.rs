@@ -375,8 +375,8 @@ fn chunked_splits_match_the_reference_and_one_thread_bit_for_bit() {
 /// B` with n < 128 after each thread copies its columns of B as rows,
 /// summing in another order than the packed path; its results too are the
 /// same for any thread count. Row and column counts that leave partial
-/// blocks of 4, and `k` not a multiple of 16; each big enough to be split
-/// over threads. (With a plain B, 300 x 130 x 30 is too shallow and 41 x 784
+/// blocks of 4 (1, 2 and 3 rows left over: a batch of 2 or 6 images), and
+/// `k` not a multiple of 16; each big enough to be split over threads. (With a plain B, 300 x 130 x 30 is too shallow and 41 x 784
 /// x 600 too wide: those two run the packed path.)
 #[test]
 fn dot_product_path_is_bit_identical_for_any_thread_count() {
@@ -387,6 +387,8 @@ fn dot_product_path_is_bit_identical_for_any_thread_count() {
         (300, 130, 30),
         (75, 300, 77),
         (41, 784, 600),
+        (2, 784, 100),
+        (6, 300, 45),
     ] {
         for trans_b in [true, false] {
             let case = Case {

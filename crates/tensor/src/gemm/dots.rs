@@ -138,9 +138,10 @@ pub(crate) fn gemm_dots(problem: &Problem, threads: usize) {
     }
 }
 
-/// All rows of C's columns `cols`, a block of 4 x 4 outputs at a time, then
-/// the rows and columns left over one at a time. Column `j` of op(B) is row
-/// `j - first_column` of `b` (`k` values).
+/// All rows of C's columns `cols`, a block of 4 x 4 outputs at a time; the
+/// 1-3 rows left over below the last full block together, 4 columns at a
+/// time, and the columns left over one at a time. Column `j` of op(B) is
+/// row `j - first_column` of `b` (`k` values).
 ///
 /// # Safety
 /// The CPU supports AVX-512F; `cols` lies inside `0..n`, and no other
@@ -155,11 +156,10 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_c
         bias: problem.bias,
         relu: problem.relu,
     };
-    let full_rows = m / BLOCK * BLOCK;
     let full_cols = cols.start + cols.len() / BLOCK * BLOCK;
     let mut i = 0;
     while i < m {
-        let block_rows = if i < full_rows { BLOCK } else { 1 };
+        let block_rows = (m - i).min(BLOCK);
         let mut j = cols.start;
         while j < cols.end {
             let block_cols = if j < full_cols { BLOCK } else { 1 };
@@ -175,11 +175,7 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_c
                 unsafe { store_block(sums, corner, n, &store, j) };
             } else {
                 let mut dots = [[0.0f32; BLOCK]; BLOCK];
-                match (block_rows, block_cols) {
-                    (BLOCK, _) => sum_each(&block::<BLOCK, 1>(a_rows, b_rows, k), &mut dots),
-                    (_, BLOCK) => sum_each(&block::<1, BLOCK>(a_rows, b_rows, k), &mut dots),
-                    _ => sum_each(&block::<1, 1>(a_rows, b_rows, k), &mut dots),
-                }
+                partial_block(block_rows, block_cols, a_rows, b_rows, k, &mut dots);
                 for (r, row_dots) in dots.iter().enumerate().take(block_rows) {
                     for (s, &dot) in row_dots.iter().enumerate().take(block_cols) {
                         // SAFETY: row `i + r < m` and column `j + s < cols.end
@@ -195,6 +191,31 @@ unsafe fn dot_products(problem: &Problem, cols: Range<usize>, b: &[f32], first_c
             j += block_cols;
         }
         i += block_rows;
+    }
+}
+
+/// `dots[r][s]` for a block of `rows` x `cols` outputs smaller than 4 x 4:
+/// 1-3 rows by 4 columns or by 1, or 4 rows by 1 column. The rows go past
+/// B together: one at a time, a batch of 2, 3 or 6 images read a layer's
+/// weights once per image, and inferred fewer images per second than a
+/// batch of 4 (`cargo xtask bench scaling`, BENCHMARKS.md).
+#[target_feature(enable = "avx512f")]
+fn partial_block(
+    rows: usize,
+    cols: usize,
+    a_rows: &[f32],
+    b_rows: &[f32],
+    k: usize,
+    dots: &mut [[f32; BLOCK]; BLOCK],
+) {
+    match (rows, cols) {
+        (BLOCK, _) => sum_each(&block::<BLOCK, 1>(a_rows, b_rows, k), dots),
+        (3, BLOCK) => sum_each(&block::<3, BLOCK>(a_rows, b_rows, k), dots),
+        (2, BLOCK) => sum_each(&block::<2, BLOCK>(a_rows, b_rows, k), dots),
+        (1, BLOCK) => sum_each(&block::<1, BLOCK>(a_rows, b_rows, k), dots),
+        (3, _) => sum_each(&block::<3, 1>(a_rows, b_rows, k), dots),
+        (2, _) => sum_each(&block::<2, 1>(a_rows, b_rows, k), dots),
+        _ => sum_each(&block::<1, 1>(a_rows, b_rows, k), dots),
     }
 }
 
