@@ -161,6 +161,8 @@ pub fn max_pool_backward(
     }
     let w = *window;
     let (plane, out_plane) = (w.height * w.width, w.positions());
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
     for_each_block(
         input_grad,
         plane,
@@ -171,12 +173,16 @@ pub fn max_pool_backward(
                 let source = &input[p * plane..(p + 1) * plane];
                 let range = p * out_plane..(p + 1) * out_plane;
                 if w.kernel == 2 && w.stride == 2 {
-                    route_2x2(
-                        &w,
-                        source,
-                        &output[range.clone()],
-                        &output_grad[range],
-                        grad,
+                    let (maxima, grads) = (&output[range.clone()], &output_grad[range]);
+                    #[cfg(target_arch = "x86_64")]
+                    if avx512 {
+                        // SAFETY: the CPU has AVX-512F (detected above).
+                        unsafe { route_2x2_avx512(&w, source, maxima, grads, grad) };
+                        continue;
+                    }
+                    crate::cpu::with_avx2(
+                        #[inline(always)]
+                        || route_2x2(&w, source, maxima, grads, grad),
                     );
                     continue;
                 }
@@ -198,34 +204,135 @@ pub fn max_pool_backward(
 
 /// [`max_pool_backward`] of one plane with 2x2 windows and stride 2: each
 /// gradient to the first of its four pixels that equals the maximum. The
-/// windows do not overlap, so every pixel is written once, without branches.
+/// windows do not overlap, so every pixel is written once, without
+/// branches: the others get 0 by a select, where multiplying by 0 or 1
+/// took twice as long (1.8 ns a pixel, against 0.25 for the forward pass).
+#[inline(always)]
 fn route_2x2(w: &SlidingWindow, plane: &[f32], maxima: &[f32], grads: &[f32], out: &mut [f32]) {
-    let width = w.width;
+    let (width, windows) = (w.width, w.out_width());
     let rows = maxima
-        .chunks_exact(w.out_width())
-        .zip(grads.chunks_exact(w.out_width()));
+        .chunks_exact(windows)
+        .zip(grads.chunks_exact(windows));
     for (oy, (maxima, grads)) in rows.enumerate() {
         let top = 2 * oy * width;
-        let (upper, lower) = (
-            &plane[top..top + width],
-            &plane[top + width..top + 2 * width],
-        );
+        let upper = &plane[top..top + 2 * windows];
+        let lower = &plane[top + width..top + width + 2 * windows];
         let (out_upper, out_lower) = out[top..top + 2 * width].split_at_mut(width);
-        let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2)).zip(
-            out_upper
-                .chunks_exact_mut(2)
-                .zip(out_lower.chunks_exact_mut(2)),
-        );
-        for (((u, l), (du, dl)), (&largest, &g)) in windows.zip(maxima.iter().zip(grads)) {
+        for x in 0..windows {
+            let (largest, g) = (maxima[x], grads[x]);
             // Bitwise `&` and `|`, not `&&` and `||`: no branches.
             let nan = largest.is_nan();
             let same = |v: f32| (v == largest) | (nan & v.is_nan());
-            let first = same(u[0]);
-            let second = same(u[1]) & !first;
-            let third = same(l[0]) & !(first | second);
+            let first = same(upper[2 * x]);
+            let second = same(upper[2 * x + 1]) & !first;
+            let third = same(lower[2 * x]) & !(first | second);
             let fourth = !(first | second | third);
-            let pick = |chosen: bool| g * f32::from(u8::from(chosen));
-            (du[0], du[1], dl[0], dl[1]) = (pick(first), pick(second), pick(third), pick(fourth));
+            let pick = |chosen: bool| if chosen { g } else { 0.0 };
+            out_upper[2 * x] = pick(first);
+            out_upper[2 * x + 1] = pick(second);
+            out_lower[2 * x] = pick(third);
+            out_lower[2 * x + 1] = pick(fourth);
+        }
+    }
+}
+
+/// [`route_2x2`] with AVX-512, sixteen windows at a time: a row's pixels
+/// loaded 32 at a time and split into the windows' left and right ones
+/// (`vpermt2ps`), the four comparisons as masks, and the gradients
+/// interleaved back the same way; the windows past the row's end are
+/// masked off, in the loads and in the stores. 0.1 ns a pixel where the
+/// portable loop takes 1 (`max_pool_backward`, 2048 planes of 26 x 26).
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn route_2x2_avx512(
+    w: &SlidingWindow,
+    plane: &[f32],
+    maxima: &[f32],
+    grads: &[f32],
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    const LANES: usize = 16;
+    // Pixels `2i` and `2i + 1` of 32 (lanes 16-31 are the second register).
+    let left = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let right = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // Back: pixel `p` of the first 16 is window `p / 2`'s left (even `p`) or
+    // right (odd) value; of the next 16, window `8 + p / 2`'s.
+    let first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let second_half =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(LANES)) - 1) as __mmask16 };
+    let (width, windows) = (w.width, w.out_width());
+    let rows = maxima
+        .chunks_exact(windows)
+        .zip(grads.chunks_exact(windows));
+    for (oy, (maxima, grads)) in rows.enumerate() {
+        let top = 2 * oy * width;
+        let upper = &plane[top..top + 2 * windows];
+        let lower = &plane[top + width..top + width + 2 * windows];
+        let (out_upper, out_lower) = out[top..top + 2 * width].split_at_mut(width);
+        for first in (0..windows).step_by(LANES) {
+            let count = (windows - first).min(LANES);
+            let pixels = 2 * count;
+            let (window_mask, low_mask, high_mask) = (
+                lanes(count),
+                lanes(pixels),
+                lanes(pixels.saturating_sub(LANES)),
+            );
+            // The loads and stores below: the masks cover `2 * count`
+            // pixels from `2 * first` of a row of `2 * windows` (`count`
+            // values from `first` of `maxima` and `grads`); masked-off lanes
+            // are neither read nor written, and `wrapping_add` makes no
+            // claim on where the pointer lands.
+            let split = |row: &[f32]| {
+                let at = row.as_ptr().wrapping_add(2 * first);
+                // SAFETY: see above; `row` is a row of the plane.
+                let (a, b) = unsafe {
+                    (
+                        _mm512_maskz_loadu_ps(low_mask, at),
+                        _mm512_maskz_loadu_ps(high_mask, at.wrapping_add(LANES)),
+                    )
+                };
+                (
+                    _mm512_permutex2var_ps(a, left, b),
+                    _mm512_permutex2var_ps(a, right, b),
+                )
+            };
+            let (top_left, top_right) = split(upper);
+            // The bottom right pixel is chosen when no other is.
+            let (bottom_left, _) = split(lower);
+            // SAFETY: see above.
+            let (largest, g) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(window_mask, maxima.as_ptr().wrapping_add(first)),
+                    _mm512_maskz_loadu_ps(window_mask, grads.as_ptr().wrapping_add(first)),
+                )
+            };
+            let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(largest, largest);
+            let same = |v: __m512| {
+                _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, largest)
+                    | (nan & _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v))
+            };
+            let first_one = same(top_left);
+            let second = same(top_right) & !first_one;
+            let third = same(bottom_left) & !(first_one | second);
+            let fourth = !(first_one | second | third);
+            let store = |row: &mut [f32], lefts: __m512, rights: __m512| {
+                let at = row.as_mut_ptr().wrapping_add(2 * first);
+                let low = _mm512_permutex2var_ps(lefts, first_half, rights);
+                let high = _mm512_permutex2var_ps(lefts, second_half, rights);
+                // SAFETY: see above; `row` is a row of the plane's gradient.
+                unsafe {
+                    _mm512_mask_storeu_ps(at, low_mask, low);
+                    _mm512_mask_storeu_ps(at.wrapping_add(LANES), high_mask, high);
+                }
+            };
+            let pick = |chosen: __mmask16| _mm512_maskz_mov_ps(chosen, g);
+            store(out_upper, pick(first_one), pick(second));
+            store(out_lower, pick(third), pick(fourth));
         }
     }
 }
@@ -408,6 +515,59 @@ mod tests {
             let mut input_grad = vec![f32::NAN; n];
             max_pool_backward(&w, &input, &output, &grad, &mut input_grad).unwrap();
             assert_eq!(input_grad, want_grad, "{w:?}");
+        }
+    }
+
+    /// The 2x2 backward's two paths (AVX-512 where the CPU has it, through
+    /// `max_pool_backward`, and the portable loop) against the definition,
+    /// for rows of 1 to 40 windows (every tail of the 16-window steps, and
+    /// rows of more than one and two steps), odd widths and heights (a
+    /// pixel outside every window), ties and NaNs.
+    #[test]
+    fn the_2x2_backward_paths_match_the_definition_at_every_width() {
+        for width in 2..=81 {
+            for height in [2, 5] {
+                let w = window(2, height, width, 2, 2);
+                let n = 3 * w.image_len();
+                // Few distinct values (ties in most windows), and a NaN now
+                // and then, alone or beside another.
+                let input: Vec<f32> = (0..n)
+                    .map(|v| match v % 53 {
+                        0 | 1 => f32::NAN,
+                        _ => ((v * 7) % 5) as f32,
+                    })
+                    .collect();
+                let out_len = 3 * w.channels * w.positions();
+                let mut output = vec![0.0; out_len];
+                max_pool(&w, &input, &mut output).unwrap();
+                let grad: Vec<f32> = (0..out_len).map(|v| v as f32 - 40.5).collect();
+                let mut want = vec![0.0; n];
+                for (o, values) in windows(&w, &input).into_iter().enumerate() {
+                    let chosen = values
+                        .iter()
+                        .find(|(_, v)| v.is_nan())
+                        .or_else(|| values.iter().find(|(_, v)| *v == output[o]))
+                        .expect("the maximum is one of the window's values");
+                    want[chosen.0] += grad[o];
+                }
+                let mut dispatched = vec![f32::NAN; n];
+                max_pool_backward(&w, &input, &output, &grad, &mut dispatched).unwrap();
+                let mut portable = vec![0.0; n];
+                let (plane, out_plane) = (w.height * w.width, w.positions());
+                for p in 0..n / plane {
+                    let outputs = p * out_plane..(p + 1) * out_plane;
+                    route_2x2(
+                        &w,
+                        &input[p * plane..(p + 1) * plane],
+                        &output[outputs.clone()],
+                        &grad[outputs],
+                        &mut portable[p * plane..(p + 1) * plane],
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&dispatched), bits(&want), "{w:?}");
+                assert_eq!(bits(&portable), bits(&want), "{w:?}");
+            }
         }
     }
 
