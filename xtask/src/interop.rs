@@ -20,7 +20,7 @@
 use crate::report;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The packages the checks import; all are needed.
 const PACKAGES: report::PeerPackages = report::PeerPackages {
@@ -302,7 +302,7 @@ fn onnx_check(
     if let Some(arch) = arch {
         export.args(["--arch", arch]);
     }
-    Trainer::run(&mut export)?;
+    report::run_to_end(&mut export)?;
     let onnxruntime = python_check("check_onnx.py", &[&onnx, ours])?;
     let mut check = compare(name, network, our_accuracy, &onnxruntime);
     if check.failure.is_none() && onnxruntime["checker"] != "passed" {
@@ -420,35 +420,17 @@ impl Trainer {
         command
     }
 
-    /// Runs `command`; a failure to start or a non-zero exit is an error
-    /// with the command and what it printed on stderr.
-    fn run(command: &mut Command) -> Result<Output, String> {
-        let shown = format!("{command:?}");
-        let output = command
-            .output()
-            .map_err(|e| format!("{shown}: could not start: {e}"))?;
-        if output.status.success() {
-            Ok(output)
-        } else {
-            Err(format!(
-                "{shown}: {}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    }
-
     /// Runs `command` with `--json` and parses its report.
     fn json(&self, command: &mut Command) -> Result<Value, String> {
         command.arg("--json");
-        let output = Self::run(command)?;
+        let output = report::run_to_end(command)?;
         serde_json::from_slice(&output.stdout)
             .map_err(|e| format!("{command:?}: not one JSON object on stdout: {e}"))
     }
 
     /// Writes what `command` prints to `path`.
     fn write_stdout(&self, command: &mut Command, path: &Path) -> Result<(), String> {
-        let output = Self::run(command)?;
+        let output = report::run_to_end(command)?;
         std::fs::write(path, output.stdout).map_err(|e| format!("writing {}: {e}", path.display()))
     }
 
@@ -486,17 +468,7 @@ fn python_check(script: &str, args: &[&Path]) -> Result<Value, String> {
         .arg(root.join("crates/trainer/tests/python").join(script))
         .args(args)
         .arg(root.join("data/mnist"));
-    let shown = format!("{command:?}");
-    let output = command
-        .output()
-        .map_err(|e| format!("{shown}: could not start: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{script} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    let output = report::run_to_end(&mut command)?;
     serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("{script}: not one JSON object on stdout: {e}"))
 }

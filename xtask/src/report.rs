@@ -146,6 +146,24 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `command` to its end; a failure to start or a non-zero exit is an
+/// error with the command and what it printed on stderr.
+pub fn run_to_end(command: &mut Command) -> Result<std::process::Output, String> {
+    let shown = format!("{command:?}");
+    let output = command
+        .output()
+        .map_err(|e| format!("{shown}: could not start: {e}"))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "{shown}: {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
 /// Builds the trainer in release mode and returns the binary's path.
 pub fn build_trainer() -> Result<PathBuf, String> {
     build_release(&["-p", "trainer"], "trainer")

@@ -22,35 +22,23 @@ pub fn run(options: &BenchOptions) -> Result<Vec<Value>, String> {
     let trainer = report::build_trainer()?;
     let client = report::build_trainer_example("serve_latency")?;
     let model = report::workspace_root().join("target/bench/runs/serve-default");
-    let trained = Command::new(&trainer)
-        .args(["train", "--epochs", "1", "--limit", "6000", "--seed", "1"])
-        .args(["--overwrite", "--log-every", "0", "--out"])
-        .arg(&model)
-        .current_dir(report::workspace_root())
-        .stdout(Stdio::null())
-        .output()
-        .map_err(|e| format!("running {}: {e}", trainer.display()))?;
-    if !trained.status.success() {
-        return Err(format!(
-            "training the default network for `bench serve` failed: {}",
-            String::from_utf8_lossy(&trained.stderr).trim()
-        ));
-    }
+    report::run_to_end(
+        Command::new(&trainer)
+            .args(["train", "--epochs", "1", "--limit", "6000", "--seed", "1"])
+            .args(["--overwrite", "--log-every", "0", "--out"])
+            .arg(&model)
+            .current_dir(report::workspace_root()),
+    )?;
     let server = Server::start(&trainer, &model)?;
     let (rounds, requests) = if options.quick { (1, 300) } else { (3, 1000) };
     let mut measured = Vec::new();
     for _ in 0..rounds {
         quiet::wait_for_quiet("serve latency");
-        let output = Command::new(&client)
-            .args([server.address.as_str(), &requests.to_string(), "--json"])
-            .output()
-            .map_err(|e| format!("running {}: {e}", client.display()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "the latency client failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
+        let output = report::run_to_end(Command::new(&client).args([
+            server.address.as_str(),
+            &requests.to_string(),
+            "--json",
+        ]))?;
         let round: Value = serde_json::from_slice(&output.stdout)
             .map_err(|e| format!("the latency client printed no JSON object: {e}"))?;
         measured.push(round);
