@@ -21,7 +21,14 @@
 //!
 //! One caller at a time owns the pool; a concurrent caller (tests run in
 //! parallel, say) falls back to scoped threads, which is correct, only slower.
+//!
+//! Work split again inside a part (a layer's GEMM inside one chunk of a
+//! prediction that runs whole chunks on each thread) stays on that part's
+//! thread: [`threads`] is 1 there, and a nested [`run_parts`] runs its parts
+//! one after another, where it would otherwise spawn scoped threads for
+//! the cores the outer split already keeps busy.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
@@ -36,8 +43,12 @@ pub fn set_threads(n: usize) {
 }
 
 /// The number of threads GEMM uses by default: the value given to
-/// [`set_threads`], or else the machine's available parallelism.
+/// [`set_threads`], or else the machine's available parallelism; 1 inside
+/// a part of work already split over the threads.
 pub fn threads() -> usize {
+    if IN_PART.get() {
+        return 1;
+    }
     match THREADS.load(Ordering::Relaxed) {
         0 => machine_parallelism(),
         n => n,
@@ -57,10 +68,34 @@ pub(crate) fn machine_parallelism() -> usize {
 /// short enough that an idle pool gives its core back almost at once.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(200);
 
+thread_local! {
+    /// Whether this thread is running a part of a split (see the module's
+    /// documentation).
+    static IN_PART: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `task(part)` with [`IN_PART`] set, as it was afterwards (also when the
+/// task panics: the flag is reset by a guard).
+fn as_part(task: &(dyn Fn(usize) + Sync), part: usize) {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_PART.set(self.0);
+        }
+    }
+    let _restore = Restore(IN_PART.replace(true));
+    task(part);
+}
+
 /// Runs `task(0)`, ..., `task(parts - 1)` on the caller's thread and the
 /// pool's (each part once, on whichever thread claims it first), and returns
-/// when all have finished.
+/// when all have finished. Inside a part of another split, on the caller's
+/// thread alone, one part after another.
 pub(crate) fn run_parts(parts: usize, task: &(dyn Fn(usize) + Sync)) {
+    if IN_PART.get() {
+        (0..parts).for_each(task);
+        return;
+    }
     if parts <= 1 {
         task(0);
         return;
@@ -72,9 +107,9 @@ pub(crate) fn run_parts(parts: usize, task: &(dyn Fn(usize) + Sync)) {
         Err(TryLockError::WouldBlock) => {
             std::thread::scope(|scope| {
                 for part in 1..parts {
-                    scope.spawn(move || task(part));
+                    scope.spawn(move || as_part(task, part));
                 }
-                task(0);
+                as_part(task, 0);
             });
             return;
         }
@@ -132,7 +167,7 @@ impl Shared {
     unsafe fn run_part(&self, task: TaskPointer, part: usize) {
         // SAFETY: alive, by this function's contract.
         let task = unsafe { &*task.0 };
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(part))) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| as_part(task, part))) {
             self.panicked.store(true, Ordering::Relaxed);
             // Not dropped: a payload whose `drop` panics would unwind out of
             // here before the part is counted, killing a worker and leaving
@@ -285,6 +320,30 @@ fn worker_loop(shared: &Shared, mut seen: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inside a part, the thread count is 1 and a nested split runs all its
+    /// parts on that part's own thread, in order; outside, as set.
+    #[test]
+    fn work_split_inside_a_part_stays_on_its_thread() {
+        let outside = threads();
+        let seen: Vec<Mutex<Vec<(usize, std::thread::ThreadId)>>> =
+            (0..2).map(|_| Mutex::new(Vec::new())).collect();
+        run_parts(2, &|part| {
+            assert_eq!(threads(), 1);
+            let outer = std::thread::current().id();
+            run_parts(3, &|inner| {
+                seen[part]
+                    .lock()
+                    .unwrap()
+                    .push((inner, std::thread::current().id()));
+            });
+            let seen = seen[part].lock().unwrap();
+            let inner: Vec<_> = seen.iter().map(|&(inner, _)| inner).collect();
+            assert_eq!(inner, [0, 1, 2]);
+            assert!(seen.iter().all(|&(_, thread)| thread == outer));
+        });
+        assert_eq!(threads(), outside);
+    }
 
     #[test]
     fn every_part_runs_exactly_once_across_repeated_calls() {
