@@ -380,6 +380,13 @@ fn crop(image: &GreyImage, (x0, y0, x1, y1): (usize, usize, usize, usize)) -> Gr
 /// each output pixel (what anti-aliasing means, and it keeps thin strokes);
 /// enlarging interpolates bilinearly (area averaging would look blocky).
 pub fn resize(image: &GreyImage, width: usize, height: usize) -> GreyImage {
+    if width == 0 || height == 0 {
+        return GreyImage {
+            width,
+            height,
+            pixels: Vec::new(),
+        };
+    }
     let scale_x = image.width as f64 / width as f64;
     let scale_y = image.height as f64 / height as f64;
     if scale_x >= 1.0 && scale_y >= 1.0 {
@@ -943,6 +950,54 @@ pub(crate) mod tests {
         // Its centre of mass (0.5, 9.5) in the box goes to (14, 14), rounding
         // half-way shifts up: columns 14-15, rows 5-24.
         assert_eq!((x0, y0), (14, 5));
+    }
+
+    /// Shrinking against the definition: each output pixel the mean of the
+    /// source area under it, every source pixel weighed by the part of it
+    /// covered in both directions at once.
+    #[test]
+    fn shrinking_averages_the_area_under_each_output_pixel() {
+        let covered = |start: f64, len: f64, i: usize| {
+            ((start + len).min(i as f64 + 1.0) - start.max(i as f64)).max(0.0)
+        };
+        for (w, h, ow, oh) in [
+            (37, 23, 10, 7),
+            (280, 280, 28, 28),
+            (5, 3, 3, 2),
+            (9, 1, 4, 1),
+        ] {
+            let image = grey(
+                w,
+                h,
+                (0..w * h)
+                    .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+                    .collect(),
+            );
+            let shrunk = resize(&image, ow, oh);
+            let (sx, sy) = (w as f64 / ow as f64, h as f64 / oh as f64);
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (x, y) = (ox as f64 * sx, oy as f64 * sy);
+                    let mut sum = 0.0;
+                    for py in 0..h {
+                        for px in 0..w {
+                            let share = covered(x, sx, px) * covered(y, sy, py);
+                            sum += share * f64::from(image.at(px, py));
+                        }
+                    }
+                    let want = sum / (sx * sy);
+                    let got = f64::from(shrunk.at(ox, oy));
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "{w}x{h} -> {ow}x{oh} at ({ox}, {oy}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            resize(&grey(3, 3, vec![0.5; 9]), 0, 2).pixels,
+            Vec::<f32>::new()
+        );
     }
 
     #[test]

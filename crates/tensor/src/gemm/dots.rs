@@ -208,6 +208,12 @@ fn partial_block(
     k: usize,
     dots: &mut [[f32; BLOCK]; BLOCK],
 ) {
+    debug_assert!(
+        (1..=BLOCK).contains(&rows)
+            && (cols == 1 || cols == BLOCK)
+            && (rows, cols) != (BLOCK, BLOCK),
+        "a {rows} x {cols} block is not a partial one"
+    );
     match (rows, cols) {
         (BLOCK, _) => sum_each(&block::<BLOCK, 1>(a_rows, b_rows, k), dots),
         (3, BLOCK) => sum_each(&block::<3, BLOCK>(a_rows, b_rows, k), dots),

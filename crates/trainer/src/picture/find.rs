@@ -204,6 +204,8 @@ impl Histogram {
         let mut total = 0;
         let scale = Self::BINS as f32 / (highest - lowest);
         for v in values {
+            // Through i32: one conversion instruction, where a float to
+            // usize checks for values beyond i64's range first.
             let bin = ((v - lowest) * scale).clamp(0.0, (Self::BINS - 1) as f32) as i32 as usize;
             tallies[bin][total & 3] += 1;
             total += 1;
@@ -509,8 +511,9 @@ fn noise_sigma(darkness: &GreyImage) -> (f32, f32) {
 }
 
 /// Pixels the noise is measured on, at most (about): a median and a median
-/// deviation need no more, and three estimates a picture over every pixel
-/// were a fifth of the time `serve` spends on a canvas.
+/// deviation need no more, and measuring a photo's noise over every pixel
+/// (up to three times: before each blur, and after) was a fifth of the
+/// time `serve` spent on a canvas.
 const NOISE_SAMPLES: usize = 1 << 15;
 
 /// Noisier than 2/255 (a phone photo at full size): a 3x3 box blur, twice
@@ -616,6 +619,8 @@ fn marks_of_ink(
         }
         labels[i] = if keep_whole[weak_label as usize - 1] {
             number[weak_label as usize]
+        // `drop_whole` first: without `look_inside` every mark not kept is
+        // dropped, and `strong_labels` is empty.
         } else if !drop_whole[weak_label as usize - 1] && strong_labels[i] != 0 {
             *strong_number.entry(strong_labels[i]).or_insert_with(|| {
                 next += 1;
@@ -938,6 +943,53 @@ fn digits_in_the_row_of(biggest: usize, marks: &[usize], components: &[Component
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The labelling against a flood fill over all eight neighbours, which
+    /// numbers marks by their first pixel in raster order, on masks of
+    /// every density from 1 x 1 to 17 x 13 (the decision tree joins
+    /// only some neighbours; the labels must be the same).
+    #[test]
+    fn connected_components_match_a_flood_fill() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for (w, h) in [(1, 1), (1, 9), (9, 1), (5, 5), (17, 13), (13, 17)] {
+            for percent in [10, 35, 50, 65, 90] {
+                let mask: Vec<bool> = (0..w * h).map(|_| next() % 100 < percent).collect();
+                let mut want = vec![0u32; w * h];
+                let mut count = 0;
+                for start in 0..w * h {
+                    if !mask[start] || want[start] != 0 {
+                        continue;
+                    }
+                    count += 1;
+                    want[start] = count;
+                    let mut stack = vec![start];
+                    while let Some(i) = stack.pop() {
+                        let (x, y) = ((i % w) as i64, (i / w) as i64);
+                        for (dx, dy) in (-1..=1).flat_map(|dx| (-1..=1).map(move |dy| (dx, dy))) {
+                            let (nx, ny) = (x + dx, y + dy);
+                            if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                                continue;
+                            }
+                            let n = ny as usize * w + nx as usize;
+                            if mask[n] && want[n] == 0 {
+                                want[n] = count;
+                                stack.push(n);
+                            }
+                        }
+                    }
+                }
+                let (labels, found) = connected_components(&mask, w, h);
+                assert_eq!(found, count as usize, "{w}x{h} at {percent}%");
+                assert_eq!(labels, want, "{w}x{h} at {percent}%");
+            }
+        }
+    }
 
     #[test]
     fn window_extremes_match_the_direct_loop() {

@@ -52,6 +52,7 @@ const PICTURE_TYPES: &[&str] = &[
 ];
 
 pub fn serve_command(args: &ServeArgs) -> Result<(), Error> {
+    keep_freed_memory_for_the_next_request();
     let catalogue = match &args.model {
         Some(model) => Catalogue::one(model, args.arch.as_deref())?,
         None => Catalogue::runs(&args.runs)?,
@@ -69,7 +70,6 @@ pub fn serve_command(args: &ServeArgs) -> Result<(), Error> {
         .local_addr()
         .map_err(|e| Error::io(args.addr.as_str(), e))?;
     crate::signals::install_for_serving();
-    keep_freed_memory_for_the_next_request();
     let default = catalogue.default_id();
     crate::write_stdout(format_args!(
         "serving http://{bound}/ ({} model{}, default {default}); Ctrl-C stops\n",
@@ -99,9 +99,10 @@ fn keep_freed_memory_for_the_next_request() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         const KEEP: libc::c_int = 32 << 20;
-        // SAFETY: `mallopt` only sets numbers of glibc's allocator, which
-        // it reads under its own lock; a value it refuses is ignored,
-        // leaving the default (slower, not wrong).
+        // SAFETY: `mallopt` only sets numbers of glibc's allocator; glibc
+        // calls it MT-Unsafe, so it runs first in `serve`, before this
+        // command allocates much or starts a thread (a value it refuses is
+        // ignored, leaving the default: slower, not wrong).
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, KEEP);
             libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP);
