@@ -121,21 +121,29 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("starting {} serve: {e}", trainer.display()))?;
-        // "serving http://127.0.0.1:PORT/ (...)"
-        let mut line = String::new();
+        // "serving http://127.0.0.1:PORT/ (...)", read on a thread of its
+        // own, so that a server that never says it would not hang the bench.
         let stdout = child.stdout.take().expect("stdout is piped");
-        let read = BufReader::new(stdout).read_line(&mut line);
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = said.send(line);
+        });
+        let line = heard
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_default();
         let address = line
             .strip_prefix("serving http://")
             .and_then(|rest| rest.split('/').next())
             .map(str::to_string);
         let server = |address| Server { child, address };
-        match (read, address) {
-            (Ok(_), Some(address)) => Ok(server(address)),
-            _ => {
+        match address {
+            Some(address) => Ok(server(address)),
+            None => {
                 drop(server(String::new()));
                 Err(format!(
-                    "trainer serve did not say where it listens: {line:?}"
+                    "trainer serve did not say where it listens within 60 s: {line:?}"
                 ))
             }
         }
