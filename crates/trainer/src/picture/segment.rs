@@ -12,8 +12,12 @@
 //!    as little ink as they can, moving at most a column a row within a
 //!    band around where they start: the valley between two slanted digits
 //!    is seldom a straight column, and a straight cut gives a stroke of one
-//!    digit to the other. Paths crossing less ink than their neighbours, a
-//!    tenth of a digit's height apart at least, are kept.
+//!    digit to the other. Drop-fall paths (Congedo, Dimauro, Impedovo and
+//!    Pirlo, "Segmentation of numeric strings", ICDAR 1995) from the top
+//!    and from the bottom join them: a drop slides along the strokes into
+//!    the gap between two digits and falls through where they touch.
+//!    Paths crossing less ink than their neighbours, a tenth of a digit's
+//!    height apart at least, are kept.
 //! 2. The ink between any two cuts (or the mark's edges) that could be one
 //!    digit is a piece, prepared as a digit.
 //! 3. A reader (the model) gives each piece's probabilities; the reading is
@@ -478,10 +482,53 @@ fn valley_path(mask: &[bool], w: usize, h: usize, from: usize, to: usize) -> Cut
     Cut { path, ink, mean }
 }
 
+/// The path of a drop falling from column `x` of the top row between
+/// touching digits (Congedo, Dimauro, Impedovo and Pirlo, 1995): down
+/// where there is paper below, else diagonally, else sideways along the
+/// stroke (never back), else through the ink.
+fn drop_fall(mask: &[bool], w: usize, h: usize, x: usize) -> Cut {
+    let paper = |x: usize, y: usize| !mask[y * w + x];
+    let mut path = vec![0; h];
+    let (mut x, mut y) = (x, 0);
+    // -1 left, 1 right, 0 down: the last sideways move, not to undo.
+    let mut sideways = 0i8;
+    loop {
+        path[y] = x;
+        if y + 1 == h {
+            break;
+        }
+        if paper(x, y + 1) {
+            y += 1;
+            sideways = 0;
+        } else if x > 0 && paper(x - 1, y + 1) {
+            x -= 1;
+            y += 1;
+            sideways = 0;
+        } else if x + 1 < w && paper(x + 1, y + 1) {
+            x += 1;
+            y += 1;
+            sideways = 0;
+        } else if sideways >= 0 && x + 1 < w && paper(x + 1, y) {
+            x += 1;
+            sideways = 1;
+        } else if sideways <= 0 && x > 0 && paper(x - 1, y) {
+            x -= 1;
+            sideways = -1;
+        } else {
+            y += 1;
+            sideways = 0;
+        }
+    }
+    let ink = (0..h).filter(|&y| mask[y * w + path[y]]).count();
+    let mean = path.iter().sum::<usize>() as f64 / h as f64 + 0.5;
+    Cut { path, ink, mean }
+}
+
 /// The candidate cuts of a glyph, left to right: from each column (every
-/// 40th of the height), the valley path within `CUT_BAND` of it; of those
-/// crossing at most `MOST_STROKES_CUT` strokes, the ones crossing least
-/// ink first, each `CUT_SPACING` from those kept and from the edges.
+/// 40th of the height), the valley path within `CUT_BAND` of it and the
+/// drop-fall paths from its top and its bottom; of those crossing at most
+/// `MOST_STROKES_CUT` strokes, the ones crossing least ink first, each
+/// `CUT_SPACING` from those kept and from the edges.
 fn candidate_cuts(mask: &[bool], w: usize, h: usize, stroke: f64, digit_height: f64) -> Vec<Cut> {
     let band = ((CUT_BAND * digit_height) as usize).max(1);
     let spacing = (CUT_SPACING * digit_height).max(2.0);
@@ -499,6 +546,22 @@ fn candidate_cuts(mask: &[bool], w: usize, h: usize, stroke: f64, digit_height: 
         })
         .filter(|cut| cut.ink as f64 <= MOST_STROKES_CUT * stroke)
         .collect();
+    // Drops falling from the top and rising from the bottom find the
+    // cuts between digits that touch over a stretch rather than at a
+    // point, where a valley path within its band crosses more ink.
+    let upside_down: Vec<bool> = (0..h)
+        .rev()
+        .flat_map(|y| mask[y * w..(y + 1) * w].iter().copied())
+        .collect();
+    for x in (0..w).step_by(step) {
+        let mut rising = drop_fall(&upside_down, w, h, x);
+        rising.path.reverse();
+        for cut in [drop_fall(mask, w, h, x), rising] {
+            if cut.ink as f64 <= MOST_STROKES_CUT * stroke {
+                cuts.push(cut);
+            }
+        }
+    }
     cuts.sort_by(|a, b| a.ink.cmp(&b.ink).then(a.mean.total_cmp(&b.mean)));
     let mut kept: Vec<Cut> = Vec::new();
     for cut in cuts {
@@ -845,6 +908,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_drop_slides_off_a_bridge_and_falls_through_it_beside_the_stroke() {
+        // Two strokes (columns 3-5 and 9-11) joined by a bridge 3 rows
+        // thick (rows 8-10): a drop from column 7 lands on the bridge,
+        // slides right to the last paper before the right stroke (column
+        // 8), falls through the bridge there and on to the bottom.
+        let (w, h) = (16, 20);
+        let left = |x: usize| (3..6).contains(&x);
+        let right = |x: usize| (9..12).contains(&x);
+        let ink = mask(w, h, |x, y| {
+            left(x) || right(x) || ((8..11).contains(&y) && x < 9)
+        });
+        let cut = drop_fall(&ink, w, h, 7);
+        let expected: Vec<usize> = (0..h).map(|y| if y < 7 { 7 } else { 8 }).collect();
+        assert_eq!(cut.path, expected);
+        assert_eq!(cut.ink, 3);
+        // In a cup, a drop slides to the wall it first moved toward (never
+        // back: no endless left-right) and falls through the bottom there.
+        let cup = mask(w, h, |x, y| {
+            (5..16).contains(&y) && ((4..6).contains(&x) || (13..15).contains(&x))
+                || (14..16).contains(&y) && (4..15).contains(&x)
+        });
+        let cut = drop_fall(&cup, w, h, 9);
+        assert_eq!(cut.path[..13], [9; 13]);
+        assert_eq!(cut.path[13..], [12; 7]);
+        assert_eq!(cut.ink, 2);
     }
 
     #[test]
