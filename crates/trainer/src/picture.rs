@@ -19,7 +19,7 @@ mod find;
 mod segment;
 
 pub use find::PixelBox;
-pub use segment::Mark;
+pub use segment::{Mark, PieceReading};
 
 /// Side of an MNIST image.
 pub const SIDE: usize = 28;

@@ -8,7 +8,7 @@
 use crate::cli::PredictArgs;
 use crate::config::INPUTS;
 use crate::error::Error;
-use crate::picture::{self, PictureDigits, PixelBox, SIDE};
+use crate::picture::{self, PictureDigits, PieceReading, PixelBox, SIDE};
 use mnist_data::Pixels;
 use nn::Sequential;
 use serde::Serialize;
@@ -96,10 +96,7 @@ pub fn read_picture(
     for mark in &found.marks {
         let pieces: Vec<&picture::PreparedDigit> = mark.pieces.iter().map(|p| &p.digit).collect();
         let readings = classify(model, pixels, &pieces)?;
-        let chosen = mark.best_reading(|i| {
-            let reading = &readings[i];
-            (reading.digit, reading.probabilities[reading.digit])
-        });
+        let chosen = mark.best_reading(|i| PieceReading::of(&readings[i].probabilities));
         digits.extend(chosen.into_iter().map(|i| readings[i].clone()));
     }
     Ok(Reading { found, digits })

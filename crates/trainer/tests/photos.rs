@@ -12,6 +12,11 @@
 //!
 //!     PHOTO_MODEL=runs/<run>/model.safetensors \
 //!     cargo test --release -p trainer --test photos -- --ignored --nocapture
+//!
+//! `PHOTO_SEED` draws other pictures than the table's (seed 2026), to tune
+//! the pipeline on without fitting the table; `PHOTO_KEEP=1` keeps them,
+//! lists the misread ones, and writes `cases.tsv` (group, file, expected
+//! text) beside them, to read them again after a change.
 
 mod common;
 
@@ -580,11 +585,23 @@ fn accuracy_table() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let dir = temp_dir("photo-table");
-    let cases = generate(&dir, per_factor, 2 * per_factor, per_factor, 2026);
+    // Another seed draws other pictures, to tune on without fitting these.
+    let seed = std::env::var("PHOTO_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2026);
+    let cases = generate(&dir, per_factor, 2 * per_factor, per_factor, seed);
     println!("model {}", model.display());
     print_table(&score(&model, &cases));
     if std::env::var_os("PHOTO_KEEP").is_none() {
         std::fs::remove_dir_all(dir).unwrap();
+    } else {
+        // To read the kept pictures again after a change to the pipeline.
+        let list: String = (cases.iter())
+            .map(|c| format!("{}\t{}\t{}\n", c.group, c.file.display(), c.expected))
+            .collect();
+        std::fs::write(dir.join("cases.tsv"), list).unwrap();
+        println!("kept in {}", dir.display());
     }
 }
 
