@@ -21,12 +21,11 @@ transposed and passed as `x.T`, which numpy hands to BLAS as a transpose flag,
 without a copy, just as our GEMM reads it. It exits at the end of its input.
 """
 
-import argparse
 import contextlib
 import json
 import sys
 
-from timing import calls_per_sample, reply, settle, timed_samples
+from timing import calls_per_sample, reply, settle, start_peer, timed_samples
 
 
 class Product:
@@ -49,13 +48,8 @@ class Product:
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, required=True)
-    args = parser.parse_args()
-    try:
-        import numpy as np
-    except ImportError as e:
-        reply({"skipped": f"numpy is not installed ({e})"})
+    args, np = start_peer("numpy")
+    if np is None:
         return
     try:
         from threadpoolctl import threadpool_limits

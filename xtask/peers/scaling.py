@@ -23,23 +23,17 @@ optimizer and the step are mlp.py's; the batch is fixed random pixels in
 [0, 1) and classes 0-9 in turn, as xtask's own side uses.
 """
 
-import argparse
 import json
 import sys
 import time
 
 from mlp import torch_mlp, torch_predictor, torch_train_step
-from timing import calls_per_sample, reply, samples_within, settle
+from timing import calls_per_sample, reply, samples_within, settle, start_peer
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, required=True)
-    args = parser.parse_args()
-    try:
-        import torch
-    except ImportError as e:
-        reply({"skipped": f"torch is not installed ({e})"})
+    args, torch = start_peer("torch")
+    if torch is None:
         return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

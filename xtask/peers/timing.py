@@ -3,6 +3,8 @@ call and hand the cores back: the same sampling as xtask's own side
 (`report::calls_per_sample`, `report::samples_within`), so both sides'
 figures are medians of samples of the same length."""
 
+import argparse
+import importlib
 import json
 import time
 
@@ -10,6 +12,20 @@ import time
 def reply(value):
     """One JSON line on stdout, flushed: xtask waits for it."""
     print(json.dumps(value), flush=True)
+
+
+def start_peer(framework):
+    """The start of a long-lived peer: its `--threads` and the framework's
+    module, imported; or, when it is missing, None after replying
+    {"skipped": ...} (xtask then measures our side alone)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, required=True)
+    args = parser.parse_args()
+    try:
+        return args, importlib.import_module(framework)
+    except ImportError as e:
+        reply({"skipped": f"{framework} is not installed ({e})"})
+        return args, None
 
 
 def settle():
