@@ -394,15 +394,12 @@ fn measure_preset(trainer: &Path, preset: &str) -> Result<Value, String> {
 fn measure_builds(root: &Path) -> Result<Value, String> {
     let clone = root.join("target/readme/clone");
     remove_clone(&clone)?;
-    let status = Command::new("git")
-        .args(["clone", "--quiet", "--no-hardlinks"])
-        .arg(root)
-        .arg(&clone)
-        .status()
-        .map_err(|e| format!("could not run git clone: {e}"))?;
-    if !status.success() {
-        return Err(format!("git clone {} failed: {status}", root.display()));
-    }
+    report::run_to_end(
+        Command::new("git")
+            .args(["clone", "--quiet", "--no-hardlinks"])
+            .arg(root)
+            .arg(&clone),
+    )?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let timed = |args: &[&str]| -> Result<f64, String> {
         println!("timing `cargo {}` in {}", args.join(" "), clone.display());
