@@ -7,6 +7,9 @@
 //!   the compiler.
 //! - [`cache_sizes`]: the data caches one core sees, as CPUID reports them,
 //!   which the GEMM's blocking is derived from.
+//! - [`two_avx512_fma_pipes`]: whether a core multiplies-and-adds 512 bits
+//!   twice a cycle, which decides how much data the GEMM may stream from
+//!   beyond L2 and still keep up.
 
 /// Runs `work` compiled for AVX2 and FMA where the CPU has them, else as
 /// the target's baseline build. Mark the closure `#[inline(always)]`, and
@@ -112,6 +115,49 @@ pub fn cache_sizes() -> CacheSizes {
     })
 }
 
+/// Whether each core has AVX-512 with two 512-bit FMA pipes (AMD Zen 5 and
+/// later; Intel's AVX-512 server cores) rather than one or two 256-bit
+/// halves (AMD Zen 4), as far as the vendor and family tell: CPUID does not
+/// report the pipes. (Intel's AVX-512 client cores, which have one, count
+/// as two here.) Read once.
+///
+/// Such a core consumes data twice as fast as Zen 4 does: the dot-product
+/// path of the GEMM keeps its B within L2 there (`gemm/dots.rs`).
+pub fn two_avx512_fma_pipes() -> bool {
+    static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TWO.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            let (amd, family) = x86_vendor_and_family();
+            // Zen 4 is family 0x19; Zen 5 0x1A.
+            return !amd || family >= 0x1A;
+        }
+        false
+    })
+}
+
+/// Whether the vendor is AMD (else Intel or another), and the CPU's family
+/// as CPUID leaf 1 gives it (the extended family added where the base one
+/// is 0xF).
+#[cfg(target_arch = "x86_64")]
+fn x86_vendor_and_family() -> (bool, u32) {
+    use std::arch::x86_64::__cpuid_count;
+    let vendor = __cpuid_count(0, 0);
+    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    (amd, family(__cpuid_count(1, 0).eax))
+}
+
+/// The family in a CPUID leaf 1 signature (`eax`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn family(signature: u32) -> u32 {
+    let base = (signature >> 8) & 0xF;
+    if base == 0xF {
+        base + ((signature >> 20) & 0xFF)
+    } else {
+        base
+    }
+}
+
 /// `(level, bytes)` of each data or unified cache that CPUID describes.
 #[cfg(target_arch = "x86_64")]
 fn x86_cache_levels() -> Vec<(u32, usize)> {
@@ -119,7 +165,7 @@ fn x86_cache_levels() -> Vec<(u32, usize)> {
     // A leaf above the maximum returns meaningless values: the maxima are
     // checked first.
     let vendor = __cpuid_count(0, 0);
-    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+    let (amd, _) = x86_vendor_and_family();
     let leaf = if amd {
         let max_extended = __cpuid_count(0x8000_0000, 0).eax;
         if max_extended < 0x8000_001D {
@@ -151,4 +197,15 @@ fn x86_cache_levels() -> Vec<(u32, usize)> {
         }
     }
     levels
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn families_of_known_signatures() {
+        // AMD EPYC Zen 4 (Genoa), Zen 5 (Turin), Intel Sapphire Rapids.
+        assert_eq!(super::family(0x00A1_0F11), 0x19);
+        assert_eq!(super::family(0x00B0_0F21), 0x1A);
+        assert_eq!(super::family(0x0008_06F8), 6);
+    }
 }

@@ -24,6 +24,7 @@
 //! assert_eq!(c.as_slice(), &[4.0, 2.0, 10.0, 5.0]);
 //! ```
 
+mod aligned;
 pub mod conv;
 pub mod cpu;
 mod error;

@@ -2,6 +2,7 @@
 //! cheap borrowed views of it (or of any contiguous slice), such as a range of
 //! rows for a mini-batch.
 
+use crate::aligned::AlignedVec;
 use crate::ShapeError;
 use std::ops::{Index, IndexMut, Range};
 
@@ -10,7 +11,8 @@ use std::ops::{Index, IndexMut, Range};
 pub struct Matrix {
     rows: usize,
     cols: usize,
-    data: Vec<f32>,
+    /// Starts on a cache line (see `aligned.rs`).
+    data: AlignedVec,
 }
 
 /// A borrowed, read-only row-major matrix (contiguous, row stride = `cols`).
@@ -56,13 +58,15 @@ impl Matrix {
         Matrix {
             rows,
             cols,
-            data: vec![value; len],
+            data: AlignedVec::filled(len, value),
         }
     }
 
     /// Wraps row-major `data`; an error unless `data.len() == rows * cols`.
+    /// The elements are copied unless they start on a cache line.
     pub fn from_vec(rows: usize, cols: usize, data: Vec<f32>) -> Result<Matrix, ShapeError> {
         check_data(rows, cols, data.len())?;
+        let data = AlignedVec::from_vec(data);
         Ok(Matrix { rows, cols, data })
     }
 
@@ -96,31 +100,33 @@ impl Matrix {
     }
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.rows * self.cols
     }
     /// True when a side is 0 (no elements).
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
     /// Every element, row after row: `(r, c)` is at `r * cols + c`.
     pub fn as_slice(&self) -> &[f32] {
-        &self.data
+        self.data.as_slice()
     }
     /// Every element, row after row, to write in place.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.data
+        self.data.as_mut_slice()
     }
-    /// The elements, row after row, without copying.
+    /// The elements, row after row (copied unless they start their
+    /// storage, as those of [`Matrix::from_vec`] on a line do).
     pub fn into_vec(self) -> Vec<f32> {
-        self.data
+        self.data.into_vec()
     }
     /// Row `r`, `cols` elements. Panics if `r >= rows`.
     pub fn row(&self, r: usize) -> &[f32] {
-        &self.data[r * self.cols..(r + 1) * self.cols]
+        &self.as_slice()[r * self.cols..(r + 1) * self.cols]
     }
     /// Row `r`, to write in place. Panics if `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [f32] {
-        &mut self.data[r * self.cols..(r + 1) * self.cols]
+        let cols = self.cols;
+        &mut self.as_mut_slice()[r * cols..(r + 1) * cols]
     }
 
     /// Reshapes in place to `rows x cols`, reusing the allocation when it is
@@ -128,14 +134,14 @@ impl Matrix {
     /// them); this is how layers keep one buffer while the batch size varies.
     pub fn resize(&mut self, rows: usize, cols: usize) {
         let len = checked_len(rows, cols).expect("matrix size overflows usize");
-        self.data.resize(len, 0.0);
+        self.data.resize(len);
         self.rows = rows;
         self.cols = cols;
     }
 
     /// Sets every element to `value`.
     pub fn fill(&mut self, value: f32) {
-        self.data.fill(value);
+        self.as_mut_slice().fill(value);
     }
 
     /// A read-only view of the whole matrix.
@@ -143,7 +149,7 @@ impl Matrix {
         MatrixRef {
             rows: self.rows,
             cols: self.cols,
-            data: &self.data,
+            data: self.data.as_slice(),
         }
     }
 
@@ -152,7 +158,7 @@ impl Matrix {
         MatrixMut {
             rows: self.rows,
             cols: self.cols,
-            data: &mut self.data,
+            data: self.data.as_mut_slice(),
         }
     }
 
@@ -180,7 +186,7 @@ impl Index<(usize, usize)> for Matrix {
             "column {c} out of range for {} columns",
             self.cols
         );
-        &self.data[r * self.cols + c]
+        &self.as_slice()[r * self.cols + c]
     }
 }
 
@@ -191,7 +197,8 @@ impl IndexMut<(usize, usize)> for Matrix {
             "column {c} out of range for {} columns",
             self.cols
         );
-        &mut self.data[r * self.cols + c]
+        let cols = self.cols;
+        &mut self.as_mut_slice()[r * cols + c]
     }
 }
 
@@ -254,7 +261,7 @@ impl<'a> MatrixRef<'a> {
         Matrix {
             rows: self.rows,
             cols: self.cols,
-            data: self.data.to_vec(),
+            data: AlignedVec::from_slice(self.data),
         }
     }
     /// A new matrix holding the transpose.
@@ -296,11 +303,12 @@ impl<'a> MatrixMut<'a> {
     }
     /// Row `r`, `cols` elements. Panics if `r >= rows`.
     pub fn row(&self, r: usize) -> &[f32] {
-        &self.data[r * self.cols..(r + 1) * self.cols]
+        &self.as_slice()[r * self.cols..(r + 1) * self.cols]
     }
     /// Row `r`, to write in place. Panics if `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [f32] {
-        &mut self.data[r * self.cols..(r + 1) * self.cols]
+        let cols = self.cols;
+        &mut self.as_mut_slice()[r * cols..(r + 1) * cols]
     }
     /// A read-only view of the same elements.
     pub fn view(&self) -> MatrixRef<'_> {

@@ -2,6 +2,7 @@
 //! steady-state GEMM allocates nothing, and the runner that hands each part
 //! its own.
 
+use crate::aligned::AlignedVec;
 use crate::thread_pool;
 use std::cell::RefCell;
 use std::sync::{Mutex, TryLockError};
@@ -65,22 +66,15 @@ thread_local! {
 /// packed strips never straddle lines needlessly.
 #[derive(Default)]
 pub(crate) struct AlignedBuffer {
-    storage: Vec<f32>,
+    storage: AlignedVec,
 }
 
 impl AlignedBuffer {
-    const LINE_FLOATS: usize = 64 / std::mem::size_of::<f32>();
-
     pub(super) fn get(&mut self, len: usize) -> &mut [f32] {
-        if self.storage.len() < len + Self::LINE_FLOATS {
-            self.storage = vec![0.0; len + Self::LINE_FLOATS];
+        if self.storage.as_slice().len() < len {
+            self.storage = AlignedVec::filled(len, 0.0);
         }
-        let offset = self
-            .storage
-            .as_ptr()
-            .align_offset(64)
-            .min(Self::LINE_FLOATS - 1);
-        &mut self.storage[offset..offset + len]
+        &mut self.storage.as_mut_slice()[..len]
     }
 }
 

@@ -46,10 +46,20 @@ const BLOCK: usize = 4;
 const _: () = assert!(BLOCK == 4);
 
 /// The largest B (in bytes) this path takes. Each block of 4 rows of A
-/// streams all of B; up to 2 MB (more than the 1 MiB L2) it still came from
-/// L3 fast enough to beat the packed path (figures in BENCHMARKS.md,
-/// "Measurements behind the code").
-const MAX_B_BYTES: usize = 2048 * 1024;
+/// streams all of B; on a core with one 512-bit FMA a cycle (Zen 4) a B of
+/// up to 2 MB (more than its 1 MiB L2) still came from L3 fast enough to
+/// beat the packed path; one with two (Zen 5) asks for data twice as fast,
+/// and only a B within its L2 kept up: 128 x 784 x 512 (1.6 MB) ran at
+/// 180-190 GFLOP/s here and 205-212 packed, 128 x 784 x 256 (0.8 MB) at 220
+/// against 195-205 (1 thread; figures in BENCHMARKS.md, "Measurements
+/// behind the code").
+fn max_b_bytes() -> usize {
+    if crate::cpu::two_avx512_fma_pipes() {
+        crate::cpu::cache_sizes().l2
+    } else {
+        2048 * 1024
+    }
+}
 
 /// Below this depth each output's reduction and store weigh too much against
 /// its dot product, unless C is a single strip narrower than the blocked
@@ -80,7 +90,7 @@ pub(crate) fn fits(problem: &Problem) -> bool {
     problem.kernel == Kernel::Avx512
         && !problem.a.transposed
         && shape_gains
-        && n * k * std::mem::size_of::<f32>() <= MAX_B_BYTES
+        && n * k * std::mem::size_of::<f32>() <= max_b_bytes()
         && k < MAX_DEPTH
 }
 
@@ -404,8 +414,12 @@ mod tests {
     fn narrow_deep_products_take_this_path_and_the_rest_stay_packed() {
         // A transposed B: deep enough, or narrower than a tile.
         assert!(takes_dots(100, 784, 100, true));
-        assert!(takes_dots(128, 784, 512, true));
+        assert!(takes_dots(128, 784, 256, true));
         assert!(takes_dots(32, 10, 25, true));
+        // 1.6 MB of B: beyond L2 only where the core has one FMA pipe.
+        let within_l2 = 784 * 512 * 4 <= crate::cpu::cache_sizes().l2;
+        let allowed = !crate::cpu::two_avx512_fma_pipes() || within_l2;
+        assert_eq!(takes_dots(128, 784, 512, true), allowed);
         assert!(!takes_dots(128, 128, 128, true));
         assert!(!takes_dots(128, 1024, 256, true));
         // A plain B: narrower than 128 columns and deep enough (the
