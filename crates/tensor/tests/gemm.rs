@@ -238,6 +238,31 @@ fn every_small_shape_and_layout_matches_the_reference() {
     }
 }
 
+/// A plain B is packed eight 32-column strips at a time, and a transposed
+/// A eight 6-row strips at a time (`pack.rs`, `pack_adjacent_lanes`):
+/// sides just short of a group, at its end, one past it (a ragged strip
+/// alone in the next group), and a ragged strip inside a later group.
+#[test]
+fn packing_by_groups_of_strips_matches_the_reference() {
+    for (m, n) in [(47, 255), (48, 256), (49, 257), (97, 517), (101, 31)] {
+        for layout in 0..4 {
+            check(&Case {
+                m,
+                k: 37,
+                n,
+                trans_a: layout & 1 == 1,
+                trans_b: layout & 2 == 2,
+                alpha: 1.0,
+                beta: 0.5,
+                epilogue: 2,
+                kernel: KernelChoice::Auto,
+                threads: 1,
+                seed: 11,
+            });
+        }
+    }
+}
+
 /// Tall-skinny and wide-flat extremes, and a C wider than one NC block.
 #[test]
 fn extreme_aspect_ratios_match_the_reference() {

@@ -65,12 +65,16 @@ pub(crate) fn pack_b_panel(
 }
 
 /// Strips of `W` lanes where element (lane, step) is `source[step * row_length + lane]`:
-/// each step copies a run of `W` adjacent values into every strip.
+/// each step copies a run of `W` adjacent values into each strip.
 ///
-/// Steps are the outer loop so the source is read row after row, in
-/// order; walking one strip down all its steps instead jumps a whole row per
-/// step, and a profile showed that strided walk waiting on memory (figures
-/// in BENCHMARKS.md, "Measurements behind the code").
+/// Steps are the inner loop over a group of strips, so the source is read
+/// row after row, in order, a group's width at a time; walking one strip
+/// down all its steps instead jumps a whole row per step, and a profile
+/// showed that strided walk waiting on memory. But a step across all the
+/// strips at once wrote to as many places `kc * W` floats apart (25 for
+/// n = 784), and packing a plain B then took a seventh of
+/// 128 x 256 x 784: eight strips at a time, 196-205 -> 213-222 GFLOP/s
+/// (figures in BENCHMARKS.md, "Measurements behind the code").
 fn pack_adjacent_lanes<const W: usize>(
     packer: Packer,
     source: &[f32],
@@ -111,20 +115,26 @@ fn copy_adjacent_lanes<const W: usize>(
     depth: Range<usize>,
     out: &mut [f32],
 ) {
+    /// Strips written at a time (see [`pack_adjacent_lanes`]).
+    const GROUP: usize = 8;
     let kc = depth.len();
     let strips = lanes.len().div_ceil(W);
     let full_strips = lanes.len() / W;
-    for (p, step) in depth.enumerate() {
-        let row = &source[step * row_length + lanes.start..step * row_length + lanes.end];
-        for (strip, values) in row.chunks_exact(W).enumerate() {
-            // A copy of constant length: a few vector moves, not a memmove call.
-            out[(strip * kc + p) * W..(strip * kc + p + 1) * W].copy_from_slice(values);
-        }
-        if full_strips < strips {
-            let values = &row[full_strips * W..];
-            let packed = &mut out[(full_strips * kc + p) * W..(full_strips * kc + p + 1) * W];
-            packed[..values.len()].copy_from_slice(values);
-            packed[values.len()..].fill(0.0);
+    for first in (0..strips).step_by(GROUP) {
+        let group = first..(first + GROUP).min(strips);
+        for (p, step) in depth.clone().enumerate() {
+            let row = &source[step * row_length + lanes.start..step * row_length + lanes.end];
+            for strip in group.start..group.end.min(full_strips) {
+                let values = &row[strip * W..(strip + 1) * W];
+                // A copy of constant length: a few vector moves, not a memmove call.
+                out[(strip * kc + p) * W..(strip * kc + p + 1) * W].copy_from_slice(values);
+            }
+            if group.contains(&full_strips) {
+                let values = &row[full_strips * W..];
+                let packed = &mut out[(full_strips * kc + p) * W..(full_strips * kc + p + 1) * W];
+                packed[..values.len()].copy_from_slice(values);
+                packed[values.len()..].fill(0.0);
+            }
         }
     }
 }
