@@ -368,11 +368,11 @@ fn convert_images(
     rows: &mut [f32],
 ) {
     let rows = rows.chunks_exact_mut(dataset.pixels_per_image());
-    // Eight lanes where the CPU has AVX2: the baseline build's four-lane
+    // Eight lanes or more where the CPU has AVX2: the baseline build's four-lane
     // conversion (byte unpacking, then a division) was the larger part of
     // the gather, which this halved (figures in BENCHMARKS.md,
     // "Measurements behind the code").
-    tensor::cpu::with_avx2(
+    tensor::cpu::with_simd(
         #[inline(always)]
         || convert_rows(dataset, indices, pixels, table, rows),
     );

@@ -8,7 +8,7 @@
 use crate::{NnError, Result};
 use std::fmt;
 use std::ops::Range;
-use tensor::cpu::with_avx2;
+use tensor::cpu::with_simd;
 use tensor::{MatrixMut, MatrixRef, ShapeError};
 
 /// An activation function `Y = f(X)`, applied to a `B x O` matrix.
@@ -94,7 +94,7 @@ impl Activation {
         // Generic rather than a closure, so that each `f` is inlined.
         fn each(y: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
             in_parallel(y, &|_, values| {
-                with_avx2(
+                with_simd(
                     #[inline(always)]
                     || values.iter_mut().for_each(|v| *v = f(*v)),
                 )
@@ -149,7 +149,7 @@ impl Activation {
         // `dY[i] = scale(dY[i], Y[i])`, each share of `dY` with its `Y`.
         fn each(g: &mut [f32], y: &[f32], scale: impl Fn(f32, f32) -> f32 + Sync) {
             in_parallel(g, &|range, g| {
-                with_avx2(
+                with_simd(
                     #[inline(always)]
                     || {
                         g.iter_mut()

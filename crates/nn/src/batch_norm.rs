@@ -19,7 +19,7 @@ use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
 use std::ops::Range;
-use tensor::cpu::with_avx2;
+use tensor::cpu::with_simd;
 use tensor::parallel::for_each_block;
 use tensor::{ops, Matrix, MatrixRef};
 
@@ -363,8 +363,8 @@ impl BatchNorm {
 /// Runs `task(rows, share)` over `out`, `item_len` values per row of the
 /// batch, on all threads (each with its own share of rows, the same
 /// whatever the thread count) once a share would hold enough values to be
-/// worth handing out (a microsecond), and in the AVX2 build where the CPU
-/// has it (see [`with_avx2`]).
+/// worth handing out (a microsecond), and in the SIMD build where the CPU
+/// has one (see [`with_simd`]).
 fn on_rows<T: Send>(
     out: &mut [T],
     item_len: usize,
@@ -374,7 +374,7 @@ fn on_rows<T: Send>(
     const MIN_VALUES_PER_THREAD: usize = 16 * 1024;
     let rows_per_thread = MIN_VALUES_PER_THREAD.div_ceil(width.max(1));
     for_each_block(out, item_len, rows_per_thread, &|rows, share| {
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || task(rows, share),
         )

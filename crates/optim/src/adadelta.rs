@@ -1,5 +1,5 @@
 use crate::rule::{
-    field_hyper_parameters, require, require_positive_eps, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require, require_positive_eps, validate_common, with_simd, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -87,7 +87,7 @@ impl UpdateRule for AdadeltaConfig {
             unreachable!("Adadelta keeps two buffers, square_avg and acc_delta")
         };
         let (lr, rho, eps) = (self.lr, self.rho, self.eps);
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || {
                 let (v, u) = (square_avg.iter_mut(), acc_delta.iter_mut());

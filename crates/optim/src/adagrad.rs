@@ -1,5 +1,5 @@
 use crate::rule::{
-    field_hyper_parameters, require_positive_eps, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require_positive_eps, validate_common, with_simd, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -64,7 +64,7 @@ impl UpdateRule for AdaGradConfig {
             unreachable!("AdaGrad keeps one buffer, sum_sq")
         };
         let (lr, eps) = (self.lr, self.eps);
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || {
                 for ((p, &g), s) in value.iter_mut().zip(grad).zip(sum_sq.iter_mut()) {

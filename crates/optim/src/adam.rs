@@ -1,5 +1,5 @@
 use crate::rule::{
-    field_hyper_parameters, require, require_positive_eps, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require, require_positive_eps, validate_common, with_simd, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -117,7 +117,7 @@ impl UpdateRule for AdamConfig {
         } else {
             1.0
         };
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || {
                 let (m, v) = (m.iter_mut(), v.iter_mut());

@@ -1,5 +1,5 @@
 use crate::rule::{
-    field_hyper_parameters, require, require_positive_eps, validate_common, with_avx2, UpdateRule,
+    field_hyper_parameters, require, require_positive_eps, validate_common, with_simd, UpdateRule,
 };
 use crate::{OptimError, RuleOptimizer};
 
@@ -76,7 +76,7 @@ impl UpdateRule for RmsPropConfig {
             unreachable!("RMSProp keeps one buffer, mean_sq")
         };
         let (lr, alpha, eps) = (self.lr, self.alpha, self.eps);
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || {
                 for ((p, &g), s) in value.iter_mut().zip(grad).zip(mean_sq.iter_mut()) {

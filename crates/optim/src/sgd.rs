@@ -1,4 +1,4 @@
-use crate::rule::{field_hyper_parameters, require, validate_common, with_avx2, UpdateRule};
+use crate::rule::{field_hyper_parameters, require, validate_common, with_simd, UpdateRule};
 use crate::{OptimError, RuleOptimizer};
 
 /// Stochastic gradient descent (Robbins & Monro 1951), with optional momentum
@@ -81,7 +81,7 @@ impl UpdateRule for SgdConfig {
     fn update(&self, _step: u64, value: &mut [f32], grad: &[f32], buffers: &mut [&mut [f32]]) {
         let (lr, mu) = (self.lr, self.momentum);
         if mu == 0.0 {
-            with_avx2(
+            with_simd(
                 #[inline(always)]
                 || {
                     for (p, &g) in value.iter_mut().zip(grad) {
@@ -95,7 +95,7 @@ impl UpdateRule for SgdConfig {
             unreachable!("SGD with momentum keeps one buffer, the velocity")
         };
         let nesterov = self.nesterov;
-        with_avx2(
+        with_simd(
             #[inline(always)]
             || {
                 let velocity = velocity.iter_mut();

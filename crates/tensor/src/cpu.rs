@@ -1,30 +1,34 @@
 //! What the CPU at hand offers, found at run time.
 //!
-//! - [`with_avx2`]: a crate compiled for x86-64's baseline vectorises loops
-//!   with SSE2's four lanes; this runs a loop compiled again for AVX2+FMA
-//!   (eight lanes), chosen at run time, so a crate needs neither
-//!   `-C target-cpu` nor intrinsics of its own for the loops it leaves to
-//!   the compiler.
+//! - [`with_simd`]: a crate compiled for x86-64's baseline vectorises loops
+//!   with SSE2's four lanes; this runs a loop compiled again for AVX-512
+//!   (sixteen lanes) or AVX2+FMA (eight), chosen at run time, so a crate
+//!   needs neither `-C target-cpu` nor intrinsics of its own for the loops
+//!   it leaves to the compiler.
 //! - [`cache_sizes`]: the data caches one core sees, as CPUID reports them,
 //!   which the GEMM's blocking is derived from.
 //! - [`two_avx512_fma_pipes`]: whether a core multiplies-and-adds 512 bits
 //!   twice a cycle, which decides how much data the GEMM may stream from
 //!   beyond L2 and still keep up.
 
-/// Runs `work` compiled for AVX2 and FMA where the CPU has them, else as
-/// the target's baseline build. Mark the closure `#[inline(always)]`, and
-/// any function its loop calls: they are then compiled inside the AVX2
-/// function, so the loops use eight lanes.
+/// Runs `work` compiled for AVX-512 (F, VL, BW, DQ) where the CPU has it,
+/// else for AVX2 and FMA where it has those, else as the target's baseline
+/// build. Mark the closure `#[inline(always)]`, and any function its loop
+/// calls: they are then compiled inside the wider function, so the loops
+/// use sixteen or eight lanes.
 ///
-/// The results are the same bits either way for IEEE arithmetic: Rust never
-/// fuses a multiply and an add unasked, so only the lane count changes.
-/// (`f32::mul_add` is fused in both builds: one instruction in the AVX2
-/// build, a call to `fmaf` in the baseline one.)
+/// The results are the same bits in every build for IEEE arithmetic: Rust
+/// never fuses a multiply and an add unasked, so only the lane count
+/// changes. (`f32::mul_add` is fused in all: one instruction in the SIMD
+/// builds, a call to `fmaf` in the baseline one.) Sixteen lanes rather
+/// than eight: LeNet-5's training (its tanh, Adam) 21.1-22.5k -> 22.4-24.4k
+/// samples/s on a Zen 5 core, the same losses (figures in BENCHMARKS.md,
+/// "Measurements behind the code").
 ///
 /// ```
 /// let mut pixels = vec![0.0f32; 1000];
 /// let bytes: Vec<u8> = (0..1000).map(|i| (i % 256) as u8).collect();
-/// tensor::cpu::with_avx2(
+/// tensor::cpu::with_simd(
 ///     #[inline(always)]
 ///     || {
 ///         for (x, &p) in pixels.iter_mut().zip(&bytes) {
@@ -35,17 +39,30 @@
 /// assert_eq!(pixels[255], 1.0);
 /// assert_eq!(pixels[51], 0.2);
 /// ```
-pub fn with_avx2(work: impl FnOnce()) {
+pub fn with_simd(work: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn compiled_for_avx2(work: impl FnOnce()) {
-            work()
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+            unsafe fn compiled_for_avx512(work: impl FnOnce()) {
+                work()
+            }
+            // SAFETY: the CPU has AVX-512 F, VL, BW and DQ, checked just
+            // above (and with them AVX2 and FMA); `work` is safe code, so
+            // running it in this build adds no other obligation.
+            unsafe { compiled_for_avx512(work) };
+            return;
         }
-        // SAFETY: the CPU has AVX2 and FMA, checked just above; `work` is
-        // safe code, so running it in this build adds no other obligation.
-        unsafe { compiled_for_avx2(work) };
-        return;
+        if has!("avx2") && has!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn compiled_for_avx2(work: impl FnOnce()) {
+                work()
+            }
+            // SAFETY: the CPU has AVX2 and FMA, checked just above; as above.
+            unsafe { compiled_for_avx2(work) };
+            return;
+        }
     }
     work()
 }

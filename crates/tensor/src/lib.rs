@@ -5,7 +5,7 @@
 //! It has no dependencies: the hot path is ours and readable top to bottom.
 //! GEMM's worker threads also take other work through [`parallel`] (the
 //! optimizer splits its update of a large weight across them), and
-//! [`cpu::with_avx2`] lets other crates' plain loops run with AVX2 (the
+//! [`cpu::with_simd`] lets other crates' plain loops run with AVX-512 or AVX2 (the
 //! optimizer's updates, the batch conversion of `mnist-data`).
 //!
 //! Shape legend used throughout the workspace:

@@ -180,7 +180,7 @@ pub fn max_pool_backward(
                         unsafe { route_2x2_avx512(&w, source, maxima, grads, grad) };
                         continue;
                     }
-                    crate::cpu::with_avx2(
+                    crate::cpu::with_simd(
                         #[inline(always)]
                         || route_2x2(&w, source, maxima, grads, grad),
                     );

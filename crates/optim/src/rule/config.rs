@@ -1,6 +1,6 @@
 //! What every optimizer's config struct shares: validation of its
 //! hyper-parameters, their table by name (`field_hyper_parameters!`), and
-//! the AVX2 build of its update loop.
+//! the SIMD build of its update loop.
 
 use super::{UpdateRule, MAX_BUFFERS};
 use crate::OptimError;
@@ -19,17 +19,17 @@ pub(super) fn validate_rule(rule: &impl UpdateRule) -> Result<(), OptimError> {
     Ok(())
 }
 
-/// Runs `update_loop` through [`tensor::cpu::with_avx2`]: compiled for AVX2
-/// (8 lanes) where the CPU has it. Adam's square root and division are
+/// Runs `update_loop` through [`tensor::cpu::with_simd`]: compiled for
+/// AVX-512 (16 lanes) or AVX2 (8) where the CPU has it. Adam's square root and division are
 /// compute-bound while the data is in cache, so wider vectors pay (figures
 /// in BENCHMARKS.md, "Measurements behind the code"). Mark the closure
 /// `#[inline(always)]`. Tests can force the baseline build, to compare bits.
-pub(crate) fn with_avx2(update_loop: impl FnOnce()) {
+pub(crate) fn with_simd(update_loop: impl FnOnce()) {
     #[cfg(test)]
     if tests::BASELINE_ONLY.get() {
         return update_loop();
     }
-    tensor::cpu::with_avx2(update_loop)
+    tensor::cpu::with_simd(update_loop)
 }
 
 /// `Err(BadHyper)` unless `ok`; shared by every rule's `validate`.
@@ -153,13 +153,13 @@ pub(super) mod tests {
     use std::cell::Cell;
 
     thread_local! {
-        /// Makes `with_avx2` run the baseline build of the loop.
+        /// Makes `with_simd` run the baseline build of the loop.
         pub(super) static BASELINE_ONLY: Cell<bool> = const { Cell::new(false) };
     }
 
     /// `(value, buffers)` after 3 updates of a parameter of `len` values, in
     /// one call per update, or one call per element (so only the scalar tail
-    /// of the loop runs), on the AVX2 build or the baseline one.
+    /// of the loop runs), on the SIMD build or the baseline one.
     fn three_updates(
         rule: &impl UpdateRule,
         len: usize,
@@ -200,7 +200,7 @@ pub(super) mod tests {
         }
     }
 
-    /// The AVX2 build of each update loop, its scalar tail and the baseline
+    /// The SIMD build of each update loop, its scalar tail and the baseline
     /// build give the same bits.
     #[test]
     fn every_build_of_every_update_loop_gives_the_same_bits() {

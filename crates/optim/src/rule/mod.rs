@@ -16,7 +16,7 @@ use crate::{OptimError, Optimizer, OptimizerState, Param};
 use chunks::{split_into_chunks, Chunk, MAX_PARTS, SPLIT_MIN_VALUES};
 use config::validate_rule;
 pub(crate) use config::{
-    field_hyper_parameters, require, require_positive_eps, validate_common, with_avx2,
+    field_hyper_parameters, require, require_positive_eps, validate_common, with_simd,
 };
 pub use saved_state::MAX_STEP;
 use saved_state::{check_buffer_values, slots_from_buffers};
