@@ -10,8 +10,7 @@
 //! thread counts.
 //!
 //! Weights are freshly initialised: the time of a forward pass does not
-//! depend on the values, so training first would only cost time. (The first
-//! layer skips zero pixels, which depends on the images, not the weights.)
+//! depend on the values, so training first would only cost time.
 
 use super::networks::{self, Network, PeerResult, CONV_NETWORKS, DEFAULT_CNN, NETWORKS, PEERS};
 use super::quiet;
