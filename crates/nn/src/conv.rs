@@ -24,7 +24,7 @@ use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
 use std::ops::Range;
-use tensor::conv::{col2im, im2col, SlidingWindow};
+use tensor::conv::{col2im, im2col_with_border, SlidingWindow};
 use tensor::parallel::{for_each_part, part_range};
 use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, MatrixMut, MatrixRef};
 
@@ -43,6 +43,8 @@ struct ChunkScratch {
     patches: Vec<f32>,
     /// `[C*K*K, P]`: `W^T * dY` of one image.
     patch_grads: Vec<f32>,
+    /// One image inside its zero border, for `im2col` with padding.
+    bordered: Vec<f32>,
 }
 
 /// One thread's share of a pass: a run of chunks, and the slices of the
@@ -295,7 +297,8 @@ impl Conv2d {
             .patches
             .resize(images.len() * w.positions() * w.patch_len(), 0.0);
         let pixels = &input.as_slice()[images.start * w.image_len()..images.end * w.image_len()];
-        im2col(w, pixels, &mut scratch.patches).expect("chunk lengths agree");
+        im2col_with_border(w, pixels, &mut scratch.patches, &mut scratch.bordered)
+            .expect("chunk lengths agree");
     }
 
     /// Image `i` of the chunk's patches, `[C*K*K, P]`.

@@ -5,8 +5,8 @@
 //! is only 16-byte aligned (glibc's `malloc` puts a 16-byte header before a
 //! large block), so every 16-float load of a row straddled. Where the core
 //! loads 512 bits at full width, as Zen 5 does, the dot-product path over
-//! unpacked rows ran 20-40% slower for it (128 x 784 x 512 `X * W^T`,
-//! 1 thread: 140-155 GFLOP/s with rows 16 bytes off a line, 183-190 on
+//! unpacked rows ran 20-25% slower for it (128 x 784 x 256 `X * W^T`,
+//! 1 thread: 175-180 GFLOP/s with rows 16 bytes off a line, 219-220 on
 //! one; figures in BENCHMARKS.md, "Measurements behind the code").
 //!
 //! Safe code: the `Vec` holds up to 15 floats more than asked, and the

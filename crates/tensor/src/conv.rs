@@ -136,47 +136,53 @@ fn check_lengths(
 /// `[C*K*K, P]` matrix, padding with zeros. Every value of `patches` is
 /// written. On the calling thread: a convolution layer runs it per image,
 /// on its threads, so that an image's patches stay in cache for the GEMM
-/// that reads them.
+/// that reads them. With padding and stride 1 it needs room for one image
+/// inside its zero border, which it allocates here: a caller that unfolds
+/// batch after batch keeps that room with [`im2col_with_border`].
 pub fn im2col(
     window: &SlidingWindow,
     images: &[f32],
     patches: &mut [f32],
+) -> Result<(), ShapeError> {
+    im2col_with_border(window, images, patches, &mut Vec::new())
+}
+
+/// [`im2col`], with `bordered` as the room for an image inside its zero
+/// border (resized as needed, so a kept one stops allocating).
+///
+/// With padding and stride 1, each image is copied inside a zero border
+/// first, then unfolded as an image without padding: the same patches, in
+/// runs of whole rows of positions, where the padding's bookkeeping for
+/// each run of a row took as long again (LeNet-5's first layer, 28 x 28
+/// with padding 2: 0.165 -> 0.08 ns a value; figures in BENCHMARKS.md,
+/// "Measurements behind the code").
+pub fn im2col_with_border(
+    window: &SlidingWindow,
+    images: &[f32],
+    patches: &mut [f32],
+    bordered: &mut Vec<f32>,
 ) -> Result<(), ShapeError> {
     check_lengths("im2col", window, images.len(), patches.len())?;
     let per_image = window.positions() * window.patch_len();
     let images = images.chunks_exact(window.image_len());
     let outs = patches.chunks_exact_mut(per_image.max(1));
     if window.stride == 1 && window.padding > 0 {
-        // Each image copied into a zero border first, then unfolded as an
-        // image without padding: the same patches, in runs of whole rows
-        // of positions, where the padding's bookkeeping for each run of a
-        // row took as long again (LeNet-5's first layer, 28 x 28 with
-        // padding 2: 0.165 -> 0.08 ns a value; figures in BENCHMARKS.md,
-        // "Measurements behind the code").
-        let bordered = window.without_padding();
-        PADDED_IMAGE.with_borrow_mut(|space| {
-            space.clear();
-            space.resize(bordered.image_len(), 0.0);
-            for (image, out) in images.zip(outs) {
-                copy_inside_border(window, image, space);
-                for_each_tap(&bordered, out, |tap, row| {
-                    unfold_tap(&bordered, space, tap, row)
-                });
-            }
-        });
+        let unpadded = window.without_padding();
+        // Zeroed once a call: each image then writes only inside the border.
+        bordered.clear();
+        bordered.resize(unpadded.image_len(), 0.0);
+        for (image, out) in images.zip(outs) {
+            copy_inside_border(window, image, bordered);
+            for_each_tap(&unpadded, out, |tap, row| {
+                unfold_tap(&unpadded, bordered, tap, row)
+            });
+        }
         return Ok(());
     }
     for (image, out) in images.zip(outs) {
         for_each_tap(window, out, |tap, row| unfold_tap(window, image, tap, row));
     }
     Ok(())
-}
-
-thread_local! {
-    /// The image with its zero border that [`im2col`] unfolds, one per
-    /// thread, kept from call to call (zeroed once a call: each image then
-    /// writes only inside the border).
-    static PADDED_IMAGE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Writes each plane of `image` inside a border of `window.padding` pixels
@@ -285,13 +291,11 @@ fn unfold_tap(w: &SlidingWindow, image: &[f32], tap: Tap, row: &mut [f32]) {
         let (before, rest) = out.split_at_mut(inside.start);
         let (inside_out, after) = rest.split_at_mut(inside.len());
         zero_short(before);
-        if w.stride == 1 {
-            copy_short(inside_out, &source[..inside.len()]);
-        } else {
-            let columns = source.iter().step_by(w.stride);
-            for (value, &pixel) in inside_out.iter_mut().zip(columns) {
-                *value = pixel;
-            }
+        // Stride 1 never comes here: without padding it took the path
+        // above, with padding `im2col` unfolds a bordered copy.
+        let columns = source.iter().step_by(w.stride);
+        for (value, &pixel) in inside_out.iter_mut().zip(columns) {
+            *value = pixel;
         }
         zero_short(after);
     }

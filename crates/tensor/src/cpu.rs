@@ -43,18 +43,19 @@ pub fn with_simd(work: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+        let avx2 = has!("avx2") && has!("fma");
+        if avx2 && has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
             #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
             unsafe fn compiled_for_avx512(work: impl FnOnce()) {
                 work()
             }
-            // SAFETY: the CPU has AVX-512 F, VL, BW and DQ, checked just
-            // above (and with them AVX2 and FMA); `work` is safe code, so
-            // running it in this build adds no other obligation.
+            // SAFETY: the CPU has AVX-512 F, VL, BW and DQ, AVX2 and FMA,
+            // checked just above; `work` is safe code, so running it in
+            // this build adds no other obligation.
             unsafe { compiled_for_avx512(work) };
             return;
         }
-        if has!("avx2") && has!("fma") {
+        if avx2 {
             #[target_feature(enable = "avx2,fma")]
             unsafe fn compiled_for_avx2(work: impl FnOnce()) {
                 work()
@@ -132,11 +133,13 @@ pub fn cache_sizes() -> CacheSizes {
     })
 }
 
-/// Whether each core has AVX-512 with two 512-bit FMA pipes (AMD Zen 5 and
-/// later; Intel's AVX-512 server cores) rather than one or two 256-bit
-/// halves (AMD Zen 4), as far as the vendor and family tell: CPUID does not
-/// report the pipes. (Intel's AVX-512 client cores, which have one, count
-/// as two here.) Read once.
+/// Whether each core has AVX-512 with two 512-bit FMA pipes (AMD's Zen 5
+/// server and desktop cores; Intel's AVX-512 server cores) rather than
+/// 256-bit halves (AMD Zen 4), as far as the vendor and family tell: CPUID
+/// does not report the pipes. A guess where they do not: AMD's mobile Zen 5
+/// cores (256-bit halves, family 0x1A too) and Intel's AVX-512 client
+/// cores (one pipe) count as two here, which only moves the dot-product
+/// path's limit (`gemm/dots.rs`), never a result's bits. Read once.
 ///
 /// Such a core consumes data twice as fast as Zen 4 does: the dot-product
 /// path of the GEMM keeps its B within L2 there (`gemm/dots.rs`).

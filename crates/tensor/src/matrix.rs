@@ -6,7 +6,8 @@ use crate::aligned::AlignedVec;
 use crate::ShapeError;
 use std::ops::{Index, IndexMut, Range};
 
-/// A row-major `rows x cols` matrix of `f32` in one contiguous `Vec`.
+/// A row-major `rows x cols` matrix of `f32`, contiguous, starting on a
+/// cache line.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Matrix {
     rows: usize,

@@ -244,7 +244,14 @@ fn every_small_shape_and_layout_matches_the_reference() {
 /// alone in the next group), and a ragged strip inside a later group.
 #[test]
 fn packing_by_groups_of_strips_matches_the_reference() {
-    for (m, n) in [(47, 255), (48, 256), (49, 257), (97, 517), (101, 31)] {
+    for (m, n) in [
+        (47, 255),
+        (48, 256),
+        (49, 257),
+        (97, 517),
+        (101, 31),
+        (59, 300),
+    ] {
         for layout in 0..4 {
             check(&Case {
                 m,

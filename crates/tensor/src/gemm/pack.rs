@@ -73,7 +73,7 @@ pub(crate) fn pack_b_panel(
 /// showed that strided walk waiting on memory. But a step across all the
 /// strips at once wrote to as many places `kc * W` floats apart (25 for
 /// n = 784), and packing a plain B then took a seventh of
-/// 128 x 256 x 784: eight strips at a time, 196-205 -> 213-222 GFLOP/s
+/// 128 x 256 x 784: eight strips at a time, 196-200 -> 220-229 GFLOP/s
 /// (figures in BENCHMARKS.md, "Measurements behind the code").
 fn pack_adjacent_lanes<const W: usize>(
     packer: Packer,
