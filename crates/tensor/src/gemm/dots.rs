@@ -45,21 +45,28 @@ use std::ops::Range;
 const BLOCK: usize = 4;
 const _: () = assert!(BLOCK == 4);
 
-/// The largest B (in bytes) this path takes. Each block of 4 rows of A
-/// streams all of B; on a core with one 512-bit FMA a cycle (Zen 4) a B of
-/// up to 2 MB (more than its 1 MiB L2) still came from L3 fast enough to
-/// beat the packed path; one with two (Zen 5) asks for data twice as fast,
-/// and only a B within its L2 kept up: 128 x 784 x 512 (1.6 MB) ran at
-/// 182-191 GFLOP/s here and 196-212 packed, 128 x 784 x 256 (0.8 MB) at
-/// 210-220 against 192-205 (1 thread; figures in BENCHMARKS.md,
-/// "Measurements behind the code").
-fn max_b_bytes() -> usize {
-    if crate::cpu::two_avx512_fma_pipes() {
+/// The largest B (in bytes) this path takes for an A of `rows` rows. Each
+/// block of 4 rows of A streams all of B; on a core with one 512-bit FMA a
+/// cycle (Zen 4) a B of up to 2 MB (more than its 1 MiB L2) still came from
+/// L3 fast enough to beat the packed path. One with two (Zen 5) asks for
+/// data twice as fast, and there, from [`TALL_A`] rows on, only a B within
+/// its L2 kept up: 128 x 784 x 512 (1.6 MB) ran at 182-191 GFLOP/s here and
+/// 196-212 packed, 128 x 784 x 256 (0.8 MB) at 210-220 against 192-205.
+/// A shorter A streams B fewer times than packing it costs: 2 x 784 x 512
+/// ran at 94-95 GFLOP/s here and 26-27 packed, 32 x 784 x 512 at 188
+/// against 153 (1 thread; figures in BENCHMARKS.md, "Measurements behind
+/// the code").
+fn max_b_bytes(rows: usize) -> usize {
+    if crate::cpu::two_avx512_fma_pipes() && rows >= TALL_A {
         crate::cpu::cache_sizes().l2
     } else {
         2048 * 1024
     }
 }
+
+/// Rows of A from which, on a core with two 512-bit FMA pipes, B must fit
+/// in L2 ([`max_b_bytes`]): at 64 the two paths were even (187-191 GFLOP/s).
+const TALL_A: usize = 64;
 
 /// Below this depth each output's reduction and store weigh too much against
 /// its dot product, unless C is a single strip narrower than the blocked
@@ -90,7 +97,7 @@ pub(crate) fn fits(problem: &Problem) -> bool {
     problem.kernel == Kernel::Avx512
         && !problem.a.transposed
         && shape_gains
-        && n * k * std::mem::size_of::<f32>() <= max_b_bytes()
+        && n * k * std::mem::size_of::<f32>() <= max_b_bytes(problem.c.rows)
         && k < MAX_DEPTH
 }
 
@@ -415,13 +422,16 @@ mod tests {
         // A transposed B: deep enough, or narrower than a tile.
         assert!(takes_dots(100, 784, 100, true));
         assert!(takes_dots(32, 10, 25, true));
-        // 0.8 and 1.6 MB of B: beyond L2 only where the core has one FMA
-        // pipe (Zen 5's 1 MiB L2 holds the first; a 512 KiB one neither).
+        // 0.8 and 1.6 MB of B: for a tall A, beyond L2 only where the core
+        // has one FMA pipe (Zen 5's 1 MiB L2 holds the first; a 512 KiB one
+        // neither); for a short one, up to 2 MiB on every core.
         for n in [256, 512] {
             let within_l2 = 784 * n * 4 <= crate::cpu::cache_sizes().l2;
             let allowed = !crate::cpu::two_avx512_fma_pipes() || within_l2;
             assert_eq!(takes_dots(128, 784, n, true), allowed, "n = {n}");
+            assert!(takes_dots(TALL_A - 1, 784, n, true), "n = {n}");
         }
+        assert!(!takes_dots(2, 784, 1024, true));
         assert!(!takes_dots(128, 128, 128, true));
         assert!(!takes_dots(128, 1024, 256, true));
         // A plain B: narrower than 128 columns and deep enough (the
