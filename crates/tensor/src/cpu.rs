@@ -162,9 +162,16 @@ pub fn two_avx512_fma_pipes() -> bool {
 #[cfg(target_arch = "x86_64")]
 fn x86_vendor_and_family() -> (bool, u32) {
     use std::arch::x86_64::__cpuid_count;
-    let vendor = __cpuid_count(0, 0);
-    let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
-    (amd, family(__cpuid_count(1, 0).eax))
+    (
+        is_amd(&__cpuid_count(0, 0)),
+        family(__cpuid_count(1, 0).eax),
+    )
+}
+
+/// Whether CPUID leaf 0 names AMD ("AuthenticAMD").
+#[cfg(target_arch = "x86_64")]
+fn is_amd(vendor: &std::arch::x86_64::CpuidResult) -> bool {
+    (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163)
 }
 
 /// The family in a CPUID leaf 1 signature (`eax`).
@@ -185,8 +192,7 @@ fn x86_cache_levels() -> Vec<(u32, usize)> {
     // A leaf above the maximum returns meaningless values: the maxima are
     // checked first.
     let vendor = __cpuid_count(0, 0);
-    let (amd, _) = x86_vendor_and_family();
-    let leaf = if amd {
+    let leaf = if is_amd(&vendor) {
         let max_extended = __cpuid_count(0x8000_0000, 0).eax;
         if max_extended < 0x8000_001D {
             return Vec::new();
