@@ -402,7 +402,8 @@ fn chunked_splits_match_the_reference_and_one_thread_bit_for_bit() {
     }
 }
 
-/// `A * B^T` with a B of at most 2 MiB and 256 <= k < 1024 (or n < 32) runs
+/// `A * B^T` with a B of at most 2 MiB (any size for an A of under 48 rows:
+/// 5 x 700 x 1001 has 2.8 MB) and 256 <= k < 1024 (or n < 32) runs
 /// as dot products of rows on an AVX-512 CPU (`dots.rs`), and so does `A *
 /// B` with n < 128 after each thread copies its columns of B as rows,
 /// summing in another order than the packed path; its results too are the
@@ -423,6 +424,7 @@ fn dot_product_path_is_bit_identical_for_any_thread_count() {
         (2, 784, 100),
         (6, 784, 256),
         (3, 784, 600),
+        (5, 700, 1001),
     ] {
         for trans_b in [true, false] {
             let case = Case {

@@ -54,15 +54,25 @@ const _: () = assert!(BLOCK == 4);
 /// 196-212 packed, 128 x 784 x 256 (0.8 MB) at 210-220 against 192-205.
 /// A shorter A streams B fewer times than packing it costs: 2 x 784 x 512
 /// ran at 94-95 GFLOP/s here and 26-27 packed, 32 x 784 x 512 at 188
-/// against 153 (1 thread; figures in BENCHMARKS.md, "Measurements behind
-/// the code").
+/// against 153; below [`SHORT_A`] rows, whatever B's size (1 thread;
+/// figures in BENCHMARKS.md, "Measurements behind the code").
 fn max_b_bytes(rows: usize) -> usize {
-    if crate::cpu::two_avx512_fma_pipes() && rows >= TALL_A {
+    if rows < SHORT_A {
+        usize::MAX
+    } else if crate::cpu::two_avx512_fma_pipes() && rows >= TALL_A {
         crate::cpu::cache_sizes().l2
     } else {
         2048 * 1024
     }
 }
+
+/// Rows of A below which B may be of any size: packing B costs more than
+/// streaming it past A a few blocks of rows at a time. On Zen 5 (1 thread,
+/// B read from L3): 2 x 784 x 1024 (3.2 MB) 92 GFLOP/s against 24 packed,
+/// 8 x 784 x 4096 (12.8 MB) 167 against 59, 32 x 784 x 2048 179 against
+/// 125; at 48 rows the two were even (175 and 178 at n = 1024), at 63
+/// packing won (191 against 155).
+const SHORT_A: usize = 48;
 
 /// Rows of A from which, on a core with two 512-bit FMA pipes, B must fit
 /// in L2 ([`max_b_bytes`]): at 64 the two paths were even (187-191 GFLOP/s).
@@ -431,7 +441,10 @@ mod tests {
             assert_eq!(takes_dots(128, 784, n, true), allowed, "n = {n}");
             assert!(takes_dots(TALL_A - 1, 784, n, true), "n = {n}");
         }
-        assert!(!takes_dots(2, 784, 1024, true));
+        // Beyond 2 MiB (3.2 and 12.8 MB) only for an A shorter than SHORT_A.
+        assert!(takes_dots(2, 784, 1024, true));
+        assert!(takes_dots(SHORT_A - 1, 784, 4096, true));
+        assert!(!takes_dots(SHORT_A, 784, 1024, true));
         assert!(!takes_dots(128, 128, 128, true));
         assert!(!takes_dots(128, 1024, 256, true));
         // A plain B: narrower than 128 columns and deep enough (the

@@ -15,8 +15,9 @@
 //! - `buffers.rs`: the packing buffers each part of a split keeps between calls
 //! - `chunks.rs`: a split of C over threads, taken a chunk at a time, so a
 //!   thread done early takes over from one that was slowed
-//! - `dots.rs`: `A * B^T` with a B of at most 2 MiB (at most L2 for an A of
-//!   64 rows or more on a core with two 512-bit FMA pipes) and 256 <= k < 1024 (or
+//! - `dots.rs`: `A * B^T` with a B of at most 2 MiB (any size for an A of
+//!   under 48 rows, at most L2 for one of 64 rows or more on a core with
+//!   two 512-bit FMA pipes) and 256 <= k < 1024 (or
 //!   n < 32), as dot products of rows without packing, and likewise `A * B`
 //!   with n < 128 and 256 <= k < 1024 after copying B's columns as rows
 //!   (AVX-512 only)
