@@ -19,11 +19,17 @@
 //! unfolds each chunk again rather than keep what would not stay in cache.
 //! Each chunk's share of `dW` is summed in chunk order afterwards, so the
 //! result is the same bits whatever the number of threads.
+//!
+//! A layer over single-channel images with stride 1 (a first layer on grey
+//! digits) skips the patches on a CPU with AVX-512: `Y` and `dW` come
+//! straight from the pixels (`tensor::conv::one_channel`); its `dX`, when
+//! asked for, takes the patches' path.
 
 use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
 use crate::{NnError, Result};
 use std::ops::Range;
+use tensor::conv::one_channel::{self, OneChannelScratch};
 use tensor::conv::{col2im, im2col_with_border, SlidingWindow};
 use tensor::parallel::{for_each_part, part_range};
 use tensor::{gemm_with, Epilogue, GemmConfig, Matrix, MatrixMut, MatrixRef};
@@ -45,6 +51,8 @@ struct ChunkScratch {
     patch_grads: Vec<f32>,
     /// One image inside its zero border, for `im2col` with padding.
     bordered: Vec<f32>,
+    /// For a single-channel input (`tensor::conv::one_channel`).
+    one_channel: OneChannelScratch,
 }
 
 /// One thread's share of a pass: a run of chunks, and the slices of the
@@ -290,13 +298,19 @@ impl Conv2d {
         (c * chunk).min(batch)..((c + 1) * chunk).min(batch)
     }
 
+    /// The pixels of the images `images` of `input`.
+    fn pixels<'a>(&self, input: MatrixRef<'a>, images: &Range<usize>) -> &'a [f32] {
+        let image_len = self.window.image_len();
+        &input.as_slice()[images.start * image_len..images.end * image_len]
+    }
+
     /// Unfolds the images `images` of `input` into the scratch's patches.
     fn unfold(&self, input: MatrixRef<'_>, images: &Range<usize>, scratch: &mut ChunkScratch) {
         let w = &self.window;
         scratch
             .patches
             .resize(images.len() * w.positions() * w.patch_len(), 0.0);
-        let pixels = &input.as_slice()[images.start * w.image_len()..images.end * w.image_len()];
+        let pixels = self.pixels(input, images);
         im2col_with_border(w, pixels, &mut scratch.patches, &mut scratch.bordered)
             .expect("chunk lengths agree");
     }
@@ -327,12 +341,23 @@ impl Conv2d {
         output.resize(batch, filters * positions);
         let task = |share: &mut Share<'_>, layer: &Conv2d| {
             let scratch = share.scratch.as_mut().expect("a scratch per share");
-            let mut outputs = share.images_out.chunks_exact_mut(filters * positions);
+            let mut outputs = std::mem::take(&mut share.images_out);
             for c in share.chunks.clone() {
                 let images = layer.chunk_range(c, batch);
+                let (chunk_out, rest) = outputs.split_at_mut(images.len() * filters * positions);
+                outputs = rest;
+                if one_channel::fits(&w) {
+                    let pixels = layer.pixels(input, &images);
+                    let weights = layer.weight.as_slice();
+                    one_channel::forward(&w, weights, pixels, chunk_out, &mut scratch.one_channel)
+                        .expect("chunk lengths agree");
+                    for out in chunk_out.chunks_exact_mut(filters * positions) {
+                        add_bias(out, layer.bias.as_deref(), positions, fuse_relu);
+                    }
+                    continue;
+                }
                 layer.unfold(input, &images, scratch);
-                for i in 0..images.len() {
-                    let out = outputs.next().expect("an output per image");
+                for (i, out) in chunk_out.chunks_exact_mut(filters * positions).enumerate() {
                     let y = MatrixMut::new(filters, positions, out).expect("an image's output");
                     let patches = layer.patches_of(scratch, i);
                     gemm_with(
@@ -384,6 +409,9 @@ impl Conv2d {
             input_grad.resize(batch, w.image_len());
         }
         let image_len = if want_input_grad { w.image_len() } else { 0 };
+        // A first layer on grey images: dW straight from the pixels (dX,
+        // when asked, needs the patches' path).
+        let one_channel_weight_grad = one_channel::fits(&w) && !want_input_grad;
         let task = |share: &mut Share<'_>, layer: &Conv2d| {
             let scratch = share.scratch.as_mut().expect("a scratch per share");
             let mut input_grads = share.images_out.chunks_exact_mut(w.image_len());
@@ -392,8 +420,25 @@ impl Conv2d {
             let chunks = share.chunks.clone().zip(weight_grads).zip(bias_grads);
             for ((c, weight_grad), bias_grad) in chunks {
                 let images = layer.chunk_range(c, batch);
-                layer.unfold(input, &images, scratch);
                 bias_grad.fill(0.0);
+                for dy in output_grad
+                    .rows_range(images.clone())
+                    .as_slice()
+                    .chunks_exact(filters * positions)
+                {
+                    for (b, row) in bias_grad.iter_mut().zip(dy.chunks_exact(positions)) {
+                        *b += tensor::ops::sum(row);
+                    }
+                }
+                if one_channel_weight_grad {
+                    let dy = output_grad.rows_range(images.clone()).as_slice();
+                    let pixels = layer.pixels(input, &images);
+                    let scratch = &mut scratch.one_channel;
+                    one_channel::weight_grad(&w, dy, pixels, weight_grad, scratch)
+                        .expect("chunk lengths agree");
+                    continue;
+                }
+                layer.unfold(input, &images, scratch);
                 for (i, image) in images.clone().enumerate() {
                     let dy = output_grad.rows_range(image..image + 1).as_slice();
                     let dy = MatrixRef::new(filters, positions, dy).expect("an image's dY");
@@ -404,12 +449,6 @@ impl Conv2d {
                     let patches = layer.patches_of(scratch, i);
                     gemm_with(&ONE_THREAD, 1.0, dy, patches.t(), beta, dw, Epilogue::None)
                         .expect("shapes agree");
-                    for (b, row) in bias_grad
-                        .iter_mut()
-                        .zip(dy.as_slice().chunks_exact(positions))
-                    {
-                        *b += tensor::ops::sum(row);
-                    }
                     let Some(dx) = input_grads.next() else {
                         continue;
                     };

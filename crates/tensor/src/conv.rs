@@ -10,8 +10,14 @@
 //! matrix, its rows in the order `(c, ky, kx)` of a PyTorch weight
 //! `[O, C, K, K]` read row-major: so `W * patches` is `[O, P]`, the image's
 //! output channels one after the other, which is already NCHW.
+//!
+//! [`one_channel`]: the forward pass and weight gradient of a convolution
+//! over single-channel images, straight from the pixels (AVX-512), where
+//! the patches would be `K*K` shifted copies of the image.
 
 use crate::ShapeError;
+
+pub mod one_channel;
 
 /// A `kernel x kernel` window sliding by `stride` over `channels` images of
 /// `height x width` pixels padded by `padding` zeros on every side: the

@@ -1,0 +1,553 @@
+//! A convolution of single-channel images (a network's first layer on grey
+//! digits), stride 1, straight from the pixels: no patches. AVX-512 only
+//! ([`fits`]); elsewhere the layer unfolds patches as for any other.
+//!
+//! With one input channel an image's patches are `K*K` copies of it
+//! shifted, and unfolding them (once for `Y`, again for `dW`) cost more
+//! than the GEMM that read them: LeNet-5's first layer, `25 x 784` patch
+//! values per image, took a sixth of its step in unfolding alone (figures
+//! in BENCHMARKS.md, "Measurements behind the code"). Here each output row
+//! is the sum of `K*K` shifted input rows, each times one weight: 16
+//! neighbouring outputs of up to [`FILTERS`] filters are summed in
+//! registers, each load of a shifted row feeding every filter's sums
+//! (`dY` loads feed `dW` likewise). A compiler left to vectorise the same
+//! loops kept the sums in memory and ran slower than the patches did.
+//!
+//! Padding is handled as `im2col` does it with stride 1: each image is
+//! copied inside its zero border, here a border widened on the right so
+//! that every block of 16 reads inside it. The lanes past the output's
+//! width are never stored, and their `dY` is loaded as zero. Sums are
+//! fused multiply-adds in the order `(ky, kx)` (forward) and `(oy, ox)`
+//! (`dW`), so results differ from the GEMM path's in the last bits, and
+//! are the same for any thread count.
+
+use super::SlidingWindow;
+use crate::ShapeError;
+
+/// Neighbouring outputs summed together: one AVX-512 register.
+const LANES: usize = 16;
+/// Filters summed together at most: 8 registers of sums (a 9th holds the
+/// shifted row).
+const FILTERS: usize = 8;
+
+/// Whether this path computes `window`'s convolution: one input channel,
+/// stride 1, a CPU with AVX-512.
+pub fn fits(window: &SlidingWindow) -> bool {
+    window.channels == 1 && window.stride == 1 && has_avx512()
+}
+
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// What the path keeps between calls, so that a layer calling it step after
+/// step allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct OneChannelScratch {
+    /// One image inside its widened zero border.
+    bordered: Vec<f32>,
+}
+
+/// The geometry both passes share.
+#[derive(Clone, Copy)]
+struct Layout {
+    kernel: usize,
+    out_height: usize,
+    out_width: usize,
+    /// Row length of the bordered image: wide enough for the last block
+    /// of 16 outputs and the widest shift.
+    bordered_width: usize,
+}
+
+impl Layout {
+    fn of(window: &SlidingWindow) -> Layout {
+        let padded_width = window.out_width().div_ceil(LANES) * LANES;
+        Layout {
+            kernel: window.kernel,
+            out_height: window.out_height(),
+            out_width: window.out_width(),
+            bordered_width: padded_width + window.kernel - 1,
+        }
+    }
+
+    /// Sizes `bordered` and zeroes it: each image then writes only inside
+    /// the border ([`Layout::copy_inside_border`]).
+    fn clear_border(&self, window: &SlidingWindow, bordered: &mut Vec<f32>) {
+        bordered.clear();
+        bordered.resize(
+            (window.height + 2 * window.padding) * self.bordered_width,
+            0.0,
+        );
+    }
+
+    fn copy_inside_border(&self, window: &SlidingWindow, image: &[f32], bordered: &mut [f32]) {
+        let p = window.padding;
+        for (y, row) in image.chunks_exact(window.width).enumerate() {
+            let at = (y + p) * self.bordered_width + p;
+            bordered[at..at + window.width].copy_from_slice(row);
+        }
+    }
+
+    /// The lanes of the block of outputs starting at column `x0` that
+    /// are outputs.
+    fn mask(&self, x0: usize) -> u16 {
+        match self.out_width - x0 {
+            width if width >= LANES => u16::MAX,
+            width => (1u16 << width) - 1,
+        }
+    }
+}
+
+fn check(
+    op: &'static str,
+    window: &SlidingWindow,
+    weights: usize,
+    images: usize,
+    outputs: usize,
+) -> Result<usize, ShapeError> {
+    assert!(fits(window), "{op}: one channel, stride 1 and AVX-512 only");
+    let taps = window.kernel * window.kernel;
+    let (batch, filters) = (images / window.image_len(), weights / taps);
+    let expected = [
+        (filters * taps, weights),
+        (batch * window.image_len(), images),
+        (batch * filters * window.positions(), outputs),
+    ];
+    for (expected, len) in expected {
+        if len != expected {
+            return Err(ShapeError::VectorLength { op, expected, len });
+        }
+    }
+    Ok(filters)
+}
+
+/// `outputs` (`[B, O, OH, OW]`, overwritten) `= weights (*) images` for
+/// single-channel `images` (`[B, 1, H, W]`) and `weights` `[O, 1, K, K]`,
+/// without bias. Panics unless [`fits`] holds.
+pub fn forward(
+    window: &SlidingWindow,
+    weights: &[f32],
+    images: &[f32],
+    outputs: &mut [f32],
+    scratch: &mut OneChannelScratch,
+) -> Result<(), ShapeError> {
+    let lengths = (weights.len(), images.len(), outputs.len());
+    let filters = check("conv forward", window, lengths.0, lengths.1, lengths.2)?;
+    let layout = Layout::of(window);
+    layout.clear_border(window, &mut scratch.bordered);
+    let per_output = filters * window.positions();
+    let pairs = images
+        .chunks_exact(window.image_len())
+        .zip(outputs.chunks_exact_mut(per_output.max(1)));
+    for (image, output) in pairs {
+        layout.copy_inside_border(window, image, &mut scratch.bordered);
+        for first in (0..filters).step_by(FILTERS) {
+            let count = FILTERS.min(filters - first);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `check` asserted `fits`, so the CPU has AVX-512F;
+            // the other obligations are `forward_block`'s, met by the
+            // lengths `check` verified and the border `clear_border` sized.
+            unsafe {
+                avx512::forward_block(&layout, weights, &scratch.bordered, output, first, count)
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `weight_grad` (`[O, 1, K, K]`, overwritten) `=` the sum over the batch
+/// of `output_grads (*) images`: `dW[o, ky, kx] = sum over images and
+/// positions of dY[o, oy, ox] * X[oy + ky - p, ox + kx - p]`, added up
+/// image after image. Panics unless [`fits`] holds.
+pub fn weight_grad(
+    window: &SlidingWindow,
+    output_grads: &[f32],
+    images: &[f32],
+    weight_grad: &mut [f32],
+    scratch: &mut OneChannelScratch,
+) -> Result<(), ShapeError> {
+    let lengths = (weight_grad.len(), images.len(), output_grads.len());
+    let filters = check(
+        "conv weight gradient",
+        window,
+        lengths.0,
+        lengths.1,
+        lengths.2,
+    )?;
+    let layout = Layout::of(window);
+    layout.clear_border(window, &mut scratch.bordered);
+    weight_grad.fill(0.0);
+    let per_output = filters * window.positions();
+    let pairs = images
+        .chunks_exact(window.image_len())
+        .zip(output_grads.chunks_exact(per_output.max(1)));
+    for (image, dy) in pairs {
+        layout.copy_inside_border(window, image, &mut scratch.bordered);
+        for first in (0..filters).step_by(FILTERS) {
+            let count = FILTERS.min(filters - first);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `forward`.
+            unsafe {
+                avx512::weight_grad_block(&layout, dy, &scratch.bordered, weight_grad, first, count)
+            };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Layout, FILTERS, LANES};
+    use std::arch::x86_64::*;
+
+    /// Runs `$body` with `$count` (at most [`FILTERS`]) as the constant
+    /// `$n`, so that each count's sums live in registers.
+    macro_rules! with_count {
+        ($count:expr, $n:ident => $body:expr) => {
+            match $count {
+                1 => {
+                    const $n: usize = 1;
+                    $body
+                }
+                2 => {
+                    const $n: usize = 2;
+                    $body
+                }
+                3 => {
+                    const $n: usize = 3;
+                    $body
+                }
+                4 => {
+                    const $n: usize = 4;
+                    $body
+                }
+                5 => {
+                    const $n: usize = 5;
+                    $body
+                }
+                6 => {
+                    const $n: usize = 6;
+                    $body
+                }
+                7 => {
+                    const $n: usize = 7;
+                    $body
+                }
+                _ => {
+                    const $n: usize = FILTERS;
+                    $body
+                }
+            }
+        };
+    }
+
+    /// Outputs of filters `first..first + count` of one image.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `weights` holds at least `first + count`
+    /// filters of `K*K`; `out` at least as many planes of `OH * OW`;
+    /// `bordered` is `(OH + K - 1)` rows of `layout.bordered_width`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn forward_block(
+        layout: &Layout,
+        weights: &[f32],
+        bordered: &[f32],
+        out: &mut [f32],
+        first: usize,
+        count: usize,
+    ) {
+        // SAFETY: this function's contract is `forward_filters`'s.
+        with_count!(count, N => unsafe { forward_filters::<N>(layout, weights, bordered, out, first) })
+    }
+
+    /// [`forward_block`] for `N` filters.
+    ///
+    /// # Safety
+    /// [`forward_block`]'s, with `count = N`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn forward_filters<const N: usize>(
+        layout: &Layout,
+        weights: &[f32],
+        bordered: &[f32],
+        out: &mut [f32],
+        first: usize,
+    ) {
+        let (k, width) = (layout.kernel, layout.bordered_width);
+        let (taps, positions) = (k * k, layout.out_height * layout.out_width);
+        debug_assert!(weights.len() >= (first + N) * taps && out.len() >= (first + N) * positions);
+        debug_assert!(bordered.len() >= (layout.out_height + k - 1) * width);
+        // SAFETY: the CPU has AVX-512F (the contract). Every pointer stays
+        // inside its slice: filter `f < N` of `weights` and `out` by the
+        // contract; in `bordered`, row `oy + ky < OH + K - 1` and columns
+        // `x0 + kx .. x0 + kx + 16 <= round_up(OW, 16) + K - 1`, its width;
+        // the stores are masked to the `OW - x0` outputs of the block.
+        unsafe {
+            let weights = weights.as_ptr().add(first * taps);
+            let out = out.as_mut_ptr().add(first * positions);
+            for oy in 0..layout.out_height {
+                for x0 in (0..layout.out_width).step_by(LANES) {
+                    let mut sums = [_mm512_setzero_ps(); N];
+                    for ky in 0..k {
+                        let row = bordered.as_ptr().add((oy + ky) * width + x0);
+                        for kx in 0..k {
+                            let shifted = _mm512_loadu_ps(row.add(kx));
+                            for (f, sum) in sums.iter_mut().enumerate() {
+                                let w = _mm512_set1_ps(*weights.add(f * taps + ky * k + kx));
+                                *sum = _mm512_fmadd_ps(w, shifted, *sum);
+                            }
+                        }
+                    }
+                    let mask = layout.mask(x0);
+                    for (f, sum) in sums.iter().enumerate() {
+                        let at = out.add(f * positions + oy * layout.out_width + x0);
+                        _mm512_mask_storeu_ps(at, mask, *sum);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds one image's share of `dW` for filters `first..first + count`.
+    ///
+    /// # Safety
+    /// As [`forward_block`], with `output_grads` for `out` and
+    /// `weight_grad` for `weights`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn weight_grad_block(
+        layout: &Layout,
+        output_grads: &[f32],
+        bordered: &[f32],
+        weight_grad: &mut [f32],
+        first: usize,
+        count: usize,
+    ) {
+        // SAFETY: this function's contract is `weight_grad_filters`'s.
+        with_count!(count, N => unsafe {
+            weight_grad_filters::<N>(layout, output_grads, bordered, weight_grad, first)
+        })
+    }
+
+    /// [`weight_grad_block`] for `N` filters.
+    ///
+    /// # Safety
+    /// [`weight_grad_block`]'s, with `count = N`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn weight_grad_filters<const N: usize>(
+        layout: &Layout,
+        output_grads: &[f32],
+        bordered: &[f32],
+        weight_grad: &mut [f32],
+        first: usize,
+    ) {
+        let (k, width) = (layout.kernel, layout.bordered_width);
+        let (taps, positions) = (k * k, layout.out_height * layout.out_width);
+        debug_assert!(weight_grad.len() >= (first + N) * taps);
+        debug_assert!(output_grads.len() >= (first + N) * positions);
+        debug_assert!(bordered.len() >= (layout.out_height + k - 1) * width);
+        // SAFETY: as in `forward_filters`: filter `f < N` of `dY` by the
+        // contract, rows `oy + ky` and columns up to `x0 + kx + 16` of
+        // `bordered`; the loads of `dY` are masked to the block's outputs.
+        unsafe {
+            let dy = output_grads.as_ptr().add(first * positions);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let mut sums = [_mm512_setzero_ps(); N];
+                    for oy in 0..layout.out_height {
+                        let row = bordered.as_ptr().add((oy + ky) * width + kx);
+                        for x0 in (0..layout.out_width).step_by(LANES) {
+                            // In bounds as in `forward_filters`; the lanes past
+                            // OW (masked off) read no `dY` and count zero.
+                            let mask = layout.mask(x0);
+                            let shifted = _mm512_loadu_ps(row.add(x0));
+                            for (f, sum) in sums.iter_mut().enumerate() {
+                                let at = dy.add(f * positions + oy * layout.out_width + x0);
+                                let grads = _mm512_maskz_loadu_ps(mask, at);
+                                *sum = _mm512_fmadd_ps(grads, shifted, *sum);
+                            }
+                        }
+                    }
+                    for (f, sum) in sums.iter().enumerate() {
+                        weight_grad[(first + f) * taps + ky * k + kx] += _mm512_reduce_add_ps(*sum);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(h: usize, w: usize, k: usize, p: usize) -> SlidingWindow {
+        SlidingWindow {
+            channels: 1,
+            height: h,
+            width: w,
+            kernel: k,
+            stride: 1,
+            padding: p,
+        }
+    }
+
+    /// The definition in f64, one output at a time, and each output's sum
+    /// of the terms' magnitudes (what rounding errors grow with).
+    fn naive_forward(w: &SlidingWindow, weights: &[f32], images: &[f32]) -> Vec<(f64, f64)> {
+        let (k, filters) = (w.kernel, weights.len() / (w.kernel * w.kernel));
+        let mut out = Vec::new();
+        for image in images.chunks_exact(w.image_len()) {
+            for f in 0..filters {
+                for oy in 0..w.out_height() {
+                    for ox in 0..w.out_width() {
+                        let (mut sum, mut magnitude) = (0.0f64, 0.0f64);
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let iy = (oy + ky) as isize - w.padding as isize;
+                                let ix = (ox + kx) as isize - w.padding as isize;
+                                if (0..w.height as isize).contains(&iy)
+                                    && (0..w.width as isize).contains(&ix)
+                                {
+                                    let x = image[iy as usize * w.width + ix as usize];
+                                    let term =
+                                        f64::from(weights[f * k * k + ky * k + kx]) * f64::from(x);
+                                    (sum, magnitude) = (sum + term, magnitude + term.abs());
+                                }
+                            }
+                        }
+                        out.push((sum, magnitude));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The definition of `dW` in f64, with magnitudes as above.
+    fn naive_weight_grad(
+        w: &SlidingWindow,
+        dy: &[f32],
+        images: &[f32],
+        filters: usize,
+    ) -> Vec<(f64, f64)> {
+        let k = w.kernel;
+        let mut grad = vec![(0.0f64, 0.0f64); filters * k * k];
+        let planes = dy.chunks_exact(filters * w.positions());
+        for (image, dy) in images.chunks_exact(w.image_len()).zip(planes) {
+            for f in 0..filters {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for oy in 0..w.out_height() {
+                            for ox in 0..w.out_width() {
+                                let iy = (oy + ky) as isize - w.padding as isize;
+                                let ix = (ox + kx) as isize - w.padding as isize;
+                                if (0..w.height as isize).contains(&iy)
+                                    && (0..w.width as isize).contains(&ix)
+                                {
+                                    let x = image[iy as usize * w.width + ix as usize];
+                                    let g = dy[f * w.positions() + oy * w.out_width() + ox];
+                                    let term = f64::from(g) * f64::from(x);
+                                    let (sum, magnitude) = &mut grad[f * k * k + ky * k + kx];
+                                    (*sum, *magnitude) = (*sum + term, *magnitude + term.abs());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        grad
+    }
+
+    fn values(seed: usize, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0)
+            .collect()
+    }
+
+    /// Within a few f32 roundings of the terms' magnitudes.
+    fn assert_close(fast: &[f32], reference: &[(f64, f64)], what: &str) {
+        assert_eq!(fast.len(), reference.len(), "{what}");
+        for (i, (&f, &(r, magnitude))) in fast.iter().zip(reference).enumerate() {
+            let tolerance = 1e-6 * (1.0 + magnitude);
+            assert!(
+                (f64::from(f) - r).abs() <= tolerance,
+                "{what}: [{i}] {f} vs {r}"
+            );
+        }
+    }
+
+    /// Output widths below, at and across a block of 16 (1, 15, 16, 17, 28,
+    /// 33), filter counts below, at and across a block of 8, every padding.
+    fn cases() -> Vec<(SlidingWindow, usize)> {
+        let mut all = Vec::new();
+        for (h, w) in [(1, 1), (5, 7), (3, 17), (6, 19), (28, 28), (4, 37), (9, 2)] {
+            for k in 1..=5 {
+                for p in 0..k {
+                    let window = window(h, w, k, p);
+                    if window.check().is_ok() {
+                        for filters in [1, 6, 8, 9, 17] {
+                            all.push((window, filters));
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn forward_matches_the_definition_for_odd_sizes_and_every_padding() {
+        if !has_avx512() {
+            return; // The layer unfolds patches on this CPU.
+        }
+        let mut scratch = OneChannelScratch::default();
+        for (w, filters) in cases() {
+            let batch = 3;
+            let weights = values(filters, filters * w.kernel * w.kernel);
+            let images = values(w.width, batch * w.image_len());
+            let mut out = vec![f32::NAN; batch * filters * w.positions()];
+            forward(&w, &weights, &images, &mut out, &mut scratch).unwrap();
+            let what = format!("{w:?}, {filters} filters");
+            assert_close(&out, &naive_forward(&w, &weights, &images), &what);
+        }
+    }
+
+    #[test]
+    fn weight_grad_matches_the_definition_for_odd_sizes_and_every_padding() {
+        if !has_avx512() {
+            return;
+        }
+        let mut scratch = OneChannelScratch::default();
+        for (w, filters) in cases() {
+            let batch = 3;
+            let dy = values(filters + 1, batch * filters * w.positions());
+            let images = values(w.height, batch * w.image_len());
+            let mut grad = vec![f32::NAN; filters * w.kernel * w.kernel];
+            weight_grad(&w, &dy, &images, &mut grad, &mut scratch).unwrap();
+            let what = format!("{w:?}, {filters} filters");
+            assert_close(&grad, &naive_weight_grad(&w, &dy, &images, filters), &what);
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_are_errors() {
+        if !has_avx512() {
+            return;
+        }
+        let w = window(4, 4, 3, 1);
+        let mut scratch = OneChannelScratch::default();
+        let weights = [0.0; 18];
+        assert!(forward(&w, &weights, &[0.0; 15], &mut [0.0; 32], &mut scratch).is_err());
+        assert!(forward(&w, &weights, &[0.0; 16], &mut [0.0; 31], &mut scratch).is_err());
+        assert!(weight_grad(&w, &[0.0; 33], &[0.0; 16], &mut [0.0; 18], &mut scratch).is_err());
+        assert!(forward(&w, &[0.0; 17], &[0.0; 16], &mut [0.0; 32], &mut scratch).is_err());
+        assert!(forward(&w, &weights, &[0.0; 32], &mut [0.0; 64], &mut scratch).is_ok());
+    }
+}
