@@ -193,8 +193,8 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "best",
-        about: "a deeper batch-norm CNN with rotations, scaling and shear, AdamW, cosine",
-        layers: "1x28x28 c32k3bn c32k3bn p2 c64k3bn p2 f128bn d0.3 10",
+        about: "a deeper batch-norm CNN (conv 32-32-64-64, dense 256) with rotations, scaling and shear, AdamW, cosine",
+        layers: "1x28x28 c32k3bn c32k3bn p2 c64k3bn c64k3bn p2 f256bn d0.3 10",
         activation: Relu,
         optimizer: AdamW,
         lr: 3e-3,
