@@ -140,25 +140,24 @@ pub fn forward(
 ) -> Result<(), ShapeError> {
     let lengths = (weights.len(), images.len(), outputs.len());
     let filters = check("conv forward", window, lengths.0, lengths.1, lengths.2)?;
-    let layout = Layout::of(window);
-    layout.clear_border(window, &mut scratch.bordered);
     let per_output = filters * window.positions();
-    let pairs = images
-        .chunks_exact(window.image_len())
-        .zip(outputs.chunks_exact_mut(per_output.max(1)));
-    for (image, output) in pairs {
-        layout.copy_inside_border(window, image, &mut scratch.bordered);
-        for first in (0..filters).step_by(FILTERS) {
-            let count = FILTERS.min(filters - first);
+    let bordered = &mut scratch.bordered;
+    each_block(
+        window,
+        filters,
+        images,
+        bordered,
+        |layout, bordered, i, first, count| {
+            let output = &mut outputs[i * per_output..(i + 1) * per_output];
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `check` asserted `fits`, so the CPU has AVX-512F;
-            // the other obligations are `forward_block`'s, met by the
-            // lengths `check` verified and the border `clear_border` sized.
+            // SAFETY: `check` asserted `fits`, so the CPU has AVX-512F; the
+            // other obligations are `forward_block`'s, met by the lengths
+            // `check` verified and the border `each_block` sized.
             unsafe {
-                avx512::forward_block(&layout, weights, &scratch.bordered, output, first, count)
+                avx512::forward_block(layout, weights, bordered, output, first, count)
             };
-        }
-    }
+        },
+    );
     Ok(())
 }
 
@@ -181,25 +180,44 @@ pub fn weight_grad(
         lengths.1,
         lengths.2,
     )?;
-    let layout = Layout::of(window);
-    layout.clear_border(window, &mut scratch.bordered);
     weight_grad.fill(0.0);
     let per_output = filters * window.positions();
-    let pairs = images
-        .chunks_exact(window.image_len())
-        .zip(output_grads.chunks_exact(per_output.max(1)));
-    for (image, dy) in pairs {
-        layout.copy_inside_border(window, image, &mut scratch.bordered);
-        for first in (0..filters).step_by(FILTERS) {
-            let count = FILTERS.min(filters - first);
+    let bordered = &mut scratch.bordered;
+    each_block(
+        window,
+        filters,
+        images,
+        bordered,
+        |layout, bordered, i, first, count| {
+            let dy = &output_grads[i * per_output..(i + 1) * per_output];
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `forward`.
             unsafe {
-                avx512::weight_grad_block(&layout, dy, &scratch.bordered, weight_grad, first, count)
+                avx512::weight_grad_block(layout, dy, bordered, weight_grad, first, count)
             };
+        },
+    );
+    Ok(())
+}
+
+/// Copies each of `images` inside its border in `bordered`, then calls
+/// `block(layout, bordered, image, first, count)` for each block of at
+/// most [`FILTERS`] of its `filters`.
+fn each_block(
+    window: &SlidingWindow,
+    filters: usize,
+    images: &[f32],
+    bordered: &mut Vec<f32>,
+    mut block: impl FnMut(&Layout, &[f32], usize, usize, usize),
+) {
+    let layout = Layout::of(window);
+    layout.clear_border(window, bordered);
+    for (i, image) in images.chunks_exact(window.image_len()).enumerate() {
+        layout.copy_inside_border(window, image, bordered);
+        for first in (0..filters).step_by(FILTERS) {
+            block(&layout, bordered, i, first, FILTERS.min(filters - first));
         }
     }
-    Ok(())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -211,35 +229,14 @@ mod avx512 {
     /// `$n`, so that each count's sums live in registers.
     macro_rules! with_count {
         ($count:expr, $n:ident => $body:expr) => {
+            with_count!(@arms $count, $n => $body; 1, 2, 3, 4, 5, 6, 7)
+        };
+        (@arms $count:expr, $n:ident => $body:expr; $($k:literal),*) => {
             match $count {
-                1 => {
-                    const $n: usize = 1;
+                $($k => {
+                    const $n: usize = $k;
                     $body
-                }
-                2 => {
-                    const $n: usize = 2;
-                    $body
-                }
-                3 => {
-                    const $n: usize = 3;
-                    $body
-                }
-                4 => {
-                    const $n: usize = 4;
-                    $body
-                }
-                5 => {
-                    const $n: usize = 5;
-                    $body
-                }
-                6 => {
-                    const $n: usize = 6;
-                    $body
-                }
-                7 => {
-                    const $n: usize = 7;
-                    $body
-                }
+                })*
                 _ => {
                     const $n: usize = FILTERS;
                     $body
