@@ -8,7 +8,7 @@
 //! values per image, took a sixth of its step in unfolding alone (figures
 //! in BENCHMARKS.md, "Measurements behind the code"). Here each output row
 //! is the sum of `K*K` shifted input rows, each times one weight: 16
-//! neighbouring outputs of up to [`FILTERS`] filters are summed in
+//! neighbouring outputs of up to 8 filters (`FILTERS`) are summed in
 //! registers, each load of a shifted row feeding every filter's sums
 //! (`dY` loads feed `dW` likewise). A compiler left to vectorise the same
 //! loops kept the sums in memory and ran slower than the patches did.
