@@ -23,7 +23,7 @@
 //! A layer over single-channel images with stride 1 (a first layer on grey
 //! digits) skips the patches on a CPU with AVX-512: `Y` and `dW` come
 //! straight from the pixels (`tensor::conv::one_channel`); its `dX`, when
-//! asked for, takes the patches' path.
+//! asked for, is `col2im(W^T * dY)` as for any layer.
 
 use crate::activation::same_shape;
 use crate::stage::{ParamMut, TensorMut, TensorRef};
@@ -339,6 +339,7 @@ impl Conv2d {
         let (batch, positions, filters) = (input.rows(), w.positions(), self.filters());
         let mut output = std::mem::take(&mut self.output);
         output.resize(batch, filters * positions);
+        let without_patches = one_channel::fits(&w);
         let task = |share: &mut Share<'_>, layer: &Conv2d| {
             let scratch = share.scratch.as_mut().expect("a scratch per share");
             let mut outputs = std::mem::take(&mut share.images_out);
@@ -346,7 +347,7 @@ impl Conv2d {
                 let images = layer.chunk_range(c, batch);
                 let (chunk_out, rest) = outputs.split_at_mut(images.len() * filters * positions);
                 outputs = rest;
-                if one_channel::fits(&w) {
+                if without_patches {
                     let pixels = layer.pixels(input, &images);
                     let weights = layer.weight.as_slice();
                     one_channel::forward(&w, weights, pixels, chunk_out, &mut scratch.one_channel)
@@ -388,8 +389,9 @@ impl Conv2d {
     /// dW = sum of dY * patches^T, db = row sums of dY, dX = col2im(W^T * dY).
     ///
     /// Gradients are overwritten, not accumulated. `input` is the `X` whose
-    /// gradients are wanted: its patches are unfolded again, chunk by chunk.
-    /// `dX` is computed only when `want_input_grad`.
+    /// gradients are wanted: its patches are unfolded again, chunk by chunk
+    /// (a single-channel layer's `dW` comes from its pixels, see the module
+    /// docs). `dX` is computed only when `want_input_grad`.
     pub fn backward(
         &mut self,
         input: MatrixRef<'_>,
@@ -409,9 +411,7 @@ impl Conv2d {
             input_grad.resize(batch, w.image_len());
         }
         let image_len = if want_input_grad { w.image_len() } else { 0 };
-        // A first layer on grey images: dW straight from the pixels (dX,
-        // when asked, needs the patches' path).
-        let one_channel_weight_grad = one_channel::fits(&w) && !want_input_grad;
+        let without_patches = one_channel::fits(&w);
         let task = |share: &mut Share<'_>, layer: &Conv2d| {
             let scratch = share.scratch.as_mut().expect("a scratch per share");
             let mut input_grads = share.images_out.chunks_exact_mut(w.image_len());
@@ -430,25 +430,28 @@ impl Conv2d {
                         *b += tensor::ops::sum(row);
                     }
                 }
-                if one_channel_weight_grad {
+                if without_patches {
                     let dy = output_grad.rows_range(images.clone()).as_slice();
                     let pixels = layer.pixels(input, &images);
                     let scratch = &mut scratch.one_channel;
                     one_channel::weight_grad(&w, dy, pixels, weight_grad, scratch)
                         .expect("chunk lengths agree");
-                    continue;
+                } else {
+                    layer.unfold(input, &images, scratch);
                 }
-                layer.unfold(input, &images, scratch);
                 for (i, image) in images.clone().enumerate() {
                     let dy = output_grad.rows_range(image..image + 1).as_slice();
                     let dy = MatrixRef::new(filters, positions, dy).expect("an image's dY");
-                    // The chunk's images add up in dW, in order.
-                    let beta = if i == 0 { 0.0 } else { 1.0 };
-                    let dw = MatrixMut::new(filters, w.patch_len(), &mut weight_grad[..])
-                        .expect("a row of dW");
-                    let patches = layer.patches_of(scratch, i);
-                    gemm_with(&ONE_THREAD, 1.0, dy, patches.t(), beta, dw, Epilogue::None)
-                        .expect("shapes agree");
+                    if !without_patches {
+                        // The chunk's images add up in dW, in order.
+                        let beta = if i == 0 { 0.0 } else { 1.0 };
+                        let dw = MatrixMut::new(filters, w.patch_len(), &mut weight_grad[..])
+                            .expect("a row of dW");
+                        let patches = layer.patches_of(scratch, i);
+                        gemm_with(&ONE_THREAD, 1.0, dy, patches.t(), beta, dw, Epilogue::None)
+                            .expect("shapes agree");
+                    }
+                    // dX = col2im(W^T * dY) needs no patches.
                     let Some(dx) = input_grads.next() else {
                         continue;
                     };

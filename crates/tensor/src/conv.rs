@@ -178,7 +178,7 @@ pub fn im2col_with_border(
         bordered.clear();
         bordered.resize(unpadded.image_len(), 0.0);
         for (image, out) in images.zip(outs) {
-            copy_inside_border(window, image, bordered);
+            copy_inside_border(window, image, bordered, unpadded.width);
             for_each_tap(&unpadded, out, |tap, row| {
                 unfold_tap(&unpadded, bordered, tap, row)
             });
@@ -192,11 +192,17 @@ pub fn im2col_with_border(
 }
 
 /// Writes each plane of `image` inside a border of `window.padding` pixels
-/// of `bordered` (the image of [`SlidingWindow::without_padding`]), whose
-/// border is left as it is.
-fn copy_inside_border(window: &SlidingWindow, image: &[f32], bordered: &mut [f32]) {
+/// of `bordered`, rows of `bordered_width >= W + 2 padding` values (for
+/// `im2col`, the image of [`SlidingWindow::without_padding`]), whose border
+/// is left as it is.
+fn copy_inside_border(
+    window: &SlidingWindow,
+    image: &[f32],
+    bordered: &mut [f32],
+    bordered_width: usize,
+) {
     let (p, width) = (window.padding, window.width);
-    let bordered_width = width + 2 * p;
+    debug_assert!(bordered_width >= width + 2 * p);
     let bordered_plane = (window.height + 2 * p) * bordered_width;
     let planes = image.chunks_exact(window.height * width);
     for (plane, out) in planes.zip(bordered.chunks_exact_mut(bordered_plane)) {

@@ -156,6 +156,18 @@ pub fn two_avx512_fma_pipes() -> bool {
     })
 }
 
+/// Whether the CPU has AVX-512F (false off x86-64).
+pub fn has_avx512f() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether the vendor is AMD (else Intel or another), and the CPU's family
 /// as CPUID leaf 1 gives it (the extended family added where the base one
 /// is 0xF).

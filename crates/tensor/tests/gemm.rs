@@ -410,8 +410,10 @@ fn chunked_splits_match_the_reference_and_one_thread_bit_for_bit() {
 /// same for any thread count. Row and column counts that leave partial
 /// blocks of 4 (1, 2 and 3 rows left over: a batch of 2, 3 or 6 images),
 /// and `k` not a multiple of 16; each big enough to be split over threads
-/// but 2 x 784 x 100, which is checked against the reference only. (With a plain B, 300 x 130 x 30 is too shallow and 41 x 784
-/// x 600 too wide: those two run the packed path.)
+/// but 2 x 784 x 100, which is checked against the reference only. (With a
+/// plain B, 300 x 130 x 30 is too shallow, 41 x 784 x 600 and 5 x 700 x
+/// 1001 too wide: those run the packed path. Which path each shape takes
+/// is `dots.rs`'s own test; here the bits must agree either way.)
 #[test]
 fn dot_product_path_is_bit_identical_for_any_thread_count() {
     for (m, k, n) in [

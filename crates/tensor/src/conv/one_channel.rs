@@ -17,9 +17,10 @@
 //! copied inside its zero border, here a border widened on the right so
 //! that every block of 16 reads inside it. The lanes past the output's
 //! width are never stored, and their `dY` is loaded as zero. Sums are
-//! fused multiply-adds in the order `(ky, kx)` (forward) and `(oy, ox)`
-//! (`dW`), so results differ from the GEMM path's in the last bits, and
-//! are the same for any thread count.
+//! fused multiply-adds, `Y`'s in the order `(ky, kx)`; `dW`'s in each lane
+//! over the rows and blocks of 16 outputs, then across the 16 lanes, image
+//! after image. So results differ from the GEMM path's in the last bits,
+//! and are the same for any thread count.
 
 use super::SlidingWindow;
 use crate::ShapeError;
@@ -30,21 +31,12 @@ const LANES: usize = 16;
 /// shifted row).
 const FILTERS: usize = 8;
 
-/// Whether this path computes `window`'s convolution: one input channel,
-/// stride 1, a CPU with AVX-512.
+/// Whether this path computes `window`'s convolution: a window that fits
+/// (`SlidingWindow::check`, so that no size below overflows), one input
+/// channel, stride 1, a CPU with AVX-512.
 pub fn fits(window: &SlidingWindow) -> bool {
-    window.channels == 1 && window.stride == 1 && has_avx512()
-}
-
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    let valid = window.check().is_ok();
+    valid && window.channels == 1 && window.stride == 1 && crate::cpu::has_avx512f()
 }
 
 /// What the path keeps between calls, so that a layer calling it step after
@@ -78,21 +70,13 @@ impl Layout {
     }
 
     /// Sizes `bordered` and zeroes it: each image then writes only inside
-    /// the border ([`Layout::copy_inside_border`]).
+    /// the border (`copy_inside_border`).
     fn clear_border(&self, window: &SlidingWindow, bordered: &mut Vec<f32>) {
         bordered.clear();
         bordered.resize(
             (window.height + 2 * window.padding) * self.bordered_width,
             0.0,
         );
-    }
-
-    fn copy_inside_border(&self, window: &SlidingWindow, image: &[f32], bordered: &mut [f32]) {
-        let p = window.padding;
-        for (y, row) in image.chunks_exact(window.width).enumerate() {
-            let at = (y + p) * self.bordered_width + p;
-            bordered[at..at + window.width].copy_from_slice(row);
-        }
     }
 
     /// The lanes of the block of outputs starting at column `x0` that
@@ -105,7 +89,9 @@ impl Layout {
     }
 }
 
-fn check(
+/// The number of filters the lengths give, after checking that [`fits`]
+/// holds (a panic otherwise) and that the lengths agree with `window`.
+fn checked_filters(
     op: &'static str,
     window: &SlidingWindow,
     weights: usize,
@@ -139,7 +125,7 @@ pub fn forward(
     scratch: &mut OneChannelScratch,
 ) -> Result<(), ShapeError> {
     let lengths = (weights.len(), images.len(), outputs.len());
-    let filters = check("conv forward", window, lengths.0, lengths.1, lengths.2)?;
+    let filters = checked_filters("conv forward", window, lengths.0, lengths.1, lengths.2)?;
     let per_output = filters * window.positions();
     let bordered = &mut scratch.bordered;
     each_block(
@@ -161,7 +147,7 @@ pub fn forward(
     Ok(())
 }
 
-/// `weight_grad` (`[O, 1, K, K]`, overwritten) `=` the sum over the batch
+/// `weight_grads` (`[O, 1, K, K]`, overwritten) `=` the sum over the batch
 /// of `output_grads (*) images`: `dW[o, ky, kx] = sum over images and
 /// positions of dY[o, oy, ox] * X[oy + ky - p, ox + kx - p]`, added up
 /// image after image. Panics unless [`fits`] holds.
@@ -169,18 +155,18 @@ pub fn weight_grad(
     window: &SlidingWindow,
     output_grads: &[f32],
     images: &[f32],
-    weight_grad: &mut [f32],
+    weight_grads: &mut [f32],
     scratch: &mut OneChannelScratch,
 ) -> Result<(), ShapeError> {
-    let lengths = (weight_grad.len(), images.len(), output_grads.len());
-    let filters = check(
+    let lengths = (weight_grads.len(), images.len(), output_grads.len());
+    let filters = checked_filters(
         "conv weight gradient",
         window,
         lengths.0,
         lengths.1,
         lengths.2,
     )?;
-    weight_grad.fill(0.0);
+    weight_grads.fill(0.0);
     let per_output = filters * window.positions();
     let bordered = &mut scratch.bordered;
     each_block(
@@ -193,7 +179,7 @@ pub fn weight_grad(
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as in `forward`.
             unsafe {
-                avx512::weight_grad_block(layout, dy, bordered, weight_grad, first, count)
+                avx512::weight_grad_block(layout, dy, bordered, weight_grads, first, count)
             };
         },
     );
@@ -213,7 +199,7 @@ fn each_block(
     let layout = Layout::of(window);
     layout.clear_border(window, bordered);
     for (i, image) in images.chunks_exact(window.image_len()).enumerate() {
-        layout.copy_inside_border(window, image, bordered);
+        super::copy_inside_border(window, image, bordered, layout.bordered_width);
         for first in (0..filters).step_by(FILTERS) {
             block(&layout, bordered, i, first, FILTERS.min(filters - first));
         }
@@ -225,11 +211,11 @@ mod avx512 {
     use super::{Layout, FILTERS, LANES};
     use std::arch::x86_64::*;
 
-    /// Runs `$body` with `$count` (at most [`FILTERS`]) as the constant
-    /// `$n`, so that each count's sums live in registers.
+    /// Runs `$body` with `$count` (1 to [`FILTERS`]) as the constant `$n`,
+    /// so that each count's sums live in registers.
     macro_rules! with_count {
         ($count:expr, $n:ident => $body:expr) => {
-            with_count!(@arms $count, $n => $body; 1, 2, 3, 4, 5, 6, 7)
+            with_count!(@arms $count, $n => $body; 1, 2, 3, 4, 5, 6, 7, 8)
         };
         (@arms $count:expr, $n:ident => $body:expr; $($k:literal),*) => {
             match $count {
@@ -237,18 +223,16 @@ mod avx512 {
                     const $n: usize = $k;
                     $body
                 })*
-                _ => {
-                    const $n: usize = FILTERS;
-                    $body
-                }
+                count => unreachable!("{count} filters at a time"),
             }
         };
     }
+    const _: () = assert!(FILTERS == 8, "with_count! has an arm per count");
 
     /// Outputs of filters `first..first + count` of one image.
     ///
     /// # Safety
-    /// The CPU has AVX-512F; `weights` holds at least `first + count`
+    /// The CPU has AVX-512F; `1 <= count <= FILTERS`; `weights` holds at least `first + count`
     /// filters of `K*K`; `out` at least as many planes of `OH * OW`;
     /// `bordered` is `(OH + K - 1)` rows of `layout.bordered_width`.
     #[target_feature(enable = "avx512f")]
@@ -489,7 +473,7 @@ mod tests {
                 for p in 0..k {
                     let window = window(h, w, k, p);
                     if window.check().is_ok() {
-                        for filters in [1, 6, 8, 9, 17] {
+                        for filters in (1..=9).chain([16, 17]) {
                             all.push((window, filters));
                         }
                     }
@@ -499,43 +483,94 @@ mod tests {
         all
     }
 
+    /// Whether the CPU lacks AVX-512, said once per test that skips.
+    fn skipped() -> bool {
+        let skip = !crate::cpu::has_avx512f();
+        if skip {
+            eprintln!("skipped: no AVX-512 here, so layers unfold patches instead");
+        }
+        skip
+    }
+
+    /// A buffer of `len` NaNs followed by a tail of sentinels, which a pass
+    /// writing out of bounds would change.
+    const TAIL: usize = 64;
+    fn with_tail(len: usize) -> Vec<f32> {
+        let mut buffer = vec![f32::NAN; len + TAIL];
+        buffer[len..].fill(-7.0);
+        buffer
+    }
+    fn assert_tail_untouched(buffer: &[f32], what: &str) {
+        let tail = &buffer[buffer.len() - TAIL..];
+        assert!(
+            tail.iter().all(|&v| v == -7.0),
+            "{what}: written past the end"
+        );
+    }
+
     #[test]
     fn forward_matches_the_definition_for_odd_sizes_and_every_padding() {
-        if !has_avx512() {
-            return; // The layer unfolds patches on this CPU.
+        if skipped() {
+            return;
         }
         let mut scratch = OneChannelScratch::default();
         for (w, filters) in cases() {
             let batch = 3;
             let weights = values(filters, filters * w.kernel * w.kernel);
             let images = values(w.width, batch * w.image_len());
-            let mut out = vec![f32::NAN; batch * filters * w.positions()];
-            forward(&w, &weights, &images, &mut out, &mut scratch).unwrap();
+            let len = batch * filters * w.positions();
+            let mut out = with_tail(len);
+            forward(&w, &weights, &images, &mut out[..len], &mut scratch).unwrap();
             let what = format!("{w:?}, {filters} filters");
-            assert_close(&out, &naive_forward(&w, &weights, &images), &what);
+            assert_close(&out[..len], &naive_forward(&w, &weights, &images), &what);
+            assert_tail_untouched(&out, &what);
         }
     }
 
     #[test]
     fn weight_grad_matches_the_definition_for_odd_sizes_and_every_padding() {
-        if !has_avx512() {
+        if skipped() {
             return;
         }
         let mut scratch = OneChannelScratch::default();
         for (w, filters) in cases() {
             let batch = 3;
-            let dy = values(filters + 1, batch * filters * w.positions());
+            // dY followed by NaNs: a read past a row's outputs would show.
+            let len = batch * filters * w.positions();
+            let mut dy = values(filters + 1, len);
+            dy.extend([f32::NAN; TAIL]);
             let images = values(w.height, batch * w.image_len());
-            let mut grad = vec![f32::NAN; filters * w.kernel * w.kernel];
-            weight_grad(&w, &dy, &images, &mut grad, &mut scratch).unwrap();
+            let mut grad = with_tail(filters * w.kernel * w.kernel);
+            let grad_len = grad.len() - TAIL;
+            weight_grad(&w, &dy[..len], &images, &mut grad[..grad_len], &mut scratch).unwrap();
             let what = format!("{w:?}, {filters} filters");
-            assert_close(&grad, &naive_weight_grad(&w, &dy, &images, filters), &what);
+            let reference = naive_weight_grad(&w, &dy[..len], &images, filters);
+            assert_close(&grad[..grad_len], &reference, &what);
+            assert_tail_untouched(&grad, &what);
+        }
+    }
+
+    #[test]
+    fn which_layers_take_this_path() {
+        let first_layer = window(28, 28, 5, 2);
+        assert_eq!(fits(&first_layer), crate::cpu::has_avx512f());
+        let two_channels = SlidingWindow {
+            channels: 2,
+            ..first_layer
+        };
+        let stride_two = SlidingWindow {
+            stride: 2,
+            ..first_layer
+        };
+        let too_big = window(4, 4, usize::MAX / 2 + 2, 0);
+        for other in [two_channels, stride_two, too_big] {
+            assert!(!fits(&other), "{other:?}");
         }
     }
 
     #[test]
     fn wrong_lengths_are_errors() {
-        if !has_avx512() {
+        if skipped() {
             return;
         }
         let w = window(4, 4, 3, 1);

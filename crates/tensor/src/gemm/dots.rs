@@ -6,7 +6,8 @@
 //! transpose both while packing them; for 100 x 784 x 100 that packing is a
 //! fifth of the GEMM. Here nothing is packed: a block of 4 rows of A (12 KiB
 //! for k = 784) stays in L1 while every row of B streams past it from L2 or
-//! L3 (hence [`fits`]: neither may be too big), and each of the 4 x 4
+//! L3 (hence [`fits`]: A may not be too deep, nor B too big for a tall A),
+//! and each of the 4 x 4
 //! outputs is a 16-lane AVX-512 dot product, reduced at the end; at that
 //! shape it beats the packed path. AVX2 has too few registers for a 4 x 4
 //! block (a 2 x 5 one was slower than packing), so this path is the
@@ -68,10 +69,13 @@ fn max_b_bytes(rows: usize) -> usize {
 
 /// Rows of A below which B may be of any size: packing B costs more than
 /// streaming it past A a few blocks of rows at a time. On Zen 5 (1 thread,
-/// B read from L3): 2 x 784 x 1024 (3.2 MB) 92 GFLOP/s against 24 packed,
-/// 8 x 784 x 4096 (12.8 MB) 167 against 59, 32 x 784 x 2048 179 against
-/// 125; at 48 rows the two were even (175 and 178 at n = 1024), at 63
-/// packing won (191 against 155).
+/// B read from L3, as a layer's weights are from call to call): 2 x 784 x
+/// 1024 (3.2 MB) 92 GFLOP/s against 24 packed, 8 x 784 x 4096 (12.8 MB)
+/// 167 against 59, 32 x 784 x 2048 179 against 125. At 48 and 63 rows the
+/// dot products still won at n = 2048 and 4096 but not at 1024 (175
+/// against 178 at 48, 155 against 191 at 63), so from 48 rows on the
+/// limits above stay. Not measured on Zen 4, nor with B from memory (each
+/// block of 4 rows of A reads all of B).
 const SHORT_A: usize = 48;
 
 /// Rows of A from which, on a core with two 512-bit FMA pipes, B must fit
@@ -434,7 +438,7 @@ mod tests {
         assert!(takes_dots(32, 10, 25, true));
         // 0.8 and 1.6 MB of B: for a tall A, beyond L2 only where the core
         // has one FMA pipe (Zen 5's 1 MiB L2 holds the first; a 512 KiB one
-        // neither); for a short one, up to 2 MiB on every core.
+        // neither); for one of TALL_A - 1 rows, up to 2 MiB on every core.
         for n in [256, 512] {
             let within_l2 = 784 * n * 4 <= crate::cpu::cache_sizes().l2;
             let allowed = !crate::cpu::two_avx512_fma_pipes() || within_l2;
