@@ -8,9 +8,10 @@
 //! values per image, took a sixth of its step in unfolding alone (figures
 //! in BENCHMARKS.md, "Measurements behind the code"). Here each output row
 //! is the sum of `K*K` shifted input rows, each times one weight: 16
-//! neighbouring outputs of up to 8 filters (`FILTERS`) are summed in
-//! registers, each load of a shifted row feeding every filter's sums
-//! (`dY` loads feed `dW` likewise). A compiler left to vectorise the same
+//! neighbouring outputs of up to 8 filters (`FILTERS`) in two rows are
+//! summed in registers, each load of a shifted row feeding every filter's
+//! sums and each broadcast weight both rows (`dY` loads feed two taps of
+//! `dW` likewise). A compiler left to vectorise the same
 //! loops kept the sums in memory and ran slower than the patches did.
 //!
 //! Padding is handled as `im2col` does it with stride 1: each image is
@@ -272,22 +273,56 @@ mod avx512 {
         unsafe {
             let weights = weights.as_ptr().add(first * taps);
             let out = out.as_mut_ptr().add(first * positions);
-            for oy in 0..layout.out_height {
-                for x0 in (0..layout.out_width).step_by(LANES) {
-                    let mut sums = [_mm512_setzero_ps(); N];
-                    for ky in 0..k {
-                        let row = bordered.as_ptr().add((oy + ky) * width + x0);
-                        for kx in 0..k {
-                            let shifted = _mm512_loadu_ps(row.add(kx));
-                            for (f, sum) in sums.iter_mut().enumerate() {
-                                let w = _mm512_set1_ps(*weights.add(f * taps + ky * k + kx));
-                                *sum = _mm512_fmadd_ps(w, shifted, *sum);
+            let mut oy = 0;
+            while oy < layout.out_height {
+                // Two rows at a time: each broadcast weight feeds both.
+                if oy + 1 < layout.out_height {
+                    forward_rows::<N, 2>(layout, weights, bordered, out, oy);
+                    oy += 2;
+                } else {
+                    forward_rows::<N, 1>(layout, weights, bordered, out, oy);
+                    oy += 1;
+                }
+            }
+        }
+    }
+
+    /// Rows `oy..oy + R` of the outputs of `N` filters, from `weights` and
+    /// `out` already moved to the first of them.
+    ///
+    /// # Safety
+    /// [`forward_filters`]'s, and `oy + R <= OH`.
+    #[inline(always)]
+    unsafe fn forward_rows<const N: usize, const R: usize>(
+        layout: &Layout,
+        weights: *const f32,
+        bordered: &[f32],
+        out: *mut f32,
+        oy: usize,
+    ) {
+        let (k, width) = (layout.kernel, layout.bordered_width);
+        let (taps, positions) = (k * k, layout.out_height * layout.out_width);
+        // SAFETY: as in `forward_filters`, for rows `oy + r < OH`.
+        unsafe {
+            for x0 in (0..layout.out_width).step_by(LANES) {
+                let mut sums = [[_mm512_setzero_ps(); N]; R];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let shifted: [__m512; R] = std::array::from_fn(|r| {
+                            _mm512_loadu_ps(bordered.as_ptr().add((oy + r + ky) * width + x0 + kx))
+                        });
+                        for f in 0..N {
+                            let w = _mm512_set1_ps(*weights.add(f * taps + ky * k + kx));
+                            for (row_sums, &x) in sums.iter_mut().zip(&shifted) {
+                                row_sums[f] = _mm512_fmadd_ps(w, x, row_sums[f]);
                             }
                         }
                     }
-                    let mask = layout.mask(x0);
-                    for (f, sum) in sums.iter().enumerate() {
-                        let at = out.add(f * positions + oy * layout.out_width + x0);
+                }
+                let mask = layout.mask(x0);
+                for (r, row_sums) in sums.iter().enumerate() {
+                    for (f, sum) in row_sums.iter().enumerate() {
+                        let at = out.add(f * positions + (oy + r) * layout.out_width + x0);
                         _mm512_mask_storeu_ps(at, mask, *sum);
                     }
                 }
@@ -337,26 +372,61 @@ mod avx512 {
         // `bordered`; the loads of `dY` are masked to the block's outputs.
         unsafe {
             let dy = output_grads.as_ptr().add(first * positions);
-            for ky in 0..k {
-                for kx in 0..k {
-                    let mut sums = [_mm512_setzero_ps(); N];
-                    for oy in 0..layout.out_height {
-                        let row = bordered.as_ptr().add((oy + ky) * width + kx);
-                        for x0 in (0..layout.out_width).step_by(LANES) {
-                            // In bounds as in `forward_filters`; the lanes past
-                            // OW (masked off) read no `dY` and count zero.
-                            let mask = layout.mask(x0);
-                            let shifted = _mm512_loadu_ps(row.add(x0));
-                            for (f, sum) in sums.iter_mut().enumerate() {
-                                let at = dy.add(f * positions + oy * layout.out_width + x0);
-                                let grads = _mm512_maskz_loadu_ps(mask, at);
-                                *sum = _mm512_fmadd_ps(grads, shifted, *sum);
-                            }
+            let weight_grad = weight_grad.as_mut_ptr().add(first * taps);
+            let mut tap = 0;
+            while tap < taps {
+                // Two taps at a time: each load of `dY` feeds both.
+                if tap + 1 < taps {
+                    weight_grad_taps::<N, 2>(layout, dy, bordered, weight_grad, tap);
+                    tap += 2;
+                } else {
+                    weight_grad_taps::<N, 1>(layout, dy, bordered, weight_grad, tap);
+                    tap += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds taps `tap..tap + T` of one image's `dW` for `N` filters, from
+    /// `output_grads` and `weight_grad` already moved to the first of them.
+    ///
+    /// # Safety
+    /// [`weight_grad_filters`]'s, and `tap + T <= K*K`.
+    #[inline(always)]
+    unsafe fn weight_grad_taps<const N: usize, const T: usize>(
+        layout: &Layout,
+        output_grads: *const f32,
+        bordered: &[f32],
+        weight_grad: *mut f32,
+        tap: usize,
+    ) {
+        let (k, width) = (layout.kernel, layout.bordered_width);
+        let (taps, positions) = (k * k, layout.out_height * layout.out_width);
+        // Where each tap's shifted rows start in `bordered`: row `ky`, column `kx`.
+        let shifts: [usize; T] = std::array::from_fn(|t| (tap + t) / k * width + (tap + t) % k);
+        // SAFETY: as in `weight_grad_filters`, for taps `tap + t < K*K`.
+        unsafe {
+            let mut sums = [[_mm512_setzero_ps(); N]; T];
+            for oy in 0..layout.out_height {
+                let row = bordered.as_ptr().add(oy * width);
+                for x0 in (0..layout.out_width).step_by(LANES) {
+                    // In bounds as in `forward_filters`; the lanes past
+                    // OW (masked off) read no `dY` and count zero.
+                    let mask = layout.mask(x0);
+                    let shifted: [__m512; T] =
+                        std::array::from_fn(|t| _mm512_loadu_ps(row.add(shifts[t] + x0)));
+                    for f in 0..N {
+                        let at = output_grads.add(f * positions + oy * layout.out_width + x0);
+                        let grads = _mm512_maskz_loadu_ps(mask, at);
+                        for (tap_sums, &x) in sums.iter_mut().zip(&shifted) {
+                            tap_sums[f] = _mm512_fmadd_ps(grads, x, tap_sums[f]);
                         }
                     }
-                    for (f, sum) in sums.iter().enumerate() {
-                        weight_grad[(first + f) * taps + ky * k + kx] += _mm512_reduce_add_ps(*sum);
-                    }
+                }
+            }
+            for (t, tap_sums) in sums.iter().enumerate() {
+                for (f, sum) in tap_sums.iter().enumerate() {
+                    *weight_grad.add(f * taps + tap + t) += _mm512_reduce_add_ps(*sum);
                 }
             }
         }
