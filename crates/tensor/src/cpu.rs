@@ -147,7 +147,7 @@ pub fn two_avx512_fma_pipes() -> bool {
     static TWO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *TWO.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if has_avx512f() {
             let (amd, family) = x86_vendor_and_family();
             // Zen 4 is family 0x19; Zen 5 0x1A.
             return !amd || family >= 0x1A;

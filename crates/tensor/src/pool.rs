@@ -162,7 +162,7 @@ pub fn max_pool_backward(
     let w = *window;
     let (plane, out_plane) = (w.height * w.width, w.positions());
     #[cfg(target_arch = "x86_64")]
-    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    let avx512 = crate::cpu::has_avx512f();
     for_each_block(
         input_grad,
         plane,

@@ -273,18 +273,20 @@ mod avx512 {
         unsafe {
             let weights = weights.as_ptr().add(first * taps);
             let out = out.as_mut_ptr().add(first * positions);
-            let mut oy = 0;
-            while oy < layout.out_height {
-                // Two rows at a time: each broadcast weight feeds both.
-                if oy + 1 < layout.out_height {
-                    forward_rows::<N, 2>(layout, weights, bordered, out, oy);
-                    oy += 2;
-                } else {
-                    forward_rows::<N, 1>(layout, weights, bordered, out, oy);
-                    oy += 1;
+            // Two rows at a time: each broadcast weight feeds both.
+            for (oy, two) in by_twos(layout.out_height) {
+                match two {
+                    true => forward_rows::<N, 2>(layout, weights, bordered, out, oy),
+                    false => forward_rows::<N, 1>(layout, weights, bordered, out, oy),
                 }
             }
         }
+    }
+
+    /// `(i, true)` for `i = 0, 2, 4, ...` while two of `count` remain, then
+    /// `(count - 1, false)` if one is left.
+    fn by_twos(count: usize) -> impl Iterator<Item = (usize, bool)> {
+        (0..count).step_by(2).map(move |i| (i, i + 1 < count))
     }
 
     /// Rows `oy..oy + R` of the outputs of `N` filters, from `weights` and
@@ -373,15 +375,11 @@ mod avx512 {
         unsafe {
             let dy = output_grads.as_ptr().add(first * positions);
             let weight_grad = weight_grad.as_mut_ptr().add(first * taps);
-            let mut tap = 0;
-            while tap < taps {
-                // Two taps at a time: each load of `dY` feeds both.
-                if tap + 1 < taps {
-                    weight_grad_taps::<N, 2>(layout, dy, bordered, weight_grad, tap);
-                    tap += 2;
-                } else {
-                    weight_grad_taps::<N, 1>(layout, dy, bordered, weight_grad, tap);
-                    tap += 1;
+            // Two taps at a time: each load of `dY` feeds both.
+            for (tap, two) in by_twos(taps) {
+                match two {
+                    true => weight_grad_taps::<N, 2>(layout, dy, bordered, weight_grad, tap),
+                    false => weight_grad_taps::<N, 1>(layout, dy, bordered, weight_grad, tap),
                 }
             }
         }
